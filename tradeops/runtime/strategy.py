@@ -1,0 +1,118 @@
+"""The user-facing strategy API.
+
+A strategy is a subclass of :class:`Strategy` named in the topology by its dotted import path
+(``recipes.momentum:Momentum``). The host process that runs it supplies a
+:class:`StrategyContext`; the strategy never talks to sockets or shared memory itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol
+
+from loguru import logger
+
+Mode = Literal["trade", "quote", "depth"]
+
+
+class StrategyContext(Protocol):
+    """What a host provides to the strategies it runs (implemented by the host)."""
+
+    def subscribe(self, strategy: str, symbol: str, mode: Mode) -> None: ...
+
+    def unsubscribe(self, strategy: str, symbol: str) -> None: ...
+
+    def last(self, symbol: str) -> Any | None: ...
+
+    def safe_to_trade(self) -> tuple[bool, str]: ...
+
+    def now(self) -> float: ...
+
+
+class DetachedContext:
+    """The context of a strategy that no host runs (constructed in a notebook or a test).
+
+    Market data calls fail with a message that says how to run the strategy; time works.
+    """
+
+    def _detached(self) -> RuntimeError:
+        return RuntimeError(
+            "this strategy is not running in a tradeops host; declare it in a topology and "
+            "start it with `tradeops up TOPOLOGY.yaml`"
+        )
+
+    def subscribe(self, strategy: str, symbol: str, mode: Mode) -> None:
+        raise self._detached()
+
+    def unsubscribe(self, strategy: str, symbol: str) -> None:
+        raise self._detached()
+
+    def last(self, symbol: str) -> Any | None:
+        raise self._detached()
+
+    def safe_to_trade(self) -> tuple[bool, str]:
+        return False, "not running in a tradeops host"
+
+    def now(self) -> float:
+        return time.time()
+
+
+class Strategy:
+    """Base class of every strategy.
+
+    Override the callbacks you need; each runs on the host's single thread, so a callback
+    must return quickly. An exception raised from a callback stops this strategy alone (its
+    neighbours in a bundled process keep running) and is logged with its traceback.
+
+    Available inside: ``self.name``, ``self.params`` (the topology's free-form ``params``),
+    ``self.log`` (a loguru logger bound to the strategy's name) and the methods below.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        context: StrategyContext | None = None,
+    ) -> None:
+        self.name = name
+        self.params: Mapping[str, Any] = dict(params or {})
+        self.log = logger.bind(strategy=name)
+        self._context: StrategyContext = context if context is not None else DetachedContext()
+
+    # -- callbacks -------------------------------------------------------------------------
+    def on_start(self) -> None:
+        """Called once, after the topology's symbols are subscribed."""
+
+    def on_tick(self, tick: Any) -> None:
+        """Called for every tick of a subscribed symbol, in priority order across strategies."""
+
+    def on_order_update(self, update: Any) -> None:
+        """Called for every update of an order this strategy sent."""
+
+    def on_timer(self) -> None:
+        """Called every ``timer`` (from the topology) when one is set."""
+
+    def on_stop(self) -> None:
+        """Called once when the strategy stops (shutdown, restart, or after it raised)."""
+
+    # -- services --------------------------------------------------------------------------
+    def subscribe(self, symbol: str, mode: Mode = "trade") -> None:
+        """Ask for ticks of ``symbol``; a refusal (capacity, bad symbol) is logged with its reason."""
+        self._context.subscribe(self.name, symbol, mode)
+
+    def unsubscribe(self, symbol: str) -> None:
+        """Stop receiving ``symbol``; the broker subscription ends when nobody else wants it."""
+        self._context.unsubscribe(self.name, symbol)
+
+    def last(self, symbol: str) -> Any | None:
+        """The latest tick of ``symbol`` from the bus, or None when none has arrived yet."""
+        return self._context.last(symbol)
+
+    def safe_to_trade(self) -> tuple[bool, str]:
+        """``(True, "")`` when data is live; otherwise ``(False, reason)``."""
+        return self._context.safe_to_trade()
+
+    def now(self) -> float:
+        """The host's clock in seconds since the epoch (injected in tests)."""
+        return self._context.now()

@@ -1,0 +1,1 @@
+"""A local exchange speaking the Alpaca v2 dialect, with limits and faults on demand."""
