@@ -98,7 +98,7 @@ class Strategy:
 
     # -- services --------------------------------------------------------------------------
     def subscribe(self, symbol: str, mode: Mode = "trade") -> None:
-        """Ask for ticks of ``symbol``; a refusal (capacity, bad symbol) is logged with its reason."""
+        """Ask for ticks of ``symbol``; a refusal (capacity, bad symbol) is logged with a reason."""
         self._context.subscribe(self.name, symbol, mode)
 
     def unsubscribe(self, symbol: str) -> None:

@@ -1,0 +1,1 @@
+"""Ready strategies that topologies reference by import path (`recipes.momentum:Momentum`)."""

@@ -1,0 +1,94 @@
+"""The `tradeops` command line. Thin: parse arguments, call the library, print, exit."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tradeops import __version__
+from tradeops.sim import cli as sim_cli
+
+app = typer.Typer(
+    name="tradeops",
+    help="Run an algorithmic trading desk from one YAML topology file.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tradeops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """tradeops: brokers, strategies and processes declared in one topology file."""
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Topology files to check.")],
+    output: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="text for people, json for machines.")
+    ] = OutputFormat.text,
+    strict: Annotated[bool, typer.Option(help="Treat warnings as errors.")] = False,
+    import_classes: Annotated[
+        bool,
+        typer.Option(
+            "--import/--no-import",
+            help="Import each strategy class to prove it exists (--no-import for CI jobs "
+            "without the strategies' dependencies).",
+        ),
+    ] = True,
+    cpu_count: Annotated[
+        int | None,
+        typer.Option(help="Check CPU pins against this many cores instead of this machine's."),
+    ] = None,
+) -> None:
+    """Check topology files: exit 0 when clean (warnings allowed), 1 on errors, 2 on bad usage."""
+    from tradeops.topology.check import CheckOptions
+    from tradeops.topology.report import render_json, render_text
+    from tradeops.topology.validate import exit_code, validate_file
+
+    options = CheckOptions(import_classes=import_classes, cpu_count=cpu_count)
+    reports = [validate_file(f, options, strict) for f in files]
+    if output is OutputFormat.json:
+        typer.echo(render_json(reports))
+    else:
+        typer.echo(render_text(reports, colour=sys.stdout.isatty()))
+    raise typer.Exit(exit_code(reports))
+
+
+@app.command()
+def schema() -> None:
+    """Print the topology's JSON Schema (for yaml-language-server and other editors)."""
+    from tradeops.topology.schema import schema_text
+
+    typer.echo(schema_text(), nl=False)
+
+
+sim_cli.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""The topology model: what a desk is made of, as frozen pydantic models.
+
+Every key here is part of the contract users and docs rely on; docs/topology.md describes each
+one with its default, and a test keeps the two in step. Unknown keys are rejected. Checks that
+span several parts of the file (references, capacity, pins) live in ``check.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from tradeops.topology.units import Duration, RateLimit
+
+NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,47}$"
+TOPOLOGY_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+CLASS_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$"
+
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
+Adapter = Literal["alpaca", "alltick", "sim"]
+Feed = Literal["iex", "sip", "crypto", "test"]
+Mode = Literal["trade", "quote", "depth"]
+Priority = Literal["critical", "high", "normal", "low"]
+LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
+
+# depth ⊇ quote ⊇ trade: a stronger subscription serves every weaker one.
+MODE_STRENGTH: dict[str, int] = {"trade": 1, "quote": 2, "depth": 3}
+PRIORITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "normal": 2, "low": 3}
+
+# What a broker gets when its file leaves `pool` or `orders.rate_limit` out. Alpaca's free plan
+# allows one connection of 30 symbols and 200 requests a minute.
+DEFAULT_POOL: dict[str, dict[str, int]] = {
+    "alpaca": {"symbols_per_connection": 30, "max_connections": 1},
+    "alltick": {"symbols_per_connection": 100, "max_connections": 1},
+    "sim": {"symbols_per_connection": 1000, "max_connections": 3},
+}
+DEFAULT_RATE_LIMIT: dict[str, str | None] = {"alpaca": "200/min", "alltick": None, "sim": None}
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class ProxySettings(Frozen):
+    enabled: bool = Field(True, description="start the websocket proxy with the desk")
+    listen: str = Field(
+        "127.0.0.1:8765",
+        description="HOST:PORT the proxy binds; loopback unless a token is set",
+        pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$",
+    )
+    token: SecretStr | None = Field(None, description="clients must present this token")
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+class Settings(Frozen):
+    run_dir: str = Field(".tradeops", description="control socket, logs and state")
+    stale_after: Duration = Field(30.0, description="no tick for this long closes the safety gate")
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
+
+
+class Credentials(Frozen):
+    key: SecretStr = Field(description="API key id")
+    secret: SecretStr = Field(description="API secret")
+
+
+class Pool(Frozen):
+    symbols_per_connection: int = Field(gt=0, description="broker's symbol cap per websocket")
+    max_connections: int = Field(gt=0, description="broker's connection cap per login")
+
+    @property
+    def capacity(self) -> int:
+        return self.symbols_per_connection * self.max_connections
+
+
+class Orders(Frozen):
+    rate_limit: RateLimit | None = Field(None, description="broker request budget, e.g. 200/min")
+    on_limit: Literal["queue", "reject"] = Field(
+        "queue", description="what happens to an order over the rate limit"
+    )
+    queue_size: int = Field(1000, gt=0, description="orders that may wait for the rate limit")
+
+
+class Market(Frozen):
+    """The simulated market of an `adapter: sim` broker."""
+
+    seed: int = Field(1, description="same seed, same ticks")
+    rate: float = Field(5.0, gt=0, description="ticks per second per symbol")
+    max_rate: float = Field(50000.0, gt=0, description="ticks per second over all symbols")
+    spread_bps: float = Field(5.0, ge=0, description="quoted spread in basis points")
+    hours: str = Field("24/7", description='"24/7" or e.g. "09:30-16:00 America/New_York"')
+    replay: str | None = Field(None, description="CSV or Parquet of trades/quotes to replay")
+    speed: float = Field(1.0, gt=0, description="replay speed multiplier")
+
+
+class Broker(Frozen):
+    adapter: Adapter = Field(description="alpaca | alltick | sim")
+    feed: Feed | None = Field(None, description="alpaca/sim: iex | sip | crypto | test")
+    url: str | None = Field(
+        None, pattern=r"^wss?://\S+$", description="override the adapter's endpoint"
+    )
+    credentials: Credentials | None = None
+    pool: Pool
+    orders: Orders = Field(default_factory=Orders)
+    market: Market | None = Field(None, description="sim only: the simulated market")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _adapter_defaults(cls, data: Any) -> Any:
+        """Fill `pool` and `orders.rate_limit` from the adapter's defaults where left out."""
+        if not isinstance(data, dict) or data.get("adapter") not in DEFAULT_POOL:
+            return data
+        adapter = data["adapter"]
+        data = dict(data)
+        pool = data.get("pool")
+        if pool is None or isinstance(pool, dict):
+            data["pool"] = {**DEFAULT_POOL[adapter], **(pool or {})}
+        orders = data.get("orders")
+        default_rate = DEFAULT_RATE_LIMIT[adapter]
+        if default_rate and (orders is None or isinstance(orders, dict)):
+            data["orders"] = {"rate_limit": default_rate, **(orders or {})}
+        return data
+
+    @property
+    def effective_feed(self) -> Feed | None:
+        if self.adapter == "alltick":
+            return None
+        return self.feed or "iex"
+
+
+class Limits(Frozen):
+    max_order_qty: float | None = Field(None, gt=0, description="largest single order")
+    max_position: float | None = Field(None, gt=0, description="largest absolute position")
+    max_notional: float | None = Field(None, gt=0, description="largest qty × price of an order")
+    symbols: list[str] | None = Field(
+        None, description="symbols this strategy may trade (default: its `symbols`)"
+    )
+
+
+class Strategy(Frozen):
+    class_: str = Field(
+        alias="class", pattern=CLASS_PATTERN, description="import path, module:Class"
+    )
+    broker: Name = Field(description="a key of `brokers`")
+    symbols: list[str] = Field(description="subscribed before on_start")
+    mode: Mode = Field("trade", description="trade | quote | depth")
+    priority: Priority = Field("normal", description="tick dispatch order inside a process")
+    timer: Duration | None = Field(None, description="on_timer period")
+    account: str = Field("main", min_length=1, description="account the orders go to")
+    limits: Limits = Field(default_factory=Limits)
+    params: dict[str, Any] = Field(default_factory=dict, description="handed to the strategy")
+
+
+class Restart(Frozen):
+    policy: Literal["on-failure", "always", "never"] = "on-failure"
+    max_restarts: int = Field(
+        5, ge=0, description="more restarts than this within `window` is fatal"
+    )
+    window: Duration = Field(60.0, description="crash-loop window; a longer run resets backoff")
+    backoff: Duration = Field(1.0, description="first restart delay, doubled each time")
+    max_backoff: Duration = Field(30.0, description="cap on the restart delay")
+
+
+class Process(Frozen):
+    strategies: list[Name] = Field(min_length=1, description="strategies run in this process")
+    cpu: list[Annotated[int, Field(ge=0)]] | None = Field(None, description="cores to pin to")
+    busy_poll: bool = Field(False, description="spin instead of sleeping when idle")
+    auto_cancel: Literal["none", "strategy", "account"] = Field(
+        "strategy", description="orders cancelled when the process disconnects"
+    )
+    log_level: LogLevel = "INFO"
+    restart: Restart = Field(default_factory=Restart)
+    resume: Literal["latest", "replay"] = Field(
+        "latest", description="after a restart: newest tick, or replay what was missed"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class Topology(Frozen):
+    """A whole desk: brokers, strategies and how strategies are grouped into processes."""
+
+    version: Literal[1] = Field(description="format version; 1")
+    name: str = Field(
+        pattern=TOPOLOGY_NAME_PATTERN,
+        description="names the run directory, sockets and shared memory",
+    )
+    settings: Settings = Field(default_factory=Settings)
+    brokers: dict[Name, Broker] = Field(min_length=1)
+    strategies: dict[Name, Strategy] = Field(default_factory=dict)
+    processes: dict[Name, Process] = Field(default_factory=dict)

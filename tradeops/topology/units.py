@@ -1,0 +1,95 @@
+"""Values written as text in a topology: durations (`500ms`, `30s`, `5m`), rates (`200/min`)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, NamedTuple
+
+from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+DURATION_PATTERN = r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)\s*$"
+
+
+def parse_duration(value: Any) -> float:
+    """`500ms`, `30s`, `5m`, `1h` or a bare number of seconds, to seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 500ms, 30s or 5m")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str) and (m := _DURATION.match(value)):
+        seconds = float(m.group(1)) * _SECONDS[m.group(2)]
+    else:
+        raise ValueError(f"{value!r} is not a duration; write it as 500ms, 30s, 5m or 1h")
+    if seconds <= 0:
+        raise ValueError("a duration must be greater than zero")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    for unit, size in (("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{int(seconds / size)}{unit}"
+    return f"{round(seconds * 1000, 3):g}ms"
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": DURATION_PATTERN},
+                {"type": "number", "exclusiveMinimum": 0},
+            ],
+            "description": "a duration: 500ms, 30s, 5m, 1h, or a number of seconds",
+        }
+    ),
+]
+
+
+class Rate(NamedTuple):
+    """`requests` allowed per `seconds`."""
+
+    requests: int
+    seconds: float
+
+    def __str__(self) -> str:
+        unit = {1.0: "s", 60.0: "min", 3600.0: "h"}.get(self.seconds)
+        return f"{self.requests}/{unit or format_duration(self.seconds)}"
+
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|min|minute|h|hour)\s*$")
+_RATE_UNITS = {
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
+}
+RATE_PATTERN = r"^\s*\d+\s*/\s*(s|sec|second|min|minute|h|hour)\s*$"
+
+
+def parse_rate(value: Any) -> Rate:
+    if isinstance(value, Rate):
+        return value
+    if isinstance(value, str) and (m := _RATE.match(value)):
+        count = int(m.group(1))
+        if count <= 0:
+            raise ValueError("a rate limit must allow at least one request")
+        return Rate(count, _RATE_UNITS[m.group(2)])
+    raise ValueError(f"{value!r} is not a rate; write it as 200/min, 10/s or 5000/h")
+
+
+RateLimit = Annotated[
+    Rate,
+    BeforeValidator(parse_rate),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema(
+        {"type": "string", "pattern": RATE_PATTERN, "description": "a rate: 200/min, 10/s, 5000/h"}
+    ),
+]
