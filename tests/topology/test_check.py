@@ -243,3 +243,12 @@ def test_findings_point_at_the_offending_line(write_yaml: Callable[..., Path]) -
     findings = {f.code: f for f in validate_file(path).findings}
     assert (findings["symbol-format"].line, findings["symbol-format"].column) == (9, 21)
     assert (findings["unknown-broker"].line, findings["unknown-broker"].column) == (12, 13)
+
+
+def test_text_report_is_coloured_only_on_request(write_yaml: Callable[..., Path]) -> None:
+    from tradeops.topology.report import render_text
+
+    report = validate_file(write_yaml("version: 2\nname: desk\nbrokers: {sim: {adapter: sim}}\n"))
+    assert "\x1b[" in render_text([report], colour=True)
+    plain = render_text([report], colour=False)
+    assert "\x1b[" not in plain and ":1:10: error:" in plain

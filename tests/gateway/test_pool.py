@@ -1,0 +1,177 @@
+"""The pool: placement across connections, capacity, upgrade, downgrade, rollback, duplicates."""
+
+from __future__ import annotations
+
+from tradeops.gateway.interest import Interest
+from tradeops.gateway.pool import Change, Pool, Transition
+
+
+def symbols(n: int, start: int = 0) -> list[str]:
+    return [f"S{i:03d}" for i in range(start, start + n)]
+
+
+def settle(pool: Pool) -> list[Change]:
+    """Play the broker: send and confirm every change until nothing is left."""
+    sent = []
+    for conn in range(pool.connections):
+        while (change := pool.begin(conn)) is not None:
+            sent.append(change)
+            pool.confirm(conn)
+    return sent
+
+
+def test_twelve_symbols_fill_three_connections_of_five() -> None:
+    pool = Pool("sim", 5, 3)
+    plan = pool.apply({s: "trade" for s in symbols(12)})
+    assert plan.refused == ()
+    assert plan.opened == (0, 1, 2)
+    assert plan.dirty == (0, 1, 2)
+    sent = settle(pool)
+    assert [len(c.transitions) for c in sent] == [5, 5, 2]
+    assert pool.occupancy() == [5, 5, 2]
+
+
+def test_a_thirteenth_symbol_is_one_incremental_change_on_a_connection_with_room() -> None:
+    pool = Pool("sim", 5, 3)
+    pool.apply({s: "trade" for s in symbols(12)})
+    settle(pool)
+    plan = pool.apply({"NEW": "trade"})
+    assert plan.opened == () and plan.dirty == (2,)
+    (change,) = settle(pool)
+    assert change == Change(2, (Transition("NEW", None, "trade"),))
+
+
+def test_over_capacity_is_refused_with_a_reason() -> None:
+    pool = Pool("sim", 5, 3)
+    plan = pool.apply({s: "trade" for s in symbols(16)})
+    assert [r.symbol for r in plan.refused] == ["S015"]
+    reason = plan.refused[0].reason
+    assert "broker 'sim' is full" in reason and "15 symbols on 3" in reason
+    assert "5 per connection × 3" in reason and "S015 refused" in reason
+    assert pool.occupancy() == [5, 5, 5]
+
+
+def test_duplicate_and_empty_requests_never_reach_the_broker() -> None:
+    pool = Pool("sim", 5, 1)
+    pool.apply({"AAPL": "trade"})
+    settle(pool)
+    assert pool.apply({"AAPL": "trade"}).dirty == ()
+    assert pool.apply({}).dirty == ()
+    assert pool.apply({"MSFT": None}).dirty == ()  # removing what nobody has
+    assert pool.begin(0) is None
+
+
+def test_a_change_cancelled_before_it_is_sent_is_never_sent() -> None:
+    pool = Pool("sim", 5, 1)
+    pool.apply({"AAPL": "trade"})
+    pool.apply({"AAPL": None})
+    assert pool.begin(0) is None
+    assert pool.occupancy() == [0]
+
+
+def test_upgrade_and_downgrade_stay_on_the_same_connection() -> None:
+    pool = Pool("sim", 5, 2)
+    pool.apply({"AAPL": "trade"})
+    settle(pool)
+    pool.apply({"AAPL": "quote"})
+    (up,) = settle(pool)
+    assert up.transitions == (Transition("AAPL", "trade", "quote"),)
+    pool.apply({"AAPL": "trade"})
+    (down,) = settle(pool)
+    assert down.transitions == (Transition("AAPL", "quote", "trade"),)
+    assert pool.mode_of("AAPL") == "trade"
+
+
+def test_one_change_in_flight_per_connection_then_the_exact_remainder() -> None:
+    pool = Pool("sim", 10, 1)
+    pool.apply({"A": "trade"})
+    first = pool.begin(0)
+    assert first is not None
+    pool.apply({"B": "trade", "A": "quote"})
+    assert pool.begin(0) is None  # wait for the broker's ack
+    pool.confirm(0)
+    second = pool.begin(0)
+    assert second is not None
+    assert set(second.transitions) == {
+        Transition("A", "trade", "quote"),
+        Transition("B", None, "trade"),
+    }
+
+
+def test_failure_rolls_back_to_the_confirmed_state() -> None:
+    pool = Pool("sim", 10, 1)
+    pool.apply({"A": "trade"})
+    settle(pool)
+    pool.apply({"A": "quote", "B": "trade"})
+    assert pool.begin(0) is not None
+    undone = pool.fail(0)
+    assert set(undone) == {Transition("A", "trade", "quote"), Transition("B", None, "trade")}
+    assert pool.target(0) == {"A": "trade"}
+    assert pool.occupancy() == [1]  # B's slot is free again
+    assert pool.begin(0) is None
+
+
+def test_removal_holds_its_slot_until_the_broker_confirms() -> None:
+    pool = Pool("sim", 1, 1)
+    pool.apply({"A": "trade"})
+    settle(pool)
+    pool.apply({"A": None})
+    plan = pool.apply({"B": "trade"})
+    assert [r.symbol for r in plan.refused] == ["B"]  # A still occupies the only slot
+    settle(pool)
+    assert pool.apply({"B": "trade"}).refused == ()
+
+
+def test_reset_resubscribes_exactly_the_current_set() -> None:
+    pool = Pool("sim", 10, 1)
+    pool.apply({"A": "trade", "B": "quote", "C": "trade"})
+    settle(pool)
+    pool.apply({"C": None})
+    pool.begin(0)  # in flight when the connection drops
+    pool.reset(0)
+    change = pool.begin(0)
+    assert change is not None
+    assert set(change.transitions) == {
+        Transition("A", None, "trade"),
+        Transition("B", None, "quote"),
+    }
+
+
+def test_modes_nest_through_interest_refcounts() -> None:
+    interest, pool = Interest(), Pool("sim", 10, 1)
+    assert interest.add("host-1", "AAPL", "quote") == {"AAPL": "quote"}
+    pool.apply({"AAPL": "quote"})
+    settle(pool)
+    # A weaker request under a stronger one makes no broker call.
+    assert interest.add("proxy", "AAPL", "trade") == {}
+    # The strong one leaving downgrades the symbol instead of dropping it.
+    changed = interest.drop("host-1")
+    assert changed == {"AAPL": "trade"}
+    pool.apply(changed)
+    (change,) = settle(pool)
+    assert change.transitions == (Transition("AAPL", "quote", "trade"),)
+    # The last one leaving unsubscribes.
+    changed = interest.remove("proxy", "AAPL")
+    assert changed == {"AAPL": None}
+    pool.apply(changed)
+    (change,) = settle(pool)
+    assert change.transitions == (Transition("AAPL", "trade", None),)
+
+
+def test_interest_counts_clients_not_requests() -> None:
+    interest = Interest()
+    interest.add("a", "X", "trade")
+    assert interest.add("a", "X", "trade") == {}
+    assert interest.add("b", "X", "trade") == {}
+    assert interest.remove("a", "X") == {}
+    assert interest.remove("a", "X") == {}  # twice is harmless
+    assert interest.remove("b", "X") == {"X": None}
+    assert interest.wanted() == {}
+
+
+def test_a_client_asking_again_replaces_its_mode() -> None:
+    interest = Interest()
+    interest.add("a", "X", "depth")
+    interest.add("b", "X", "trade")
+    assert interest.add("a", "X", "trade") == {"X": "trade"}
+    assert interest.symbols_of("a") == {"X": "trade"}

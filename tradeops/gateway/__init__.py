@@ -1,0 +1,1 @@
+"""The gateway: one per broker; pooled upstream feed, normalised ticks into the bus."""

@@ -1,0 +1,255 @@
+"""Alpaca's v2 market-data dialect, client side, sans-I/O: frames in, events out.
+
+The gateway's upstream connection feeds every received frame to :meth:`MarketDataSession.receive`
+and sends whatever the builders return. JSON (text frames) and msgpack (binary frames, with
+timestamps as msgpack Timestamp values) are both spoken; msgpack is what Alpaca's own SDK uses
+and costs less to decode. See docs/architecture.md and ../shared/protocols.md §1.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, Protocol
+
+import msgpack
+
+Mode = Literal["trade", "quote", "depth"]
+Codec = Literal["json", "msgpack"]
+Frame = bytes | str
+
+# What each mode subscribes, as Alpaca channels. depth ⊇ quote ⊇ trade.
+CHANNELS: dict[str, tuple[str, ...]] = {
+    "trade": ("trades",),
+    "quote": ("trades", "quotes"),
+    "depth": ("trades", "quotes", "orderbooks"),
+}
+
+# Error codes whose cause will not go away by reconnecting at once.
+AUTH_FAILED, NOT_AUTHENTICATED, SYMBOL_LIMIT, CONNECTION_LIMIT, INSUFFICIENT = (
+    402,
+    401,
+    405,
+    406,
+    409,
+)
+
+
+@dataclass(frozen=True)
+class Connected:
+    pass
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    pass
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An error frame: `code` as Alpaca numbers it (400-409, 500)."""
+
+    code: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    """The broker's full current subscription set on this connection."""
+
+    channels: dict[str, tuple[str, ...]]
+
+
+class MarketData(NamedTuple):
+    """One trade, quote or bar, normalised (prices as floats, times as ns since the epoch)."""
+
+    kind: Literal["trade", "quote", "bar"]
+    symbol: str
+    ts_ns: int
+    price: float = 0.0
+    size: float = 0.0
+    bid: float = 0.0
+    bid_size: float = 0.0
+    ask: float = 0.0
+    ask_size: float = 0.0
+    open: float = 0.0
+    high: float = 0.0
+    low: float = 0.0
+    close: float = 0.0
+    volume: float = 0.0
+    vwap: float = 0.0
+    trades: int = 0
+
+
+Event = Connected | Authenticated | Failure | Subscribed | MarketData
+
+
+class Move(Protocol):
+    """One symbol's subscription change (the pool's Transition)."""
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def before(self) -> Mode | None: ...
+    @property
+    def after(self) -> Mode | None: ...
+
+
+class MarketDataSession:
+    """One upstream market-data connection's protocol state."""
+
+    def __init__(self, key: str, secret: str, codec: Codec = "msgpack") -> None:
+        self._key, self._secret = key, secret
+        self.codec: Codec = codec
+        self.state: Literal["connecting", "authenticating", "ready", "failed"] = "connecting"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Headers for the websocket upgrade (msgpack is chosen by Content-Type)."""
+        return {"Content-Type": "application/msgpack"} if self.codec == "msgpack" else {}
+
+    # -- outgoing ---------------------------------------------------------------------------
+    def auth(self) -> Frame:
+        self.state = "authenticating"
+        return self._encode({"action": "auth", "key": self._key, "secret": self._secret})
+
+    def change_frames(self, moves: Iterable[Move]) -> list[Frame]:
+        """The subscribe and/or unsubscribe frames that carry out a pool change, in order.
+
+        Each frame is answered by one subscription ack (or an error)."""
+        add: dict[str, list[str]] = {}
+        drop: dict[str, list[str]] = {}
+        for t in moves:
+            before = set(CHANNELS[t.before]) if t.before else set()
+            after = set(CHANNELS[t.after]) if t.after else set()
+            for channel in sorted(after - before):
+                add.setdefault(channel, []).append(t.symbol)
+            for channel in sorted(before - after):
+                drop.setdefault(channel, []).append(t.symbol)
+        frames = []
+        if add:
+            frames.append(self._encode({"action": "subscribe", **add}))
+        if drop:
+            frames.append(self._encode({"action": "unsubscribe", **drop}))
+        return frames
+
+    def _encode(self, message: dict[str, Any]) -> Frame:
+        if self.codec == "msgpack":
+            return msgpack.packb(message)  # type: ignore[no-any-return]
+        return json.dumps(message, separators=(",", ":"))
+
+    # -- incoming ---------------------------------------------------------------------------
+    def receive(self, frame: Frame) -> list[Event]:
+        """Decode one frame (an array of messages) into events; malformed input → Failure 400."""
+        try:
+            messages = self._decode(frame)
+        except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError) as exc:
+            return [Failure(400, f"undecodable frame from the broker: {exc}")]
+        if isinstance(messages, dict):
+            messages = [messages]
+        if not isinstance(messages, list):
+            return [Failure(400, "frame is not an array of messages")]
+        events: list[Event] = []
+        for msg in messages:
+            if isinstance(msg, dict):
+                event = self._event(msg)
+                if event is not None:
+                    events.append(event)
+        return events
+
+    def _decode(self, frame: Frame) -> Any:
+        if isinstance(frame, (bytes, bytearray, memoryview)) and self.codec == "msgpack":
+            return msgpack.unpackb(frame, timestamp=2)  # Timestamp ext → int ns
+        return json.loads(frame)
+
+    def _event(self, msg: dict[str, Any]) -> Event | None:
+        kind = msg.get("T")
+        if kind == "t":
+            return MarketData("trade", msg["S"], to_ns(msg["t"]), float(msg["p"]), float(msg["s"]))
+        if kind == "q":
+            return MarketData(
+                "quote",
+                msg["S"],
+                to_ns(msg["t"]),
+                0.0,
+                0.0,
+                float(msg["bp"]),
+                float(msg["bs"]),
+                float(msg["ap"]),
+                float(msg["as"]),
+            )
+        if kind in ("b", "u", "d"):
+            close = float(msg["c"])
+            return MarketData(
+                "bar",
+                msg["S"],
+                to_ns(msg["t"]),
+                close,
+                float(msg["v"]),
+                open=float(msg["o"]),
+                high=float(msg["h"]),
+                low=float(msg["l"]),
+                close=close,
+                volume=float(msg["v"]),
+                vwap=float(msg.get("vw") or 0),
+                trades=int(msg.get("n") or 0),
+            )
+        if kind == "success":
+            if msg.get("msg") == "connected":
+                return Connected()
+            if msg.get("msg") == "authenticated":
+                self.state = "ready"
+                return Authenticated()
+            return None
+        if kind == "subscription":
+            return Subscribed(
+                {k: tuple(v) for k, v in msg.items() if k != "T" and isinstance(v, list)}
+            )
+        if kind == "error":
+            code = int(msg.get("code", 500))
+            if code in (AUTH_FAILED, NOT_AUTHENTICATED, INSUFFICIENT, CONNECTION_LIMIT):
+                self.state = "failed"
+            return Failure(code, str(msg.get("msg", "")))
+        return None
+
+
+def to_ns(value: Any) -> int:
+    """An Alpaca timestamp (msgpack Timestamp, RFC 3339 text, or ns int) as ns since the epoch."""
+    if isinstance(value, int):
+        return value
+    if isinstance(value, msgpack.Timestamp):
+        return int(value.to_unix_nano())
+    if isinstance(value, str):
+        return _rfc3339_ns(value)
+    raise ValueError(f"not a timestamp: {value!r}")
+
+
+_SECOND_CACHE: dict[str, int] = {}
+
+
+def _rfc3339_ns(text: str) -> int:
+    """`2024-03-01T14:30:00.123456789Z` (or `+00:00`) → ns. Fast path: one entry per second."""
+    head, body = text[:19], text[19:]
+    seconds = _SECOND_CACHE.get(head)
+    if seconds is None:
+        y, mo, d = int(head[0:4]), int(head[5:7]), int(head[8:10])
+        h, mi, s = int(head[11:13]), int(head[14:16]), int(head[17:19])
+        seconds = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+        if len(_SECOND_CACHE) > 4096:
+            _SECOND_CACHE.clear()
+        _SECOND_CACHE[head] = seconds
+    fraction = 0
+    offset = 0
+    if body.startswith("."):
+        digits = body[1:]
+        end = 0
+        while end < len(digits) and digits[end].isdigit():
+            end += 1
+        fraction = int(digits[:end].ljust(9, "0")[:9]) if end else 0
+        body = digits[end:]
+    if body and body[0] in "+-":
+        sign = 1 if body[0] == "+" else -1
+        offset = sign * (int(body[1:3]) * 3600 + int(body[4:6]) * 60)
+    return (seconds - offset) * 1_000_000_000 + fraction
