@@ -175,3 +175,20 @@ def test_a_client_asking_again_replaces_its_mode() -> None:
     interest.add("b", "X", "trade")
     assert interest.add("a", "X", "trade") == {"X": "trade"}
     assert interest.symbols_of("a") == {"X": "trade"}
+
+
+def test_growth_and_shrinkage_go_in_separate_changes() -> None:
+    pool = Pool("sim", 10, 1)
+    pool.apply({"A": "quote", "B": "trade"})
+    settle(pool)
+    pool.apply({"A": "trade", "B": "quote", "C": "trade", "D": None})
+    first = pool.begin(0)
+    assert first is not None
+    assert set(first.transitions) == {
+        Transition("B", "trade", "quote"),
+        Transition("C", None, "trade"),
+    }
+    pool.confirm(0)
+    second = pool.begin(0)
+    assert second is not None
+    assert second.transitions == (Transition("A", "quote", "trade"),)

@@ -38,6 +38,10 @@ def stronger(a: Mode | None, b: Mode | None) -> Mode | None:
     return a if STRENGTH[a] >= STRENGTH[b] else b
 
 
+def _grows(t: Transition) -> bool:
+    return STRENGTH[t.after] > STRENGTH[t.before] if t.after and t.before else t.after is not None
+
+
 @dataclass(frozen=True)
 class Transition:
     """One symbol's move on the broker: `before` → `after` (None: not subscribed)."""
@@ -49,7 +53,7 @@ class Transition:
 
 @dataclass(frozen=True)
 class Change:
-    """One broker call on one connection."""
+    """One broker call on one connection: only growth (subscribe) or only shrinkage."""
 
     connection: int
     transitions: tuple[Transition, ...]
@@ -160,12 +164,15 @@ class Pool:
         if conn.in_flight is not None or not conn.dirty():
             return None
         symbols = set(conn.target) | set(conn.confirmed)
-        transitions = tuple(
+        moves = [
             Transition(s, conn.confirmed.get(s), conn.target.get(s))
             for s in sorted(symbols)
             if conn.confirmed.get(s) != conn.target.get(s)
-        )
-        conn.in_flight = Change(conn_id, transitions)
+        ]
+        # Growth (new symbols, upgrades) first and shrinkage in a later change: each change is
+        # then one subscribe or one unsubscribe message, answered by exactly one broker ack.
+        growing = tuple(t for t in moves if _grows(t))
+        conn.in_flight = Change(conn_id, growing or tuple(t for t in moves if not _grows(t)))
         return conn.in_flight
 
     def confirm(self, conn_id: int) -> Change | None:
