@@ -1,0 +1,118 @@
+"""A client of a gateway's unix socket: what strategy hosts, the proxy and tests use.
+
+The connection is the lease: close it (or die) and the gateway releases every subscription
+it made. Requests block until their reply (with a timeout); messages the gateway sends on its
+own (health changes, lost symbols) are kept for :meth:`GatewayClient.poll`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections import deque
+from typing import Any
+
+
+class GatewayError(Exception):
+    pass
+
+
+class GatewayClient:
+    def __init__(self, socket_path: str, name: str, timeout: float = 10.0) -> None:
+        self.socket_path = socket_path
+        self.name = name
+        self.timeout = timeout
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(timeout)
+        try:
+            self._sock.connect(socket_path)
+        except OSError as exc:
+            self._sock.close()
+            raise GatewayError(f"cannot reach the gateway at {socket_path}: {exc}") from None
+        self._buf = bytearray()
+        self._unsolicited: deque[dict[str, Any]] = deque()
+        self._next_id = 0
+        self.live: tuple[bool, str] = (False, "no health report yet")
+        self._write({"op": "hello", "client": name, "pid": os.getpid()})
+        hello = self._read_until(lambda m: m.get("op") == "hello")
+        self.broker: str = hello["broker"]
+        self.bus: dict[str, Any] = hello.get("bus", {})
+
+    def subscribe(self, symbols: list[str], mode: str = "trade") -> dict[str, Any]:
+        """Subscribe and wait for the per-symbol results: {"ok": bool, "results": {...}}."""
+        return self.request({"op": "subscribe", "symbols": symbols, "mode": mode})
+
+    def unsubscribe(self, symbols: list[str]) -> dict[str, Any]:
+        return self.request({"op": "unsubscribe", "symbols": symbols})
+
+    def status(self) -> dict[str, Any]:
+        reply = self.request({"op": "status"})
+        status: dict[str, Any] = reply["status"]
+        return status
+
+    def request(self, message: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
+        self._next_id += 1
+        rid = self._next_id
+        self._write({**message, "id": rid})
+        return self._read_until(lambda m: m.get("op") == "reply" and m.get("id") == rid,
+                                timeout)
+
+    def poll(self, timeout: float = 0.0) -> list[dict[str, Any]]:
+        """Unsolicited messages received so far (waiting up to `timeout` for the first)."""
+        deadline = time.monotonic() + timeout
+        while not self._unsolicited:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._receive(remaining):
+                break
+        out = list(self._unsolicited)
+        self._unsolicited.clear()
+        return out
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> GatewayClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals --------------------------------------------------------------------------------
+    def _write(self, message: dict[str, Any]) -> None:
+        try:
+            self._sock.sendall(json.dumps(message).encode() + b"\n")
+        except OSError as exc:
+            raise GatewayError(f"gateway connection lost: {exc}") from None
+
+    def _read_until(self, match: Any, timeout: float | None = None) -> dict[str, Any]:
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            for i, message in enumerate(self._unsolicited):
+                if match(message):
+                    del self._unsolicited[i]
+                    return message
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise GatewayError("the gateway did not answer in time")
+            self._receive(remaining)
+
+    def _receive(self, timeout: float) -> bool:
+        self._sock.settimeout(max(timeout, 0.001))
+        try:
+            data = self._sock.recv(65536)
+        except TimeoutError:
+            return False
+        except OSError as exc:
+            raise GatewayError(f"gateway connection lost: {exc}") from None
+        if not data:
+            raise GatewayError("the gateway closed the connection")
+        self._buf += data
+        while (end := self._buf.find(b"\n")) >= 0:
+            message = json.loads(bytes(self._buf[:end]))
+            del self._buf[: end + 1]
+            if message.get("op") == "health":
+                self.live = (bool(message["live"]), str(message.get("reason", "")))
+            self._unsolicited.append(message)
+        return True
