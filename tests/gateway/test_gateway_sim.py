@@ -21,7 +21,7 @@ from tradeops.gateway.client import GatewayClient
 from tradeops.gateway.pool import Pool
 from tradeops.gateway.server import GatewayServer
 from tradeops.gateway.upstream import UpstreamConfig
-from tradeops.protocol.alpaca import MarketData
+from tradeops.protocol.alpaca import MarketData, MarketDataSession
 from tradeops.sim.options import SimOptions
 from tradeops.sim.server import SimThread
 
@@ -82,8 +82,7 @@ def desk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Desk]:
     with SimThread(options) as sim:
         config = UpstreamConfig(
             url=sim.url + "/v2/iex",
-            key=key,
-            secret="secret",
+            session=lambda: MarketDataSession(key, "secret", "msgpack"),
             ping_interval=0.5,
             silence_after=1.0,
             backoff=FAST,

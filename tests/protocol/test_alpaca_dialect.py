@@ -105,8 +105,10 @@ def test_handshake_and_data(codec: str) -> None:
 
 
 def test_msgpack_session_asks_for_msgpack() -> None:
-    assert MarketDataSession("k", "s", "msgpack").headers == {"Content-Type": "application/msgpack"}
-    assert MarketDataSession("k", "s", "json").headers == {}
+    assert MarketDataSession("k", "s", "msgpack").headers() == {
+        "Content-Type": "application/msgpack"
+    }
+    assert MarketDataSession("k", "s", "json").headers() == {}
 
 
 @pytest.mark.parametrize(
@@ -135,12 +137,12 @@ def test_change_frames_carry_exactly_the_channel_difference() -> None:
         Transition("NVDA", "trade", "quote"),  # upgrade: add quotes only
         Transition("AMD", "trade", None),  # gone
     ]
-    frames = [json.loads(f) for f in session.change_frames(moves)]
+    frames = [json.loads(f) for f in session.change_frames({}, moves)]
     assert frames == [
         {"action": "subscribe", "quotes": ["AAPL", "NVDA"], "trades": ["AAPL"]},
         {"action": "unsubscribe", "quotes": ["MSFT"], "trades": ["AMD"]},
     ]
-    assert session.change_frames([]) == []
+    assert session.change_frames({}, []) == []
 
 
 def test_garbage_is_a_failure_not_an_exception() -> None:

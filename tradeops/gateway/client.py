@@ -56,8 +56,7 @@ class GatewayClient:
         self._next_id += 1
         rid = self._next_id
         self._write({**message, "id": rid})
-        return self._read_until(lambda m: m.get("op") == "reply" and m.get("id") == rid,
-                                timeout)
+        return self._read_until(lambda m: m.get("op") == "reply" and m.get("id") == rid, timeout)
 
     def poll(self, timeout: float = 0.0) -> list[dict[str, Any]]:
         """Unsolicited messages received so far (waiting up to `timeout` for the first)."""

@@ -36,7 +36,7 @@ from loguru import logger
 from tradeops.gateway.core import Actions, GatewayCore
 from tradeops.gateway.pool import STRENGTH, Pool
 from tradeops.gateway.upstream import Upstream, UpstreamConfig, UpstreamEvent
-from tradeops.protocol.alpaca import MarketData, MarketDataSession
+from tradeops.protocol.feed import MarketData
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 1 << 20  # a request larger than this is malformed
@@ -77,6 +77,8 @@ class GatewayServer:
         self.stale_after = stale_after
         self._bus_info = bus_info or {}
         self.upstreams: dict[int, Upstream] = {}
+        # Per connection: answers still due for the change in flight, and its first refusal.
+        self._answers: dict[int, tuple[int, tuple[int, str] | None]] = {}
         self._events: queue.Queue[UpstreamEvent] = queue.Queue()
         self._selector = selectors.DefaultSelector()
         self._clients: dict[socket.socket, _Client] = {}
@@ -166,19 +168,40 @@ class GatewayServer:
                 return
             if event.kind == "ready":
                 logger.info("{} connection {} authenticated", self.broker, event.connection)
+                self._answers.pop(event.connection, None)
                 actions = self.core.upstream_ready(event.connection)
-            elif event.kind == "ack":
-                actions = self.core.upstream_ack(event.connection)
-            elif event.kind == "refused":
-                logger.warning("{} connection {}: broker refused a change: {} {}", self.broker,
-                               event.connection, event.code, event.message)
-                actions = self.core.upstream_refused(event.connection, event.code, event.message)
+            elif event.kind in ("ack", "refused"):
+                if event.kind == "refused":
+                    logger.warning(
+                        "{} connection {}: broker refused a request: {} {}",
+                        self.broker,
+                        event.connection,
+                        event.code,
+                        event.message,
+                    )
+                due, refusal = self._answers.get(event.connection, (1, None))
+                if event.kind == "refused" and refusal is None:
+                    refusal = (event.code, event.message)
+                if due > 1:  # more answers due for this change
+                    self._answers[event.connection] = (due - 1, refusal)
+                    continue
+                self._answers.pop(event.connection, None)
+                if refusal is None:
+                    actions = self.core.upstream_ack(event.connection)
+                else:
+                    actions = self.core.upstream_refused(event.connection, *refusal)
             else:
-                logger.warning("{} connection {} down ({}: {}); retrying in {:.1f}s",
-                               self.broker, event.connection, event.cause, event.message,
-                               event.retry_in)
-                actions = self.core.upstream_down(event.connection,
-                                                  f"{event.cause}: {event.message}")
+                logger.warning(
+                    "{} connection {} down ({}: {}); retrying in {:.1f}s",
+                    self.broker,
+                    event.connection,
+                    event.cause,
+                    event.message,
+                    event.retry_in,
+                )
+                actions = self.core.upstream_down(
+                    event.connection, f"{event.cause}: {event.message}"
+                )
             self._carry_out(actions)
 
     # -- clients --------------------------------------------------------------------------------
@@ -232,19 +255,40 @@ class GatewayServer:
             client.name = str(msg.get("client", "")) or f"client-{client.sock.fileno()}"
             client.pid = int(msg.get("pid", 0) or 0)
             logger.info("{}: client {} (pid {}) connected", self.broker, client.name, client.pid)
-            self._send(client, {"op": "hello", "ok": True, "broker": self.broker,
-                                "bus": self._bus_info, "v": PROTOCOL_VERSION})
+            self._send(
+                client,
+                {
+                    "op": "hello",
+                    "ok": True,
+                    "broker": self.broker,
+                    "bus": self._bus_info,
+                    "v": PROTOCOL_VERSION,
+                },
+            )
             self._send_health(client)
         elif op in ("subscribe", "unsubscribe"):
             symbols = msg.get("symbols")
             mode = msg.get("mode", "trade")
-            if (not isinstance(symbols, list) or not all(isinstance(s, str) and s
-                                                         for s in symbols)):
-                self._send(client, {"op": "reply", "id": rid, "ok": False,
-                                    "error": "symbols must be a list of non-empty strings"})
+            if not isinstance(symbols, list) or not all(isinstance(s, str) and s for s in symbols):
+                self._send(
+                    client,
+                    {
+                        "op": "reply",
+                        "id": rid,
+                        "ok": False,
+                        "error": "symbols must be a list of non-empty strings",
+                    },
+                )
             elif op == "subscribe" and mode not in STRENGTH:
-                self._send(client, {"op": "reply", "id": rid, "ok": False,
-                                    "error": f"mode must be trade, quote or depth, not {mode!r}"})
+                self._send(
+                    client,
+                    {
+                        "op": "reply",
+                        "id": rid,
+                        "ok": False,
+                        "error": f"mode must be trade, quote or depth, not {mode!r}",
+                    },
+                )
             elif op == "subscribe":
                 self._carry_out(self.core.subscribe(client.sock, rid, symbols, mode))
             else:
@@ -252,14 +296,16 @@ class GatewayServer:
         elif op == "status":
             self._send(client, {"op": "reply", "id": rid, "ok": True, "status": self.health()})
         else:
-            self._send(client, {"op": "reply", "id": rid, "ok": False,
-                                "error": f"unknown op {op!r}"})
+            self._send(
+                client, {"op": "reply", "id": rid, "ok": False, "error": f"unknown op {op!r}"}
+            )
 
     def _send(self, client: _Client, message: dict[str, Any]) -> None:
         client.outbuf += json.dumps(message, separators=(",", ":")).encode() + b"\n"
         if len(client.outbuf) > MAX_BACKLOG:
-            logger.warning("{}: client {} does not read its replies; dropping it", self.broker,
-                           client.name)
+            logger.warning(
+                "{}: client {} does not read its replies; dropping it", self.broker, client.name
+            )
             self._drop(client.sock)
             return
         self._flush(client)
@@ -282,8 +328,11 @@ class GatewayServer:
             return
         self._selector.unregister(sock)
         sock.close()
-        logger.info("{}: client {} disconnected; its subscriptions are released", self.broker,
-                    client.name or "(anonymous)")
+        logger.info(
+            "{}: client {} disconnected; its subscriptions are released",
+            self.broker,
+            client.name or "(anonymous)",
+        )
         if notify:
             self._carry_out(self.core.client_gone(sock))
 
@@ -293,9 +342,13 @@ class GatewayServer:
             self._open(conn)
         for change in actions.sends:
             upstream = self.upstreams.get(change.connection)
-            if upstream is not None:
-                session = MarketDataSession("", "", upstream.config.codec)
-                upstream.send(session.change_frames(change.transitions))
+            if upstream is None:
+                continue
+            confirmed = self.core.pool.confirmed(change.connection)
+            due = upstream.send_change(confirmed, change.transitions)
+            if due:
+                self._answers[change.connection] = (due, None)
+            # 0: not live; the change is resent in full when the connection is ready again.
         for upstream_id, upstream in self.upstreams.items():
             upstream.subscribed = bool(self.core.pool.target(upstream_id))
         for target, message in actions.replies:
@@ -306,8 +359,9 @@ class GatewayServer:
     def _open(self, conn: int) -> None:
         if conn in self.upstreams:
             return
-        upstream = Upstream(conn, self._upstream_config(conn), self._on_upstream_event,
-                            self._on_ticks)
+        upstream = Upstream(
+            conn, self._upstream_config(conn), self._on_upstream_event, self._on_ticks
+        )
         self.upstreams[conn] = upstream
         logger.info("{}: opening connection {}", self.broker, conn)
         upstream.start()
@@ -317,17 +371,27 @@ class GatewayServer:
         now = time.monotonic()
         conns = []
         for conn_id, up in sorted(self.upstreams.items()):
-            conns.append({
-                "id": conn_id, "state": up.state, "symbols": len(self.core.pool.target(conn_id)),
-                "last_tick_age": round(now - up.last_tick, 3) if up.last_tick else None,
-                "reconnects": up.reconnects, "attempts": up.attempts,
-                "last_error": up.last_error,
-            })
+            conns.append(
+                {
+                    "id": conn_id,
+                    "state": up.state,
+                    "symbols": len(self.core.pool.target(conn_id)),
+                    "last_tick_age": round(now - up.last_tick, 3) if up.last_tick else None,
+                    "reconnects": up.reconnects,
+                    "attempts": up.attempts,
+                    "last_error": up.last_error,
+                }
+            )
         live, reason = self._liveness(now)
         return {
-            "broker": self.broker, "live": live, "reason": reason, "connections": conns,
-            "symbols": len(self.core.interest.wanted()), "clients": len(self._clients),
-            "ticks": self.ticks, "ticks_per_s": round(self._rate[2], 1),
+            "broker": self.broker,
+            "live": live,
+            "reason": reason,
+            "connections": conns,
+            "symbols": len(self.core.interest.wanted()),
+            "clients": len(self._clients),
+            "ticks": self.ticks,
+            "ticks_per_s": round(self._rate[2], 1),
             "uptime": round(time.time() - self.started, 1),
         }
 
@@ -337,9 +401,9 @@ class GatewayServer:
                 continue
             if up.state != "live":
                 return False, f"connection {conn_id} is {up.state}: {up.last_error}".rstrip(": ")
-            age = now - (up.last_tick or up.last_frame)
-            if age > self.stale_after:
-                return False, f"connection {conn_id}: no tick for {age:.0f}s"
+            if now - (up.last_tick or up.last_frame) > self.stale_after:
+                # A stable reason: health is re-sent only when it changes.
+                return False, f"connection {conn_id}: no tick for over {self.stale_after:g}s"
         return True, ""
 
     def _check_health(self) -> None:

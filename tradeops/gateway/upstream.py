@@ -1,19 +1,21 @@
-"""One websocket connection to a broker's market-data stream, on a thread of its own.
+"""One websocket connection to a broker's market-data stream, on threads of its own.
 
-It connects, authenticates, keeps the connection alive with pings, notices silence, and
-reconnects with backoff. It owns no subscription state: after every (re)authentication it
-reports `Ready` and the gateway sends it the pool's next change; market data goes straight to
-the gateway's tick sink from this thread (the bus has one writer; the sink serialises).
+A reader thread connects, authenticates, reads frames, notices silence and reconnects with
+backoff; a writer thread sends what the gateway asks for, paced to the broker's request
+interval, plus keep-alives (websocket pings, or the dialect's heartbeat). The connection owns
+no subscription state: after every (re)authentication it reports `ready` and the gateway
+sends it the pool's next change. Market data goes straight to the tick sink from the reader
+thread (the bus has one writer; the sink serialises).
 
-Everything the gateway must know arrives as an :class:`UpstreamEvent` through `on_event`,
-called from this thread; the gateway queues it for its own loop.
+The dialect is any :class:`~tradeops.protocol.feed.FeedSession` (Alpaca, AllTick).
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Literal
@@ -21,18 +23,15 @@ from typing import Literal
 import websocket
 
 from tradeops.gateway.backoff import Backoff, BackoffPolicy, Cause
-from tradeops.protocol.alpaca import (
-    AUTH_FAILED,
-    CONNECTION_LIMIT,
-    INSUFFICIENT,
-    NOT_AUTHENTICATED,
+from tradeops.protocol.feed import (
     Authenticated,
-    Codec,
     Connected,
     Failure,
+    FeedSession,
     Frame,
     MarketData,
-    MarketDataSession,
+    Mode,
+    Move,
     Subscribed,
 )
 
@@ -41,8 +40,8 @@ State = Literal["connecting", "authenticating", "live", "backoff", "stopped"]
 
 @dataclass(frozen=True)
 class UpstreamEvent:
-    """`kind`: ready (authenticated: send the pool's change), ack (a change was accepted),
-    refused (a change was rejected, e.g. 405), down (the session ended; `cause` says why)."""
+    """`kind`: ready (authenticated: send the pool's change), ack (a request was accepted),
+    refused (a request was rejected, e.g. 405), down (the session ended; `cause` says why)."""
 
     connection: int
     kind: Literal["ready", "ack", "refused", "down"]
@@ -55,9 +54,7 @@ class UpstreamEvent:
 @dataclass(frozen=True)
 class UpstreamConfig:
     url: str
-    key: str
-    secret: str
-    codec: Codec = "msgpack"
+    session: Callable[[], FeedSession]  # a fresh dialect session per connection attempt
     connect_timeout: float = 10.0
     ping_interval: float = 10.0
     silence_after: float = 15.0  # no frame for this long while subscribed ⇒ reconnect
@@ -71,16 +68,13 @@ class _SessionEnded(Exception):
         self.message = message
 
 
-_CAUSE_OF_CODE: dict[int, Cause] = {
-    AUTH_FAILED: "auth",
-    NOT_AUTHENTICATED: "auth",
-    INSUFFICIENT: "subscription",
-    CONNECTION_LIMIT: "connection-limit",
-}
+def _cause(session: FeedSession, code: int) -> Cause | None:
+    cause = session.fatal_codes.get(code)
+    return cause if cause in ("auth", "subscription", "connection-limit") else None  # type: ignore[return-value]
 
 
 class Upstream:
-    """The thread that keeps one broker connection up."""
+    """Keeps one broker connection up."""
 
     def __init__(
         self,
@@ -95,10 +89,15 @@ class Upstream:
         self._on_ticks = on_ticks
         self._stop = threading.Event()
         self._ws: websocket.WebSocket | None = None
-        self._send_lock = threading.Lock()
+        self._session: FeedSession | None = None
+        self._generation = 0  # bumped per session, so frames queued for a dead one are dropped
+        self._outbox: queue.Queue[tuple[int, Frame] | None] = queue.Queue()
         self._backoff = Backoff(config.backoff)
-        self._thread = threading.Thread(
+        self._reader = threading.Thread(
             target=self._run, name=f"upstream-{connection}", daemon=True
+        )
+        self._writer = threading.Thread(
+            target=self._write_loop, name=f"upstream-{connection}-w", daemon=True
         )
         # Read by status from other threads; plain attribute writes are atomic.
         self.state: State = "connecting"
@@ -110,38 +109,36 @@ class Upstream:
         self.last_error = ""
 
     def start(self) -> None:
-        self._thread.start()
+        self._reader.start()
+        self._writer.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        self._outbox.put(None)
         self._close()
-        self._thread.join(timeout)
+        self._reader.join(timeout)
+        self._writer.join(timeout)
         self.state = "stopped"
 
-    def send(self, frames: list[Frame]) -> bool:
-        """Send frames now; False when the connection is not up (the change is resent on
-        the next Ready)."""
-        ws = self._ws
-        if ws is None or self.state != "live":
-            return False
-        try:
-            with self._send_lock:
-                for frame in frames:
-                    if isinstance(frame, str):
-                        ws.send(frame)
-                    else:
-                        ws.send_bytes(frame)
-        except (OSError, websocket.WebSocketException):
-            return False
-        return True
+    def send_change(self, confirmed: Mapping[str, Mode], moves: Iterable[Move]) -> int:
+        """Queue the frames of one pool change; returns how many (each gets one answer).
+        0 when the connection is not live: the change is resent on the next `ready`."""
+        session = self._session
+        if session is None or self.state != "live":
+            return 0
+        frames = session.change_frames(confirmed, moves)
+        generation = self._generation
+        for frame in frames:
+            self._outbox.put((generation, frame))
+        return len(frames)
 
-    # -- the thread -----------------------------------------------------------------------------
+    # -- reader ---------------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
             self.attempts += 1
             cause: Cause
             try:
-                self._session()
+                self._session_once()
                 cause, message = "dropped", "connection closed"
             except _SessionEnded as end:
                 cause, message = end.cause, end.message
@@ -159,57 +156,64 @@ class Upstream:
             )
             self._stop.wait(delay)
 
-    def _session(self) -> None:
+    def _session_once(self) -> None:
         cfg = self.config
-        session = MarketDataSession(cfg.key, cfg.secret, cfg.codec)
+        session = cfg.session()
         self.state = "connecting"
-        header = [f"{k}: {v}" for k, v in session.headers.items()]
+        header = [f"{k}: {v}" for k, v in session.headers().items()]
         ws = websocket.create_connection(
-            cfg.url, timeout=cfg.connect_timeout, header=header, enable_multithread=True
+            session.url(cfg.url),
+            timeout=cfg.connect_timeout,
+            header=header,
+            enable_multithread=True,
         )
         self._ws = ws
         if self._stop.is_set():
             return
-        self._expect(ws, session, Connected)
-        self.state = "authenticating"
-        self._send_raw(ws, session.auth())
-        self._expect(ws, session, Authenticated)
+        if session.greeting:
+            self._expect(ws, session, Connected)
+        auth = session.auth()
+        if auth is not None:
+            self.state = "authenticating"
+            self._send(ws, auth)
+            self._expect(ws, session, Authenticated)
+        self._generation += 1
+        self._session = session
         self.state = "live"
         self.last_frame = time.monotonic()
         self._on_event(UpstreamEvent(self.connection, "ready"))
         self._consume(ws, session)
 
-    def _expect(self, ws: websocket.WebSocket, session: MarketDataSession, kind: type) -> None:
-        events = session.receive(self._recv(ws))
+    def _expect(self, ws: websocket.WebSocket, session: FeedSession, kind: type) -> None:
+        frame = self._recv(ws)
+        while frame is None:
+            frame = self._recv(ws)
+        events = session.receive(frame)
         for event in events:
             if isinstance(event, kind):
                 return
             if isinstance(event, Failure):
                 raise _SessionEnded(
-                    _CAUSE_OF_CODE.get(event.code, "protocol"), f"{event.code} {event.message}"
+                    _cause(session, event.code) or "protocol", f"{event.code} {event.message}"
                 )
         raise _SessionEnded("protocol", f"expected {kind.__name__}, got {events!r:.200}")
 
-    def _consume(self, ws: websocket.WebSocket, session: MarketDataSession) -> None:
+    def _consume(self, ws: websocket.WebSocket, session: FeedSession) -> None:
         cfg = self.config
-        ws.settimeout(min(cfg.ping_interval, cfg.silence_after))
-        last_ping = time.monotonic()
+        ws.settimeout(min(cfg.silence_after, 1.0))
         healthy = False
         while not self._stop.is_set():
             try:
                 frame = self._recv(ws)
             except websocket.WebSocketTimeoutException:
-                now = time.monotonic()
+                frame = None
+            now = time.monotonic()
+            if frame is None:  # a timeout, or a ping/pong: control frames are not data
                 if self.subscribed and now - self.last_frame > cfg.silence_after:
                     raise _SessionEnded(
                         "silent", f"no data for {now - self.last_frame:.1f}s while subscribed"
-                    ) from None
-                if now - last_ping >= cfg.ping_interval:
-                    with self._send_lock:
-                        ws.ping()
-                    last_ping = now
+                    )
                 continue
-            now = time.monotonic()
             self.last_frame = now
             ticks: list[MarketData] = []
             for event in session.receive(frame):
@@ -218,7 +222,7 @@ class Upstream:
                 elif isinstance(event, Subscribed):
                     self._on_event(UpstreamEvent(self.connection, "ack"))
                 elif isinstance(event, Failure):
-                    cause = _CAUSE_OF_CODE.get(event.code)
+                    cause = _cause(session, event.code)
                     if cause is not None:
                         raise _SessionEnded(cause, f"{event.code} {event.message}")
                     self._on_event(
@@ -233,22 +237,68 @@ class Upstream:
                     healthy = True
                 self._on_ticks(self.connection, ticks)
 
-    def _recv(self, ws: websocket.WebSocket) -> Frame:
-        opcode, data = ws.recv_data(control_frame=False)
+    def _recv(self, ws: websocket.WebSocket) -> Frame | None:
+        """The next data frame, or None for a control frame (pings are answered by the
+        library; returning lets silence be noticed while pongs keep arriving)."""
+        opcode, data = ws.recv_data(control_frame=True)
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             raise _SessionEnded("dropped", "the broker closed the connection")
         if opcode == websocket.ABNF.OPCODE_TEXT:
             return bytes(data).decode("utf-8")
-        return bytes(data)
+        if opcode == websocket.ABNF.OPCODE_BINARY:
+            return bytes(data)
+        return None
 
-    def _send_raw(self, ws: websocket.WebSocket, frame: Frame) -> None:
-        with self._send_lock:
-            if isinstance(frame, str):
-                ws.send(frame)
-            else:
-                ws.send_bytes(frame)
+    # -- writer ---------------------------------------------------------------------------------
+    def _write_loop(self) -> None:
+        """Send queued frames no faster than the broker allows; keep the connection alive."""
+        last_request = last_keepalive = 0.0
+        while not self._stop.is_set():
+            interval = self.config.ping_interval
+            beat_every = getattr(self._session, "heartbeat_interval", None)
+            if beat_every is not None:
+                interval = min(interval, beat_every)
+            item: tuple[int, Frame] | None
+            try:
+                item = self._outbox.get(
+                    timeout=max(0.05, interval - (time.monotonic() - last_keepalive))
+                )
+                if item is None:  # stop() asked the writer to finish
+                    return
+            except queue.Empty:
+                item = None  # time for a keep-alive
+            ws, session = self._ws, self._session  # read after waiting: they change
+            if ws is None or session is None or self.state != "live":
+                continue
+            try:
+                if item is not None:
+                    generation, frame = item
+                    if generation != self._generation:
+                        continue  # queued for a session that has since ended
+                    wait = last_request + session.min_request_interval - time.monotonic()
+                    if wait > 0 and self._stop.wait(wait):
+                        return
+                    self._send(ws, frame)
+                    last_request = time.monotonic()
+                if time.monotonic() - last_keepalive >= interval:
+                    beat = session.heartbeat()
+                    if beat is not None:
+                        self._send(ws, beat)
+                    else:
+                        ws.ping()
+                    last_keepalive = time.monotonic()
+            except (OSError, websocket.WebSocketException):
+                continue  # the reader notices the broken connection and reconnects
+
+    @staticmethod
+    def _send(ws: websocket.WebSocket, frame: Frame) -> None:
+        if isinstance(frame, str):
+            ws.send(frame)
+        else:
+            ws.send_bytes(frame)
 
     def _close(self) -> None:
+        self._session = None
         ws, self._ws = self._ws, None
         if ws is not None:
             with suppress(Exception):  # closing a dead socket: nothing left to do

@@ -10,15 +10,34 @@ from __future__ import annotations
 
 import calendar
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple, Protocol
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
 
 import msgpack
 
-Mode = Literal["trade", "quote", "depth"]
+from tradeops.protocol.feed import (
+    Authenticated,
+    Connected,
+    Event,
+    Failure,
+    Frame,
+    MarketData,
+    Mode,
+    Move,
+    Subscribed,
+)
+
+__all__ = [
+    "Authenticated",
+    "Connected",
+    "Failure",
+    "MarketData",
+    "MarketDataSession",
+    "Subscribed",
+    "to_ns",
+]
+
 Codec = Literal["json", "msgpack"]
-Frame = bytes | str
 
 # What each mode subscribes, as Alpaca channels. depth ⊇ quote ⊇ trade.
 CHANNELS: dict[str, tuple[str, ...]] = {
@@ -35,90 +54,47 @@ AUTH_FAILED, NOT_AUTHENTICATED, SYMBOL_LIMIT, CONNECTION_LIMIT, INSUFFICIENT = (
     406,
     409,
 )
-
-
-@dataclass(frozen=True)
-class Connected:
-    pass
-
-
-@dataclass(frozen=True)
-class Authenticated:
-    pass
-
-
-@dataclass(frozen=True)
-class Failure:
-    """An error frame: `code` as Alpaca numbers it (400-409, 500)."""
-
-    code: int
-    message: str
-
-
-@dataclass(frozen=True)
-class Subscribed:
-    """The broker's full current subscription set on this connection."""
-
-    channels: dict[str, tuple[str, ...]]
-
-
-class MarketData(NamedTuple):
-    """One trade, quote or bar, normalised (prices as floats, times as ns since the epoch)."""
-
-    kind: Literal["trade", "quote", "bar"]
-    symbol: str
-    ts_ns: int
-    price: float = 0.0
-    size: float = 0.0
-    bid: float = 0.0
-    bid_size: float = 0.0
-    ask: float = 0.0
-    ask_size: float = 0.0
-    open: float = 0.0
-    high: float = 0.0
-    low: float = 0.0
-    close: float = 0.0
-    volume: float = 0.0
-    vwap: float = 0.0
-    trades: int = 0
-
-
-Event = Connected | Authenticated | Failure | Subscribed | MarketData
-
-
-class Move(Protocol):
-    """One symbol's subscription change (the pool's Transition)."""
-
-    @property
-    def symbol(self) -> str: ...
-    @property
-    def before(self) -> Mode | None: ...
-    @property
-    def after(self) -> Mode | None: ...
+FATAL_CODES: dict[int, str] = {
+    AUTH_FAILED: "auth",
+    NOT_AUTHENTICATED: "auth",
+    INSUFFICIENT: "subscription",
+    CONNECTION_LIMIT: "connection-limit",
+}
 
 
 class MarketDataSession:
-    """One upstream market-data connection's protocol state."""
+    """One upstream market-data connection's protocol state (a FeedSession)."""
+
+    greeting = True
+    heartbeat_interval: float | None = None  # websocket pings keep Alpaca connections alive
+    min_request_interval = 0.0
+    fatal_codes: Mapping[int, str] = FATAL_CODES
 
     def __init__(self, key: str, secret: str, codec: Codec = "msgpack") -> None:
         self._key, self._secret = key, secret
         self.codec: Codec = codec
         self.state: Literal["connecting", "authenticating", "ready", "failed"] = "connecting"
 
-    @property
+    def url(self, base: str) -> str:
+        return base
+
     def headers(self) -> dict[str, str]:
         """Headers for the websocket upgrade (msgpack is chosen by Content-Type)."""
         return {"Content-Type": "application/msgpack"} if self.codec == "msgpack" else {}
+
+    def heartbeat(self) -> Frame | None:
+        return None
 
     # -- outgoing ---------------------------------------------------------------------------
     def auth(self) -> Frame:
         self.state = "authenticating"
         return self._encode({"action": "auth", "key": self._key, "secret": self._secret})
 
-    def change_frames(self, moves: Iterable[Move]) -> list[Frame]:
+    def change_frames(self, confirmed: Mapping[str, Mode], moves: Iterable[Move]) -> list[Frame]:
         """The subscribe and/or unsubscribe frames that carry out a pool change, in order.
 
-        Each frame is answered by one subscription ack (or an error)."""
+        Alpaca subscriptions are incremental, so `confirmed` is not needed. Each frame is
+        answered by one subscription ack (or an error)."""
         add: dict[str, list[str]] = {}
         drop: dict[str, list[str]] = {}
         for t in moves:
@@ -209,7 +185,7 @@ class MarketDataSession:
             )
         if kind == "error":
             code = int(msg.get("code", 500))
-            if code in (AUTH_FAILED, NOT_AUTHENTICATED, INSUFFICIENT, CONNECTION_LIMIT):
+            if code in FATAL_CODES:
                 self.state = "failed"
             return Failure(code, str(msg.get("msg", "")))
         return None

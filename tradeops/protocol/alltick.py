@@ -1,0 +1,177 @@
+"""AllTick's websocket dialect, client side, sans-I/O.
+
+AllTick authenticates by a token in the URL (`?token=`), greets nothing, and answers each
+request with a response carrying `ret` (200 is success). Subscriptions are **not**
+incremental: a 22004 (trades) or 22002 (order book) request replaces the connection's whole
+list for that kind, so every change is sent as the full new list. Requests on one connection
+must be at least a second apart, and a heartbeat (22000) is due every 10 s or the server
+disconnects after 30 s.
+
+Symbols: topologies write AllTick symbols as `EXCHANGE:CODE` (`HK:700`, `US:AAPL`), the form
+every tradeops adapter shares; on the wire AllTick wants `CODE.EXCHANGE` (`700.HK`). This
+module translates both ways.
+
+Modes: `trade` subscribes the trade list; `quote` adds the order book at depth 1 (best bid and
+ask); `depth` asks for 5 levels (the tick record carries the best level).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tradeops.protocol.feed import (
+    Event,
+    Failure,
+    Frame,
+    MarketData,
+    Mode,
+    Move,
+    Subscribed,
+)
+
+HEARTBEAT, HEARTBEAT_ACK = 22000, 22001
+DEPTH_SUB, DEPTH_ACK = 22002, 22003
+TRADE_SUB, TRADE_ACK = 22004, 22005
+CANCEL, CANCEL_ACK = 22006, 22007
+TRADE_PUSH, DEPTH_PUSH = 22998, 22999
+CANCEL_DEPTH, CANCEL_TRADES = 1, 2
+DEPTH_LEVEL = {"quote": 1, "depth": 5}
+
+# AllTick's `ret` codes that reconnecting will not cure.
+FATAL_CODES: dict[int, str] = {401: "auth", 604: "subscription"}
+DEFAULT_URL = "wss://quote.alltick.io/quote-stock-b-ws-api"
+
+
+def to_wire(symbol: str) -> str:
+    """`HK:700` → `700.HK`."""
+    exchange, _, code = symbol.partition(":")
+    return f"{code}.{exchange}" if code else symbol
+
+
+def from_wire(code: str) -> str:
+    """`700.HK` → `HK:700`."""
+    base, dot, exchange = code.rpartition(".")
+    return f"{exchange}:{base}" if dot else code
+
+
+class AllTickSession:
+    """One upstream AllTick connection's protocol state (a FeedSession)."""
+
+    greeting = False
+    heartbeat_interval: float | None = 10.0
+    min_request_interval = 1.0
+    fatal_codes: Mapping[int, str] = FATAL_CODES
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+        self._seq = itertools.count(1)
+
+    def url(self, base: str) -> str:
+        joiner = "&" if "?" in base else "?"
+        return f"{base}{joiner}token={self._token}"
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+    def auth(self) -> Frame | None:
+        return None  # the token travels in the URL
+
+    def heartbeat(self) -> Frame | None:
+        return self._request(HEARTBEAT, {})
+
+    # -- subscriptions --------------------------------------------------------------------------
+    def change_frames(self, confirmed: Mapping[str, Mode], moves: Iterable[Move]) -> list[Frame]:
+        target = dict(confirmed)
+        for move in moves:
+            if move.after is None:
+                target.pop(move.symbol, None)
+            else:
+                target[move.symbol] = move.after
+        frames: list[Frame] = []
+        old_trades = sorted(confirmed)
+        new_trades = sorted(target)
+        if new_trades != old_trades:
+            if new_trades:
+                frames.append(
+                    self._request(
+                        TRADE_SUB, {"symbol_list": [{"code": to_wire(s)} for s in new_trades]}
+                    )
+                )
+            else:
+                frames.append(self._request(CANCEL, {"cancel_type": CANCEL_TRADES}))
+        old_book = _book(confirmed)
+        new_book = _book(target)
+        if new_book != old_book:
+            if new_book:
+                frames.append(
+                    self._request(
+                        DEPTH_SUB,
+                        {
+                            "symbol_list": [
+                                {"code": to_wire(s), "depth_level": level} for s, level in new_book
+                            ]
+                        },
+                    )
+                )
+            else:
+                frames.append(self._request(CANCEL, {"cancel_type": CANCEL_DEPTH}))
+        return frames
+
+    def _request(self, cmd: int, data: dict[str, Any]) -> str:
+        return json.dumps(
+            {"cmd_id": cmd, "seq_id": next(self._seq), "trace": uuid.uuid4().hex, "data": data},
+            separators=(",", ":"),
+        )
+
+    # -- incoming -------------------------------------------------------------------------------
+    def receive(self, frame: Frame) -> list[Event]:
+        try:
+            msg = json.loads(frame)
+        except ValueError as exc:
+            return [Failure(400, f"undecodable frame from the broker: {exc}")]
+        if not isinstance(msg, dict):
+            return []
+        cmd = msg.get("cmd_id")
+        data = msg.get("data") or {}
+        if cmd == TRADE_PUSH:
+            return [
+                MarketData(
+                    "trade",
+                    from_wire(str(data["code"])),
+                    int(data["tick_time"]) * 1_000_000,
+                    float(data["price"]),
+                    float(data["volume"]),
+                )
+            ]
+        if cmd == DEPTH_PUSH:
+            bids, asks = data.get("bids") or [{}], data.get("asks") or [{}]
+            return [
+                MarketData(
+                    "quote",
+                    from_wire(str(data["code"])),
+                    int(data["tick_time"]) * 1_000_000,
+                    0.0,
+                    0.0,
+                    float(bids[0].get("price", 0)),
+                    float(bids[0].get("volume", 0)),
+                    float(asks[0].get("price", 0)),
+                    float(asks[0].get("volume", 0)),
+                )
+            ]
+        if cmd in (TRADE_ACK, DEPTH_ACK, CANCEL_ACK):
+            ret = int(msg.get("ret", 200))
+            if ret != 200:
+                return [Failure(ret, str(msg.get("msg", "")))]
+            return [Subscribed({})]
+        if cmd == HEARTBEAT_ACK or "ret" not in msg:
+            return []
+        ret = int(msg["ret"])
+        return [] if ret == 200 else [Failure(ret, str(msg.get("msg", "")))]
+
+
+def _book(target: Mapping[str, Mode]) -> list[tuple[str, int]]:
+    return sorted((s, DEPTH_LEVEL[m]) for s, m in target.items() if m in DEPTH_LEVEL)
