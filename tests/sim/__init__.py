@@ -1,0 +1,1 @@
+"""Tests of the simulated exchange (tradeops/sim)."""
