@@ -1,0 +1,140 @@
+"""The admin endpoint: what tests read (journal, connections) and how they break the sim.
+
+No authentication: the sim binds loopback by default and this is a test instrument.
+
+    GET  /admin/status          market, active symbols, counters, current faults
+    GET  /admin/connections     {"open": [...live connections...], "closed": [...journal...]}
+    GET  /admin/subscriptions   {"log": [...]}   filters: ?conn=ID, ?symbol=SYM
+    GET  /admin/orders          {"requests": [...], "updates": [...], "orders": [...]}
+    GET  /admin/faults          current fault state
+    POST /admin/faults          patch faults: {"reject_auth": true, "delay": 0.5, ...}
+    POST /admin/drop            drop every websocket now: {"abrupt": bool, "code": int}
+    POST /admin/silence         no market data for N s: {"seconds": N} (0 ends it)
+    POST /admin/price           move a symbol's price now: {"symbol": "AAPL", "price": 101.5}
+    POST /admin/clear           forget the journal (subscriptions, connections, orders)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from tradeops.sim.market import is_valid_symbol
+from tradeops.sim.options import SimConfigError
+
+if TYPE_CHECKING:
+    from tradeops.sim.server import RunningSim
+
+
+def _bad(message: str) -> web.Response:
+    return web.json_response({"error": message}, status=400)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text='{"error": "body is not JSON"}',
+                                 content_type="application/json") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text='{"error": "body must be a JSON object"}',
+                                 content_type="application/json")
+    return body
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def admin_routes(sim: RunningSim) -> list[web.RouteDef]:
+    exchange = sim.exchange
+
+    async def status(request: web.Request) -> web.Response:
+        return web.json_response(exchange.status(time.time()))
+
+    async def connections(request: web.Request) -> web.Response:
+        return web.json_response({"open": exchange.connections(),
+                                  "closed": list(exchange.journal.connections)})
+
+    async def subscriptions(request: web.Request) -> web.Response:
+        log = list(exchange.journal.subscriptions)
+        if "conn" in request.query:
+            log = [e for e in log if str(e["conn"]) == request.query["conn"]]
+        if "symbol" in request.query:
+            symbol = request.query["symbol"]
+            log = [e for e in log if any(symbol in syms for syms in e["request"].values()
+                                         if isinstance(syms, list))]
+        return web.json_response({"log": log})
+
+    async def orders(request: web.Request) -> web.Response:
+        book = exchange.book
+        return web.json_response({
+            "requests": list(exchange.journal.requests),
+            "updates": list(exchange.journal.updates),
+            "orders": [dict(o.to_json(), key=o.key) for o in book.orders.values()],
+        })
+
+    async def faults(request: web.Request) -> web.Response:
+        if request.method == "POST":
+            try:
+                exchange.faults.update(await _body(request), time.time())
+            except SimConfigError as exc:
+                return _bad(str(exc))
+        return web.json_response(exchange.faults.to_json(time.time()))
+
+    async def drop(request: web.Request) -> web.Response:
+        body = await _body(request)
+        abrupt, code = body.get("abrupt"), body.get("code")
+        if abrupt is not None and not isinstance(abrupt, bool):
+            return _bad("abrupt must be true or false")
+        if code is not None and (not isinstance(code, int) or not 1000 <= code <= 4999):
+            return _bad("code must be a websocket close code (1000..4999)")
+        dropped = sim.drop_all(abrupt=abrupt, code=code)
+        exchange.faults.drops += 1
+        return web.json_response({"dropped": dropped})
+
+    async def silence(request: web.Request) -> web.Response:
+        seconds = _number((await _body(request)).get("seconds"))
+        if seconds is None or seconds < 0:
+            return _bad("seconds must be a number >= 0")
+        exchange.faults.silence(seconds, time.time())
+        return web.json_response(exchange.faults.to_json(time.time()))
+
+    async def price(request: web.Request) -> web.Response:
+        body = await _body(request)
+        symbol, value = body.get("symbol"), _number(body.get("price"))
+        if not isinstance(symbol, str) or not is_valid_symbol(symbol):
+            return _bad("symbol must be a valid symbol such as AAPL or BTC/USD")
+        if value is None or value <= 0:
+            return _bad("price must be a positive number")
+        exchange.set_mid(symbol, value, time.time())
+        sim.flush()
+        quote = exchange.feed.touch(symbol, time.time())
+        return web.json_response({"symbol": symbol, "bid": quote.bid if quote else None,
+                                  "ask": quote.ask if quote else None})
+
+    async def clear(request: web.Request) -> web.Response:
+        exchange.journal.clear()
+        return web.json_response({"cleared": True})
+
+    return [
+        web.get("/admin/status", status),
+        web.get("/admin/connections", connections),
+        web.get("/admin/subscriptions", subscriptions),
+        web.get("/admin/orders", orders),
+        web.get("/admin/faults", faults),
+        web.post("/admin/faults", faults),
+        web.post("/admin/drop", drop),
+        web.post("/admin/silence", silence),
+        web.post("/admin/price", price),
+        web.post("/admin/clear", clear),
+    ]
