@@ -21,7 +21,7 @@ from tradeops.sim.market import (
 T0 = 1_700_000_000.0  # a Tuesday, 22:13 UTC
 
 
-def market(seed: int = 1, rate: float = 10.0, max_rate: float = 1e6, spread_bps: float = 5.0,
+def market(seed: int = 1, rate: float = 20.0, max_rate: float = 1e6, spread_bps: float = 5.0,
            hours: str = "24/7", bar_seconds: float = 60.0) -> RandomWalkMarket:
     return RandomWalkMarket(seed=seed, rate=rate, max_rate=max_rate, spread_bps=spread_bps,
                             volatility=0.001, hours=TradingHours.parse(hours),
@@ -47,13 +47,13 @@ def test_same_seed_gives_the_same_ticks_whatever_else_is_subscribed() -> None:
     alone = prices(run(market(seed=7), ["AAPL"], 2.0), "AAPL")
     crowded = prices(run(market(seed=7), ["MSFT", "AAPL", "TSLA"], 2.0, start=T0 + 123), "AAPL")
     other_seed = prices(run(market(seed=8), ["AAPL"], 2.0), "AAPL")
-    assert len(alone) == 21  # steps at 0, 0.1, ..., 2.0 s
+    assert len(alone) == 21  # 20 ticks/s is 10 steps/s: steps at 0, 0.1, ..., 2.0 s
     assert alone == crowded
     assert alone != other_seed
 
 
 def test_each_step_is_one_quote_and_one_trade_at_the_touch() -> None:
-    events = run(market(rate=20.0), ["AAPL"], 1.0)
+    events = run(market(rate=40.0), ["AAPL"], 1.0)  # 40 ticks/s: 20 quotes and 20 trades
     quotes = [e for e in events if isinstance(e, Quote)]
     trades = [e for e in events if isinstance(e, Trade)]
     assert len(quotes) == len(trades) == 21
@@ -68,10 +68,10 @@ def test_each_step_is_one_quote_and_one_trade_at_the_touch() -> None:
 
 
 def test_max_rate_caps_the_total_steps() -> None:
-    m = market(rate=100.0, max_rate=200.0)
+    m = market(rate=200.0, max_rate=400.0)
     events = run(m, [f"S{i}" for i in range(10)], 1.0)
-    steps = sum(1 for e in events if isinstance(e, Quote))
-    assert 200 <= steps <= 210  # 10 symbols would want 1000/s; the cap allows 200/s
+    ticks = sum(1 for e in events if isinstance(e, Quote | Trade))
+    assert 400 <= ticks <= 420  # 10 symbols would want 2000 ticks/s; the cap allows 400
     assert m.interval() == pytest.approx(1 / 20)
 
 
@@ -88,7 +88,7 @@ def test_no_ticks_outside_trading_hours_and_a_restart_without_burst_at_the_open(
     zone = ZoneInfo("America/New_York")
     closed = datetime(2024, 5, 1, 8, 0, tzinfo=zone).timestamp()  # a Wednesday, before open
     opening = datetime(2024, 5, 1, 9, 30, tzinfo=zone).timestamp()
-    m = market(rate=10.0, hours="09:30-16:00 America/New_York")
+    m = market(rate=20.0, hours="09:30-16:00 America/New_York")
     assert run(m, ["AAPL"], 60.0, start=closed, step=1.0) == []
     assert m.is_open(opening) and not m.is_open(closed)
     first = m.advance(opening + 0.01)
@@ -98,7 +98,7 @@ def test_no_ticks_outside_trading_hours_and_a_restart_without_burst_at_the_open(
 
 
 def test_inactive_symbols_stop_and_a_lagging_clock_skips_instead_of_bursting() -> None:
-    m = market(rate=10.0)
+    m = market(rate=20.0)
     m.activate("AAPL", T0)
     m.deactivate("AAPL")
     assert m.advance(T0 + 1.0) == []
@@ -134,7 +134,7 @@ def test_bars_aggregate_trades_per_interval() -> None:
 
 
 def test_walk_emits_bars_when_the_interval_ends() -> None:
-    events = run(market(rate=20.0, bar_seconds=0.5), ["AAPL"], 1.6)
+    events = run(market(rate=40.0, bar_seconds=0.5), ["AAPL"], 1.6)
     bars = [e for e in events if isinstance(e, Bar)]
     assert len(bars) == 3
     assert all(b.trades == 10 and b.low <= b.vwap <= b.high for b in bars)

@@ -124,7 +124,7 @@ def test_symbol_limit_counts_distinct_symbols_across_channels() -> None:
 
 
 def test_only_subscribed_symbols_and_channels_are_sent_and_batched() -> None:
-    x = exchange(rate=10.0)
+    x = exchange(rate=20.0)  # 10 steps/s, each a quote and a trade
     aapl_trades = authed(x)
     msft_quotes = authed(x, codec=Codec.MSGPACK)
     aapl_trades.receive(json.dumps({"action": "subscribe", "trades": ["AAPL"]}), NOW)

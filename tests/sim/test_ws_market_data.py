@@ -121,7 +121,7 @@ def test_error_codes_over_the_wire(start_sim: Callable[..., SimThread],
 def test_slow_client_gets_407_and_is_closed(start_sim: Callable[..., SimThread],
                                             connect: Callable[..., WsClient]) -> None:
     # 50k messages/s, about 40 KiB per market step: well under the bound while read.
-    sim = start_sim(rate=500.0, slow_client_bytes=256 * 1024)
+    sim = start_sim(rate=1000.0, slow_client_bytes=256 * 1024)
     http = Http(sim.http_url)
     client = connect(sim.url + "/v2/iex", sockopt=small_receive_buffer())
     client.handshake()
@@ -176,7 +176,7 @@ def test_admin_shows_connections_and_the_subscription_history(
 def test_a_slow_client_that_never_reads_again_is_cut_off(
         start_sim: Callable[..., SimThread], connect: Callable[..., WsClient]) -> None:
     # The 407 and the close frame cannot reach it; the sim aborts after its close timeout.
-    sim = start_sim(rate=500.0, slow_client_bytes=256 * 1024)
+    sim = start_sim(rate=1000.0, slow_client_bytes=256 * 1024)
     http = Http(sim.http_url)
     client = connect(sim.url + "/v2/iex", sockopt=small_receive_buffer())
     client.handshake()

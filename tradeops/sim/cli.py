@@ -32,9 +32,9 @@ def sim(
                     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind; 0 picks a free one (printed).")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the random walk.", rich_help_panel=_M)] = 1,
-    rate: Annotated[float, typer.Option(help="Walk steps per second per symbol (each step is "
-                                        "a quote and a trade).", rich_help_panel=_M)] = 5.0,
-    max_rate: Annotated[float, typer.Option(help="Cap on steps per second over all symbols.",
+    rate: Annotated[float, typer.Option(help="Ticks per second per symbol (a tick is a quote "
+                                        "or a trade).", rich_help_panel=_M)] = 5.0,
+    max_rate: Annotated[float, typer.Option(help="Cap on ticks per second over all symbols.",
                                             rich_help_panel=_M)] = 50_000.0,
     spread_bps: Annotated[float, typer.Option(help="Quoted spread in basis points.",
                                               rich_help_panel=_M)] = 5.0,

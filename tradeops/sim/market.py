@@ -1,9 +1,10 @@
 """The simulated market: a seeded random walk per symbol, pure and driven by an injected clock.
 
-Each *step* of a symbol's walk moves its mid price by a log-normal increment and emits one
-`Quote` (the touch, `spread_bps` wide) and one `Trade` (at the bid or the ask). Steps are
-scheduled at `rate` per second per active symbol, capped at `max_rate` over all symbols, and
-only while the trading hours are open. Minute (`bar_seconds`) bars are built from the trades.
+Each *step* of a symbol's walk moves its mid price by a log-normal increment and emits two
+ticks: one `Quote` (the touch, `spread_bps` wide) and one `Trade` (at the bid or the ask).
+`rate` is in ticks per second per active symbol (so rate/2 steps), capped at `max_rate` ticks
+per second over all symbols, and steps happen only while the trading hours are open. Minute
+(`bar_seconds`) bars are built from the trades; they do not count as ticks.
 
 Determinism: each symbol draws from its own generator seeded by (seed, symbol), so the same seed
 gives the same sequence of prices and sizes for a symbol whatever else is subscribed or when.
@@ -28,6 +29,7 @@ _CRYPTO = re.compile(r"[A-Z0-9]{1,16}/[A-Z0-9]{1,16}")
 #: A walk more than this far behind the clock skips ahead instead of bursting to catch up.
 MAX_LAG = 0.5
 _TICK = 0.01
+_TICKS_PER_STEP = 2  # a quote and a trade
 
 
 def is_crypto(symbol: str) -> bool:
@@ -180,9 +182,9 @@ class RandomWalkMarket:
         return walk
 
     def interval(self) -> float:
-        """Seconds between two steps of one symbol, given the total cap."""
-        per_symbol = min(self._rate, self._max_rate / max(1, self._active))
-        return 1.0 / per_symbol
+        """Seconds between two steps (two ticks) of one symbol, given the total cap."""
+        ticks_per_symbol = min(self._rate, self._max_rate / max(1, self._active))
+        return _TICKS_PER_STEP / ticks_per_symbol
 
     def is_open(self, now: float) -> bool:
         return self._hours.is_open(now)

@@ -33,8 +33,9 @@ def _frozen(keys: Mapping[str, str]) -> Mapping[str, str]:
 class SimOptions:
     """Options of one simulated exchange. Defaults give a 24/7 random-walk market on loopback.
 
-    Market: `seed`, `rate` (walk steps per second per symbol; each step emits one quote and one
-    trade), `max_rate` (cap on steps per second over all symbols), `spread_bps`, `volatility`
+    Market: `seed`, `rate` (ticks per second per symbol; a tick is one quote or one trade
+    message, and each step of the walk emits one of each), `max_rate` (cap on ticks per second
+    over all symbols), `spread_bps`, `volatility`
     (standard deviation of one step's log return), `hours`, `bar_seconds`, `symbols` (the listed
     universe; empty = every well-formed symbol), `replay` + `speed` (replay a CSV/Parquet file
     instead of the walk).
