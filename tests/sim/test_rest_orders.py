@@ -129,6 +129,17 @@ def test_rejections_unknown_symbol_bad_qty_and_the_reject_fault(
     assert rejected["order"]["status"] == "rejected"
 
 
+def test_crypto_positions_by_symbol(sim: SimThread, http: Http) -> None:
+    status, _, _ = http.post("/v2/orders", order(symbol="BTC/USD", qty="0.5",
+                                                 time_in_force="gtc"))
+    assert status == 200
+    for path in ("/v2/positions/BTCUSD", "/v2/positions/BTC%2FUSD"):
+        status, position, _ = http.get(path)
+        assert status == 200, path
+        assert (position["symbol"], position["qty"], position["asset_class"]) == (
+            "BTC/USD", "0.5", "crypto")
+
+
 def test_cancel_all_clock_and_listing(sim: SimThread, http: Http) -> None:
     ids = {http.post("/v2/orders", order(type="limit", limit_price=str(p)))[1]["id"]
            for p in (1, 2, 3)}

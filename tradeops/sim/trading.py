@@ -27,7 +27,7 @@ from tradeops.sim.market import is_crypto
 from tradeops.sim.orders import Order, OrderRequestError, asset_id, fmt, parse_order_request
 
 _ORDER = re.compile(r"/v2/orders/([^/]+)")
-_POSITION = re.compile(r"/v2/positions/([^/]+)")
+_POSITION = re.compile(r"/v2/positions/(.+)")  # aiohttp decodes BTC%2FUSD to BTC/USD
 _ORDER_ACTIONS = {("POST", "/v2/orders"): "submit", ("DELETE", "/v2/orders"): "cancel_all"}
 
 
