@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import typer
@@ -50,13 +51,19 @@ def test_port_zero_prints_the_port_and_ctrl_c_stops_cleanly(
     assert "Traceback" not in stderr
 
 
-def test_bad_options_fail_with_a_message(spawn: Callable[..., subprocess.Popen[str]]) -> None:
+def test_bad_options_fail_with_a_message(spawn: Callable[..., subprocess.Popen[str]],
+                                        tmp_path: Path) -> None:
     proc = spawn("--hours", "whenever")
     _, stderr = proc.communicate(timeout=15)
     assert proc.returncode == 2 and "hours 'whenever'" in stderr
     proc = spawn("--order-rate-limit", "many")
     _, stderr = proc.communicate(timeout=15)
     assert proc.returncode == 2 and "COUNT/SECONDS" in stderr
+    bad_replay = tmp_path / "bad.csv"
+    bad_replay.write_text("timestamp,symbol\nyesterday,AAPL\n")
+    proc = spawn("--replay", str(bad_replay))
+    _, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 2 and "bad timestamp 'yesterday'" in stderr
 
 
 def test_register_adds_the_sim_command_with_its_options() -> None:

@@ -19,18 +19,14 @@ def exchange(**options: Any) -> Exchange:
     return Exchange(SimOptions(**options), NOW)
 
 
-def frames(session: Session) -> list[Any]:
-    """Decoded frames the session queued (each chunk is one frame here)."""
+def said(session: Session) -> list[Any]:
+    """Every message the session queued since last asked, decoded, in order."""
     out = []
     for chunk in session.take():
         for item in chunk:
             out.append(msgpack.unpackb(item) if session.codec is Codec.MSGPACK
                        else json.loads(item))
     return out
-
-
-def said(session: Session) -> list[Any]:
-    return frames(session)
 
 
 def authed(x: Exchange, path: str = "/v2/iex", key: str = "k", secret: str = "s",

@@ -111,6 +111,9 @@ def sim(
     logger.add(sys.stderr, level=log_level.upper())
     try:
         asyncio.run(serve(options))
+    except SimConfigError as exc:  # e.g. a malformed replay file, found when it is loaded
+        typer.echo(f"tradeops sim: {exc}", err=True)
+        raise typer.Exit(2) from None
     except OSError as exc:
         typer.echo(f"tradeops sim: cannot bind {host}:{port}: {exc}", err=True)
         raise typer.Exit(1) from None
