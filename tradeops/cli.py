@@ -11,6 +11,7 @@ import typer
 
 from tradeops import __version__
 from tradeops.sim import cli as sim_cli
+from tradeops.supervisor import cli as desk_cli
 
 app = typer.Typer(
     name="tradeops",
@@ -83,6 +84,7 @@ def schema() -> None:
     typer.echo(schema_text(), nl=False)
 
 
+desk_cli.register(app)
 sim_cli.register(app)
 
 

@@ -1,0 +1,102 @@
+"""Running a real desk from a test: `tradeops up --detach`, status, commands, cleanup."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import REPO
+
+SCRIPT = Path(sys.executable).parent / "tradeops"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    """Poll with a deadline (never a bare sleep as synchronisation)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value {last!r}")
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids whose command line contains `text` (the desk's unique topology path)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def shm_segments(name: str) -> list[str]:
+    from tradeops.bus.names import list_segments
+
+    return list_segments(name)
+
+
+class Desk:
+    def __init__(self, tmp_path: Path, name: str, body: str) -> None:
+        self.name = name
+        self.dir = tmp_path
+        self.run_dir = tmp_path / "run"
+        self.file = tmp_path / f"{name}.yaml"
+        header = f"version: 1\nname: {name}\nsettings:\n  run_dir: {self.run_dir}\n"
+        self.file.write_text(header + textwrap.dedent(body).lstrip("\n"))
+
+    def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+        )
+
+    def up(self) -> subprocess.CompletedProcess[str]:
+        result = self.cli("up", "--detach", str(self.file), timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    def status(self) -> dict[str, Any]:
+        result = self.cli("status", str(self.file), "--format", "json")
+        assert result.returncode == 0, result.stdout + result.stderr
+        data: dict[str, Any] = json.loads(result.stdout)
+        return data
+
+    def proc(self, name: str) -> dict[str, Any]:
+        (row,) = [p for p in self.status()["processes"] if p["name"] == name]
+        return row
+
+    def supervisor_pid(self) -> int:
+        return int(self.status()["pid"])
+
+    def lines(self, name: str) -> list[int]:
+        path = self.dir / f"{name}.seq"
+        return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+    def down(self) -> subprocess.CompletedProcess[str]:
+        return self.cli("down", str(self.file), timeout=120)
+
+    def cleanup(self) -> None:
+        """Whatever a test left: stop the desk, then make sure nothing of it survives."""
+        if (self.run_dir / f"{self.name}.sock").exists():
+            self.down()
+        for pid in processes_mentioning(str(self.file)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        for seg in shm_segments(self.name):
+            (Path("/dev/shm") / seg).unlink(missing_ok=True)

@@ -1,0 +1,40 @@
+"""Strategies the end-to-end tests run inside real host processes."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from tradeops import Strategy
+
+
+class SeqRecorder(Strategy):
+    """Appends the bus sequence number of every tick it receives to params.out."""
+
+    def on_start(self) -> None:
+        self._out = open(self.params["out"], "a", buffering=1)  # noqa: SIM115
+
+    def on_tick(self, tick: Any) -> None:
+        self._out.write(f"{tick.seq}\n")
+
+    def on_stop(self) -> None:
+        self._out.close()
+
+
+class Raiser(Strategy):
+    """Raises on its params.after-th tick."""
+
+    def on_start(self) -> None:
+        self.seen = 0
+
+    def on_tick(self, tick: Any) -> None:
+        self.seen += 1
+        if self.seen == int(self.params.get("after", 3)):
+            raise RuntimeError("boom from Raiser")
+
+
+class Crasher(Strategy):
+    """Takes its whole process down at start, as a broken dependency would."""
+
+    def on_start(self) -> None:
+        os._exit(3)

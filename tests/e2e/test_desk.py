@@ -1,0 +1,201 @@
+"""A whole desk in real processes: sim → gateway → bus → hosts, driven through the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.desk import Desk, processes_mentioning, shm_segments, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+
+
+def recorder(name: str, tmp: Path, symbols: str = "[AAPL, MSFT]") -> str:
+    return f"""
+  {name}:
+    class: tests.e2e.strategies:SeqRecorder
+    broker: sim
+    symbols: {symbols}
+    params: {{out: "{tmp / (name + ".seq")}"}}
+"""
+
+
+def desk_body(tmp: Path, strategies: str, processes: str = "") -> str:
+    body = (
+        """
+brokers:
+  sim:
+    adapter: sim
+    market: {seed: 3, rate: 40}
+strategies:
+"""
+        + strategies
+    )
+    if processes:
+        body += "processes:\n" + processes
+    return body
+
+
+@pytest.fixture
+def make_desk(tmp_path: Path) -> Iterator[object]:
+    desks: list[Desk] = []
+
+    def make(name: str, body: str) -> Desk:
+        desk = Desk(tmp_path, name, body)
+        desks.append(desk)
+        return desk
+
+    yield make
+    for desk in desks:
+        desk.cleanup()
+        assert processes_mentioning(str(desk.file)) == [], "a process outlived the test"
+        assert shm_segments(desk.name) == [], "shared memory outlived the test"
+
+
+def contiguous(seqs: list[int]) -> bool:
+    return seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+
+
+def test_restart_replaces_one_group_while_a_neighbour_sees_no_gap(
+    make_desk: object, tmp_path: Path
+) -> None:
+    strategies = (
+        recorder("rec", tmp_path) + recorder("other", tmp_path) + recorder("third", tmp_path)
+    )
+    desk: Desk = make_desk("e2erestart", desk_body(tmp_path, strategies))  # type: ignore[operator]
+    desk.up()
+    rows = {p["name"]: p for p in desk.status()["processes"]}
+    assert {n: r["state"] for n, r in rows.items()} == {
+        "sim-sim": "running",
+        "gateway-sim": "running",
+        "rec": "running",
+        "other": "running",
+        "third": "running",
+    }
+    wait_for(lambda: len(desk.lines("other")) > 20, what="ticks at the neighbour")
+    old_pid = rows["rec"]["pid"]
+
+    started = time.monotonic()
+    result = desk.cli("restart", "rec", "--file", str(desk.file))
+    assert result.returncode == 0, result.stderr
+    row = wait_for(
+        lambda: (r := desk.proc("rec"))["state"] == "running" and r["pid"] != old_pid and r,
+        timeout=5,
+        what="rec running again",
+    )
+    assert time.monotonic() - started < 2.0
+    assert row["restarts"] == 1
+    before = len(desk.lines("rec"))
+    wait_for(lambda: len(desk.lines("rec")) > before + 10, what="ticks at the restarted group")
+    neighbour = desk.lines("other")
+    assert contiguous(neighbour), "the neighbour missed ticks during the restart"
+    assert desk.proc("other")["pid"] == rows["other"]["pid"]
+
+
+def test_resume_replay_delivers_what_was_missed(make_desk: object, tmp_path: Path) -> None:
+    strategies = recorder("rec", tmp_path) + recorder("other", tmp_path)
+    processes = "  rec-group:\n    strategies: [rec]\n    resume: replay\n"
+    desk: Desk = make_desk("e2ereplay", desk_body(tmp_path, strategies, processes))  # type: ignore[operator]
+    desk.up()
+    wait_for(lambda: len(desk.lines("rec")) > 10, what="first ticks")
+    assert desk.cli("stop", "rec", "--file", str(desk.file)).returncode == 0
+    wait_for(lambda: desk.proc("rec-group")["state"] == "stopped", what="rec stopped")
+    stopped_at = len(desk.lines("other"))
+    wait_for(lambda: len(desk.lines("other")) > stopped_at + 40, what="ticks while rec is down")
+    assert desk.cli("start", "rec", "--file", str(desk.file)).returncode == 0
+    wait_for(
+        lambda: desk.lines("rec") and desk.lines("rec")[-1] > desk.lines("other")[stopped_at + 40],
+        what="rec to catch up",
+    )
+    seqs = desk.lines("rec")
+    assert contiguous(seqs), "replay left a gap or a duplicate"
+
+
+def test_a_raising_strategy_is_stopped_alone(make_desk: object, tmp_path: Path) -> None:
+    strategies = (
+        recorder("steady", tmp_path)
+        + """
+  flaky:
+    class: tests.e2e.strategies:Raiser
+    broker: sim
+    symbols: [AAPL, MSFT]
+    params: {after: 5}
+"""
+    )
+    processes = "  bundle:\n    strategies: [flaky, steady]\n"
+    desk: Desk = make_desk("e2eraise", desk_body(tmp_path, strategies, processes))  # type: ignore[operator]
+    desk.up()
+    pid = desk.proc("bundle")["pid"]
+    stats = wait_for(
+        lambda: desk.proc("bundle")["stats"].get("errors") == 1 and desk.proc("bundle")["stats"],
+        what="the error in status",
+    )
+    assert "boom from Raiser" in stats["last_error"]
+    assert stats["strategies"]["flaky"]["running"] is False
+    assert stats["strategies"]["steady"]["running"] is True
+    count = len(desk.lines("steady"))
+    wait_for(lambda: len(desk.lines("steady")) > count + 20, what="the neighbour still fed")
+    assert desk.proc("bundle")["pid"] == pid and desk.proc("bundle")["state"] == "running"
+    log = (desk.run_dir / "logs" / "bundle.log").read_text()
+    assert "RuntimeError: boom from Raiser" in log and "Traceback" in log
+
+
+def test_a_group_that_crashes_on_start_goes_fatal_alone(make_desk: object, tmp_path: Path) -> None:
+    strategies = (
+        recorder("steady", tmp_path)
+        + """
+  broken:
+    class: tests.e2e.strategies:Crasher
+    broker: sim
+    symbols: [AAPL]
+"""
+    )
+    processes = (
+        "  broken-group:\n    strategies: [broken]\n"
+        "    restart: {max_restarts: 2, window: 60s, backoff: 100ms}\n"
+    )
+    desk: Desk = make_desk("e2ecrash", desk_body(tmp_path, strategies, processes))  # type: ignore[operator]
+    result = desk.cli("up", "--detach", str(desk.file), timeout=120)
+    assert result.returncode == 0, result.stderr
+    steady_pid = desk.proc("steady")["pid"]
+    row = wait_for(
+        lambda: (r := desk.proc("broken-group"))["state"] == "fatal" and r, timeout=20, what="fatal"
+    )
+    assert row["restarts"] == 2 and "max_restarts=2" in row["reason"]
+    assert desk.proc("steady")["state"] == "running" and desk.proc("steady")["pid"] == steady_pid
+
+
+def test_kill_9_of_the_supervisor_leaves_nothing(make_desk: object, tmp_path: Path) -> None:
+    desk: Desk = make_desk("e2ekill", desk_body(tmp_path, recorder("rec", tmp_path)))  # type: ignore[operator]
+    desk.up()
+    assert len(processes_mentioning(str(desk.file))) >= 4
+    os.kill(desk.supervisor_pid(), signal.SIGKILL)
+    wait_for(
+        lambda: processes_mentioning(str(desk.file)) == [],
+        timeout=15,
+        what="every child to die with the supervisor",
+    )
+    # The gateway cleaned up on SIGTERM; a later up/down of the same desk clears any rest.
+    desk.up()
+    assert desk.down().returncode == 0
+    assert shm_segments(desk.name) == []
+
+
+def test_down_leaves_nothing_and_a_second_up_is_refused(make_desk: object, tmp_path: Path) -> None:
+    desk: Desk = make_desk("e2edown", desk_body(tmp_path, recorder("rec", tmp_path)))  # type: ignore[operator]
+    desk.up()
+    assert shm_segments(desk.name) != []
+    again = desk.cli("up", "--detach", str(desk.file))
+    assert again.returncode == 1 and "already running" in again.stderr
+    result = desk.down()
+    assert result.returncode == 0 and "rec" in result.stdout
+    wait_for(lambda: processes_mentioning(str(desk.file)) == [], what="all processes gone")
+    assert shm_segments(desk.name) == []
+    assert list(desk.run_dir.glob("*.sock")) == []
+    none = desk.cli("status", str(desk.file))
+    assert none.returncode == 1 and "no desk is running" in none.stderr

@@ -1,0 +1,63 @@
+"""Which strategies get a tick, in which order: a pure table, rebuilt when interest changes.
+
+A strategy subscribed at `quote` receives trades and quotes; at `trade`, trades (and bars);
+at `depth`, everything (depth ⊇ quote ⊇ trade). Within one process a tick goes to critical
+strategies first, then high, normal, low; ties keep the topology's order.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from tradeops.topology.model import MODE_STRENGTH, PRIORITY_ORDER
+
+# The weakest mode that receives each kind of tick.
+KIND_NEEDS: dict[str, int] = {"trade": 1, "bar": 1, "quote": 2, "depth": 3}
+
+
+@dataclass
+class DispatchTable:
+    """(broker, symbol, kind) → strategy names in dispatch order."""
+
+    priority: dict[str, int] = field(default_factory=dict)  # strategy → rank
+    order: dict[str, int] = field(default_factory=dict)  # strategy → topology position
+    _subs: dict[tuple[str, str], dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
+    _table: dict[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
+
+    def add_strategy(self, name: str, priority: str) -> None:
+        self.priority[name] = PRIORITY_ORDER[priority]
+        self.order[name] = len(self.order)
+
+    def subscribe(self, strategy: str, broker: str, symbol: str, mode: str) -> None:
+        self._subs[(broker, symbol)][strategy] = mode
+        self._rebuild(broker, symbol)
+
+    def unsubscribe(self, strategy: str, broker: str, symbol: str) -> None:
+        self._subs[(broker, symbol)].pop(strategy, None)
+        self._rebuild(broker, symbol)
+
+    def drop(self, strategy: str) -> list[tuple[str, str]]:
+        """Remove a strategy everywhere; returns the (broker, symbol) it held."""
+        held = [key for key, subs in self._subs.items() if strategy in subs]
+        for broker, symbol in held:
+            self.unsubscribe(strategy, broker, symbol)
+        return held
+
+    def strongest(self, broker: str, symbol: str) -> str | None:
+        modes = self._subs.get((broker, symbol), {}).values()
+        return max(modes, key=MODE_STRENGTH.__getitem__) if modes else None
+
+    def targets(self, broker: str, symbol: str, kind: str) -> tuple[str, ...]:
+        return self._table.get((broker, symbol, kind), ())
+
+    def _rebuild(self, broker: str, symbol: str) -> None:
+        subs = self._subs.get((broker, symbol), {})
+        for kind, needs in KIND_NEEDS.items():
+            names = [s for s, mode in subs.items() if MODE_STRENGTH[mode] >= needs]
+            names.sort(key=lambda s: (self.priority[s], self.order[s]))
+            key = (broker, symbol, kind)
+            if names:
+                self._table[key] = tuple(names)
+            else:
+                self._table.pop(key, None)

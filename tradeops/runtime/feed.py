@@ -1,0 +1,118 @@
+"""One broker as a host sees it: its gateway connection (the lease) and its bus.
+
+Wraps the ring reader and the latest-value table of a broker, and the gateway client through
+which the host subscribes. Re-attaches when the gateway replaced its ring (a restarted
+gateway starts a new ring).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from loguru import logger
+
+from tradeops.bus.reader import RingReader
+from tradeops.bus.table import TableReader
+from tradeops.gateway.client import GatewayClient
+from tradeops.protocol.tick import Tick
+
+BATCH = 1024
+
+
+class BrokerFeed:
+    def __init__(
+        self,
+        broker: str,
+        topology: str,
+        client: GatewayClient,
+        reader: RingReader,
+        table: TableReader | None,
+    ) -> None:
+        self.broker = broker
+        self.topology = topology
+        self.client = client
+        self.reader = reader
+        self.table = table
+        self.cursor = reader.next_seq - 1  # the newest seq handed to strategies
+        self._lost_seen = 0
+
+    @classmethod
+    def open(
+        cls,
+        topology: str,
+        broker: str,
+        client: GatewayClient,
+        *,
+        start_after: int | None = None,
+        busy_poll: bool = False,
+    ) -> BrokerFeed:
+        """Attach to the broker's bus: from the newest tick, or right after `start_after`
+        (resume: replay) when the ring still holds it."""
+        start: int | Literal["newest"] = "newest" if start_after is None else start_after + 1
+        reader = RingReader(topology, broker, start=start, busy_poll=busy_poll, resync="newest")
+        try:
+            table: TableReader | None = TableReader(topology, broker)
+        except FileNotFoundError:
+            table = None
+        return cls(broker, topology, client, reader, table)
+
+    def read(self) -> list[Tick]:
+        ticks = self.reader.read(BATCH, 0.0)
+        if ticks:
+            self.cursor = ticks[-1].seq
+        elif self.reader.stale():
+            self._reattach()
+        return ticks
+
+    def take_lost(self) -> int:
+        """Ticks lost to laps since the last call."""
+        lost = self.reader.lost - self._lost_seen
+        self._lost_seen = self.reader.lost
+        return lost
+
+    def wait(self, timeout: float) -> bool:
+        return self.reader.wait(timeout)
+
+    @staticmethod
+    def wait_any(feeds: list[BrokerFeed], timeout: float) -> bool:
+        """Wait for any of several brokers: each gets a share of the timeout in turn."""
+        share = timeout / max(1, len(feeds))
+        return any(feed.reader.available or feed.wait(share) for feed in feeds)
+
+    def last(self, symbol: str) -> Tick | None:
+        """The newest trade or quote of `symbol` from the latest-value table."""
+        if self.table is None:
+            return None
+        trade, quote = self.table.last_trade(symbol), self.table.last_quote(symbol)
+        if trade is None or quote is None:
+            return trade or quote
+        return trade if trade.seq > quote.seq else quote
+
+    def _reattach(self) -> None:
+        """The gateway restarted and made a new ring: read it from its newest tick."""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                reader = RingReader(
+                    self.topology, self.broker, start="newest", busy_poll=self.reader.busy_poll
+                )
+            except FileNotFoundError:
+                time.sleep(0.05)
+                continue
+            self.reader.close()
+            self.reader, self._lost_seen = reader, reader.lost
+            logger.warning("broker '{}': the gateway's bus was replaced; re-attached", self.broker)
+            return
+
+    def close(self) -> None:
+        self.reader.close()
+        if self.table is not None:
+            self.table.close()
+        self.client.close()
+
+    def __repr__(self) -> str:
+        return f"BrokerFeed({self.broker!r}, cursor={self.cursor})"
+
+    def status(self) -> dict[str, Any]:
+        return {"cursor": self.cursor, "lost": self.reader.lost}

@@ -1,0 +1,328 @@
+"""The strategy host: one process group's strategies on one thread.
+
+The host reads the bus of every broker its strategies use, hands each tick to the strategies
+that subscribed it (in priority order), fires timers, and keeps the gateway informed of what
+it wants through one connection per broker (the connection is the lease: if the host dies,
+the gateway releases everything). A strategy that raises is stopped alone, with its
+traceback logged; its neighbours keep running.
+
+Waiting: with `busy_poll` the loop spins; otherwise it sleeps on the bus's doorbell until a
+tick arrives or a timer is due.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from tradeops.gateway.client import GatewayClient, GatewayError
+from tradeops.runtime.dispatch import DispatchTable
+from tradeops.runtime.feed import BrokerFeed
+from tradeops.runtime.strategy import Mode, Strategy
+from tradeops.supervisor import child
+from tradeops.supervisor.spec import ProcessSpec, RunPaths
+from tradeops.topology.model import Topology
+
+STATS_EVERY = 1.0
+GATEWAY_WAIT = 30.0  # how long a starting host waits for its gateways
+
+
+@dataclass
+class _Slot:
+    """One strategy inside the host."""
+
+    name: str
+    broker: str
+    strategy: Strategy
+    timer: float | None
+    next_timer: float = 0.0
+    running: bool = True
+    error: str = ""
+
+
+@dataclass
+class HostStats:
+    ticks: int = 0
+    lost: int = 0
+    errors: int = 0
+    lag_ns: int = 0
+    last_error: str = ""
+    rate: tuple[float, int, float] = field(default_factory=lambda: (time.monotonic(), 0, 0.0))
+
+
+class Host:
+    def __init__(
+        self,
+        topology: Topology,
+        spec: ProcessSpec,
+        paths: RunPaths,
+        topology_dir: Path,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.topology = topology
+        self.topology_dir = topology_dir
+        self.spec = spec
+        self.paths = paths
+        self.clock = clock
+        self.busy_poll = bool(
+            topology.processes.get(spec.name) and topology.processes[spec.name].busy_poll
+        )
+        self.resume = (
+            topology.processes[spec.name].resume if spec.name in topology.processes else "latest"
+        )
+        self.table = DispatchTable()
+        self.slots: dict[str, _Slot] = {}
+        self.feeds: dict[str, BrokerFeed] = {}
+        self.stats = HostStats()
+        self._last_stats = 0.0
+
+    # -- setup --------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect to every gateway, load strategies, subscribe their symbols, call on_start."""
+        for strategy_name in self.spec.strategies:
+            cfg = self.topology.strategies[strategy_name]
+            if cfg.broker not in self.feeds:
+                self.feeds[cfg.broker] = self._connect(cfg.broker)
+        for strategy_name in self.spec.strategies:
+            self._load(strategy_name)
+        for slot in list(self.slots.values()):
+            cfg = self.topology.strategies[slot.name]
+            for symbol in cfg.symbols:
+                self._subscribe(slot.name, symbol, cfg.mode)
+        for slot in list(self.slots.values()):
+            self._call(slot, "on_start")
+            if slot.timer:
+                slot.next_timer = time.monotonic() + slot.timer
+
+    def _connect(self, broker: str) -> BrokerFeed:
+        socket_path = str(self.paths.gateway_socket(broker))
+        deadline = time.monotonic() + GATEWAY_WAIT
+        while True:
+            try:
+                client = GatewayClient(socket_path, f"host:{self.spec.name}")
+                break
+            except GatewayError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        cursor = self._saved_cursor(broker) if self.resume == "replay" else None
+        return BrokerFeed.open(
+            self.topology.name, broker, client, start_after=cursor, busy_poll=self.busy_poll
+        )
+
+    def _load(self, name: str) -> None:
+        cfg = self.topology.strategies[name]
+        module_name, _, class_name = cfg.class_.partition(":")
+        # Strategy modules import as validate imports them: from the topology's folder too.
+        if str(self.topology_dir) not in sys.path:
+            sys.path.insert(0, str(self.topology_dir))
+        cls = getattr(importlib.import_module(module_name), class_name)
+        strategy: Strategy = cls(name, cfg.params, _Context(self, name))
+        self.table.add_strategy(name, cfg.priority)
+        self.slots[name] = _Slot(name, cfg.broker, strategy, cfg.timer)
+
+    # -- the loop -----------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            worked = self.step()
+            if not worked and not self.busy_poll:
+                self._wait(self._idle_timeout())
+
+    def step(self) -> bool:
+        """One pass: ticks from every feed, due timers, gateway messages, stats."""
+        worked = False
+        for broker, feed in self.feeds.items():
+            ticks = feed.read()
+            if ticks:
+                worked = True
+                self._dispatch(broker, ticks)
+            self.stats.lost += feed.take_lost()
+            for message in feed.client.poll():
+                self._gateway_message(broker, message)
+        now = time.monotonic()
+        for slot in self.slots.values():
+            if slot.running and slot.timer and now >= slot.next_timer:
+                slot.next_timer = now + slot.timer  # missed periods are skipped, not replayed
+                self._call(slot, "on_timer")
+                worked = True
+        if now - self._last_stats >= STATS_EVERY:
+            self._publish_stats(now)
+        return worked
+
+    def _dispatch(self, broker: str, ticks: list[Any]) -> None:
+        targets = self.table.targets
+        slots = self.slots
+        for tick in ticks:
+            for name in targets(broker, tick.symbol, tick.kind):
+                slot = slots[name]
+                try:
+                    slot.strategy.on_tick(tick)
+                except Exception:
+                    self._failed(slot, "on_tick")
+        self.stats.ticks += len(ticks)
+        self.stats.lag_ns = time.time_ns() - ticks[-1].receive_ns
+
+    def _idle_timeout(self) -> float:
+        due = [s.next_timer for s in self.slots.values() if s.running and s.timer]
+        until_timer = min(due) - time.monotonic() if due else 0.25
+        return max(0.0, min(0.25, until_timer))
+
+    def _wait(self, timeout: float) -> None:
+        feeds = list(self.feeds.values())
+        if len(feeds) == 1:
+            feeds[0].wait(timeout)
+        else:
+            BrokerFeed.wait_any(feeds, timeout)
+
+    # -- strategies ---------------------------------------------------------------------------
+    def _call(self, slot: _Slot, method: str, *args: Any) -> None:
+        if not slot.running:
+            return
+        try:
+            getattr(slot.strategy, method)(*args)
+        except Exception:
+            self._failed(slot, method)
+
+    def _failed(self, slot: _Slot, method: str) -> None:
+        """A strategy raised: log it, stop it alone, release its subscriptions."""
+        error = traceback.format_exc(limit=8)
+        last = error.strip().splitlines()[-1]
+        slot.strategy.log.error(
+            "{} raised; the strategy is stopped, its neighbours keep running:\n{}", method, error
+        )
+        slot.running, slot.error = False, f"{method}: {last}"
+        self.stats.errors += 1
+        self.stats.last_error = f"{slot.name}: {slot.error}"
+        for broker, symbol in self.table.drop(slot.name):
+            self._sync_subscription(broker, symbol)
+        try:
+            slot.strategy.on_stop()
+        except Exception:
+            logger.warning("{}.on_stop raised too; ignored", slot.name)
+
+    def stop(self) -> None:
+        for slot in self.slots.values():
+            self._call(slot, "on_stop")
+            slot.running = False
+        self._publish_stats(time.monotonic())
+        for feed in self.feeds.values():
+            feed.close()
+
+    # -- subscriptions (also called by strategies through their context) --------------------------
+    def _subscribe(self, strategy: str, symbol: str, mode: Mode) -> None:
+        broker = self.slots[strategy].broker
+        self.table.subscribe(strategy, broker, symbol, mode)
+        self._sync_subscription(broker, symbol)
+
+    def _unsubscribe(self, strategy: str, symbol: str) -> None:
+        broker = self.slots[strategy].broker
+        self.table.unsubscribe(strategy, broker, symbol)
+        self._sync_subscription(broker, symbol)
+
+    def _sync_subscription(self, broker: str, symbol: str) -> None:
+        """Tell the gateway the strongest mode this host wants for a symbol."""
+        feed = self.feeds[broker]
+        mode = self.table.strongest(broker, symbol)
+        if mode is None:
+            feed.client.unsubscribe([symbol])
+            return
+        reply = feed.client.subscribe([symbol], mode)
+        result = reply.get("results", {}).get(symbol, {})
+        if not result.get("ok", False):
+            reason = result.get("reason") or reply.get("error", "refused")
+            logger.error("subscribing {} on {} was refused: {}", symbol, broker, reason)
+        elif result.get("queued"):
+            logger.warning("{} on {} is queued: {}", symbol, broker, result.get("reason"))
+
+    def _gateway_message(self, broker: str, message: dict[str, Any]) -> None:
+        if message.get("op") == "event" and message.get("kind") == "lost":
+            logger.error(
+                "{} on {} was lost: {}", message.get("symbol"), broker, message.get("reason")
+            )
+        elif message.get("op") == "health" and not message.get("live"):
+            logger.warning("{} is not safe to trade: {}", broker, message.get("reason"))
+
+    def safe_to_trade(self, strategy: str) -> tuple[bool, str]:
+        feed = self.feeds[self.slots[strategy].broker]
+        live, reason = feed.client.live
+        if not live:
+            return False, f"broker '{feed.broker}': {reason}"
+        return True, ""
+
+    # -- status -------------------------------------------------------------------------------
+    def _publish_stats(self, now: float) -> None:
+        when, then, _ = self.stats.rate
+        rate = (self.stats.ticks - then) / (now - when) if now > when else 0.0
+        self.stats.rate = (now, self.stats.ticks, rate)
+        self._last_stats = now
+        child.write_state(
+            self.paths.run_dir,
+            self.spec.name,
+            {
+                "ticks": self.stats.ticks,
+                "ticks_per_s": round(rate, 1),
+                "lag_ms": round(self.stats.lag_ns / 1e6, 3),
+                "lost": self.stats.lost,
+                "errors": self.stats.errors,
+                "last_error": self.stats.last_error,
+                "strategies": {
+                    s.name: {"running": s.running, "error": s.error} for s in self.slots.values()
+                },
+                "cursors": {b: f.cursor for b, f in self.feeds.items()},
+            },
+        )
+
+    def _saved_cursor(self, broker: str) -> int | None:
+        cursor = child.read_state(self.paths.run_dir, self.spec.name).get("cursors", {})
+        value = cursor.get(broker)
+        return int(value) if value is not None else None
+
+
+class _Context:
+    """What a strategy reaches through `self.subscribe`, `self.last`, ... (StrategyContext)."""
+
+    def __init__(self, host: Host, name: str) -> None:
+        self._host, self._name = host, name
+
+    def subscribe(self, strategy: str, symbol: str, mode: Mode) -> None:
+        self._host._subscribe(strategy, symbol, mode)
+
+    def unsubscribe(self, strategy: str, symbol: str) -> None:
+        self._host._unsubscribe(strategy, symbol)
+
+    def last(self, symbol: str) -> Any | None:
+        feed = self._host.feeds[self._host.slots[self._name].broker]
+        return feed.last(symbol)
+
+    def safe_to_trade(self) -> tuple[bool, str]:
+        return self._host.safe_to_trade(self._name)
+
+    def now(self) -> float:
+        return self._host.clock()
+
+
+def run_host(
+    topology: Topology,
+    spec: ProcessSpec,
+    paths: RunPaths,
+    stop: threading.Event,
+    topology_dir: Path,
+) -> int:
+    host = Host(topology, spec, paths, topology_dir)
+    host.start()
+    child.report_ready({"strategies": list(spec.strategies)})
+    logger.info("running {}", ", ".join(spec.strategies))
+    try:
+        host.run(stop)
+    finally:
+        host.stop()
+    return 0

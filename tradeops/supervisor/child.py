@@ -1,0 +1,116 @@
+"""What every supervised process does first, and how it talks back to its supervisor.
+
+The supervisor starts each role as `python -m tradeops.supervisor.role ROLE ...` in a new
+session. The child then:
+
+- dies with its supervisor: `PR_SET_PDEATHSIG` (set between fork and exec, so there is no
+  window) delivers SIGTERM when the supervisor dies, and the child checks at start that its
+  parent is still the supervisor (it may have died before the child got this far);
+- pins itself to its cores (`os.sched_setaffinity`) and sets up its own logging: loguru to
+  `run_dir/logs/NAME.log` (rotated) and to stderr, which the supervisor prefixes with the name;
+- reports ready by writing one line to the file descriptor named by `TRADEOPS_READY_FD`;
+- writes its status for `tradeops status` to `run_dir/state/NAME.json` (atomically).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+PR_SET_PDEATHSIG = 1
+READY_FD = "TRADEOPS_READY_FD"
+SUPERVISOR_PID = "TRADEOPS_SUPERVISOR_PID"
+LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<7} | {message}"
+
+
+def die_with_parent() -> None:
+    """Ask the kernel for SIGTERM when the parent dies (call between fork and exec)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def check_parent() -> None:
+    """Exit at once if the supervisor that started us is already gone."""
+    expected = os.environ.get(SUPERVISOR_PID)
+    if expected and os.getppid() != int(expected):
+        sys.stderr.write("the supervisor is gone; exiting\n")
+        os._exit(1)
+
+
+def pin(cpus: list[int] | None) -> None:
+    if not cpus:
+        return
+    available = os.sched_getaffinity(0)
+    usable = [c for c in cpus if c in available]
+    if usable:
+        os.sched_setaffinity(0, usable)
+    if len(usable) < len(cpus):
+        logger.warning(
+            "cores {} are not available here; pinned to {}",
+            sorted(set(cpus) - set(usable)),
+            usable or "no change",
+        )
+
+
+def setup_logging(name: str, run_dir: Path, level: str) -> Path:
+    """Log to run_dir/logs/NAME.log (rotated at 10 MB, 5 kept) and to stderr."""
+    log_dir = run_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / f"{name}.log"
+    logger.remove()
+    logger.add(sys.stderr, level=level, format="{level:<7} | {message}", colorize=False)
+    logger.add(path, level=level, format=LOG_FORMAT, rotation="10 MB", retention=5, enqueue=False)
+    return path
+
+
+def report_ready(detail: dict[str, Any] | None = None) -> None:
+    """Tell the supervisor this process is ready (once; later calls do nothing)."""
+    fd = os.environ.pop(READY_FD, None)
+    if fd is None:
+        return
+    line = json.dumps({"ready": True, **(detail or {})}) + "\n"
+    try:
+        os.write(int(fd), line.encode())
+        os.close(int(fd))
+    except OSError:  # the supervisor went away; PDEATHSIG will end us
+        pass
+
+
+def write_state(run_dir: Path, name: str, state: dict[str, Any]) -> None:
+    """Publish this process's status for `tradeops status` (atomic replace)."""
+    directory = run_dir / "state"
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
+    with os.fdopen(fd, "w") as f:
+        json.dump(state, f)
+    os.replace(tmp, directory / f"{name}.json")
+
+
+def read_state(run_dir: Path, name: str) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads((run_dir / "state" / f"{name}.json").read_text())
+        return data
+    except (OSError, ValueError):
+        return {}
+
+
+def stop_on_signals(stop: threading.Event, extra: Callable[[], None] | None = None) -> None:
+    """SIGTERM and SIGINT set `stop` (the role's loop notices and shuts down cleanly)."""
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+        if extra is not None:
+            extra()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

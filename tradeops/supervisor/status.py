@@ -1,0 +1,70 @@
+"""`tradeops status` as a table: one row per process, with its role's own figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def _mib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1048576:.0f}M"
+
+
+def _extra(row: dict[str, Any]) -> str:
+    stats = row.get("stats") or {}
+    if row["role"] == "host" and stats:
+        parts = [
+            f"ticks/s {stats.get('ticks_per_s', 0):g}",
+            f"lag {stats.get('lag_ms', 0):g}ms",
+            f"lost {stats.get('lost', 0)}",
+        ]
+        if stats.get("errors"):
+            parts.append(f"errors {stats['errors']}")
+        if stats.get("last_error"):
+            parts.append(f"last error: {stats['last_error']}")
+        return ", ".join(parts)
+    if row["role"] == "gateway" and stats:
+        conns = stats.get("connections", [])
+        ages = [c["last_tick_age"] for c in conns if c.get("last_tick_age") is not None]
+        age = f"{min(ages):.1f}s" if ages else "-"
+        live = "live" if stats.get("live") else f"NOT LIVE: {stats.get('reason', '')}"
+        return (
+            f"{len(conns)} conn, {stats.get('symbols', 0)} symbols, last tick {age}, "
+            f"reconnects {sum(c.get('reconnects', 0) for c in conns)}, {live}"
+        )
+    if row["role"] == "sim" and stats:
+        return str(stats.get("url", ""))
+    return ""
+
+
+def render_status(reply: dict[str, Any]) -> str:
+    header = ("NAME", "ROLE", "STATE", "PID", "UPTIME", "RESTARTS", "CPU%", "RSS", "PIN")
+    rows = []
+    for p in reply["processes"]:
+        rows.append(
+            (
+                p["name"],
+                p["role"],
+                p["state"],
+                str(p["pid"] or "-"),
+                _age(p["uptime"]),
+                str(p["restarts"]),
+                "-" if p["cpu"] is None else f"{p['cpu']:g}",
+                _mib(p["rss"]),
+                ",".join(map(str, p["pin"])) if p["pin"] else "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = [f"desk '{reply['desk']}' (supervisor pid {reply['pid']}, up {_age(reply['uptime'])})"]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for p, row in zip(reply["processes"], rows, strict=True):
+        line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
+        extra = _extra(p) or p.get("reason", "")
+        lines.append(f"{line}  {extra}".rstrip())
+    return "\n".join(lines)
