@@ -22,8 +22,9 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
+# Runs the quickstart desk in the foreground against a simulated exchange; Ctrl-C stops it.
 run: $(VENV)/.installed-run
-	$(BIN)/tradeops validate $(QUICKSTART)
+	$(BIN)/tradeops up $(QUICKSTART)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check tradeops recipes tests benchmarks
@@ -37,7 +38,7 @@ pytest: $(VENV)/.installed-dev
 test: lint typecheck pytest
 
 bench: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/validate_bench.py
+	for b in benchmarks/*_bench.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -252,3 +252,10 @@ def test_text_report_is_coloured_only_on_request(write_yaml: Callable[..., Path]
     assert "\x1b[" in render_text([report], colour=True)
     plain = render_text([report], colour=False)
     assert "\x1b[" not in plain and ":1:10: error:" in plain
+
+
+def test_process_names_of_the_desk_itself_are_reserved(tmp_path: Path) -> None:
+    data = base()
+    data["processes"] = {"gateway-sim": {"strategies": ["alpha", "beta"]}}
+    f = only(run(tmp_path, data), "reserved-name")
+    assert f.name == "gateway-sim"

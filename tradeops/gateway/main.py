@@ -80,7 +80,7 @@ def run_gateway(
     ring = TickRing(topology.name, broker_name, table=table)
     factory = session_factory(broker_name, broker)
     config = UpstreamConfig(
-        url=url, session=factory, silence_after=max(5.0, min(topology.settings.stale_after, 15.0))
+        url=url, session=factory, silence_after=broker.silence_after
     )
     pool = Pool(broker_name, broker.pool.symbols_per_connection, broker.pool.max_connections)
     server = GatewayServer(

@@ -129,6 +129,28 @@ def _check_references(loaded: Loaded, topo: m.Topology) -> None:
             )
 
 
+RESERVED_PREFIXES = ("gateway-", "sim-")
+
+
+def _check_reserved(loaded: Loaded, topo: m.Topology) -> None:
+    """Process names `gateway-BROKER` and `sim-BROKER` belong to the desk's own processes."""
+    for group in groups(topo):
+        if group.name.startswith(RESERVED_PREFIXES) or group.name == "supervisor":
+            path = ("strategies" if group.implicit else "processes", group.name)
+            loaded.findings.append(
+                loaded.finding(
+                    E,
+                    "reserved-name",
+                    path,
+                    f"process name '{group.name}' is reserved: gateway-*, sim-* and supervisor "
+                    "name the desk's own processes",
+                    "rename it",
+                    name=group.name,
+                    at_key=True,
+                )
+            )
+
+
 def _check_brokers(loaded: Loaded, topo: m.Topology) -> None:
     for name, broker in topo.brokers.items():
         base = ("brokers", name)
@@ -506,6 +528,7 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
 
 _CHECKS: list[Callable[[Loaded, m.Topology], None]] = [
     _check_references,
+    _check_reserved,
     _check_brokers,
     _check_proxy,
     _check_symbols,

@@ -123,6 +123,9 @@ class Broker(Frozen):
     pool: Pool
     orders: Orders = Field(default_factory=Orders)
     market: Market | None = Field(None, description="sim only: the simulated market")
+    silence_after: Duration = Field(
+        15.0, description="no data for this long on a subscribed connection: reconnect"
+    )
 
     @model_validator(mode="before")
     @classmethod
