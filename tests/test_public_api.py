@@ -4,7 +4,7 @@ import tradeops
 
 
 def test_exported_names() -> None:
-    assert sorted(tradeops.__all__) == ["Strategy", "__version__"]
+    assert sorted(tradeops.__all__) == ["Strategy", "Tick", "__version__"]
     for name in tradeops.__all__:
         assert hasattr(tradeops, name)
 
