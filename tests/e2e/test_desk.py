@@ -199,3 +199,21 @@ def test_down_leaves_nothing_and_a_second_up_is_refused(make_desk: object, tmp_p
     assert list(desk.run_dir.glob("*.sock")) == []
     none = desk.cli("status", str(desk.file))
     assert none.returncode == 1 and "no desk is running" in none.stderr
+
+
+def test_a_restarted_gateway_is_rejoined_by_its_hosts(make_desk: object, tmp_path: Path) -> None:
+    desk: Desk = make_desk("e2egw", desk_body(tmp_path, recorder("rec", tmp_path)))  # type: ignore[operator]
+    desk.up()
+    host_pid = desk.proc("rec")["pid"]
+    wait_for(lambda: len(desk.lines("rec")) > 10, what="first ticks")
+    assert desk.cli("restart", "gateway-sim", "--file", str(desk.file)).returncode == 0
+    wait_for(
+        lambda: (
+            desk.proc("gateway-sim")["restarts"] == 1
+            and desk.proc("gateway-sim")["state"] == "running"
+        ),
+        what="the new gateway",
+    )
+    count = len(desk.lines("rec"))
+    wait_for(lambda: len(desk.lines("rec")) > count + 10, what="ticks through the new gateway")
+    assert desk.proc("rec")["pid"] == host_pid, "the host should reconnect, not crash"

@@ -59,11 +59,13 @@ class GatewayClient:
         return self._read_until(lambda m: m.get("op") == "reply" and m.get("id") == rid, timeout)
 
     def poll(self, timeout: float = 0.0) -> list[dict[str, Any]]:
-        """Unsolicited messages received so far (waiting up to `timeout` for the first)."""
+        """Unsolicited messages received so far (waiting up to `timeout` for the first).
+        GatewayError when the gateway has gone away."""
         deadline = time.monotonic() + timeout
         while not self._unsolicited:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._receive(remaining):
+            if not self._receive(deadline - time.monotonic()):
+                break
+            if time.monotonic() >= deadline:
                 break
         out = list(self._unsolicited)
         self._unsolicited.clear()
@@ -80,6 +82,7 @@ class GatewayClient:
 
     # -- internals --------------------------------------------------------------------------------
     def _write(self, message: dict[str, Any]) -> None:
+        self._sock.settimeout(self.timeout)  # poll() may have left it non-blocking
         try:
             self._sock.sendall(json.dumps(message).encode() + b"\n")
         except OSError as exc:
@@ -98,10 +101,13 @@ class GatewayClient:
             self._receive(remaining)
 
     def _receive(self, timeout: float) -> bool:
-        self._sock.settimeout(max(timeout, 0.001))
+        """Read what has arrived, waiting up to `timeout` (0: do not wait); False if nothing."""
+        # settimeout(0.0) makes the socket non-blocking: a socket with a timeout would wait
+        # out that timeout even for MSG_DONTWAIT, since Python retries EAGAIN internally.
+        self._sock.settimeout(max(timeout, 0.0))
         try:
             data = self._sock.recv(65536)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):
             return False
         except OSError as exc:
             raise GatewayError(f"gateway connection lost: {exc}") from None

@@ -44,6 +44,10 @@ class DispatchTable:
             self.unsubscribe(strategy, broker, symbol)
         return held
 
+    def symbols(self, broker: str) -> list[str]:
+        """Every symbol some strategy holds on `broker`."""
+        return [sym for (b, sym), subs in self._subs.items() if b == broker and subs]
+
     def strongest(self, broker: str, symbol: str) -> str | None:
         modes = self._subs.get((broker, symbol), {}).values()
         return max(modes, key=MODE_STRENGTH.__getitem__) if modes else None

@@ -1,16 +1,12 @@
 """One broker as a host sees it: its gateway connection (the lease) and its bus.
 
 Wraps the ring reader and the latest-value table of a broker, and the gateway client through
-which the host subscribes. Re-attaches when the gateway replaced its ring (a restarted
-gateway starts a new ring).
+which the host subscribes.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
-
-from loguru import logger
 
 from tradeops.bus.reader import RingReader
 from tradeops.bus.table import TableReader
@@ -58,11 +54,11 @@ class BrokerFeed:
         return cls(broker, topology, client, reader, table)
 
     def read(self) -> list[Tick]:
+        # A replaced ring (the gateway restarted) also closes the gateway connection; the host
+        # reconnects both when the client reports it.
         ticks = self.reader.read(BATCH, 0.0)
         if ticks:
             self.cursor = ticks[-1].seq
-        elif self.reader.stale():
-            self._reattach()
         return ticks
 
     def take_lost(self) -> int:
@@ -88,22 +84,6 @@ class BrokerFeed:
         if trade is None or quote is None:
             return trade or quote
         return trade if trade.seq > quote.seq else quote
-
-    def _reattach(self) -> None:
-        """The gateway restarted and made a new ring: read it from its newest tick."""
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                reader = RingReader(
-                    self.topology, self.broker, start="newest", busy_poll=self.reader.busy_poll
-                )
-            except FileNotFoundError:
-                time.sleep(0.05)
-                continue
-            self.reader.close()
-            self.reader, self._lost_seen = reader, reader.lost
-            logger.warning("broker '{}': the gateway's bus was replaced; re-attached", self.broker)
-            return
 
     def close(self) -> None:
         self.reader.close()

@@ -34,6 +34,7 @@ from tradeops.topology.model import Topology
 
 STATS_EVERY = 1.0
 GATEWAY_WAIT = 30.0  # how long a starting host waits for its gateways
+GATEWAY_POLL = 0.05  # how often the loop looks for messages from its gateways
 
 
 @dataclass
@@ -84,6 +85,7 @@ class Host:
         self.feeds: dict[str, BrokerFeed] = {}
         self.stats = HostStats()
         self._last_stats = 0.0
+        self._last_gateway_poll = 0.0
 
     # -- setup --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -146,9 +148,17 @@ class Host:
                 worked = True
                 self._dispatch(broker, ticks)
             self.stats.lost += feed.take_lost()
-            for message in feed.client.poll():
-                self._gateway_message(broker, message)
         now = time.monotonic()
+        if now - self._last_gateway_poll >= GATEWAY_POLL:
+            self._last_gateway_poll = now
+            for broker, feed in list(self.feeds.items()):
+                try:
+                    messages = feed.client.poll()
+                except GatewayError as exc:
+                    self._reconnect(broker, str(exc))
+                    continue
+                for message in messages:
+                    self._gateway_message(broker, message)
         for slot in self.slots.values():
             if slot.running and slot.timer and now >= slot.next_timer:
                 slot.next_timer = now + slot.timer  # missed periods are skipped, not replayed
@@ -242,6 +252,17 @@ class Host:
             logger.error("subscribing {} on {} was refused: {}", symbol, broker, reason)
         elif result.get("queued"):
             logger.warning("{} on {} is queued: {}", symbol, broker, result.get("reason"))
+
+    def _reconnect(self, broker: str, why: str) -> None:
+        """The gateway went away (it restarts): connect to the new one, resubscribe what the
+        strategies hold, and read its new bus. Strategies keep running meanwhile."""
+        logger.warning("lost the gateway of broker '{}' ({}); reconnecting", broker, why)
+        old = self.feeds[broker]
+        self.feeds[broker] = self._connect(broker)
+        old.close()
+        for symbol in self.table.symbols(broker):
+            self._sync_subscription(broker, symbol)
+        logger.info("reconnected to the gateway of broker '{}'", broker)
 
     def _gateway_message(self, broker: str, message: dict[str, Any]) -> None:
         if message.get("op") == "event" and message.get("kind") == "lost":

@@ -15,6 +15,7 @@ session. The child then:
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import json
 import os
 import signal
@@ -105,7 +106,9 @@ def read_state(run_dir: Path, name: str) -> dict[str, Any]:
 
 
 def stop_on_signals(stop: threading.Event, extra: Callable[[], None] | None = None) -> None:
-    """SIGTERM and SIGINT set `stop` (the role's loop notices and shuts down cleanly)."""
+    """SIGTERM and SIGINT set `stop` (the role's loop notices and shuts down cleanly).
+    SIGUSR1 prints every thread's stack to the log, for a process that seems stuck."""
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     def handler(signum: int, frame: object) -> None:
         stop.set()
