@@ -1,0 +1,101 @@
+"""Code that tests run in spawned child processes (importable by name, as spawn requires)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from typing import Any
+
+from tradeops.bus import LatestTable, RingReader, TickRing
+from tradeops.protocol.tick import Tick
+
+
+def read_until(
+    topology: str, broker: str, last_seq: int, busy_poll: bool, results: Any, start: int
+) -> None:
+    """Read from ``start`` up to ``last_seq``; report seqs received, lost, and bad ticks."""
+    seqs: list[int] = []
+    bad = 0
+    with RingReader(topology, broker, start=start, busy_poll=busy_poll) as reader:
+        results.put(("ready", os.getpid(), reader.next_seq))
+        deadline = time.monotonic() + 30
+        while reader.next_seq <= last_seq and time.monotonic() < deadline:
+            for tick in reader.read(1000, timeout=1.0):
+                seqs.append(tick.seq)
+                bad += not _consistent(tick)
+        results.put(("done", len(seqs), seqs[:1], seqs[-1:], _gaps(seqs), reader.lost, bad))
+
+
+def _consistent(tick: Tick) -> bool:
+    # The writers in these tests put the seq in every numeric field: a torn record mixes two.
+    seq = tick.seq
+    return tick.price == seq and tick.size == seq and tick.vwap == seq and tick.exchange_ns == seq
+
+
+def _gaps(seqs: list[int]) -> int:
+    return sum(b - a - 1 for a, b in itertools.pairwise(seqs) if b != a + 1)
+
+
+def write_consistent(topology: str, broker: str, count: int, batch: int, capacity: int) -> None:
+    """A writer whose every numeric field equals the seq (torn records are detectable).
+
+    Starts writing once a reader has attached, and closes the ring when done.
+    """
+    with TickRing(topology, broker, capacity=capacity) as ring:
+        deadline = time.monotonic() + 30
+        while not ring.readers() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        _write(ring, count, batch)
+
+
+def _write(ring: TickRing, count: int, batch: int) -> None:
+    seq = ring.cursor
+    while seq < count:
+        for _ in range(batch):
+            seq += 1
+            f = float(seq)
+            ring.append("trade", "HK:700", seq, f, f, f, f, f, f, f, f, f, f, f, f, seq)
+        ring.publish()
+
+
+def sleep_then_read(topology: str, broker: str, results: Any) -> None:
+    """Attach, say so, then block in read until one tick arrives; report how it went."""
+    with RingReader(topology, broker) as reader:
+        results.put(("ready", reader.next_seq))
+        ticks = reader.read(10, timeout=20.0)
+        woke = time.time_ns()
+        results.put(("woke", [t.seq for t in ticks], woke - ticks[0].receive_ns if ticks else -1,
+                     reader.late_wakeups))  # fmt: skip
+
+
+def hold_ring(topology: str, broker: str, ready: Any, stop: Any) -> None:
+    """Be the live writer of a ring until told to stop."""
+    with TickRing(topology, broker, capacity=64):
+        ready.set()
+        stop.wait(30)
+
+
+def crash_writer(topology: str, broker: str, ready: Any) -> None:
+    """Create a ring and a table, write a little, then die without closing anything."""
+    table = LatestTable(topology, broker, max_symbols=8)
+    ring = TickRing(topology, broker, capacity=64, table=table)
+    ring.write("trade", "AAPL", 1, 10.0, 1.0)
+    ready.set()
+    os._exit(0)
+
+
+def update_table(topology: str, broker: str, ready: Any, stop: Any) -> None:
+    """Hammer one symbol's last trade and last quote with self-consistent values."""
+    with LatestTable(topology, broker, max_symbols=4) as table:
+        n = 0
+        trade = Tick.make("trade", "BTC/USD")
+        quote = Tick.make("quote", "BTC/USD")
+        table.put(trade)
+        table.put(quote)
+        ready.set()
+        while not stop.is_set():
+            n += 1
+            f = float(n)
+            table.put(trade._replace(seq=n, price=f, size=f, vwap=f, exchange_ns=n))
+            table.put(quote._replace(seq=n, bid=f, ask=f, ask_size=f, exchange_ns=n))

@@ -1,0 +1,26 @@
+"""The shared-memory bus: one writer (a broker's gateway), any number of readers.
+
+``TickRing`` writes ticks, ``RingReader`` reads them, ``LatestTable`` / ``TableReader`` hold
+the last trade and quote per symbol, ``names`` finds and removes a topology's segments. The
+layout is documented in docs/bus.md.
+"""
+
+from tradeops.bus.doorbell import ReadersFullError
+from tradeops.bus.names import list_segments, remove_segments
+from tradeops.bus.reader import RingReader
+from tradeops.bus.ring import ReaderInfo, TickRing
+from tradeops.bus.shm import SegmentBusyError
+from tradeops.bus.table import LatestTable, TableFullError, TableReader
+
+__all__ = [
+    "LatestTable",
+    "ReaderInfo",
+    "ReadersFullError",
+    "RingReader",
+    "SegmentBusyError",
+    "TableFullError",
+    "TableReader",
+    "TickRing",
+    "list_segments",
+    "remove_segments",
+]

@@ -1,0 +1,258 @@
+"""A reader of a tick ring: any number per ring, each at its own pace, in any process.
+
+Reading copies a run of records out of the ring, then re-checks the seq word of the oldest
+slot it copied: the writer overwrites slots in seq order and stores a slot's new seq before
+its body, so if that word still holds the expected seq, nothing the reader copied was being
+overwritten (x86 keeps loads in order and stores in order). Otherwise the reader was lapped:
+it drops the copy, counts the records it will skip as lost, and resyncs.
+
+Resync (``resync=``): ``"newest"`` (default) skips to the newest record, which is what a
+trading strategy wants (stale ticks are worthless; the latest-value table has the current
+state); ``"oldest"`` skips to the oldest record still held, plus a margin of 1/16 of the ring
+the writer may already be overwriting, which is what a recorder wants (lose as little as
+possible).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from types import TracebackType
+from typing import Final, Literal, Self
+
+from tradeops.bus.doorbell import Doorbell, fence
+from tradeops.bus.layout import (
+    CURSOR_OFFSET,
+    READER_LOST,
+    READER_NEXT,
+    STATE_CLOSED,
+    STATE_OFFSET,
+    RingLayout,
+)
+from tradeops.bus.names import ring_name
+from tradeops.bus.shm import Segment
+from tradeops.protocol.tick import RECORD, RECORD_SIZE, Tick, tick_from_values
+
+__all__ = ["RingReader"]
+
+_CURSOR: Final = CURSOR_OFFSET >> 3
+_STATE: Final = STATE_OFFSET >> 3
+#: The longest a sleeping reader waits for a doorbell before looking again by itself: a
+#: backstop only (a dead writer, a missed ring); wake-ups normally come from the doorbell.
+BACKSTOP_S: Final = 0.05
+
+Start = int | Literal["newest", "oldest"]
+
+
+class RingReader:
+    """Attach to ``broker``'s ring in ``topology`` and read its ticks in seq order.
+
+    ``start``: ``"newest"`` reads only ticks published from now on; ``"oldest"`` replays the
+    history the ring holds; an int is the seq to read first (see :meth:`seek`). With
+    ``busy_poll`` the reader spins while it waits (lowest latency, one core per reader; it
+    collapses once processes outnumber cores); otherwise it sleeps on its doorbell.
+
+    FileNotFoundError if the ring does not exist; LayoutError if its layout is unknown;
+    ReadersFullError if every reader slot is taken. One thread per reader.
+    """
+
+    def __init__(
+        self,
+        topology: str,
+        broker: str,
+        *,
+        start: Start = "newest",
+        busy_poll: bool = False,
+        resync: Literal["newest", "oldest"] = "newest",
+    ) -> None:
+        self.name = ring_name(topology, broker)
+        self.broker = broker
+        self.busy_poll = busy_poll
+        self.resync = resync
+        self._segment = Segment.attach(self.name, writable=True)
+        try:
+            self.layout = RingLayout.read(self._segment.mm, self.name)
+            self._mm = self._segment.mm
+            self._words = memoryview(self._mm).cast("q")
+            self._view = memoryview(self._mm)
+            self._bell = Doorbell(
+                self._mm, self._words, self._segment.fd, self.layout, (topology, broker)
+            )
+        except BaseException:
+            self._release_views()
+            self._segment.close()
+            raise
+        self._capacity = self.layout.capacity
+        self._mask = self._capacity - 1
+        self._data = self.layout.data_offset
+        self._next_word = self.layout.reader_word(self._bell.slot, READER_NEXT)
+        self._lost_word = self.layout.reader_word(self._bell.slot, READER_LOST)
+        #: Ticks skipped because the writer lapped this reader (or history was gone).
+        self.lost = 0
+        #: Times this reader was lapped.
+        self.laps = 0
+        #: Sleeps that ended by the backstop timeout although data had arrived (a doorbell
+        #: that did not ring): should stay 0.
+        self.late_wakeups = 0
+        self._next = 0
+        if start == "newest":
+            self._next = self.cursor + 1
+        elif start == "oldest":
+            self._next = self.oldest
+        else:
+            self.seek(start)
+        self._report()
+
+    # --- positions ---------------------------------------------------------------------------
+
+    @property
+    def cursor(self) -> int:
+        """The seq of the newest published tick (0 before the first)."""
+        return self._words[_CURSOR]
+
+    @property
+    def oldest(self) -> int:
+        """The oldest seq worth asking for: the ring's oldest less the overwrite margin."""
+        return max(1, self.cursor - self._capacity + 1 + self._capacity // 16)
+
+    @property
+    def slot(self) -> int:
+        """This reader's slot in the ring's reader table (its doorbell's number)."""
+        return self._bell.slot
+
+    @property
+    def next_seq(self) -> int:
+        """The seq :meth:`read` returns first."""
+        return self._next
+
+    @property
+    def available(self) -> int:
+        """Ticks published and not read yet (more than the capacity means lapped)."""
+        return max(0, self.cursor - self._next + 1)
+
+    def seek(self, seq: int) -> int:
+        """Read from ``seq`` on ("resume: replay"); return the seq that will be read first.
+
+        A seq older than the ring still holds starts at the oldest held, and the gap counts
+        as lost; a seq beyond the newest waits for it to be published.
+        """
+        if seq < 1:
+            raise ValueError(f"seq numbers start at 1: {seq}")
+        held = max(1, self.cursor - self._capacity + 1)
+        if seq < held:
+            self.lost += held - seq
+            seq = held
+        self._next = seq
+        self._report()
+        return seq
+
+    def stale(self) -> bool:
+        """True once the writer closed this ring or a new gateway replaced it: re-attach."""
+        return self._words[_STATE] == STATE_CLOSED or self._segment.moved()
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def read(self, max_ticks: int = 4096, timeout: float | None = 0.0) -> list[Tick]:
+        """The next ticks in seq order, up to ``max_ticks``; [] if none came in ``timeout``.
+
+        ``timeout`` 0 never waits; None waits until a tick arrives. A lap shows as a jump in
+        ``seq`` and a higher :attr:`lost`; the call then returns what it can read after the
+        resync (maybe nothing).
+        """
+        words = self._words
+        nxt = self._next
+        cursor = words[_CURSOR]
+        if cursor < nxt:
+            if timeout == 0.0 or not self.wait(timeout):
+                return []
+            cursor = words[_CURSOR]
+        if cursor - nxt >= self._capacity:
+            nxt = self._lapped(nxt)
+            if cursor < nxt:
+                return []
+            cursor = words[_CURSOR]
+        count = min(cursor - nxt + 1, max_ticks)
+        index = nxt & self._mask
+        start = self._data + index * RECORD_SIZE
+        first = min(count, self._capacity - index)
+        chunk = self._view[start : start + first * RECORD_SIZE]
+        ticks = list(map(tick_from_values, RECORD.iter_unpack(chunk)))
+        if first < count:
+            rest = self._view[self._data : self._data + (count - first) * RECORD_SIZE]
+            ticks += map(tick_from_values, RECORD.iter_unpack(rest))
+        if words[start >> 3] != nxt:  # the oldest slot copied was overwritten meanwhile
+            self._lapped(nxt)
+            return []
+        self._next = nxt + count
+        words[self._next_word] = nxt + count
+        return ticks
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait until a tick is published past what was read; False if ``timeout`` passed."""
+        words = self._words
+        nxt = self._next
+        if words[_CURSOR] >= nxt:
+            return True
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
+        if self.busy_poll:
+            while words[_CURSOR] < nxt:
+                if time.monotonic() >= deadline:
+                    return False
+            return True
+        bell = self._bell
+        while True:
+            bell.arm()
+            fence()  # the flag must be visible before we look at the cursor: see doorbell.py
+            if words[_CURSOR] >= nxt:
+                bell.disarm()
+                return True
+            remaining = min(deadline - time.monotonic(), BACKSTOP_S)
+            rung = bell.sleep(max(0, math.ceil(remaining * 1000)))
+            bell.disarm()
+            if words[_CURSOR] >= nxt:
+                if not rung and remaining == BACKSTOP_S:
+                    self.late_wakeups += 1
+                return True
+            if time.monotonic() >= deadline or words[_STATE] == STATE_CLOSED:
+                return False
+
+    def _lapped(self, nxt: int) -> int:
+        cursor = self._words[_CURSOR]
+        target = cursor + 1 if self.resync == "newest" else max(nxt, self.oldest)
+        self.lost += target - nxt
+        self.laps += 1
+        self._next = target
+        self._report()
+        return target
+
+    def _report(self) -> None:
+        # Published for the writer's status page (TickRing.readers()).
+        self._words[self._next_word] = self._next
+        self._words[self._lost_word] = self.lost
+
+    # --- lifetime ----------------------------------------------------------------------------
+
+    def _release_views(self) -> None:
+        for name in ("_words", "_view"):
+            view = self.__dict__.pop(name, None)
+            if view is not None:
+                view.release()
+
+    def close(self) -> None:
+        """Give back the reader slot and doorbell, unmap. Never unlinks the ring."""
+        if self._mm.closed:
+            return
+        self._bell.close()
+        self._release_views()
+        self._segment.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
