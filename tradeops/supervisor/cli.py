@@ -213,9 +213,11 @@ def register(app: typer.Typer) -> None:
 def _up_detached(file: Path, paths: RunPaths) -> None:
     paths.logs.mkdir(parents=True, exist_ok=True)
     log = paths.logs / "supervisor.log"
-    with log.open("ab") as out:
+    # The supervisor writes its (rotated) log itself; this file only catches a crash.
+    errors = paths.logs / "supervisor.err"
+    with errors.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tradeops.supervisor", str(file)],
+            [sys.executable, "-m", "tradeops.supervisor", str(file), "--log", str(log)],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -226,8 +228,10 @@ def _up_detached(file: Path, paths: RunPaths) -> None:
     while time.monotonic() < deadline:
         code = proc.poll()
         if code is not None:
-            tail = log.read_text(errors="replace").splitlines()[-15:]
-            typer.echo("\n".join(tail), err=True)
+            for path in (log, errors):
+                if path.exists():
+                    tail = path.read_text(errors="replace").splitlines()[-15:]
+                    typer.echo("\n".join(tail), err=True)
             raise _fail(f"the supervisor exited with status {code}; see {log}", code or 1)
         try:
             reply = request(paths.control, {"cmd": "status"}, timeout=5)

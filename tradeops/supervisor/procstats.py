@@ -34,12 +34,14 @@ class CpuMeter:
 
     _last: dict[int, tuple[float, float]] = field(default_factory=dict)
 
-    def percent(self, pid: int) -> float | None:
+    def percent(self, pid: int, uptime: float | None = None) -> float | None:
+        """CPU % since the previous reading of `pid`; on the first, the average over its
+        `uptime` (so a one-shot `tradeops status` shows a figure too)."""
         used, now = cpu_seconds(pid), time.monotonic()
         if used is None:
             return None
         previous = self._last.get(pid)
         self._last[pid] = (used, now)
-        if previous is None or now <= previous[1]:
-            return None
+        if previous is None or now - previous[1] < 0.5:
+            return round(100.0 * used / uptime, 1) if uptime else None
         return round(100.0 * (used - previous[0]) / (now - previous[1]), 1)

@@ -426,15 +426,16 @@ class Supervisor:
         for c in self.children.values():
             p = c.proc
             pid = p.pid if p.state.alive else None
+            uptime = now - p.started_at if pid and p.started_at else None
             rows.append(
                 {
                     "name": c.spec.name,
                     "role": c.spec.role,
                     "state": p.state.value,
                     "pid": pid,
-                    "uptime": round(now - p.started_at, 1) if pid and p.started_at else None,
+                    "uptime": round(uptime, 1) if uptime is not None else None,
                     "restarts": p.restarts,
-                    "cpu": self._cpu.percent(pid) if pid else None,
+                    "cpu": self._cpu.percent(pid, uptime) if pid else None,
                     "rss": rss_bytes(pid) if pid else None,
                     "pin": list(c.spec.cpu) or None,
                     "strategies": list(c.spec.strategies),
