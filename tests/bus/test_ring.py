@@ -9,7 +9,7 @@ import pytest
 from tradeops.bus import ReadersFullError, RingReader, TickRing, list_segments
 from tradeops.bus.names import ring_name, shm_path
 from tradeops.protocol.feed import MarketData
-from tradeops.protocol.tick import LAYOUT_VERSION, LayoutError, SymbolError
+from tradeops.protocol.tick import LAYOUT_VERSION, RECORD, LayoutError, SymbolError
 
 
 def test_a_reader_gets_published_ticks_in_order_with_their_values(topology: str) -> None:
@@ -168,3 +168,32 @@ def test_a_reader_refuses_a_ring_of_an_unknown_layout_version(topology: str) -> 
         with pytest.raises(LayoutError, match="has bus layout version 2; this tradeops reads"):
             RingReader(topology, "sim")
         assert list_segments(topology) == [f"tradeops-{topology}.sim.ring"]  # no bell left
+
+
+def test_a_lap_while_copying_keeps_the_chunks_copied_intact_before_it(
+    topology: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tradeops.bus import reader as reader_module
+
+    with TickRing(topology, "sim", capacity=2048) as ring, RingReader(topology, "sim") as reader:
+        for i in range(1000):
+            ring.append("trade", "AAPL", i, float(i))
+        ring.publish()
+        copies = []
+
+        class Overwriting:  # the writer laps the reader while it copies its second chunk
+            def iter_unpack(self, buf: memoryview) -> object:
+                copies.append(len(buf))
+                if len(copies) == 2:
+                    for i in range(2048):
+                        ring.append("trade", "AAPL", i, -1.0)
+                    ring.publish()
+                return RECORD.iter_unpack(buf)
+
+        monkeypatch.setattr(reader_module, "RECORD", Overwriting())
+        ticks = reader.read(max_ticks=1000)
+        assert [t.seq for t in ticks] == list(range(1, reader_module.CHUNK + 1))
+        assert all(t.price >= 0 for t in ticks)
+        assert reader.laps == 1
+        assert reader.next_seq == ring.cursor + 1  # resynced to the newest
+        assert reader.lost == ring.cursor - reader_module.CHUNK

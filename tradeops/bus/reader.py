@@ -40,6 +40,8 @@ _STATE: Final = STATE_OFFSET >> 3
 #: The longest a sleeping reader waits for a doorbell before looking again by itself: a
 #: backstop only (a dead writer, a missed ring); wake-ups normally come from the doorbell.
 BACKSTOP_S: Final = 0.05
+#: Records copied between two seq re-checks: bounds what a lap mid-copy throws away.
+CHUNK: Final = 512
 
 Start = int | Literal["newest", "oldest"]
 
@@ -156,8 +158,9 @@ class RingReader:
         """The next ticks in seq order, up to ``max_ticks``; [] if none came in ``timeout``.
 
         ``timeout`` 0 never waits; None waits until a tick arrives. A lap shows as a jump in
-        ``seq`` and a higher :attr:`lost`; the call then returns what it can read after the
-        resync (maybe nothing).
+        ``seq`` and a higher :attr:`lost`: found before copying, the call resyncs and returns
+        what follows (maybe nothing); found while copying, it returns the intact ticks copied
+        before the overwritten one and resyncs for the next call.
         """
         words = self._words
         nxt = self._next
@@ -172,19 +175,28 @@ class RingReader:
                 return []
             cursor = words[_CURSOR]
         count = min(cursor - nxt + 1, max_ticks)
-        index = nxt & self._mask
-        start = self._data + index * RECORD_SIZE
-        first = min(count, self._capacity - index)
-        chunk = self._view[start : start + first * RECORD_SIZE]
-        ticks = list(map(tick_from_values, RECORD.iter_unpack(chunk)))
-        if first < count:
-            rest = self._view[self._data : self._data + (count - first) * RECORD_SIZE]
-            ticks += map(tick_from_values, RECORD.iter_unpack(rest))
-        if words[start >> 3] != nxt:  # the oldest slot copied was overwritten meanwhile
-            self._lapped(nxt)
-            return []
-        self._next = nxt + count
-        words[self._next_word] = nxt + count
+        ticks: list[Tick] = []
+        seq = nxt
+        end = nxt + count
+        while seq < end:
+            # Copy at most CHUNK records, then re-check the chunk's first slot: a reader
+            # overwritten mid-batch keeps every chunk that was intact when checked.
+            index = seq & self._mask
+            n = min(end - seq, CHUNK, self._capacity - index)
+            start = self._data + index * RECORD_SIZE
+            chunk = self._view[start : start + n * RECORD_SIZE]
+            part = list(map(tick_from_values, RECORD.iter_unpack(chunk)))
+            if words[start >> 3] != seq:  # overwritten while we copied: lapped
+                self._next = seq
+                self._lapped(seq)
+                return ticks
+            if ticks:
+                ticks += part
+            else:
+                ticks = part
+            seq += n
+        self._next = end
+        words[self._next_word] = end
         return ticks
 
     def wait(self, timeout: float | None) -> bool:
