@@ -57,7 +57,7 @@ def test_the_table_holds_max_symbols_whatever_their_hashes(topology: str) -> Non
 
 def test_a_reader_in_another_process_never_sees_a_torn_entry(topology: str, spawn: Spawn) -> None:
     ready, stop = SPAWN.Event(), SPAWN.Event()
-    spawn(workers.update_table, topology, "sim", ready, stop)
+    writer = spawn(workers.update_table, topology, "sim", ready, stop)
     assert ready.wait(30)
     reads = torn = 0
     last_trade = last_quote = -1
@@ -76,6 +76,8 @@ def test_a_reader_in_another_process_never_sees_a_torn_entry(topology: str, spaw
                 reads += 1
     finally:
         stop.set()
+        writer.join(timeout=30)  # let it close (and unlink) its table
+    assert writer.exitcode == 0
     assert torn == 0
     assert reads > 1000
     assert last_trade > 1000  # the writer really was updating while we read
