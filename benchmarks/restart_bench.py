@@ -30,20 +30,26 @@ TRADEOPS = str(Path(sys.executable).parent / "tradeops")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([TRADEOPS, *args], capture_output=True, text=True, cwd=REPO,
-                            timeout=180)
+    result = subprocess.run(
+        [TRADEOPS, *args], capture_output=True, text=True, cwd=REPO, timeout=180
+    )
     if result.returncode != 0:
         raise SystemExit(f"tradeops {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
     return result
 
 
 def topology(tmp: Path, name: str, groups: int) -> Path:
-    lines = [f"version: 1\nname: {name}\nsettings: {{run_dir: {tmp / 'run'}}}",
-             "brokers:\n  sim:\n    adapter: sim\n    market: {seed: 1, rate: 50}",
-             "strategies:"]
+    lines = [
+        f"version: 1\nname: {name}\nsettings: {{run_dir: {tmp / 'run'}, "
+        'proxy: {listen: "127.0.0.1:0"}}',  # never collide with a desk already running
+        "brokers:\n  sim:\n    adapter: sim\n    market: {seed: 1, rate: 50}",
+        "strategies:",
+    ]
     for g in range(groups):
-        lines.append(f"  s{g}:\n    class: benchmarks.strategies:FirstTick\n    broker: sim\n"
-                     f"    symbols: [AAPL, MSFT]\n    params: {{out: \"{tmp / f's{g}.first'}\"}}")
+        lines.append(
+            f"  s{g}:\n    class: benchmarks.strategies:FirstTick\n    broker: sim\n"
+            f'    symbols: [AAPL, MSFT]\n    params: {{out: "{tmp / f"s{g}.first"}"}}'
+        )
     path = tmp / f"{name}.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -51,8 +57,9 @@ def topology(tmp: Path, name: str, groups: int) -> Path:
 
 def bare_processes(n: int) -> float:
     start = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, "-c", "import tradeops.runtime.host"])
-             for _ in range(n)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", "import tradeops.runtime.host"]) for _ in range(n)
+    ]
     for p in procs:
         p.wait()
     return time.perf_counter() - start
@@ -104,13 +111,16 @@ def main() -> None:
     restarts = restart_time(10)
     restart_p50 = statistics.median(restarts)
     up10 = rows[1][1]
-    body = f"""
+    body = (
+        f"""
 `benchmarks/restart_bench.py` on {machine()}. Real processes through the CLI: a simulated
 exchange, its gateway and N strategy hosts (one strategy each), median of 3 runs.
 
 | groups | `up --detach` until all ready | floor: N+2 bare Pythons importing the host | ratio |
 |---|---|---|---|
-""" + "\n".join(f"| {g} | {u:.2f} s | {f:.2f} s | {u / f:.1f}× |" for g, u, f in rows) + f"""
+"""
+        + "\n".join(f"| {g} | {u:.2f} s | {f:.2f} s | {u / f:.1f}× |" for g, u, f in rows)
+        + f"""
 
 `tradeops restart` until the restarted strategy handles its first tick (10 restarts):
 p50 {restart_p50 * 1000:.0f} ms, max {max(restarts) * 1000:.0f} ms.
@@ -119,9 +129,11 @@ Resident memory per host process: median {statistics.median(rss_all) / 2**20:.0f
 (max {max(rss_all) / 2**20:.0f} MiB).
 
 Targets: all ready in under 3 s for 10 groups: **{"PASS" if up10 < 3 else "FAIL"}**
-({up10:.2f} s); a restart back in service in under 1 s: **{"PASS" if restart_p50 < 1 else
-"FAIL"}** ({restart_p50 * 1000:.0f} ms).
+({up10:.2f} s); a restart back in service in under 1 s: **{
+            "PASS" if restart_p50 < 1 else "FAIL"
+        }** ({restart_p50 * 1000:.0f} ms).
 """
+    )
     print(body)
     write_section("restart_bench", body)
 

@@ -58,7 +58,10 @@ class Desk:
         self.dir = tmp_path
         self.run_dir = tmp_path / "run"
         self.file = tmp_path / f"{name}.yaml"
-        header = f"version: 1\nname: {name}\nsettings:\n  run_dir: {self.run_dir}\n"
+        header = (
+            f"version: 1\nname: {name}\nsettings:\n  run_dir: {self.run_dir}\n"
+            '  proxy: {listen: "127.0.0.1:0"}\n'
+        )  # tests run desks side by side
         self.file.write_text(header + textwrap.dedent(body).lstrip("\n"))
 
     def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:

@@ -206,7 +206,7 @@ def _check_proxy(loaded: Loaded, topo: m.Topology) -> None:
                 name=proxy.listen,
             )
         )
-    if not 0 < proxy.port < 65536:
+    if not 0 <= proxy.port < 65536:
         loaded.findings.append(
             loaded.finding(
                 E,
