@@ -94,6 +94,10 @@ class Pool(Frozen):
 
 
 class Orders(Frozen):
+    live: bool = Field(False, description="alpaca: trade the live account, not the paper one")
+    url: str | None = Field(
+        None, pattern=r"^https?://\S+$", description="override the trading API's base URL"
+    )
     rate_limit: RateLimit | None = Field(None, description="broker request budget, e.g. 200/min")
     on_limit: Literal["queue", "reject"] = Field(
         "queue", description="what happens to an order over the rate limit"
