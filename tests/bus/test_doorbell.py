@@ -63,3 +63,26 @@ def test_a_busy_polling_reader_in_another_process_gets_every_tick(
         _tag, count, first, last, gaps, lost, bad = results.get(timeout=30)
         assert (count, first, last, gaps, lost, bad) == (2000, [1], [2000], 0, 0, 0)
         assert ring.rings == 0  # a spinning reader never asks for the doorbell
+
+
+def test_a_readable_socket_ends_a_wait_early(topology: str) -> None:
+    import socket
+    import time
+
+    from tradeops.bus.reader import RingReader
+    from tradeops.bus.ring import TickRing
+
+    with TickRing(topology, "b", capacity=64) as ring:
+        reader = RingReader(topology, "b")
+        a, b = socket.socketpair()
+        try:
+            b.send(b"x")
+            start = time.monotonic()
+            assert reader.wait(2.0, [a.fileno()]) is False
+            assert time.monotonic() - start < 1.0
+            ring.write("trade", "AAPL", 1, 10.0, 1.0)
+            assert reader.wait(2.0, [a.fileno()]) is True  # data wins
+        finally:
+            a.close()
+            b.close()
+            reader.close()

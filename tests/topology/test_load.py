@@ -181,3 +181,8 @@ def test_yaml_merge_keys_work(write_yaml: Callable[..., Path]) -> None:
 def test_not_a_mapping(write_yaml: Callable[..., Path]) -> None:
     (finding,) = validate_file(write_yaml("- just\n- a list\n")).findings
     assert finding.code == "not-a-mapping"
+
+
+def test_an_empty_section_means_none(write_yaml: Callable[..., Path]) -> None:
+    topo = load_topology(write_yaml(GOOD + "processes:\n"))
+    assert topo.processes == {}

@@ -24,6 +24,7 @@ import mmap
 import os
 import select
 import threading
+from collections.abc import Sequence
 from typing import Final
 
 from tradeops.bus.layout import (
@@ -108,9 +109,19 @@ class Doorbell:
     def disarm(self) -> None:
         self._mm[self.flag] = 0
 
-    def sleep(self, timeout_ms: int) -> bool:
-        """Wait up to ``timeout_ms`` for a ring; drain the FIFO; True if rung."""
-        rung = bool(self._poll.poll(timeout_ms))
+    def sleep(self, timeout_ms: int, also: Sequence[int] = ()) -> bool:
+        """Wait up to ``timeout_ms`` for a ring, or for one of the file descriptors in
+        ``also`` to become readable (a process that also waits on sockets); drain the FIFO;
+        True if rung."""
+        if also:
+            poll = select.poll()
+            poll.register(self._rfd, select.POLLIN)
+            for fd in also:
+                poll.register(fd, select.POLLIN)
+            ready = poll.poll(timeout_ms)
+            rung = any(fd == self._rfd for fd, _ in ready)
+        else:
+            rung = bool(self._poll.poll(timeout_ms))
         if rung:
             try:
                 while len(os.read(self._rfd, 4096)) == 4096:

@@ -16,7 +16,9 @@ possible).
 from __future__ import annotations
 
 import math
+import select
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Final, Literal, Self
 
@@ -34,6 +36,14 @@ from tradeops.bus.shm import Segment
 from tradeops.protocol.tick import RECORD, RECORD_SIZE, Tick, tick_from_values
 
 __all__ = ["RingReader"]
+
+
+def _readable(fds: Sequence[int]) -> bool:
+    poll = select.poll()
+    for fd in fds:
+        poll.register(fd, select.POLLIN)
+    return bool(poll.poll(0))
+
 
 _CURSOR: Final = CURSOR_OFFSET >> 3
 _STATE: Final = STATE_OFFSET >> 3
@@ -199,8 +209,11 @@ class RingReader:
         words[self._next_word] = end
         return ticks
 
-    def wait(self, timeout: float | None) -> bool:
-        """Wait until a tick is published past what was read; False if ``timeout`` passed."""
+    def wait(self, timeout: float | None, also: Sequence[int] = ()) -> bool:
+        """Wait until a tick is published past what was read; False if ``timeout`` passed.
+
+        ``also``: file descriptors (sockets) that end the wait early when readable; the call
+        then returns False unless a tick arrived too (look at them yourself)."""
         words = self._words
         nxt = self._next
         if words[_CURSOR] >= nxt:
@@ -219,13 +232,15 @@ class RingReader:
                 bell.disarm()
                 return True
             remaining = min(deadline - time.monotonic(), BACKSTOP_S)
-            rung = bell.sleep(max(0, math.ceil(remaining * 1000)))
+            rung = bell.sleep(max(0, math.ceil(remaining * 1000)), also)
             bell.disarm()
             if words[_CURSOR] >= nxt:
-                if not rung and remaining == BACKSTOP_S:
+                if not rung and remaining == BACKSTOP_S and not also:
                     self.late_wakeups += 1
                 return True
             if time.monotonic() >= deadline or words[_STATE] == STATE_CLOSED:
+                return False
+            if also and not rung and _readable(also):
                 return False
 
     def _lapped(self, nxt: int) -> int:

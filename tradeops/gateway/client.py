@@ -20,7 +20,9 @@ class GatewayError(Exception):
 
 
 class GatewayClient:
-    def __init__(self, socket_path: str, name: str, timeout: float = 10.0) -> None:
+    def __init__(self, socket_path: str, name: str, timeout: float = 10.0, **hello: Any) -> None:
+        """Connect and say hello; `hello` adds fields (a host sends its `group`, which makes
+        it the owner of that group's strategies' orders)."""
         self.socket_path = socket_path
         self.name = name
         self.timeout = timeout
@@ -35,7 +37,7 @@ class GatewayClient:
         self._unsolicited: deque[dict[str, Any]] = deque()
         self._next_id = 0
         self.live: tuple[bool, str] = (False, "no health report yet")
-        self._write({"op": "hello", "client": name, "pid": os.getpid()})
+        self._write({"op": "hello", "client": name, "pid": os.getpid(), **hello})
         hello = self._read_until(lambda m: m.get("op") == "hello")
         self.broker: str = hello["broker"]
         self.bus: dict[str, Any] = hello.get("bus", {})
@@ -70,6 +72,14 @@ class GatewayClient:
         out = list(self._unsolicited)
         self._unsolicited.clear()
         return out
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Send a message that gets no reply (orders: their updates come unsolicited)."""
+        self._write(message)
+
+    def fileno(self) -> int:
+        """The socket, for waiting on it together with other things."""
+        return self._sock.fileno()
 
     def close(self) -> None:
         self._sock.close()

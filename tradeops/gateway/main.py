@@ -13,20 +13,30 @@ from collections.abc import Callable
 from loguru import logger
 
 from tradeops.bus.ring import TickRing
-from tradeops.bus.table import LatestTable
+from tradeops.bus.table import LatestTable, TableReader
+from tradeops.gateway.journal import Journal, journal_path
+from tradeops.gateway.orders import OrderDesk
 from tradeops.gateway.pool import Pool
+from tradeops.gateway.ratelimit import SlidingWindow
+from tradeops.gateway.router import OrderRouter
 from tradeops.gateway.server import GatewayServer
+from tradeops.gateway.trading import Job, OrderSender, RestTransport, TradeStream
 from tradeops.gateway.upstream import UpstreamConfig
 from tradeops.protocol.alltick import DEFAULT_URL as ALLTICK_URL
 from tradeops.protocol.alltick import AllTickSession
 from tradeops.protocol.alpaca import MarketDataSession
+from tradeops.protocol.alpaca_trading import open_orders
 from tradeops.protocol.feed import FeedSession, MarketData
 from tradeops.supervisor import child
 from tradeops.supervisor.spec import RunPaths
 from tradeops.topology.model import Broker, Topology
+from tradeops.topology.plan import groups
 
 ALPACA_DATA = "wss://stream.data.alpaca.markets"
+ALPACA_PAPER = "https://paper-api.alpaca.markets"
+ALPACA_LIVE = "https://api.alpaca.markets"
 STATE_EVERY = 1.0
+ORDER_DRAIN = 3.0  # seconds a stopping gateway gives queued cancels to reach the broker
 
 
 def feed_path(broker: Broker) -> str:
@@ -79,9 +89,7 @@ def run_gateway(
     table = LatestTable(topology.name, broker_name)
     ring = TickRing(topology.name, broker_name, table=table)
     factory = session_factory(broker_name, broker)
-    config = UpstreamConfig(
-        url=url, session=factory, silence_after=broker.silence_after
-    )
+    config = UpstreamConfig(url=url, session=factory, silence_after=broker.silence_after)
     pool = Pool(broker_name, broker.pool.symbols_per_connection, broker.pool.max_connections)
     server = GatewayServer(
         broker_name,
@@ -105,6 +113,8 @@ def run_gateway(
                 {**server.health(), "readers": len(ring.readers()), "cursor": ring.cursor},
             )
 
+    router, sender, stream = build_orders(topology, broker_name, paths, sim_url, server)
+    server.router = router
     try:
         server.bind()
         logger.info(
@@ -117,6 +127,106 @@ def run_gateway(
         child.report_ready({"socket": server.socket_path, "ring": ring.name})
         server.serve(stop, on_tick=publish_state)
     finally:
+        if sender is not None:  # what the departing hosts' auto_cancel queued goes out first
+            router.abandon(sender.withdraw_submits())
+            if not sender.drain(ORDER_DRAIN):
+                logger.error("{} order request(s) were still waiting at shutdown", sender.pending())
+            sender.stop()
+        if stream is not None:
+            stream.stop()
+        router.journal.close()
         ring.close()
         table.close()
     return 0
+
+
+def trading_urls(broker: Broker, sim_url: str | None) -> tuple[str, str]:
+    """The REST base and the trade-updates stream of a broker that takes orders."""
+    if broker.orders.url:
+        rest = broker.orders.url.rstrip("/")
+    elif broker.adapter == "sim":
+        if sim_url is None:
+            raise ValueError("a sim broker's gateway needs --url (the supervisor passes it)")
+        rest = "http" + sim_url.rstrip("/").removeprefix("ws")
+    else:
+        rest = ALPACA_LIVE if broker.orders.live else ALPACA_PAPER
+    return rest, "ws" + rest.removeprefix("http") + "/stream"
+
+
+def build_orders(
+    topology: Topology,
+    broker_name: str,
+    paths: RunPaths,
+    sim_url: str | None,
+    server: GatewayServer,
+) -> tuple[OrderRouter, OrderSender | None, TradeStream | None]:
+    """The order side of a gateway: risk book, rate-limited sender, trade-updates stream."""
+    broker = topology.brokers[broker_name]
+    desk = OrderDesk.for_broker(topology, broker_name)
+    journal = Journal(journal_path(paths.run_dir))
+    group_map = {
+        g.name: (
+            [s for s in g.strategies if topology.strategies[s].broker == broker_name],
+            g.settings.auto_cancel,
+        )
+        for g in groups(topology)
+    }
+    prices = _price_lookup(topology.name, broker_name)
+    if broker.adapter == "alltick":
+        reason = f"broker '{broker_name}' (alltick) is a market-data feed; it takes no orders"
+        return (
+            OrderRouter(desk, None, journal, group_map, prices, no_orders_reason=reason),
+            None,
+            None,
+        )
+    from tradeops.supervisor.role import sim_credentials
+
+    key, secret = sim_credentials(broker_name, broker) or ("tradeops", "tradeops")
+    rest, stream_url = trading_urls(broker, sim_url)
+    rate = broker.orders.rate_limit
+    window = SlidingWindow(rate.requests, rate.seconds) if rate else None
+    holder: list[OrderRouter] = []
+    sender = OrderSender(
+        RestTransport(rest, key, secret),
+        window,
+        broker.orders.queue_size,
+        on_result=lambda r: server.post(lambda: server._deliver(holder[0].on_result(r))),
+    )
+    router = OrderRouter(desk, sender, journal, group_map, prices, on_limit=broker.orders.on_limit)
+    holder.append(router)
+    stream = TradeStream(
+        stream_url,
+        key,
+        secret,
+        on_update=lambda u: server.post(lambda: server._deliver(router.on_trade_update(u))),
+        on_state=lambda state, cause: server.post(router.resync if state == "live" else _noop),
+    )
+    sender.start()
+    stream.start()
+    sender.put(Job("open_orders", open_orders()))  # orders that outlived a previous gateway
+    return router, sender, stream
+
+
+def _noop() -> None:
+    pass
+
+
+def _price_lookup(topology: str, broker: str) -> Callable[[str], float | None]:
+    """The latest price of a symbol from the broker's latest-value table (for max_notional)."""
+    reader: list[TableReader] = []
+
+    def price(symbol: str) -> float | None:
+        if not reader:
+            try:
+                reader.append(TableReader(topology, broker))
+            except FileNotFoundError:
+                return None
+        trade = reader[0].last_trade(symbol)
+        if trade is not None and trade.price:
+            return float(trade.price)
+        quote = reader[0].last_quote(symbol)
+        if quote is not None and quote.bid and quote.ask:
+            return float(quote.bid + quote.ask) / 2
+        return None
+
+    return price

@@ -35,6 +35,7 @@ from loguru import logger
 
 from tradeops.gateway.core import Actions, GatewayCore
 from tradeops.gateway.pool import STRENGTH, Pool
+from tradeops.gateway.router import OrderRouter
 from tradeops.gateway.upstream import Upstream, UpstreamConfig, UpstreamEvent
 from tradeops.protocol.feed import MarketData
 
@@ -79,7 +80,8 @@ class GatewayServer:
         self.upstreams: dict[int, Upstream] = {}
         # Per connection: answers still due for the change in flight, and its first refusal.
         self._answers: dict[int, tuple[int, tuple[int, str] | None]] = {}
-        self._events: queue.Queue[UpstreamEvent] = queue.Queue()
+        self._events: queue.Queue[UpstreamEvent | Callable[[], None]] = queue.Queue()
+        self.router: OrderRouter | None = None  # set when the broker takes orders
         self._selector = selectors.DefaultSelector()
         self._clients: dict[socket.socket, _Client] = {}
         self._wake_r, self._wake_w = socket.socketpair()
@@ -131,7 +133,7 @@ class GatewayServer:
         for upstream in list(self.upstreams.values()):
             upstream.stop(timeout=2)
         for sock in list(self._clients):
-            self._drop(sock, notify=False)
+            self._drop(sock)  # their auto_cancel policies apply: nobody watches their orders
         if self._listener is not None:
             self._selector.unregister(self._listener)
             self._listener.close()
@@ -166,6 +168,9 @@ class GatewayServer:
                 event = self._events.get_nowait()
             except queue.Empty:
                 return
+            if callable(event):
+                event()
+                continue
             if event.kind == "ready":
                 logger.info("{} connection {} authenticated", self.broker, event.connection)
                 self._answers.pop(event.connection, None)
@@ -251,54 +256,65 @@ class GatewayServer:
             self._send(client, {"op": "error", "error": f"malformed request: {exc}"})
             return
         op, rid = msg.get("op"), msg.get("id", 0)
+        router = self.router
         if op == "hello":
             client.name = str(msg.get("client", "")) or f"client-{client.sock.fileno()}"
             client.pid = int(msg.get("pid", 0) or 0)
             logger.info("{}: client {} (pid {}) connected", self.broker, client.name, client.pid)
-            self._send(
-                client,
-                {
-                    "op": "hello",
-                    "ok": True,
-                    "broker": self.broker,
-                    "bus": self._bus_info,
-                    "v": PROTOCOL_VERSION,
-                },
-            )
+            hello = {
+                "op": "hello",
+                "ok": True,
+                "broker": self.broker,
+                "bus": self._bus_info,
+                "v": PROTOCOL_VERSION,
+            }
+            self._send(client, hello)
             self._send_health(client)
+            if router is not None and msg.get("group"):
+                self._deliver(router.hello(client.sock, str(msg["group"])))
         elif op in ("subscribe", "unsubscribe"):
-            symbols = msg.get("symbols")
-            mode = msg.get("mode", "trade")
+            symbols, mode = msg.get("symbols"), msg.get("mode", "trade")
             if not isinstance(symbols, list) or not all(isinstance(s, str) and s for s in symbols):
-                self._send(
-                    client,
-                    {
-                        "op": "reply",
-                        "id": rid,
-                        "ok": False,
-                        "error": "symbols must be a list of non-empty strings",
-                    },
-                )
+                self._reply(client, rid, error="symbols must be a list of non-empty strings")
             elif op == "subscribe" and mode not in STRENGTH:
-                self._send(
-                    client,
-                    {
-                        "op": "reply",
-                        "id": rid,
-                        "ok": False,
-                        "error": f"mode must be trade, quote or depth, not {mode!r}",
-                    },
-                )
+                self._reply(client, rid, error=f"mode must be trade, quote or depth, not {mode!r}")
             elif op == "subscribe":
                 self._carry_out(self.core.subscribe(client.sock, rid, symbols, mode))
             else:
                 self._carry_out(self.core.unsubscribe(client.sock, rid, symbols))
         elif op == "status":
-            self._send(client, {"op": "reply", "id": rid, "ok": True, "status": self.health()})
+            self._reply(client, rid, status=self.health())
+        elif op in ("order", "cancel", "cancel_all", "orders") and router is not None:
+            strategy = str(msg.get("strategy", ""))
+            if op == "order":
+                self._deliver(router.order(client.sock, msg))
+            elif op == "cancel":
+                self._deliver(router.cancel(client.sock, strategy, str(msg.get("order_id"))))
+            elif op == "cancel_all":
+                self._deliver(router.cancel_all(client.sock, strategy))
+            else:
+                self._reply(client, rid, orders=router.status())
         else:
-            self._send(
-                client, {"op": "reply", "id": rid, "ok": False, "error": f"unknown op {op!r}"}
-            )
+            self._reply(client, rid, error=f"unknown op {op!r}")
+
+    def _reply(self, client: _Client, rid: Any, error: str = "", **fields: Any) -> None:
+        message = {"op": "reply", "id": rid, "ok": not error, **fields}
+        if error:
+            message["error"] = error
+        self._send(client, message)
+
+    def _deliver(self, replies: list[tuple[Any, dict[str, Any]]]) -> None:
+        """Send each message to its client, if it is still connected."""
+        for target, message in replies:
+            client = self._clients.get(target)
+            if client is not None:
+                self._send(client, message)
+
+    def post(self, action: Callable[[], None]) -> None:
+        """Run `action` on the loop thread (for the order sender and the trade stream)."""
+        self._events.put(action)
+        with suppress(OSError):  # a full pipe means the loop is already awake
+            self._wake_w.send(b"\0")
 
     def _send(self, client: _Client, message: dict[str, Any]) -> None:
         client.outbuf += json.dumps(message, separators=(",", ":")).encode() + b"\n"
@@ -335,6 +351,8 @@ class GatewayServer:
         )
         if notify:
             self._carry_out(self.core.client_gone(sock))
+            if self.router is not None:
+                self._deliver(self.router.client_gone(sock))
 
     # -- actions ----------------------------------------------------------------------------------
     def _carry_out(self, actions: Actions) -> None:
@@ -351,10 +369,7 @@ class GatewayServer:
             # 0: not live; the change is resent in full when the connection is ready again.
         for upstream_id, upstream in self.upstreams.items():
             upstream.subscribed = bool(self.core.pool.target(upstream_id))
-        for target, message in actions.replies:
-            client = self._clients.get(target)  # type: ignore[call-overload]
-            if client is not None:
-                self._send(client, message)
+        self._deliver(actions.replies)
 
     def _open(self, conn: int) -> None:
         if conn in self.upstreams:

@@ -67,14 +67,17 @@ class BrokerFeed:
         self._lost_seen = self.reader.lost
         return lost
 
-    def wait(self, timeout: float) -> bool:
-        return self.reader.wait(timeout)
+    def wait(self, timeout: float, also: list[int] | None = None) -> bool:
+        """Sleep until a tick arrives, `timeout` passes, or a socket in `also` is readable."""
+        return self.reader.wait(timeout, also or [])
 
     @staticmethod
     def wait_any(feeds: list[BrokerFeed], timeout: float) -> bool:
-        """Wait for any of several brokers: each gets a share of the timeout in turn."""
+        """Wait for any of several brokers: each gets a share of the timeout in turn, and
+        any gateway message ends the wait."""
         share = timeout / max(1, len(feeds))
-        return any(feed.reader.available or feed.wait(share) for feed in feeds)
+        sockets = [f.client.fileno() for f in feeds]
+        return any(feed.reader.available or feed.wait(share, sockets) for feed in feeds)
 
     def last(self, symbol: str) -> Tick | None:
         """The newest trade or quote of `symbol` from the latest-value table."""

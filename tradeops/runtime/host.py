@@ -13,20 +13,25 @@ tick arrives or a timer is due.
 from __future__ import annotations
 
 import importlib
+import itertools
 import sys
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from loguru import logger
 
 from tradeops.gateway.client import GatewayClient, GatewayError
+from tradeops.gateway.journal import Journal, journal_path
+from tradeops.protocol.alpaca_trading import base36
 from tradeops.runtime.dispatch import DispatchTable
 from tradeops.runtime.feed import BrokerFeed
+from tradeops.runtime.orders import FINAL, Order, OrderUpdate
 from tradeops.runtime.strategy import Mode, Strategy
 from tradeops.supervisor import child
 from tradeops.supervisor.spec import ProcessSpec, RunPaths
@@ -34,7 +39,6 @@ from tradeops.topology.model import Topology
 
 STATS_EVERY = 1.0
 GATEWAY_WAIT = 30.0  # how long a starting host waits for its gateways
-GATEWAY_POLL = 0.05  # how often the loop looks for messages from its gateways
 
 
 @dataclass
@@ -85,7 +89,13 @@ class Host:
         self.feeds: dict[str, BrokerFeed] = {}
         self.stats = HostStats()
         self._last_stats = 0.0
-        self._last_gateway_poll = 0.0
+        # Orders as this host knows them (the gateway's updates keep them current).
+        self.book: dict[str, dict[str, Order]] = {}
+        self.positions: dict[tuple[str, str], float] = {}
+        self._updates: deque[tuple[str, OrderUpdate]] = deque()  # local rejections to deliver
+        self._ids = itertools.count(1)
+        self._id_prefix = base36(time.time_ns() // 1_000_000)  # ids stay unique across restarts
+        self._journal: Journal | None = None
 
     # -- setup --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -96,6 +106,7 @@ class Host:
                 self.feeds[cfg.broker] = self._connect(cfg.broker)
         for strategy_name in self.spec.strategies:
             self._load(strategy_name)
+        self._await_order_snapshots()
         for slot in list(self.slots.values()):
             cfg = self.topology.strategies[slot.name]
             for symbol in cfg.symbols:
@@ -105,12 +116,24 @@ class Host:
             if slot.timer:
                 slot.next_timer = time.monotonic() + slot.timer
 
+    def _await_order_snapshots(self, timeout: float = 2.0) -> None:
+        """The gateway answers a host's hello with each strategy's surviving orders; take
+        them in before on_start, so `self.orders()` shows them there."""
+        waiting = {s for s in self.spec.strategies}
+        deadline = time.monotonic() + timeout
+        while waiting and time.monotonic() < deadline:
+            for broker, feed in self.feeds.items():
+                for message in feed.client.poll(0.05):
+                    if message.get("op") == "orders":
+                        waiting.discard(str(message.get("strategy")))
+                    self._gateway_message(broker, message)
+
     def _connect(self, broker: str) -> BrokerFeed:
         socket_path = str(self.paths.gateway_socket(broker))
         deadline = time.monotonic() + GATEWAY_WAIT
         while True:
             try:
-                client = GatewayClient(socket_path, f"host:{self.spec.name}")
+                client = GatewayClient(socket_path, f"host:{self.spec.name}", group=self.spec.name)
                 break
             except GatewayError:
                 if time.monotonic() > deadline:
@@ -148,17 +171,20 @@ class Host:
                 worked = True
                 self._dispatch(broker, ticks)
             self.stats.lost += feed.take_lost()
+        for broker, feed in list(self.feeds.items()):
+            try:
+                messages = feed.client.poll()
+            except GatewayError as exc:
+                self._reconnect(broker, str(exc))
+                continue
+            for message in messages:
+                worked = True
+                self._gateway_message(broker, message)
+        while self._updates:
+            name, update = self._updates.popleft()
+            self._call(self.slots[name], "on_order_update", update)
+            worked = True
         now = time.monotonic()
-        if now - self._last_gateway_poll >= GATEWAY_POLL:
-            self._last_gateway_poll = now
-            for broker, feed in list(self.feeds.items()):
-                try:
-                    messages = feed.client.poll()
-                except GatewayError as exc:
-                    self._reconnect(broker, str(exc))
-                    continue
-                for message in messages:
-                    self._gateway_message(broker, message)
         for slot in self.slots.values():
             if slot.running and slot.timer and now >= slot.next_timer:
                 slot.next_timer = now + slot.timer  # missed periods are skipped, not replayed
@@ -188,8 +214,8 @@ class Host:
 
     def _wait(self, timeout: float) -> None:
         feeds = list(self.feeds.values())
-        if len(feeds) == 1:
-            feeds[0].wait(timeout)
+        if len(feeds) == 1:  # an order update on the gateway socket ends the wait too
+            feeds[0].wait(timeout, [feeds[0].client.fileno()])
         else:
             BrokerFeed.wait_any(feeds, timeout)
 
@@ -226,6 +252,8 @@ class Host:
         self._publish_stats(time.monotonic())
         for feed in self.feeds.values():
             feed.close()
+        if self._journal is not None:
+            self._journal.close()
 
     # -- subscriptions (also called by strategies through their context) --------------------------
     def _subscribe(self, strategy: str, symbol: str, mode: Mode) -> None:
@@ -265,12 +293,115 @@ class Host:
         logger.info("reconnected to the gateway of broker '{}'", broker)
 
     def _gateway_message(self, broker: str, message: dict[str, Any]) -> None:
-        if message.get("op") == "event" and message.get("kind") == "lost":
+        op = message.get("op")
+        if op == "order_update":
+            self._order_update(message)
+        elif op == "orders":  # after hello: what survived an earlier incarnation
+            name = str(message.get("strategy"))
+            self.book[name] = {o.order_id: o for o in map(Order.from_json, message["working"])}
+            for symbol, qty in (message.get("positions") or {}).items():
+                self.positions[(name, symbol)] = float(qty)
+            if self.book[name]:
+                logger.info("{} has {} working order(s) from before", name, len(self.book[name]))
+        elif op == "event" and message.get("kind") == "lost":
             logger.error(
                 "{} on {} was lost: {}", message.get("symbol"), broker, message.get("reason")
             )
         elif message.get("op") == "health" and not message.get("live"):
             logger.warning("{} is not safe to trade: {}", broker, message.get("reason"))
+
+    # -- orders (called by strategies through their context) -----------------------------------
+    def submit(
+        self, strategy: str, symbol: str, side: str, qty: float, limit: float | None, tif: str
+    ) -> str:
+        order_id = f"{self._id_prefix}-{next(self._ids)}"
+        order = Order(order_id, symbol, "sell" if side == "sell" else "buy", qty, limit, tif)
+        ok, reason = self.safe_to_trade(strategy)
+        feed = self.feeds[self.slots[strategy].broker]
+        if ok:
+            try:
+                feed.client.send(
+                    {
+                        "op": "order",
+                        "strategy": strategy,
+                        "order_id": order_id,
+                        "symbol": symbol,
+                        "side": side,
+                        "qty": qty,
+                        "limit": limit,
+                        "tif": tif,
+                    }
+                )
+            except GatewayError as exc:
+                ok, reason = False, f"gateway unreachable: {exc}"
+        if not ok:
+            rejected = replace(order, status="rejected")
+            self._local_journal().write(
+                "rejected",
+                strategy=strategy,
+                order_id=order_id,
+                symbol=symbol,
+                side=side,
+                qty=qty,
+                reason=f"not safe to trade: {reason}",
+            )
+            self._updates.append(
+                (
+                    strategy,
+                    OrderUpdate(
+                        "rejected",
+                        rejected,
+                        reason=f"not safe to trade: {reason}",
+                        position=self.position(strategy, symbol),
+                    ),
+                )
+            )
+            return order_id
+        self.book.setdefault(strategy, {})[order_id] = order
+        return order_id
+
+    def cancel(self, strategy: str, order_id: str) -> None:
+        feed = self.feeds[self.slots[strategy].broker]
+        feed.client.send({"op": "cancel", "strategy": strategy, "order_id": order_id})
+
+    def cancel_all(self, strategy: str) -> None:
+        feed = self.feeds[self.slots[strategy].broker]
+        feed.client.send({"op": "cancel_all", "strategy": strategy})
+
+    def orders(self, strategy: str) -> list[Order]:
+        return [o for o in self.book.get(strategy, {}).values() if o.working]
+
+    def position(self, strategy: str, symbol: str) -> float:
+        return self.positions.get((strategy, symbol), 0.0)
+
+    def _order_update(self, message: dict[str, Any]) -> None:
+        name = str(message.get("strategy"))
+        slot = self.slots.get(name)
+        if slot is None:
+            return
+        order = Order.from_json(message.get("order") or {})
+        book = self.book.setdefault(name, {})
+        if order.status in FINAL or message.get("event") in FINAL:
+            book.pop(order.order_id, None)
+        else:
+            book[order.order_id] = order
+        position = float(message.get("position") or 0.0)
+        self.positions[(name, order.symbol)] = position
+        fill_price = message.get("fill_price")
+        update = OrderUpdate(
+            message["event"],
+            order,
+            reason=str(message.get("reason") or ""),
+            fill_qty=float(message.get("fill_qty") or 0.0),
+            fill_price=float(fill_price) if fill_price is not None else None,
+            position=position,
+        )
+        self._call(slot, "on_order_update", update)
+
+    def _local_journal(self) -> Journal:
+        if self._journal is None:
+            self._journal = Journal(journal_path(self.paths.run_dir))
+        return self._journal
 
     def safe_to_trade(self, strategy: str) -> tuple[bool, str]:
         feed = self.feeds[self.slots[strategy].broker]
@@ -309,10 +440,33 @@ class Host:
 
 
 class _Context:
-    """What a strategy reaches through `self.subscribe`, `self.last`, ... (StrategyContext)."""
+    """What a strategy reaches through `self.subscribe`, `self.buy`, ... (StrategyContext)."""
 
     def __init__(self, host: Host, name: str) -> None:
         self._host, self._name = host, name
+
+    def submit(
+        self,
+        strategy: str,
+        symbol: str,
+        side: Literal["buy", "sell"],
+        qty: float,
+        limit: float | None,
+        tif: str,
+    ) -> str:
+        return self._host.submit(strategy, symbol, side, qty, limit, tif)
+
+    def cancel(self, strategy: str, order_id: str) -> None:
+        self._host.cancel(strategy, order_id)
+
+    def cancel_all(self, strategy: str) -> None:
+        self._host.cancel_all(strategy)
+
+    def orders(self, strategy: str) -> list[Order]:
+        return self._host.orders(strategy)
+
+    def position(self, strategy: str, symbol: str) -> float:
+        return self._host.position(strategy, symbol)
 
     def subscribe(self, strategy: str, symbol: str, mode: Mode) -> None:
         self._host._subscribe(strategy, symbol, mode)

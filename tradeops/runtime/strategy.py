@@ -13,11 +13,31 @@ from typing import Any, Literal, Protocol
 
 from loguru import logger
 
+from tradeops.runtime.orders import Order, OrderUpdate
+
 Mode = Literal["trade", "quote", "depth"]
 
 
 class StrategyContext(Protocol):
     """What a host provides to the strategies it runs (implemented by the host)."""
+
+    def submit(
+        self,
+        strategy: str,
+        symbol: str,
+        side: Literal["buy", "sell"],
+        qty: float,
+        limit: float | None,
+        tif: str,
+    ) -> str: ...
+
+    def cancel(self, strategy: str, order_id: str) -> None: ...
+
+    def cancel_all(self, strategy: str) -> None: ...
+
+    def orders(self, strategy: str) -> list[Order]: ...
+
+    def position(self, strategy: str, symbol: str) -> float: ...
 
     def subscribe(self, strategy: str, symbol: str, mode: Mode) -> None: ...
 
@@ -41,6 +61,29 @@ class DetachedContext:
             "this strategy is not running in a tradeops host; declare it in a topology and "
             "start it with `tradeops up TOPOLOGY.yaml`"
         )
+
+    def submit(
+        self,
+        strategy: str,
+        symbol: str,
+        side: Literal["buy", "sell"],
+        qty: float,
+        limit: float | None,
+        tif: str,
+    ) -> str:
+        raise self._detached()
+
+    def cancel(self, strategy: str, order_id: str) -> None:
+        raise self._detached()
+
+    def cancel_all(self, strategy: str) -> None:
+        raise self._detached()
+
+    def orders(self, strategy: str) -> list[Order]:
+        return []
+
+    def position(self, strategy: str, symbol: str) -> float:
+        return 0.0
 
     def subscribe(self, strategy: str, symbol: str, mode: Mode) -> None:
         raise self._detached()
@@ -87,14 +130,42 @@ class Strategy:
     def on_tick(self, tick: Any) -> None:
         """Called for every tick of a subscribed symbol, in priority order across strategies."""
 
-    def on_order_update(self, update: Any) -> None:
-        """Called for every update of an order this strategy sent."""
+    def on_order_update(self, update: OrderUpdate) -> None:
+        """Called for every update of an order this strategy sent: accepted, rejected (with
+        the reason), partially_filled, filled, cancelled."""
 
     def on_timer(self) -> None:
         """Called every ``timer`` (from the topology) when one is set."""
 
     def on_stop(self) -> None:
         """Called once when the strategy stops (shutdown, restart, or after it raised)."""
+
+    # -- orders ----------------------------------------------------------------------------
+    def buy(self, symbol: str, qty: float, limit: float | None = None, tif: str = "day") -> str:
+        """Send a buy order (market, or limit when `limit` is given); returns its order id at
+        once. The outcome arrives in `on_order_update`. Refused (as a `rejected` update, with
+        the reason) when `safe_to_trade()` is false or a limit of the topology would break."""
+        return self._context.submit(self.name, symbol, "buy", qty, limit, tif)
+
+    def sell(self, symbol: str, qty: float, limit: float | None = None, tif: str = "day") -> str:
+        """Send a sell order; see `buy`."""
+        return self._context.submit(self.name, symbol, "sell", qty, limit, tif)
+
+    def cancel(self, order_id: str) -> None:
+        """Ask for one working order to be cancelled (a `cancelled` update confirms it)."""
+        self._context.cancel(self.name, order_id)
+
+    def cancel_all(self) -> None:
+        """Cancel every working order of this strategy (not its neighbours')."""
+        self._context.cancel_all(self.name)
+
+    def orders(self) -> list[Order]:
+        """This strategy's working orders, including ones that survived a restart."""
+        return self._context.orders(self.name)
+
+    def position(self, symbol: str) -> float:
+        """This strategy's position in `symbol` from its fills (negative: short)."""
+        return self._context.position(self.name, symbol)
 
     # -- services --------------------------------------------------------------------------
     def subscribe(self, symbol: str, mode: Mode = "trade") -> None:

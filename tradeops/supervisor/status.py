@@ -38,8 +38,8 @@ def _extra(row: dict[str, Any]) -> str:
             f"{len(conns)} conn, {stats.get('symbols', 0)} symbols, last tick {age}, "
             f"reconnects {sum(c.get('reconnects', 0) for c in conns)}, {live}"
         )
-    if row["role"] == "sim" and stats:
-        return str(stats.get("url", ""))
+    if row["role"] == "sim":
+        return str((row.get("detail") or {}).get("url", ""))
     return ""
 
 

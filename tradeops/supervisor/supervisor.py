@@ -441,6 +441,7 @@ class Supervisor:
                     "strategies": list(c.spec.strategies),
                     "reason": p.reason,
                     "stats": child.read_state(self.paths.run_dir, c.spec.name) if pid else {},
+                    "detail": c.detail,  # what it said when ready (a sim: its address)
                 }
             )
         return rows

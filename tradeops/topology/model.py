@@ -219,3 +219,9 @@ class Topology(Frozen):
     brokers: dict[Name, Broker] = Field(min_length=1)
     strategies: dict[Name, Strategy] = Field(default_factory=dict)
     processes: dict[Name, Process] = Field(default_factory=dict)
+
+    @field_validator("strategies", "processes", mode="before")
+    @classmethod
+    def _empty_section(cls, value: Any) -> Any:
+        """`processes:` with nothing under it (YAML null) means none, not an error."""
+        return {} if value is None else value

@@ -1,0 +1,205 @@
+"""Orders through real processes: host → gateway → simulated exchange → back to the strategy."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.desk import Desk, processes_mentioning, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+FAR = 1.0  # a buy limit far below any price the walk reaches: it rests
+
+
+def bot(
+    name: str, tmp: Path, orders: list[list[Any]], symbol: str = "AAPL", limits: str = ""
+) -> str:
+    return f"""
+  {name}:
+    class: tests.orders.strategies:OrderBot
+    broker: sim
+    symbols: [AAPL, MSFT]
+    {limits}
+    params: {{out: "{tmp / (name + ".jsonl")}", symbol: {symbol}, orders: {json.dumps(orders)}}}
+"""
+
+
+def body(strategies: str, processes: str = "", orders: str = "") -> str:
+    return f"""
+brokers:
+  sim:
+    adapter: sim
+    market: {{seed: 5, rate: 40}}
+    {orders}
+strategies:
+{strategies}
+processes:
+{processes}
+"""
+
+
+@pytest.fixture
+def make_desk(tmp_path: Path) -> Iterator[Any]:
+    desks: list[Desk] = []
+
+    def make(name: str, text: str) -> Desk:
+        desk = Desk(tmp_path, name, text)
+        desks.append(desk)
+        return desk
+
+    yield make
+    for desk in desks:
+        desk.cleanup()
+        assert processes_mentioning(str(desk.file)) == []
+
+
+def events(tmp: Path, name: str) -> list[dict[str, Any]]:
+    path = tmp / f"{name}.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def sim_orders(desk: Desk) -> dict[str, Any]:
+    http = desk.proc("sim-sim")["detail"]["http"]
+    with urllib.request.urlopen(f"{http}/admin/orders", timeout=5) as resp:
+        data: dict[str, Any] = json.loads(resp.read())
+    return data
+
+
+def of(orders: list[dict[str, Any]], strategy: str) -> list[dict[str, Any]]:
+    return [o for o in orders if o["client_order_id"].startswith(f"t1.{strategy}.")]
+
+
+def test_each_strategy_receives_exactly_its_own_fills(make_desk: Any, tmp_path: Path) -> None:
+    strategies = (
+        bot("a", tmp_path, [["buy", 1, None], ["buy", 2, None]])
+        + bot("b", tmp_path, [["buy", 3, None]])
+        + bot("c", tmp_path, [["sell", 4, None], ["buy", 5, None]])
+    )
+    processes = "  pair:\n    strategies: [a, b]\n"
+    desk: Desk = make_desk("ordfills", body(strategies, processes))
+    desk.up()
+    expected = {"a": 2, "b": 1, "c": 2}
+    for name, count in expected.items():
+        wait_for(
+            lambda n=name, c=count: (
+                len([e for e in events(tmp_path, n) if e["event"] == "filled"]) == c
+            ),
+            timeout=15,
+            what=f"{name}'s fills",
+        )
+    for name in expected:
+        mine = events(tmp_path, name)
+        sent = {e["order_id"] for e in mine if e["event"] == "sent"}
+        updated = {e["order_id"] for e in mine if e["event"] not in ("sent", "start")}
+        assert updated == sent, f"{name} got updates for orders it did not send"
+        assert all(
+            e["client_order_id"].startswith(f"t1.{name}.") for e in mine if "client_order_id" in e
+        )
+    positions = {
+        n: [e["position"] for e in events(tmp_path, n) if e["event"] == "filled"][-1]
+        for n in expected
+    }
+    assert positions == {"a": 3.0, "b": 3.0, "c": 1.0}
+
+
+def test_a_limit_breach_is_rejected_before_the_broker(make_desk: Any, tmp_path: Path) -> None:
+    strategies = bot(
+        "risky", tmp_path, [["buy", 50, FAR], ["buy", 5, FAR]], limits="limits: {max_order_qty: 10}"
+    )
+    desk: Desk = make_desk("ordrisk", body(strategies))
+    desk.up()
+    rejected = wait_for(
+        lambda: [e for e in events(tmp_path, "risky") if e["event"] == "rejected"],
+        timeout=15,
+        what="the rejection",
+    )
+    assert "max_order_qty 10" in rejected[0]["reason"]
+    wait_for(
+        lambda: any(e["event"] == "accepted" for e in events(tmp_path, "risky")),
+        what="the order within limits to be accepted",
+    )
+    submitted = [r for r in sim_orders(desk)["requests"] if r["action"] == "submit"]
+    assert len(submitted) == 1, "the breaching order reached the exchange"
+
+
+def test_a_burst_stays_under_the_rate_limit(make_desk: Any, tmp_path: Path) -> None:
+    burst = [["buy", 1, FAR]] * 500
+    strategies = bot("burst", tmp_path, burst)
+    orders = "orders: {rate_limit: 100/min, queue_size: 1000}"
+    processes = "  g:\n    strategies: [burst]\n    auto_cancel: none\n"
+    desk: Desk = make_desk("ordrate", body(strategies, processes, orders))
+    desk.up()
+    # The gateway counts every request it makes (Alpaca does), including the one that asks
+    # for surviving orders at start, so 99 or 100 of the burst fit in the first minute.
+    wait_for(
+        lambda: len([e for e in events(tmp_path, "burst") if e["event"] == "accepted"]) >= 99,
+        timeout=20,
+        what="the first orders accepted",
+    )
+    requests = sim_orders(desk)["requests"]
+    assert [r for r in requests if r["status"] == 429] == []
+    assert 99 <= len([r for r in requests if r["action"] == "submit"]) <= 100  # the rest wait
+    assert not [e for e in events(tmp_path, "burst") if e["event"] == "rejected"]
+
+
+def kill_host(desk: Desk, group: str) -> None:
+    pid = desk.proc(group)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(
+        lambda: (
+            desk.proc(group)["pid"] not in (None, pid) and desk.proc(group)["state"] == "running"
+        ),
+        timeout=15,
+        what="the restart",
+    )
+
+
+def working_at_sim(desk: Desk, strategy: str) -> list[dict[str, Any]]:
+    return [
+        o
+        for o in of(sim_orders(desk)["orders"], strategy)
+        if o["status"] in ("accepted", "new", "partially_filled")
+    ]
+
+
+@pytest.mark.parametrize("policy", ["strategy", "account", "none"])
+def test_auto_cancel_when_a_host_is_killed(make_desk: Any, tmp_path: Path, policy: str) -> None:
+    strategies = bot("victim", tmp_path, [["buy", 1, FAR], ["buy", 2, FAR]]) + bot(
+        "neighbour", tmp_path, [["buy", 3, FAR]]
+    )
+    processes = (
+        f"  victims:\n    strategies: [victim]\n    auto_cancel: {policy}\n"
+        "  neighbours:\n    strategies: [neighbour]\n    auto_cancel: none\n"
+    )
+    desk: Desk = make_desk(f"ordkill{policy[:3]}", body(strategies, processes))
+    desk.up()
+    wait_for(
+        lambda: (
+            len(working_at_sim(desk, "victim")) == 2 and len(working_at_sim(desk, "neighbour")) == 1
+        ),
+        timeout=15,
+        what="resting orders",
+    )
+    kill_host(desk, "victims")
+    if policy == "none":
+        starts = wait_for(
+            lambda: [e for e in events(tmp_path, "victim") if e["event"] == "start"][1:],
+            what="the restarted strategy's start",
+        )
+        assert len(starts[0]["orders"]) == 2, "the restarted strategy should see its orders"
+        assert len(working_at_sim(desk, "victim")) == 2
+    else:
+        wait_for(
+            lambda: working_at_sim(desk, "victim") == [],
+            timeout=10,
+            what="the victim's orders cancelled",
+        )
+        neighbour_left = 0 if policy == "account" else 1
+        assert len(working_at_sim(desk, "neighbour")) == neighbour_left
