@@ -22,8 +22,17 @@ class OrderBot(Strategy):
         self._marker = Path(self.params["out"] + ".sent")
         self._todo = [] if self._marker.exists() else list(self.params.get("orders", []))
 
+    def on_timer(self) -> None:
+        # params.when_unsafe: send on the timer once the feed is NOT live (to be refused).
+        if self.params.get("when_unsafe") and not self.safe_to_trade()[0]:
+            self._send()
+
     def on_tick(self, tick: Any) -> None:
-        if not self._todo or not self.safe_to_trade()[0]:
+        if not self.params.get("when_unsafe") and self.safe_to_trade()[0]:
+            self._send()
+
+    def _send(self) -> None:
+        if not self._todo:
             return
         todo, self._todo = self._todo, []
         self._marker.touch()

@@ -195,6 +195,10 @@ def test_auto_cancel_when_a_host_is_killed(make_desk: Any, tmp_path: Path, polic
         )
         assert len(starts[0]["orders"]) == 2, "the restarted strategy should see its orders"
         assert len(working_at_sim(desk, "victim")) == 2
+        listing = desk.cli("orders", str(desk.file), "--strategy", "victim")
+        assert listing.returncode == 0 and "working orders: 2" in listing.stdout
+        journal = [json.loads(x) for x in (desk.run_dir / "orders.jsonl").read_text().splitlines()]
+        assert not {"cancel", "cancelled", "auto_cancel"} & {e["event"] for e in journal}
     else:
         wait_for(
             lambda: working_at_sim(desk, "victim") == [],
@@ -203,3 +207,26 @@ def test_auto_cancel_when_a_host_is_killed(make_desk: Any, tmp_path: Path, polic
         )
         neighbour_left = 0 if policy == "account" else 1
         assert len(working_at_sim(desk, "neighbour")) == neighbour_left
+
+
+def test_orders_are_refused_locally_when_not_safe_to_trade(make_desk: Any, tmp_path: Path) -> None:
+    strategies = bot("eager", tmp_path, [["buy", 1, FAR]]).replace(
+        "params: {", "timer: 200ms\n    params: {when_unsafe: true, "
+    )
+    desk: Desk = make_desk("ordstale", body(strategies))
+    desk.file.write_text(
+        desk.file.read_text().replace("settings:\n", "settings:\n  stale_after: 1s\n", 1)
+    )
+    desk.up()
+    http = desk.proc("sim-sim")["detail"]["http"]
+    request = urllib.request.Request(
+        f"{http}/admin/silence", data=b'{"seconds": 30}', method="POST"
+    )
+    urllib.request.urlopen(request, timeout=5).close()
+    rejected = wait_for(
+        lambda: [e for e in events(tmp_path, "eager") if e["event"] == "rejected"],
+        timeout=15,
+        what="the local rejection",
+    )
+    assert "not safe to trade" in rejected[0]["reason"] and "no tick" in rejected[0]["reason"]
+    assert sim_orders(desk)["requests"] == []  # nothing reached the exchange

@@ -184,6 +184,46 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"stopped: {', '.join(reply.get('stopped', []))}")
 
     @app.command()
+    def orders(
+        file: FileArg = None,
+        strategy: Annotated[str | None, typer.Option("--strategy", "-s",
+                                                     help="Only this strategy.")] = None,
+        lines: Annotated[int, typer.Option("-n", help="Journal lines to show.")] = 20,
+        name: NameOpt = None,
+        run_dir: RunDirOpt = Path(".tradeops"),
+    ) -> None:
+        """Working orders (asked of each gateway) and the recent order journal."""
+        from tradeops.gateway.client import GatewayClient, GatewayError
+        from tradeops.gateway.journal import journal_path, tail
+
+        control = locate(file, name, run_dir)
+        desk_dir, desk = control.parent, control.stem
+        working: list[dict[str, Any]] = []
+        for sock in sorted(desk_dir.glob(f"{desk}-gw-*.sock")):
+            try:
+                with GatewayClient(str(sock), "tradeops orders") as client:
+                    reply = client.request({"op": "orders"})
+            except GatewayError as exc:
+                typer.echo(f"warning: {sock.name}: {exc}", err=True)
+                continue
+            broker = sock.stem.split("-gw-", 1)[1]
+            working += [o | {"broker": broker} for o in reply.get("orders", {}).get("working", [])
+                        if strategy is None or o["strategy"] == strategy]
+        typer.echo(f"working orders: {len(working)}")
+        for o in working:
+            price = "market" if o["limit"] is None else f"limit {o['limit']:g}"
+            typer.echo(f"  {o['strategy']:<16} {o['broker']:<8} {o['order_id']:<14} "
+                       f"{o['side']:<4} {o['qty']:g} {o['symbol']} {price} {o['status']} "
+                       f"(filled {o['filled_qty']:g})")
+        entries = tail(journal_path(desk_dir), lines, strategy)
+        typer.echo(f"\njournal ({journal_path(desk_dir)}), last {len(entries)}:")
+        for e in entries:
+            rest = {k: v for k, v in e.items() if k not in ("time", "event", "strategy")
+                    and v not in (None, "")}
+            typer.echo(f"  {e['time']} {e['event']:<16} {e.get('strategy', '-'):<16} "
+                       + " ".join(f"{k}={v}" for k, v in rest.items()))
+
+    @app.command()
     def logs(
         process: Annotated[str | None, typer.Argument(help="A process name.")] = None,
         follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
