@@ -121,7 +121,8 @@ def symbols(n: int, start: int = 0) -> list[str]:
 
 
 def open_connections(sim: SimThread) -> list[dict[str, Any]]:
-    return list(admin(sim, "/admin/connections")["open"])
+    """The sim's open market-data connections (the gateway also holds a trade stream)."""
+    return [c for c in admin(sim, "/admin/connections")["open"] if c["kind"] == "data"]
 
 
 def test_twelve_symbols_on_three_connections_then_a_thirteenth_incrementally(desk: Desk) -> None:
@@ -193,6 +194,7 @@ def test_a_wrong_key_is_an_auth_failure_retried_slowly(desk: Desk) -> None:
         time.sleep(2.0)  # a window in which a tight loop would make hundreds of attempts
         status = client.status()
         assert status["connections"][0]["attempts"] == 1, status
-        assert len(admin(desk.sim, "/admin/connections")["closed"]) == 1  # the sim saw one try
+        closed = admin(desk.sim, "/admin/connections")["closed"]
+        assert len([c for c in closed if c["kind"] == "data"]) == 1  # the sim saw one try
         assert status["live"] is False and "402" in status["reason"]
         assert "wrong" not in json.dumps(status)  # the key never appears in status
