@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,3 +22,23 @@ def write_yaml(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture
+def make_desk(tmp_path: Path) -> Iterator[Callable[[str, str], Any]]:
+    """Desks a test runs through the CLI (tests/e2e/desk.py); after the test each is taken
+    down and nothing of it may remain: no process, no shared memory."""
+    from tests.e2e.desk import Desk, processes_mentioning, shm_segments
+
+    desks: list[Desk] = []
+
+    def make(name: str, body: str) -> Desk:
+        desk = Desk(tmp_path, name, body)
+        desks.append(desk)
+        return desk
+
+    yield make
+    for desk in desks:
+        desk.cleanup()
+        assert processes_mentioning(str(desk.file)) == [], "a process outlived the test"
+        assert shm_segments(desk.name) == [], "shared memory outlived the test"

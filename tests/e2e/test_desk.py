@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,22 +38,6 @@ strategies:
     if processes:
         body += "processes:\n" + processes
     return body
-
-
-@pytest.fixture
-def make_desk(tmp_path: Path) -> Iterator[object]:
-    desks: list[Desk] = []
-
-    def make(name: str, body: str) -> Desk:
-        desk = Desk(tmp_path, name, body)
-        desks.append(desk)
-        return desk
-
-    yield make
-    for desk in desks:
-        desk.cleanup()
-        assert processes_mentioning(str(desk.file)) == [], "a process outlived the test"
-        assert shm_segments(desk.name) == [], "shared memory outlived the test"
 
 
 def contiguous(seqs: list[int]) -> bool:

@@ -6,13 +6,12 @@ import json
 import os
 import signal
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.desk import Desk, processes_mentioning, wait_for
+from tests.e2e.desk import Desk, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 FAR = 1.0  # a buy limit far below any price the walk reaches: it rests
@@ -43,21 +42,6 @@ strategies:
 processes:
 {processes}
 """
-
-
-@pytest.fixture
-def make_desk(tmp_path: Path) -> Iterator[Any]:
-    desks: list[Desk] = []
-
-    def make(name: str, text: str) -> Desk:
-        desk = Desk(tmp_path, name, text)
-        desks.append(desk)
-        return desk
-
-    yield make
-    for desk in desks:
-        desk.cleanup()
-        assert processes_mentioning(str(desk.file)) == []
 
 
 def events(tmp: Path, name: str) -> list[dict[str, Any]]:
