@@ -408,7 +408,16 @@ class GatewayServer:
             "ticks": self.ticks,
             "ticks_per_s": round(self._rate[2], 1),
             "uptime": round(time.time() - self.started, 1),
+            "orders": self._order_summary(),
         }
+
+    def _order_summary(self) -> dict[str, int]:
+        if self.router is None:
+            return {}
+        status = self.router.status()
+        return {"working": len(status["working"]), "queued": status["queued"],
+                "rejected": status["rejected"], "throttled": status["throttled"],
+                "unrouted": len(status["unrouted"])}
 
     def _liveness(self, now: float) -> tuple[bool, str]:
         for conn_id, up in sorted(self.upstreams.items()):
