@@ -1,0 +1,344 @@
+"""The three client-facing dialects alone, sans-I/O: frames in, frames out.
+
+The Alpaca frames are what alpaca-py 0.44 put on the wire (recorded with a capturing server:
+its auth, and its subscribe after reassembly); the OpenAlgo ones are what openalgo 1.0.47's
+feed client sends (`json.dumps` of the dicts in `openalgo/feed.py`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgpack
+
+from tradeops.protocol.alpaca_server import AlpacaDataSession, alpaca_code
+from tradeops.protocol.downstream import Frame, Result, SessionConfig
+from tradeops.protocol.native import NativeSession
+from tradeops.protocol.openalgo import OpenAlgoSession, parse_mode
+from tradeops.protocol.tick import Tick
+from tradeops.proxy.config import symbol_problem
+from tradeops.sim.dialect import Codec
+from tradeops.topology.model import Broker
+
+SIM = Broker.model_validate({"adapter": "sim"})
+ALPACA_AUTH = bytes.fromhex(
+    "83a6616374696f6ea461757468a36b6579a7616e792d6b6579a6736563726574a6733363726574"
+)
+ALPACA_SUBSCRIBE = bytes.fromhex(
+    "83a674726164657392a44141504ca44d534654a671756f74657391a44141504ca6616374696f6ea9"
+    "737562736372696265"
+)
+OPENALGO_AUTH = json.dumps({"action": "authenticate", "api_key": "s3cret"})
+OPENALGO_LTP = json.dumps(
+    {"action": "subscribe", "symbol": "AAPL", "exchange": "NASDAQ", "mode": 1, "depth": 5}
+)
+
+
+def config(**kw: Any) -> SessionConfig:
+    base: dict[str, Any] = {
+        "brokers": ("sim",),
+        "token": "s3cret",
+        "check_symbol": lambda broker, symbol: symbol_problem(SIM, symbol),
+        "alpaca_broker": "sim",
+        "exchanges": {"NASDAQ": "sim"},
+        "max_errors": 5,
+    }
+    return SessionConfig(**{**base, **kw})
+
+
+def decoded(frames: list[Frame]) -> list[Any]:
+    return [json.loads(p) if text else msgpack.unpackb(p, timestamp=3) for p, text in frames]
+
+
+def trade(seq: int, symbol: str = "AAPL", price: float = 101.5) -> Tick:
+    return Tick.make("trade", symbol, seq=seq, exchange_ns=1_700_000_000_123_456_789,
+                     receive_ns=1_700_000_000_200_000_000, price=price, size=3)
+
+
+def quote(seq: int, symbol: str = "AAPL") -> Tick:
+    return Tick.make("quote", symbol, seq=seq, exchange_ns=1_700_000_000_300_000_000,
+                     bid=101.0, bid_size=2, ask=101.2, ask_size=4)
+
+
+# -- native ---------------------------------------------------------------------------------------
+
+
+def hello(session: NativeSession, **fields: Any) -> list[Any]:
+    assert session.receive(json.dumps({"op": "hello", "v": 1, **fields}), 0.0) is None
+    return decoded(session.take())
+
+
+def test_native_hello_needs_the_token_and_counts_refusals() -> None:
+    s = NativeSession(config(), 0.0)
+    s.health("sim", True, "")
+    (reply,) = hello(s, token="s3cret", client="dash")
+    assert reply["op"] == "hello" and reply["v"] == 1
+    assert reply["brokers"] == {"sim": {"live": True, "reason": ""}}
+    wrong = NativeSession(config(), 0.0)
+    (error,) = hello(wrong, token="guess")
+    assert error["code"] == "auth-failed" and wrong.closing is not None and wrong.refused == 1
+
+
+def test_native_requires_hello_first() -> None:
+    s = NativeSession(config(token=None), 0.0)
+    s.receive('{"op": "subscribe", "symbols": ["AAPL"]}', 0.0)
+    (error,) = decoded(s.take())
+    assert error["code"] == "hello-first" and s.closing is not None
+
+
+def test_native_subscribe_asks_for_good_symbols_and_answers_in_order() -> None:
+    s = NativeSession(config(token=None), 0.0)
+    hello(s)
+    request = {"op": "subscribe", "id": 7, "symbols": ["MSFT", "bad!", "AAPL"], "mode": "quote"}
+    change = s.receive(json.dumps(request), 0.0)
+    assert change is not None
+    assert dict(change.wants) == {("sim", "MSFT"): "quote", ("sim", "AAPL"): "quote"}
+    s.resolved({("sim", "MSFT"): Result(True), ("sim", "AAPL"): Result(False, "full")})
+    (ack,) = decoded(s.take())
+    assert ack["id"] == 7 and ack["ok"] is False
+    assert list(ack["results"]) == ["MSFT", "bad!", "AAPL"]
+    assert ack["results"]["bad!"]["code"] == "bad-symbol"
+    assert ack["results"]["AAPL"] == {"ok": False, "code": "refused", "reason": "full"}
+    assert s.holding() == {("sim", "MSFT"): "quote"}
+
+
+def test_native_caps_symbols_per_client() -> None:
+    s = NativeSession(config(token=None, max_symbols=2), 0.0)
+    hello(s)
+    change = s.receive('{"op": "subscribe", "symbols": ["A", "B", "C"]}', 0.0)
+    assert change is not None and len(change.wants) == 2
+    s.resolved({k: Result(True) for k in change.wants})
+    (ack,) = decoded(s.take())
+    assert ack["results"]["C"]["code"] == "too-many-symbols"
+
+
+def test_native_ticks_follow_each_clients_mode_and_codec() -> None:
+    cache: dict[Any, bytes] = {}
+    frames = []
+    for mode, codec in (("trade", Codec.JSON), ("quote", Codec.MSGPACK)):
+        s = NativeSession(config(token=None), 0.0, codec)
+        hello(s)
+        change = s.receive(s_msg(codec, {"op": "subscribe", "symbols": ["AAPL"], "mode": mode}), 0)
+        assert change is not None
+        s.resolved({("sim", "AAPL"): Result(True)})
+        s.take()
+        n = s.ticks("sim", [trade(1), quote(2), trade(3, "MSFT")], cache)
+        frames.append((n, decoded(s.take())))
+    (n_trade, [json_frame]), (n_quote, [pack_frame]) = frames
+    assert n_trade == 1 and [t["kind"] for t in json_frame["ticks"]] == ["trade"]
+    assert json_frame["ticks"][0] == {"seq": 1, "kind": "trade", "symbol": "AAPL",
+                                      "ts": 1_700_000_000_123_456_789,
+                                      "rx": 1_700_000_000_200_000_000, "price": 101.5,
+                                      "size": 3.0}
+    assert n_quote == 2 and pack_frame["op"] == "ticks" and pack_frame["broker"] == "sim"
+    assert [t["kind"] for t in pack_frame["ticks"]] == ["trade", "quote"]
+
+
+def s_msg(codec: Codec, message: dict[str, Any]) -> str | bytes:
+    return json.dumps(message) if codec is Codec.JSON else msgpack.packb(message)
+
+
+def test_native_errors_then_closes_a_client_that_keeps_breaking_the_rules() -> None:
+    s = NativeSession(config(token=None), 0.0)
+    hello(s)
+    for payload in ("{not json", "[1, 2]", '{"op": "dance"}', '{"op": "subscribe"}'):
+        assert s.receive(payload, 0.0) is None
+    codes = [m["code"] for m in decoded(s.take())]
+    assert codes == ["bad-message", "bad-message", "unknown-op", "bad-message"]
+    assert s.closing is None
+    s.receive("\x00", 0.0)
+    assert s.closing == (1008, "too many errors")
+
+
+def test_native_reports_health_changes_and_lost_symbols() -> None:
+    s = NativeSession(config(token=None), 0.0)
+    hello(s)
+    change = s.receive('{"op": "subscribe", "symbols": ["AAPL"]}', 0.0)
+    assert change is not None
+    s.resolved({("sim", "AAPL"): Result(True, "gateway restarting", True)})
+    (ack,) = decoded(s.take())
+    assert ack["results"]["AAPL"] == {"ok": True, "queued": True, "reason": "gateway restarting"}
+    s.health("sim", False, "no tick for 30s")
+    s.lost(("sim", "AAPL"), "broker refused: 405")
+    status, lost = decoded(s.take())
+    assert status == {"op": "status", "broker": "sim", "live": False, "reason": "no tick for 30s"}
+    assert lost["op"] == "lost" and s.holding() == {}
+
+
+# -- alpaca ---------------------------------------------------------------------------------------
+
+
+def alpaca(token: str | None = "s3cret", codec: Codec = Codec.MSGPACK, **kw: Any) -> Any:
+    s = AlpacaDataSession(config(token=token, **kw), 0.0, "/v2/iex", codec)
+    s.open(0.0)
+    return s
+
+
+def test_alpaca_greets_then_answers_the_recorded_auth_frame_with_one_frame() -> None:
+    s = alpaca()
+    assert s.receive(ALPACA_AUTH, 0.0) is None
+    frames = s.take()
+    assert len(frames) == 2 and all(not text for _, text in frames)  # binary, one each
+    assert decoded(frames) == [[{"T": "success", "msg": "connected"}],
+                               [{"T": "success", "msg": "authenticated"}]]
+
+
+def test_alpaca_wrong_secret_is_402_and_no_feed_is_409() -> None:
+    s = alpaca(token="other")
+    s.take()
+    s.receive(ALPACA_AUTH, 0.0)
+    assert decoded(s.take()) == [[{"T": "error", "code": 402, "msg": "auth failed"}]]
+    assert s.closing is None and s.refused == 1  # Alpaca leaves it open for another try
+    none = alpaca(alpaca_broker=None)
+    none.take()
+    none.receive(ALPACA_AUTH, 0.0)
+    assert decoded(none.take())[0][0]["code"] == 409 and none.closing is not None
+
+
+def test_alpaca_subscribe_acks_the_full_set_and_forwards_refusals() -> None:
+    s = alpaca()
+    s.receive(ALPACA_AUTH, 0.0)
+    s.take()
+    change = s.receive(ALPACA_SUBSCRIBE, 0.0)  # trades AAPL, MSFT; quotes AAPL
+    assert change is not None
+    assert dict(change.wants) == {("sim", "AAPL"): "quote", ("sim", "MSFT"): "trade"}
+    s.resolved({("sim", "AAPL"): Result(True),
+                ("sim", "MSFT"): Result(False, "broker refused: 405 symbol limit exceeded")})
+    error, ack = decoded(s.take())
+    assert error == [{"T": "error", "code": 405, "msg": "symbol limit exceeded"}]
+    assert ack[0]["T"] == "subscription"
+    assert ack[0]["trades"] == ["AAPL"] and ack[0]["quotes"] == ["AAPL"]
+    assert ack[0]["bars"] == [] and ack[0]["corrections"] == []  # never a fake success
+    # alpaca-py re-sends the whole set: nothing new to ask, the set comes back at once
+    assert s.receive(ALPACA_SUBSCRIBE, 0.0) is not None  # MSFT again (it was refused)
+
+
+def test_alpaca_unserved_channels_get_410_and_stay_out_of_the_set() -> None:
+    s = alpaca(token=None)
+    s.receive(ALPACA_AUTH, 0.0)
+    s.take()
+    msg = {"action": "subscribe", "trades": ["AAPL"], "bars": ["AAPL"]}
+    change = s.receive(msgpack.packb(msg), 0.0)
+    assert change is not None
+    s.resolved({("sim", "AAPL"): Result(True)})
+    error, ack = decoded(s.take())
+    assert error[0]["code"] == 410 and ack[0]["bars"] == [] and ack[0]["trades"] == ["AAPL"]
+    unsub = s.receive(msgpack.packb({"action": "unsubscribe", "trades": ["AAPL"]}), 0.0)
+    assert unsub is not None and dict(unsub.wants) == {("sim", "AAPL"): None}
+
+
+def test_alpaca_data_is_msgpack_with_timestamps_or_json_with_rfc3339() -> None:
+    for codec in (Codec.MSGPACK, Codec.JSON):
+        s = alpaca(token=None, codec=codec)
+        s.receive(json.dumps({"action": "auth", "key": "k", "secret": "x"}), 0.0)
+        change = s.receive(json.dumps({"action": "subscribe", "trades": ["AAPL"]}), 0.0)
+        assert change is not None
+        s.resolved({("sim", "AAPL"): Result(True)})
+        s.take()
+        assert s.ticks("sim", [trade(5), quote(6)], {}) == 1
+        ((payload, text),) = s.take()
+        if codec is Codec.MSGPACK:
+            (message,) = msgpack.unpackb(payload)
+            assert not text and isinstance(message["t"], msgpack.Timestamp)
+            assert message["t"].to_unix_nano() == 1_700_000_000_123_456_789
+        else:
+            (message,) = json.loads(payload)
+            assert text and message["t"] == "2023-11-14T22:13:20.123456789Z"
+        assert (message["T"], message["S"], message["p"], message["s"], message["i"]) == (
+            "t", "AAPL", 101.5, 3, 5)
+
+
+def test_alpaca_protocol_errors_use_alpacas_codes() -> None:
+    s = alpaca()
+    s.receive(msgpack.packb({"action": "subscribe", "trades": ["AAPL"]}), 0.0)
+    s.receive(b"\xc1garbage", 0.0)
+    s.receive(msgpack.packb({"action": "auth", "key": 1}), 0.0)
+    codes = [f[0]["code"] for f in decoded(s.take())[1:]]
+    assert codes == [401, 400, 400]
+    assert alpaca_code("broker 'sim' is full: 3000 symbols") == 405
+    assert alpaca_code("broker connection down (subscription: 409 insufficient)") == 409
+    s.slow()
+    assert decoded(s.take())[-1][0]["code"] == 407 and s.closing is not None
+
+
+# -- openalgo -------------------------------------------------------------------------------------
+
+
+def openalgo(token: str | None = "s3cret") -> OpenAlgoSession:
+    s = OpenAlgoSession(config(token=token), 0.0)
+    s.receive(OPENALGO_AUTH, 0.0)
+    return s
+
+
+def test_openalgo_auth_success_and_a_visible_failure() -> None:
+    (ok,) = decoded(openalgo().take())
+    assert ok["type"] == "auth" and ok["status"] == "success"
+    bad = openalgo(token="other")
+    (error,) = decoded(bad.take())
+    assert error["type"] == "auth" and error["status"] == "error"  # the SDK logs it
+    assert error["code"] == "AUTHENTICATION_ERROR" and bad.closing is not None
+
+
+def test_openalgo_ltp_subscription_gets_ltp_per_trade_only() -> None:
+    s = openalgo()
+    s.take()
+    change = s.receive(OPENALGO_LTP, 0.0)
+    assert change is not None and dict(change.wants) == {("sim", "AAPL"): "trade"}
+    s.resolved({("sim", "AAPL"): Result(True)})
+    (ack,) = decoded(s.take())
+    assert ack["type"] == "subscribe" and ack["status"] == "success"
+    assert ack["subscriptions"][0]["mode"] == 1  # an int: the SDK maps it to "LTP"
+    assert s.ticks("sim", [quote(1), trade(2)], {}) == 1
+    (data,) = decoded(s.take())
+    assert data == {"type": "market_data", "symbol": "AAPL", "exchange": "NASDAQ", "mode": 1,
+                    "data": {"ltp": 101.5, "timestamp": 1_700_000_000_123,
+                             "ltt": 1_700_000_000_123}}
+
+
+def test_openalgo_bulk_quote_and_depth_carry_the_latest_trade_and_quote() -> None:
+    s = openalgo()
+    s.take()
+    bulk = {"action": "subscribe", "symbols": [{"symbol": "AAPL", "exchange": "NASDAQ"},
+                                               {"symbol": "AAPL", "exchange": "NYSE"}],
+            "mode": "Quote"}
+    change = s.receive(json.dumps(bulk), 0.0)
+    assert change is not None and dict(change.wants) == {("sim", "AAPL"): "quote"}
+    s.resolved(dict.fromkeys(change.wants, Result(True)))
+    (ack,) = decoded(s.take())
+    assert ack["status"] == "partial"  # NYSE is mapped to no broker
+    assert "not mapped" in ack["subscriptions"][0]["message"]
+    depth = s.receive(json.dumps({"action": "subscribe", "symbol": "AAPL",
+                                  "exchange": "NASDAQ", "mode": 3}), 0.0)
+    assert depth is None  # already held at quote: nothing to ask
+    s.take()
+    s.ticks("sim", [trade(1), quote(2)], {})
+    messages = decoded(s.take())
+    assert [(m["mode"], "depth" in m["data"]) for m in messages] == [
+        (2, False), (3, True), (2, False), (3, True)]
+    last_quote = messages[2]["data"]
+    assert last_quote["ltp"] == 101.5 and last_quote["bid"] == 101.0 and last_quote["ask"] == 101.2
+    assert messages[3]["data"]["depth"] == {"buy": [{"price": 101.0, "quantity": 2.0}],
+                                           "sell": [{"price": 101.2, "quantity": 4.0}]}
+
+
+def test_openalgo_ping_unsubscribe_and_mode_labels() -> None:
+    s = openalgo()
+    s.take()
+    s.receive('{"action": "ping"}', 0.0)
+    (pong,) = decoded(s.take())
+    assert pong["type"] == "pong" and pong["status"] == "success"
+    change = s.receive(OPENALGO_LTP, 0.0)
+    assert change is not None
+    s.resolved({("sim", "AAPL"): Result(True)})
+    s.take()
+    unsub = s.receive(json.dumps({"action": "unsubscribe", "symbol": "AAPL",
+                                  "exchange": "NASDAQ", "mode": 1}), 0.0)
+    assert unsub is not None and dict(unsub.wants) == {("sim", "AAPL"): None}
+    s.resolved({("sim", "AAPL"): Result(True)})
+    (reply,) = decoded(s.take())
+    assert reply["type"] == "unsubscribe" and reply["successful"][0]["symbol"] == "AAPL"
+    assert [parse_mode(v) for v in (1, "LTP", "quote", "Depth", "3", 4, True)] == [
+        1, 1, 2, 3, 3, None, None]
+    s.receive('{"action": "dance"}', 0.0)
+    assert decoded(s.take())[0]["code"] == "INVALID_ACTION"

@@ -1,0 +1,286 @@
+"""Alpaca's v2 market-data dialect, server side, as the proxy speaks it. Sans-I/O.
+
+What an unmodified alpaca-py ``StockDataStream(..., url_override="ws://HOST:PORT/v2/iex")``
+(or any Alpaca v2 client) expects, in order (../shared/protocols.md §1):
+
+1. ``[{"T":"success","msg":"connected"}]`` at once;
+2. the client's ``{"action":"auth","key":..,"secret":..}`` answered by exactly one frame:
+   ``authenticated``, or an error (402 wrong secret: the secret is the proxy token; the key
+   is free; 409 when no broker of the desk carries this path's feed, which makes alpaca-py
+   stop rather than retry);
+3. ``subscribe`` / ``unsubscribe`` (re-sent in full by alpaca-py: an idempotent union),
+   answered by the client's full current set; refusals (405 symbol limit, a broker's 409, ...)
+   are forwarded as error frames to the client they concern and are never in the set;
+4. data as arrays of ``t`` / ``q`` messages, msgpack (``t`` a Timestamp ext) when the
+   upgrade said ``Content-Type: application/msgpack``, JSON otherwise.
+
+Only ``trades`` and ``quotes`` are carried (the bus holds no bars the gateway subscribed, no
+order books, statuses or news); other channels are answered with error 410 and left out of
+the set. The message builders, codecs and error texts are the simulated exchange's
+(``tradeops.sim.dialect``): one source for the dialect.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from tradeops.protocol.downstream import (
+    CLOSE_POLICY,
+    Cache,
+    Change,
+    DownstreamSession,
+    Key,
+    Result,
+    SessionConfig,
+)
+from tradeops.protocol.feed import Mode
+from tradeops.protocol.tick import BAR, QUOTE, TRADE, Tick
+from tradeops.sim import dialect
+from tradeops.sim.dialect import ERRORS, Codec, DecodeError, encode_item, frame
+
+SERVED: Final = ("trades", "quotes")
+KNOWN: Final = frozenset(dialect.STOCK_CHANNELS + dialect.CRYPTO_CHANNELS
+                         + ("corrections", "cancelErrors", "news"))
+#: Messages per data frame: alpaca-py refuses frames over 1 MiB (protocols.md §4.13).
+MAX_ITEMS_PER_FRAME: Final = 1000
+_CODE = re.compile(r"\b(40[0-9]|410|500)\b")
+
+
+def alpaca_code(reason: str) -> int | None:
+    """The Alpaca error code a gateway's reason carries ("broker refused: 405 ..."); a full
+    pool is Alpaca's 405 (symbol limit exceeded); None when the reason names no cause."""
+    match = _CODE.search(reason)
+    if match and int(match.group(1)) in ERRORS:
+        return int(match.group(1))
+    if "is full" in reason:
+        return 405
+    return None
+
+
+def _size(symbol: str, size: float) -> float | int:
+    # Stock sizes are integers on Alpaca's wire; crypto sizes are fractional.
+    return size if "/" in symbol or not size.is_integer() else int(size)
+
+
+def data_message(tick: Tick, codec: Codec) -> dict[str, Any] | None:
+    """The Alpaca message for one tick (None for kinds Alpaca has no message for)."""
+    symbol, code = tick.symbol, tick.kind_code
+    ts = dialect.timestamp(codec, tick.exchange_ns)
+    if code == TRADE:
+        return {"T": "t", "S": symbol, "i": tick.seq, "p": tick.price,
+                "s": _size(symbol, tick.size), "t": ts}
+    if code == QUOTE:
+        return {"T": "q", "S": symbol, "bp": tick.bid, "bs": _size(symbol, tick.bid_size),
+                "ap": tick.ask, "as": _size(symbol, tick.ask_size), "t": ts}
+    if code == BAR:
+        return {"T": "b", "S": symbol, "o": tick.open, "h": tick.high, "l": tick.low,
+                "c": tick.close, "v": _size(symbol, tick.volume), "t": ts,
+                "n": tick.trade_count, "vw": tick.vwap}
+    return None
+
+
+def _need(subs: dict[str, set[str]], symbol: str) -> Mode | None:
+    if symbol in subs["quotes"]:
+        return "quote"
+    return "trade" if symbol in subs["trades"] else None
+
+
+@dataclass(frozen=True)
+class _Pending:
+    before: dict[str, set[str]]
+    after: dict[str, set[str]]
+    unserved: tuple[str, ...]
+
+
+class AlpacaDataSession(DownstreamSession):
+    dialect = "alpaca"
+
+    def __init__(self, config: SessionConfig, now: float, path: str,
+                 codec: Codec = Codec.MSGPACK) -> None:
+        super().__init__(config, now)
+        self.path = path
+        self.codec = codec
+        self.crypto = "crypto" in path
+        self.broker = config.alpaca_broker
+        self.subs: dict[str, set[str]] = {c: set() for c in SERVED}
+        self._pending: _Pending | None = None
+
+    def open(self, now: float) -> None:
+        self.send(dialect.success("connected"))
+
+    def receive(self, payload: str | bytes, now: float) -> Change | None:
+        if self.closing is not None:
+            return None
+        try:
+            message = dialect.decode(payload, self.codec)
+        except DecodeError:
+            self.error(400)
+            return None
+        action = message.get("action") if isinstance(message, dict) else None
+        if action == "auth":
+            assert isinstance(message, dict)
+            self._auth(message)
+        elif action in ("subscribe", "unsubscribe"):
+            assert isinstance(message, dict)
+            if not self.authenticated:
+                self.error(401)
+                return None
+            return self._subscribe(str(action), message)
+        else:
+            self.error(400)
+        return None
+
+    def _auth(self, message: dict[str, Any]) -> None:
+        if self.authenticated:
+            self.error(403)
+            return
+        key, secret = message.get("key"), message.get("secret")
+        if not isinstance(key, str) or not isinstance(secret, str):
+            self.error(400)
+            return
+        if self.broker is None:
+            self.error(409, fatal=True)
+            return
+        if not self.config.token_ok(secret):
+            self.refused += 1
+            self.error(402)  # like Alpaca: the connection stays open for another try
+            return
+        self.authenticated = True
+        self.name = key[:64]
+        self.send(dialect.success("authenticated"))
+
+    def _subscribe(self, action: str, message: dict[str, Any]) -> Change | None:
+        assert self.broker is not None
+        after = {c: set(s) for c, s in self.subs.items()}
+        unserved: list[str] = []
+        for channel, symbols in message.items():
+            if channel == "action":
+                continue
+            if channel not in KNOWN or not isinstance(symbols, list):
+                self.error(400)
+                return None
+            if not all(isinstance(s, str) and not self.config.check_symbol(self.broker, s)
+                       for s in symbols):
+                self.error(400)
+                return None
+            if channel not in SERVED:
+                if symbols and action == "subscribe":
+                    unserved.append(channel)
+                continue
+            if action == "subscribe":
+                after[channel].update(symbols)
+            else:
+                after[channel].difference_update(symbols)
+        if len(after["trades"] | after["quotes"]) > self.config.max_symbols and (
+            action == "subscribe"
+        ):
+            self.error(405)
+            return None
+        touched = (after["trades"] ^ self.subs["trades"]) | (after["quotes"] ^ self.subs["quotes"])
+        wants: dict[Key, Mode | None] = {}
+        for symbol in touched:
+            need = _need(after, symbol)
+            if need != _need(self.subs, symbol):
+                wants[(self.broker, symbol)] = need
+        self._pending = _Pending(self.subs, after, tuple(unserved))
+        if not wants:
+            self.resolved({})
+            return None
+        return Change(wants)
+
+    def resolved(self, results: Mapping[Key, Result]) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        after = pending.after
+        codes: dict[int, None] = {}
+        for (_, symbol), result in results.items():
+            code = alpaca_code(result.reason)
+            if not result.ok:
+                for channel in SERVED:  # back to what the client had before asking
+                    if symbol in pending.before[channel]:
+                        after[channel].add(symbol)
+                    else:
+                        after[channel].discard(symbol)
+                codes[code or 500] = None
+            elif result.queued and code is not None:
+                codes[code] = None  # kept, but say why nothing flows yet
+        self.subs = after
+        for code in codes:
+            self.error(code)
+        if pending.unserved:
+            self.error(410)
+        self.send(self._ack())
+
+    def _ack(self) -> dict[str, Any]:
+        """The full current set, every channel of the feed listed (empty ones too)."""
+        message: dict[str, Any] = {"T": "subscription"}
+        for channel in dialect.CRYPTO_CHANNELS if self.crypto else dialect.STOCK_CHANNELS:
+            message[channel] = sorted(self.subs.get(channel, ()))
+        if not self.crypto:
+            message["corrections"] = []
+            message["cancelErrors"] = []
+        return message
+
+    def ticks(self, broker: str, ticks: Sequence[Tick], cache: Cache) -> int:
+        trades, quotes, codec = self.subs["trades"], self.subs["quotes"], self.codec
+        items: list[bytes] = []
+        for tick in ticks:
+            code = tick.kind_code
+            if not ((code == TRADE and tick.symbol in trades)
+                    or (code == QUOTE and tick.symbol in quotes)):
+                continue
+            ck = ("alpaca", codec, tick.seq)
+            item = cache.get(ck)
+            if item is None:
+                message = data_message(tick, codec)
+                if message is None:
+                    continue
+                item = cache[ck] = encode_item(codec, message)
+            items.append(item)
+        text = codec is Codec.JSON
+        for i in range(0, len(items), MAX_ITEMS_PER_FRAME):
+            self.out.append((frame(codec, items[i:i + MAX_ITEMS_PER_FRAME]), text))
+        return len(items)
+
+    def lost(self, key: Key, reason: str) -> None:
+        symbol = key[1]
+        if symbol in self.subs["trades"] or symbol in self.subs["quotes"]:
+            for channel in SERVED:
+                self.subs[channel].discard(symbol)
+            self.error(alpaca_code(reason) or 500)
+            self.send(self._ack())
+
+    def slow(self) -> None:
+        self.out.clear()
+        self.error(407)
+        super().slow()
+
+    def auth_timeout(self) -> None:
+        self.error(404, fatal=True)
+
+    def holding(self) -> dict[Key, Mode]:
+        if self.broker is None:
+            return {}
+        symbols = self.subs["trades"] | self.subs["quotes"]
+        return {(self.broker, s): m for s in symbols if (m := _need(self.subs, s))}
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "path": self.path, "codec": self.codec.value}
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def send(self, message: dict[str, Any]) -> None:
+        """One control message in a frame of its own (alpaca-py reads the greeting and the
+        auth reply as exactly one frame each)."""
+        self.out.append((frame(self.codec, [encode_item(self.codec, message)]),
+                         self.codec is Codec.JSON))
+
+    def error(self, code: int, *, fatal: bool = False) -> None:
+        self.send(dialect.error(code))
+        if code not in (407, 404):
+            self.count_error()
+        if fatal:
+            self.close(CLOSE_POLICY, ERRORS[code])

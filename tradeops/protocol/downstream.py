@@ -1,0 +1,163 @@
+"""What the proxy's client-facing dialects share: one sans-I/O session per websocket.
+
+The proxy speaks three dialects to outside programs (native.py, alpaca_server.py,
+openalgo.py). Each is a :class:`DownstreamSession`: payloads in through :meth:`receive`,
+frames out through :meth:`take`, no sockets. The server drives every session the same way:
+
+1. ``open(now)`` when the websocket is accepted (Alpaca greets here);
+2. ``receive(payload, now)`` per client message. It may return a :class:`Change`: the
+   session's new need per (broker, symbol), at the gateway's granularity (the strongest mode
+   it needs, None when it needs nothing). The server applies it to the registry and calls
+   ``resolved(results)`` once every key has an answer; a session receives no other message
+   meanwhile, so a client's requests are handled in order;
+3. ``ticks(broker, ticks, cache)`` with the ticks of symbols it holds; it encodes those its
+   subscriptions select (each message encoded once per batch for every client, through
+   ``cache``) and returns how many messages it queued;
+4. ``health``, ``lost``, ``slow`` for gateway status, subscriptions the gateway dropped, and
+   a client about to be cut off; ``check_timeout(now)`` enforces the auth deadline.
+
+The server sends what ``take()`` returns and closes the connection (with ``closing``'s code
+and reason) once it is sent.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Hashable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from tradeops.protocol.feed import Mode
+from tradeops.protocol.tick import Tick
+
+#: (payload, text): text frames carry UTF-8 JSON, binary frames msgpack.
+Frame = tuple[bytes, bool]
+#: (broker, symbol)
+Key = tuple[str, str]
+#: Encoded messages shared by every session during one batch of ticks.
+Cache = MutableMapping[Hashable, bytes]
+
+CLOSE_POLICY = 1008  # a client broke the rules (auth, protocol, too many errors)
+CLOSE_TRY_AGAIN = 1013  # a slow client: come back when you can keep up
+
+
+@dataclass(frozen=True)
+class Result:
+    """The fate of one key of a change."""
+
+    ok: bool
+    reason: str = ""
+    queued: bool = False
+
+
+@dataclass(frozen=True)
+class Change:
+    """A session's new need per key; None releases the key."""
+
+    wants: Mapping[Key, Mode | None]
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """What every session needs to know about the desk.
+
+    ``check_symbol(broker, symbol)`` returns why a symbol cannot be carried by that broker's
+    feed (None when it can); ``brokers`` are the desk's broker names in topology order.
+    """
+
+    brokers: tuple[str, ...]
+    token: str | None = None
+    max_symbols: int = 1000
+    auth_timeout: float = 10.0
+    max_errors: int = 100
+    server: str = "tradeops"
+    check_symbol: Callable[[str, str], str | None] = lambda broker, symbol: None
+    #: Alpaca dialect: the broker behind this connection's path (None: no broker has it).
+    alpaca_broker: str | None = None
+    #: OpenAlgo dialect: exchange code → broker.
+    exchanges: Mapping[str, str] = field(default_factory=dict)
+
+    def token_ok(self, given: object) -> bool:
+        """True when no token is configured, or `given` is it (compared in constant time)."""
+        if self.token is None:
+            return True
+        if not isinstance(given, str):
+            return False
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+
+class DownstreamSession:
+    """The state every dialect's session shares: queued frames, closing, counters."""
+
+    dialect: ClassVar[str]
+
+    def __init__(self, config: SessionConfig, now: float) -> None:
+        self.config = config
+        self.opened = now
+        self.authenticated = False
+        self.closing: tuple[int, str] | None = None
+        self.out: list[Frame] = []
+        #: Tokens refused on this connection; malformed or refused messages.
+        self.refused = 0
+        self.errors = 0
+        #: A client-chosen name, for status (native hello's `client`, alpaca's key).
+        self.name = ""
+
+    # -- driven by the server ---------------------------------------------------------------------
+    def open(self, now: float) -> None:
+        """The websocket was accepted."""
+
+    def receive(self, payload: str | bytes, now: float) -> Change | None:
+        raise NotImplementedError
+
+    def resolved(self, results: Mapping[Key, Result]) -> None:
+        """Every key of the last Change has its answer."""
+        raise NotImplementedError
+
+    def ticks(self, broker: str, ticks: Sequence[Tick], cache: Cache) -> int:
+        raise NotImplementedError
+
+    def lost(self, key: Key, reason: str) -> None:
+        """The gateway dropped `key`; the session no longer holds it."""
+
+    def seed(self, key: Key, trade: Tick | None, quote: Tick | None) -> None:
+        """The latest trade and quote of a key the session just started holding (from the
+        bus's latest-value table); dialects that carry state between ticks use them."""
+
+    def health(self, broker: str, live: bool, reason: str) -> None:
+        """The broker's feed became live or stopped being live."""
+
+    def slow(self) -> None:
+        """The client cannot keep up and is cut off: say so, then close."""
+        self.close(CLOSE_TRY_AGAIN, "slow client")
+
+    def check_timeout(self, now: float) -> None:
+        late = now - self.opened >= self.config.auth_timeout
+        if late and not self.authenticated and self.closing is None:
+            self.auth_timeout()
+
+    def auth_timeout(self) -> None:
+        self.close(CLOSE_POLICY, "auth timeout")
+
+    def holding(self) -> dict[Key, Mode]:
+        """What the session holds now, at the gateway's granularity."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return {"dialect": self.dialect, "name": self.name, "authenticated": self.authenticated,
+                "symbols": len({k[1] for k in self.holding()})}
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def take(self) -> list[Frame]:
+        out, self.out = self.out, []
+        return out
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closing is None:
+            self.closing = (code, reason)
+
+    def count_error(self) -> None:
+        """One more malformed or refused message; past `max_errors` the client is closed."""
+        self.errors += 1
+        if self.errors >= self.config.max_errors:
+            self.close(CLOSE_POLICY, "too many errors")

@@ -1,0 +1,323 @@
+"""The proxy's own protocol, version 1, sans-I/O (docs/proxy.md is its reference).
+
+JSON objects in TEXT frames; or msgpack maps in BINARY frames when the upgrade request says
+``Content-Type: application/msgpack``. The client speaks first::
+
+    → {"op": "hello", "v": 1, "token": "...", "client": "dashboard"}
+    ← {"op": "hello", "v": 1, "server": "tradeops 0.1.0", "brokers": {...}, "modes": [...]}
+    → {"op": "subscribe", "id": 1, "broker": "sim", "symbols": ["AAPL"], "mode": "quote"}
+    ← {"op": "ack", "id": 1, "broker": "sim", "ok": true, "results": {"AAPL": {"ok": true}}}
+    ← {"op": "ticks", "broker": "sim", "ticks": [{"seq": 7, "kind": "trade", ...}, ...]}
+    ← {"op": "status", "broker": "sim", "live": false, "reason": "..."}
+    ← {"op": "lost", "broker": "sim", "symbol": "AAPL", "reason": "..."}
+    → {"op": "unsubscribe", "id": 2, "broker": "sim", "symbols": ["AAPL"]}
+    → {"op": "ping", "id": 3}             ← {"op": "pong", "id": 3, "time_ns": ...}
+    ← {"op": "error", "code": "unknown-op", "message": "...", "id": 4}
+
+Modes: ``trade`` delivers trades (and bars), ``quote`` trades, quotes and bars. One mode per
+symbol per client; subscribing again replaces it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgpack
+
+from tradeops.protocol.downstream import (
+    CLOSE_POLICY,
+    Cache,
+    Change,
+    DownstreamSession,
+    Key,
+    Result,
+    SessionConfig,
+)
+from tradeops.protocol.feed import Mode
+from tradeops.protocol.tick import BAR, FLAG_SNAPSHOT, QUOTE, TRADE, Tick
+from tradeops.sim.dialect import Codec, DecodeError, decode, encode_item
+
+VERSION: Final = 1
+MODES: Final = ("trade", "quote")
+#: Ticks per `ticks` message: keeps frames far below common 1 MiB client limits.
+MAX_TICKS_PER_FRAME: Final = 1000
+#: Tick kinds each mode delivers.
+_KINDS: Final[dict[str, frozenset[int]]] = {
+    "trade": frozenset((TRADE, BAR)),
+    "quote": frozenset((TRADE, QUOTE, BAR)),
+}
+_OPS: Final = ("hello", "subscribe", "unsubscribe", "ping")
+
+
+def is_native(message: object) -> bool:
+    """True for a message that opens a native session (``{"op": "hello", ...}``)."""
+    return isinstance(message, dict) and message.get("op") == "hello"
+
+
+def tick_message(tick: Tick) -> dict[str, Any]:
+    """One tick as the native protocol carries it: only the fields its kind uses."""
+    out: dict[str, Any] = {
+        "seq": tick.seq, "kind": tick.kind, "symbol": tick.symbol,
+        "ts": tick.exchange_ns, "rx": tick.receive_ns,
+    }  # fmt: skip
+    code = tick.kind_code
+    if code == TRADE:
+        out.update(price=tick.price, size=tick.size)
+    elif code == QUOTE:
+        out.update(bid=tick.bid, bid_size=tick.bid_size, ask=tick.ask, ask_size=tick.ask_size)
+    elif code == BAR:
+        out.update(open=tick.open, high=tick.high, low=tick.low, close=tick.close,
+                   volume=tick.volume, vwap=tick.vwap, trade_count=tick.trade_count)
+    if tick.flags & FLAG_SNAPSHOT:
+        out["snapshot"] = True
+    return out
+
+
+def ticks_frame(codec: Codec, broker: str, items: list[bytes]) -> bytes:
+    """A `ticks` message from tick items encoded by `encode_item` in the same codec."""
+    if codec is Codec.MSGPACK:
+        n = len(items)
+        header = bytes((0x90 | n,)) if n < 16 else b"\xdc" + n.to_bytes(2, "big")
+        head: bytes = msgpack.packb("op") + msgpack.packb("ticks") + msgpack.packb("broker")
+        head += msgpack.packb(broker) + msgpack.packb("ticks")
+        return b"\x83" + head + header + b"".join(items)
+    return (b'{"op":"ticks","broker":' + json.dumps(broker).encode() + b',"ticks":['
+            + b",".join(items) + b"]}")
+
+
+@dataclass(frozen=True)
+class _Pending:
+    op: str
+    id: object
+    broker: str
+    mode: Mode | None
+    results: dict[str, dict[str, Any]]  # answers known before asking (bad symbols, ...)
+    order: tuple[str, ...]  # the symbols as the client listed them
+
+
+class NativeSession(DownstreamSession):
+    dialect = "native"
+
+    def __init__(self, config: SessionConfig, now: float, codec: Codec = Codec.JSON) -> None:
+        super().__init__(config, now)
+        self.codec = codec
+        self.version = 0  # 0 until hello
+        self.subs: dict[Key, Mode] = {}
+        self._live: dict[str, tuple[bool, str]] = {
+            b: (False, "not connected to the gateway yet") for b in config.brokers
+        }
+        self._pending: _Pending | None = None
+
+    # -- messages in ------------------------------------------------------------------------------
+    def receive(self, payload: str | bytes, now: float) -> Change | None:
+        if self.closing is not None:
+            return None
+        try:
+            message = decode(payload, self.codec)
+        except DecodeError as exc:
+            self.error("bad-message", f"not a {self.codec.value} message: {exc}")
+            return None
+        if not isinstance(message, dict):
+            self.error("bad-message", "a message is an object with an `op`")
+            return None
+        op, rid = message.get("op"), message.get("id")
+        if op == "hello":
+            self._hello(message)
+            return None
+        if not self.authenticated:
+            self.error("hello-first", 'send {"op": "hello", "v": 1, "token": ...} first', rid)
+            if self.version == 0:
+                self.close(CLOSE_POLICY, "hello first")
+            return None
+        if op == "ping":
+            self.send({"op": "pong", "id": rid, "time_ns": time.time_ns()})
+            return None
+        if op == "subscribe":
+            return self._subscribe(message, rid)
+        if op == "unsubscribe":
+            return self._unsubscribe(message, rid)
+        self.error("unknown-op", f"unknown op {op!r}; one of {', '.join(_OPS)}", rid)
+        return None
+
+    def _hello(self, message: dict[str, Any]) -> None:
+        if self.authenticated:
+            self.error("already-hello", "hello was already accepted", message.get("id"))
+            return
+        v = message.get("v")
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            self.error("version", f"`v` must be a protocol version; this server speaks {VERSION}")
+            self.close(CLOSE_POLICY, "unsupported version")
+            return
+        if not self.config.token_ok(message.get("token")):
+            self.refused += 1
+            self.error("auth-failed", "wrong or missing token")
+            self.close(CLOSE_POLICY, "auth failed")
+            return
+        self.version = min(v, VERSION)
+        self.authenticated = True
+        client = message.get("client")
+        self.name = client[:64] if isinstance(client, str) else ""
+        self.send({
+            "op": "hello", "v": self.version, "server": self.config.server,
+            "brokers": {b: {"live": live, "reason": why} for b, (live, why) in self._live.items()},
+            "modes": list(MODES), "max_symbols": self.config.max_symbols,
+            "codec": self.codec.value,
+        })  # fmt: skip
+
+    def _broker(self, message: dict[str, Any], rid: object) -> str | None:
+        broker = message.get("broker")
+        brokers = self.config.brokers
+        if broker is None and len(brokers) == 1:
+            return brokers[0]
+        if not isinstance(broker, str) or broker not in brokers:
+            self.error("unknown-broker", f"`broker` must be one of: {', '.join(brokers)}", rid)
+            return None
+        return broker
+
+    def _symbols(self, message: dict[str, Any], rid: object) -> list[str] | None:
+        symbols = message.get("symbols")
+        if isinstance(symbols, str):
+            symbols = [symbols]
+        if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
+            self.error("bad-message", "`symbols` must be a list of strings", rid)
+            return None
+        return list(dict.fromkeys(symbols))
+
+    def _subscribe(self, message: dict[str, Any], rid: object) -> Change | None:
+        broker = self._broker(message, rid)
+        symbols = self._symbols(message, rid) if broker else None
+        if broker is None or symbols is None:
+            return None
+        mode = message.get("mode", "trade")
+        if mode not in MODES:
+            hint = " (order books are not carried yet)" if mode == "depth" else ""
+            self.error("bad-mode", f"`mode` must be one of: {', '.join(MODES)}{hint}", rid)
+            return None
+        results: dict[str, dict[str, Any]] = {}
+        held = set(self.subs)
+        room = self.config.max_symbols - len(held)
+        wants: dict[Key, Mode | None] = {}
+        for symbol in symbols:
+            key = (broker, symbol)
+            problem = self.config.check_symbol(broker, symbol)
+            if problem:
+                results[symbol] = {"ok": False, "code": "bad-symbol", "reason": problem}
+            elif key not in held and room <= 0:
+                results[symbol] = {"ok": False, "code": "too-many-symbols",
+                                   "reason": f"at most {self.config.max_symbols} symbols "
+                                             "per client"}  # fmt: skip
+            else:
+                room -= key not in held
+                held.add(key)
+                wants[key] = mode
+        if results:
+            self.count_error()
+        return self._ask("subscribe", rid, broker, mode, wants, results, symbols)
+
+    def _unsubscribe(self, message: dict[str, Any], rid: object) -> Change | None:
+        broker = message.get("broker")
+        if "symbols" not in message:  # everything (of one broker, when named)
+            keys = [k for k in self.subs if broker is None or k[0] == broker]
+            wants: dict[Key, Mode | None] = dict.fromkeys(keys)
+            order = [k[1] for k in keys]
+            return self._ask("unsubscribe", rid, str(broker or ""), None, wants, {}, order)
+        name = self._broker(message, rid)
+        symbols = self._symbols(message, rid) if name else None
+        if name is None or symbols is None:
+            return None
+        wants = {(name, s): None for s in symbols if (name, s) in self.subs}
+        results = {s: {"ok": True} for s in symbols if (name, s) not in self.subs}
+        return self._ask("unsubscribe", rid, name, None, wants, results, symbols)
+
+    def _ask(self, op: str, rid: object, broker: str, mode: Mode | None,
+             wants: dict[Key, Mode | None], results: dict[str, dict[str, Any]],
+             order: list[str]) -> Change | None:
+        self._pending = _Pending(op, rid, broker, mode, results, tuple(order))
+        if not wants:
+            self.resolved({})
+            return None
+        return Change(wants)
+
+    def resolved(self, results: Mapping[Key, Result]) -> None:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        out = dict(pending.results)
+        for key, result in results.items():
+            if result.ok:
+                if pending.mode is None:
+                    self.subs.pop(key, None)
+                else:
+                    self.subs[key] = pending.mode
+                entry: dict[str, Any] = {"ok": True}
+                if result.queued:
+                    entry.update(queued=True, reason=result.reason)
+            else:
+                entry = {"ok": False, "code": "refused", "reason": result.reason}
+            out[key[1]] = entry
+        ordered = {s: out[s] for s in pending.order if s in out}
+        message: dict[str, Any] = {"op": "ack", "id": pending.id, "ok": all(
+            r["ok"] for r in out.values()), "results": {**ordered, **out}}
+        if pending.broker:
+            message["broker"] = pending.broker
+        self.send(message)
+
+    # -- messages out -----------------------------------------------------------------------------
+    def ticks(self, broker: str, ticks: Sequence[Tick], cache: Cache) -> int:
+        subs, codec, items = self.subs, self.codec, []
+        for tick in ticks:
+            mode = subs.get((broker, tick.symbol))
+            if mode is None or tick.kind_code not in _KINDS[mode]:
+                continue
+            ck = ("native", codec, tick.seq)
+            item = cache.get(ck)
+            if item is None:
+                item = cache[ck] = encode_item(codec, tick_message(tick))
+            items.append(item)
+        text = codec is Codec.JSON
+        for i in range(0, len(items), MAX_TICKS_PER_FRAME):
+            self.out.append((ticks_frame(codec, broker, items[i:i + MAX_TICKS_PER_FRAME]), text))
+        return len(items)
+
+    def health(self, broker: str, live: bool, reason: str) -> None:
+        if self._live.get(broker) == (live, reason):
+            return
+        self._live[broker] = (live, reason)
+        if self.authenticated:
+            self.send({"op": "status", "broker": broker, "live": live, "reason": reason})
+
+    def lost(self, key: Key, reason: str) -> None:
+        if self.subs.pop(key, None) is not None:
+            self.send({"op": "lost", "broker": key[0], "symbol": key[1], "reason": reason})
+
+    def slow(self) -> None:
+        self.out.clear()
+        self.error("slow-client", "the connection fell too far behind; reconnect and "
+                   "resubscribe (or ask the desk for slow_client: conflate)")
+        super().slow()
+
+    def auth_timeout(self) -> None:
+        self.error("auth-timeout", "no hello in time")
+        super().auth_timeout()
+
+    def holding(self) -> dict[Key, Mode]:
+        return dict(self.subs)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "codec": self.codec.value}
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def send(self, message: dict[str, Any]) -> None:
+        self.out.append((encode_item(self.codec, message), self.codec is Codec.JSON))
+
+    def error(self, code: str, message: str, rid: object = None) -> None:
+        body: dict[str, Any] = {"op": "error", "code": code, "message": message}
+        if rid is not None:
+            body["id"] = rid
+        self.send(body)
+        if code not in ("slow-client", "auth-timeout"):
+            self.count_error()
