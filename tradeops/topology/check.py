@@ -130,20 +130,22 @@ def _check_references(loaded: Loaded, topo: m.Topology) -> None:
 
 
 RESERVED_PREFIXES = ("gateway-", "sim-")
+RESERVED_NAMES = ("supervisor", "proxy")
 
 
 def _check_reserved(loaded: Loaded, topo: m.Topology) -> None:
-    """Process names `gateway-BROKER` and `sim-BROKER` belong to the desk's own processes."""
+    """Process names `gateway-BROKER`, `sim-BROKER`, `proxy` and `supervisor` belong to the
+    desk's own processes."""
     for group in groups(topo):
-        if group.name.startswith(RESERVED_PREFIXES) or group.name == "supervisor":
+        if group.name.startswith(RESERVED_PREFIXES) or group.name in RESERVED_NAMES:
             path = ("strategies" if group.implicit else "processes", group.name)
             loaded.findings.append(
                 loaded.finding(
                     E,
                     "reserved-name",
                     path,
-                    f"process name '{group.name}' is reserved: gateway-*, sim-* and supervisor "
-                    "name the desk's own processes",
+                    f"process name '{group.name}' is reserved: gateway-*, sim-*, proxy and "
+                    "supervisor name the desk's own processes",
                     "rename it",
                     name=group.name,
                     at_key=True,
@@ -217,6 +219,78 @@ def _check_proxy(loaded: Loaded, topo: m.Topology) -> None:
                 name=proxy.listen,
             )
         )
+    _check_proxy_brokers(loaded, topo)
+    _check_proxy_tls(loaded, topo)
+
+
+def _check_proxy_brokers(loaded: Loaded, topo: m.Topology) -> None:
+    """`exchanges` and `feeds` must name declared brokers that can serve that dialect."""
+    proxy = topo.settings.proxy
+    brokers = list(topo.brokers)
+    entries = [("exchanges", key, name) for key, name in proxy.exchanges.items()]
+    entries += [("feeds", key, name) for key, name in proxy.feeds.items()]
+    for table, key, name in entries:
+        path = ("settings", "proxy", table, key)
+        broker = topo.brokers.get(name)
+        if broker is None:
+            loaded.findings.append(
+                loaded.finding(
+                    E,
+                    "proxy-unknown-broker",
+                    path,
+                    f"settings.proxy.{table} maps '{key}' to broker '{name}', which is not "
+                    "declared",
+                    f"use one of: {', '.join(brokers)}{_did_you_mean(name, brokers)}",
+                    name=name,
+                )
+            )
+        elif table == "feeds" and broker.effective_feed != key:
+            carries = broker.effective_feed or f"an {broker.adapter} feed"
+            loaded.findings.append(
+                loaded.finding(
+                    E,
+                    "proxy-feed-mismatch",
+                    path,
+                    f"settings.proxy.feeds serves Alpaca's '{key}' feed from broker '{name}', "
+                    f"which carries {carries}",
+                    f"map '{key}' to a broker with feed: {key}, or remove the entry",
+                    name=name,
+                )
+            )
+
+
+def _check_proxy_tls(loaded: Loaded, topo: m.Topology) -> None:
+    """TLS needs both a certificate and its key; a missing file is likely a typo."""
+    proxy = topo.settings.proxy
+    given = {"tls_cert": proxy.tls_cert, "tls_key": proxy.tls_key}
+    present = [k for k, v in given.items() if v]
+    if len(present) == 1:
+        missing = "tls_key" if present[0] == "tls_cert" else "tls_cert"
+        loaded.findings.append(
+            loaded.finding(
+                E,
+                "proxy-tls",
+                ("settings", "proxy", present[0]),
+                f"settings.proxy.{present[0]} is set without {missing}: TLS needs both",
+                f"set settings.proxy.{missing} too, or remove {present[0]}",
+                name=present[0],
+            )
+        )
+        return
+    for key, value in given.items():
+        if value and not FsPath(value).is_file():
+            loaded.findings.append(
+                loaded.finding(
+                    W,
+                    "proxy-tls-missing",
+                    ("settings", "proxy", key),
+                    f"settings.proxy.{key}: no file {value} (relative paths start from the "
+                    "directory `tradeops up` runs in)",
+                    "check the path, or ignore this where the file exists only in production "
+                    "(--strict makes this an error)",
+                    name=value,
+                )
+            )
 
 
 def _is_loopback(host: str) -> bool:

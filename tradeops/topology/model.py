@@ -58,6 +58,26 @@ class ProxySettings(Frozen):
         pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$",
     )
     token: SecretStr | None = Field(None, description="clients must present this token")
+    exchanges: dict[str, Name] = Field(
+        default_factory=dict,
+        description="OpenAlgo dialect: exchange code (NSE, NASDAQ, ...) → broker name",
+    )
+    feeds: dict[Feed, Name] = Field(
+        default_factory=dict,
+        description="Alpaca dialect: the broker behind /v2/iex, /v2/sip, /v2/test and "
+        "/v1beta3/crypto/us (default: the first broker with that feed)",
+    )
+    slow_client: Literal["drop", "conflate"] = Field(
+        "drop", description="a client whose queue is full is dropped, or gets latest values only"
+    )
+    queue: int = Field(10000, gt=0, description="ticks queued per client before it is slow")
+    max_message: int = Field(
+        65536, ge=1024, description="largest message a client may send, in bytes"
+    )
+    max_clients: int = Field(1000, gt=0, description="websocket clients served at once")
+    max_symbols: int = Field(1000, gt=0, description="symbols one client may subscribe")
+    tls_cert: str | None = Field(None, description="PEM certificate: serve wss:// (with tls_key)")
+    tls_key: str | None = Field(None, description="PEM private key of tls_cert")
 
     @field_validator("token", mode="before")
     @classmethod
