@@ -56,6 +56,7 @@ def test_restart_replaces_one_group_while_a_neighbour_sees_no_gap(
     assert {n: r["state"] for n, r in rows.items()} == {
         "sim-sim": "running",
         "gateway-sim": "running",
+        "proxy": "running",
         "rec": "running",
         "other": "running",
         "third": "running",

@@ -1,8 +1,8 @@
 """The entry point of every supervised process: `python -m tradeops.supervisor.role ROLE ...`.
 
-    ROLE                 sim | gateway | host
+    ROLE                 sim | gateway | proxy | host
     --topology FILE      the desk's topology
-    --name NAME          this process's name (sim-BROKER, gateway-BROKER, or a group name)
+    --name NAME          this process's name (sim-BROKER, gateway-BROKER, proxy, or a group name)
     --run-dir DIR        where sockets, logs and state live
     --url URL            gateway of a sim broker: the sim's address
     --port PORT          sim: the port to bind (a restarted sim keeps its address)
@@ -31,7 +31,7 @@ from tradeops.topology.model import Broker, Topology
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tradeops.supervisor.role")
-    parser.add_argument("role", choices=["sim", "gateway", "host"])
+    parser.add_argument("role", choices=["sim", "gateway", "proxy", "host"])
     parser.add_argument("--topology", required=True)
     parser.add_argument("--name", required=True)
     parser.add_argument("--run-dir", required=True)
@@ -61,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
             from tradeops.gateway.main import run_gateway
 
             return int(run_gateway(topology, spec.broker, paths, args.url, stop))
+        if spec.role == "proxy":
+            from tradeops.proxy.main import run_proxy
+
+            return run_proxy(topology, paths, stop)
         from tradeops.runtime.host import run_host
 
         return int(run_host(topology, spec, paths, stop, Path(args.topology).resolve().parent))

@@ -1,8 +1,9 @@
 """From a topology to the processes a desk runs: plain specs, in start order.
 
 Tiers start in order, each waiting for the previous one to report ready: simulated exchanges
-(for `adapter: sim` brokers), gateways (one per broker), the proxy (once it lands), then the
-strategy hosts (one per process group). Within a tier everything starts at once.
+(for `adapter: sim` brokers), gateways (one per broker), the websocket proxy (when
+`settings.proxy.enabled`), then the strategy hosts (one per process group). Within a tier
+everything starts at once.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from tradeops.supervisor.lifecycle import RestartPolicy
 from tradeops.topology.model import Topology
 from tradeops.topology.plan import groups
 
-Role = Literal["sim", "gateway", "host"]
-TIERS: dict[str, int] = {"sim": 0, "gateway": 1, "host": 3}
+Role = Literal["sim", "gateway", "proxy", "host"]
+TIERS: dict[str, int] = {"sim": 0, "gateway": 1, "proxy": 2, "host": 3}
 # Infrastructure restarts quickly and often; strategy hosts follow their group's policy.
 INFRA_RESTART = RestartPolicy(
     policy="always", max_restarts=10, window=60.0, backoff=0.5, max_backoff=10.0, grace=5.0
@@ -94,6 +95,8 @@ def process_specs(topology: Topology) -> list[ProcessSpec]:
             specs.append(ProcessSpec(f"sim-{name}", "sim", broker=name))
     for name in topology.brokers:
         specs.append(ProcessSpec(f"gateway-{name}", "gateway", broker=name))
+    if topology.settings.proxy.enabled and topology.brokers:
+        specs.append(ProcessSpec("proxy", "proxy"))
     for group in groups(topology):
         s = group.settings
         restart = RestartPolicy(

@@ -1,0 +1,192 @@
+"""The proxy's link to one broker: its gateway connection (the lease) and its tick ring.
+
+:class:`GatewayLink` speaks the gateway's newline-delimited JSON protocol (docs/gateway.md)
+on asyncio, as one client named ``proxy``: requests go out as the registry decides; replies,
+health changes and lost symbols come back to the :class:`LinkEvents` handler on the loop
+thread. When the gateway goes away (a restart) the link reports it, reconnects with backoff,
+says hello again and reports the link up, and the registry asks again for everything wanted.
+
+:class:`TickPump` is a thread reading the broker's shared-memory ring (from the newest tick)
+and handing each batch to the loop. It hands over one batch at a time and waits until the
+loop has fanned it out, so a loop that falls behind makes the pump fall behind in the ring
+(where laps are counted as lost), never an unbounded queue in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import threading
+from typing import Any, Final, Protocol
+
+from loguru import logger
+
+from tradeops.bus.reader import RingReader
+from tradeops.protocol.tick import Tick
+
+MAX_LINE: Final = 1 << 20
+HELLO_TIMEOUT: Final = 10.0
+BACKOFF_MIN, BACKOFF_MAX = 0.1, 2.0
+BATCH: Final = 2048
+READ_TIMEOUT: Final = 0.1
+
+
+class LinkEvents(Protocol):
+    """What a link reports; every call runs on the event loop's thread."""
+
+    def link_up(self, broker: str) -> None: ...
+    def link_down(self, broker: str, reason: str) -> None: ...
+    def gateway_message(self, broker: str, message: dict[str, Any]) -> None: ...
+    def deliver(self, broker: str, ticks: list[Tick]) -> None: ...
+
+
+class TickPump(threading.Thread):
+    """Reads one broker's ring on its own thread; hands batches to the loop, one at a time."""
+
+    def __init__(
+        self, topology: str, broker: str, loop: asyncio.AbstractEventLoop, events: LinkEvents
+    ) -> None:
+        super().__init__(name=f"ticks-{broker}", daemon=True)
+        self.topology, self.broker = topology, broker
+        self.loop, self.events = loop, events
+        self._halt = threading.Event()
+        #: Ticks lost to laps (the proxy fell a whole ring behind), batches handed over.
+        self.lost = 0
+        self.batches = 0
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def run(self) -> None:
+        reader = self._attach()
+        if reader is None:
+            return
+        try:
+            while not self._halt.is_set():
+                ticks = reader.read(BATCH, READ_TIMEOUT)
+                self.lost = reader.lost
+                if not ticks:
+                    if reader.stale():
+                        return  # a new gateway replaced the ring; the link re-attaches
+                    continue
+                done = threading.Event()
+                try:
+                    self.loop.call_soon_threadsafe(self._hand, ticks, done)
+                except RuntimeError:  # the loop is closed: the proxy is stopping
+                    return
+                while not done.wait(READ_TIMEOUT):
+                    if self._halt.is_set():
+                        return
+                self.batches += 1
+        finally:
+            reader.close()
+
+    def _attach(self) -> RingReader | None:
+        while not self._halt.is_set():
+            try:
+                return RingReader(self.topology, self.broker, start="newest")
+            except FileNotFoundError:
+                self._halt.wait(READ_TIMEOUT)
+        return None
+
+    def _hand(self, ticks: list[Tick], done: threading.Event) -> None:
+        try:
+            self.events.deliver(self.broker, ticks)
+        finally:
+            done.set()
+
+
+class GatewayLink:
+    def __init__(self, broker: str, socket_path: str, topology: str, events: LinkEvents) -> None:
+        self.broker = broker
+        self.socket_path = socket_path
+        self.topology = topology
+        self.events = events
+        self.connected = False
+        self.live: tuple[bool, str] = (False, "not connected to the gateway yet")
+        self.reconnects = 0
+        self.last_error = ""
+        self.pump: TickPump | None = None
+        self._stopping = False
+        self._writer: asyncio.StreamWriter | None = None
+
+    def send(self, message: dict[str, Any]) -> bool:
+        """Queue one request; False when not connected (the link reports down meanwhile)."""
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            return False
+        writer.write(json.dumps(message).encode() + b"\n")
+        return True
+
+    @property
+    def lost(self) -> int:
+        return self.pump.lost if self.pump is not None else 0
+
+    async def run(self) -> None:
+        """Connect, serve, reconnect, until cancelled."""
+        backoff = BACKOFF_MIN
+        while True:
+            try:
+                reader, writer = await asyncio.open_unix_connection(
+                    self.socket_path, limit=MAX_LINE
+                )
+            except OSError as exc:
+                self.last_error = f"cannot reach the gateway: {exc.strerror or exc}"
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
+            reason = "the gateway closed the connection"
+            try:
+                await self._serve(reader, writer)
+                backoff = BACKOFF_MIN
+            except (OSError, ValueError, TimeoutError) as exc:
+                reason = f"gateway connection lost: {exc}"
+            finally:
+                self._down(writer, reason)
+            await asyncio.sleep(backoff)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hello = {"op": "hello", "client": "proxy", "pid": os.getpid()}
+        writer.write(json.dumps(hello).encode() + b"\n")
+        line = await asyncio.wait_for(reader.readline(), HELLO_TIMEOUT)
+        reply = json.loads(line) if line else {}
+        if not isinstance(reply, dict) or reply.get("op") != "hello":
+            raise ValueError(f"unexpected hello from the gateway: {line[:200]!r}")
+        self._writer = writer
+        self.pump = TickPump(self.topology, self.broker, asyncio.get_running_loop(), self.events)
+        self.pump.start()
+        self.connected = True
+        self.last_error = ""
+        logger.info("proxy: linked to the gateway of broker '{}'", self.broker)
+        self.events.link_up(self.broker)
+        while line := await reader.readline():
+            message = json.loads(line)
+            if not isinstance(message, dict):
+                continue
+            if message.get("op") == "health":
+                self.live = (bool(message.get("live")), str(message.get("reason", "")))
+            self.events.gateway_message(self.broker, message)
+
+    def _down(self, writer: asyncio.StreamWriter, reason: str) -> None:
+        was = self.connected
+        self.connected, self._writer = False, None
+        writer.close()
+        if self.pump is not None:
+            self.pump.stop()
+        if was:
+            self.reconnects += 1
+            self.last_error = reason
+            self.live = (False, f"the gateway of broker '{self.broker}' is unavailable")
+            if not self._stopping:
+                logger.warning("proxy: {} (broker '{}'); reconnecting", reason, self.broker)
+            self.events.link_down(self.broker, self.live[1])
+
+    def stop(self) -> None:
+        """Stop the pump (the task is cancelled by its owner)."""
+        if self.pump is not None:
+            self.pump.stop()
+
+    def join(self, timeout: float) -> None:
+        if self.pump is not None and self.pump.is_alive():
+            self.pump.join(timeout)

@@ -1,0 +1,364 @@
+"""The proxy's websocket server: dialects by path, one registry, one link per gateway.
+
+Everything runs on one asyncio loop (the tick pumps hand batches over to it), so the
+registry, the sessions and the fan-out need no locks. Routes, on one port:
+
+    /                     native (first message {"op": "hello"}) or OpenAlgo (first message
+                          {"action": "authenticate"}); native msgpack when the upgrade says
+                          Content-Type: application/msgpack
+    /v2/iex /v2/sip /v2/test /v1beta3/crypto/us    Alpaca market data
+
+Any other path is refused with HTTP 404 at the upgrade, and connections beyond
+``max_clients`` with 503, so a scan costs nothing. Messages larger than ``max_message`` close
+the connection (1009) as the websockets library enforces it. Each client's requests are
+handled in order; while the gateway answers one, its next message waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Final
+
+from loguru import logger
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from tradeops.bus.table import TableReader
+from tradeops.protocol.alpaca_server import AlpacaDataSession
+from tradeops.protocol.downstream import Change, DownstreamSession, Key, Result
+from tradeops.protocol.native import NativeSession, is_native
+from tradeops.protocol.openalgo import OpenAlgoSession, is_openalgo
+from tradeops.protocol.tick import Tick
+from tradeops.proxy.config import ALPACA_PATHS, ProxyConfig
+from tradeops.proxy.connection import Connection
+from tradeops.proxy.link import GatewayLink
+from tradeops.proxy.registry import Registry, Step
+from tradeops.sim.dialect import Codec, codec_for, decode
+
+#: Longest a client's request waits for the gateway before it is answered `queued`.
+REQUEST_TIMEOUT: Final = 15.0
+#: How often auth deadlines are checked.
+TIMER_INTERVAL: Final = 0.5
+
+
+@dataclass
+class ProxyStats:
+    accepted: int = 0
+    rejected: int = 0  # refused at the upgrade: unknown path or too many clients
+    refused_tokens: int = 0
+    errors: int = 0  # malformed or refused messages
+    dropped_slow: int = 0
+    replaced: int = 0  # ticks conflation replaced, of closed connections
+    sent: int = 0  # messages written, of closed connections
+    ticks_in: int = 0
+
+
+class ProxyServer:
+    def __init__(self, config: ProxyConfig) -> None:
+        self.config = config
+        self.registry = Registry(config.brokers)
+        self.links = {
+            b: GatewayLink(b, s, config.topology, self) for b, s in config.sockets.items()
+        }
+        self.conns: dict[int, Connection] = {}
+        self.stats = ProxyStats()
+        self.url = ""
+        self.port = 0
+        self._next_id = 0
+        self._server: Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._tables: dict[str, TableReader] = {}
+
+    # -- lifetime ---------------------------------------------------------------------------------
+    async def start(self, port: int | None = None) -> None:
+        """Bind (on `port`, else the configured one) and start linking to the gateways."""
+        context = None
+        if self.config.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.config.tls)
+        self._server = await serve(
+            self._handle, self.config.host, self.config.port if port is None else port,
+            process_request=self._admit, ssl=context, compression=None,
+            max_size=self.config.max_message, max_queue=16, close_timeout=2.0,
+            ping_interval=20, ping_timeout=20,
+        )  # fmt: skip
+        sockname = next(iter(self._server.sockets)).getsockname()
+        self.port = int(sockname[1])
+        host = self.config.host
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"{self.config.scheme}://{shown}:{self.port}"
+        for link in self.links.values():
+            self._tasks.append(asyncio.get_running_loop().create_task(link.run()))
+        self._tasks.append(asyncio.get_running_loop().create_task(self._timer()))
+
+    async def close(self) -> None:
+        """Close every client (1001 going away), then the gateway links and bus readers."""
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 5.0)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for link in self.links.values():
+            link.stop()
+        await asyncio.get_running_loop().run_in_executor(None, self._join_pumps)
+        for table in self._tables.values():
+            table.close()
+
+    def _join_pumps(self) -> None:
+        for link in self.links.values():
+            link.join(2.0)
+
+    # -- connections ------------------------------------------------------------------------------
+    def _admit(self, connection: ServerConnection, request: Request) -> Response | None:
+        path = request.path.split("?", 1)[0]
+        if not self.config.serves(path):
+            self.stats.rejected += 1
+            return connection.respond(HTTPStatus.NOT_FOUND, f"no websocket endpoint at {path}\n")
+        if len(self.conns) >= self.config.max_clients:
+            self.stats.rejected += 1
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "too many clients\n")
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        self._next_id += 1
+        path = ws.request.path.split("?", 1)[0] or "/"
+        conn = Connection(self._next_id, ws, path)
+        self.conns[conn.id] = conn
+        self.stats.accepted += 1
+        codec = codec_for(ws.request.headers.get("Content-Type"))
+        if path in ALPACA_PATHS:
+            self._attach(conn, AlpacaDataSession(self._session_config(path), _now(), path, codec))
+        elif codec is Codec.MSGPACK:
+            self._attach(conn, NativeSession(self._session_config(path), _now(), codec))
+        try:
+            async for payload in ws:
+                if conn.session is None:
+                    self._attach(conn, self._detect(path, payload))
+                session = conn.session
+                assert session is not None
+                before = (session.refused, session.errors)
+                change = session.receive(payload, _now())
+                self.stats.refused_tokens += session.refused - before[0]
+                self.stats.errors += session.errors - before[1]
+                if change is not None:
+                    await self._apply(conn, change)
+                conn.flush()
+                if session.closing is not None or conn.dropped:
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            self._forget(conn)
+            conn.close(1000, "bye")
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(conn.writer), 5.0)
+
+    def _session_config(self, path: str) -> Any:
+        return self.config.session_config(path)
+
+    def _detect(self, path: str, first: str | bytes) -> DownstreamSession:
+        """The root path's dialect, told by the first message (a native session answers
+        anything else with an error that says what to send)."""
+        try:
+            message = decode(first, Codec.JSON)
+        except ValueError:
+            message = None
+        if is_openalgo(message) and not is_native(message):
+            return OpenAlgoSession(self._session_config(path), _now())
+        return NativeSession(self._session_config(path), _now())
+
+    def _attach(self, conn: Connection, session: DownstreamSession) -> None:
+        conn.session = session
+        session.open(_now())
+        for broker, link in self.links.items():
+            session.health(broker, *link.live)
+        conn.flush()
+
+    def _forget(self, conn: Connection) -> None:
+        if self.conns.pop(conn.id, None) is None:
+            return
+        self.stats.sent += conn.sent
+        self.stats.replaced += conn.replaced
+        self._carry(self.registry.drop(conn.id))
+
+    async def _apply(self, conn: Connection, change: Change) -> None:
+        """Apply a session's change to the registry; wait (bounded) for every answer."""
+        conn.waiting = dict.fromkeys(change.wants)
+        conn.answered.clear()
+        for (broker, symbol), mode in change.wants.items():
+            self._carry(self.registry.want(conn.id, broker, symbol, mode))
+        if any(r is None for r in conn.waiting.values()):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(conn.answered.wait(), REQUEST_TIMEOUT)
+        late = "the gateway has not answered yet; ticks flow once it accepts"
+        results = {k: r or Result(True, late, True) for k, r in conn.waiting.items()}
+        conn.waiting = None
+        session = conn.session
+        assert session is not None
+        session.resolved(results)
+        for key, result in results.items():
+            if result.ok and change.wants[key] is not None:
+                session.seed(key, *self._latest(key))
+
+    def _latest(self, key: Key) -> tuple[Tick | None, Tick | None]:
+        broker, symbol = key
+        table = self._tables.get(broker)
+        if table is None or table.stale():
+            try:
+                table = self._tables[broker] = TableReader(self.config.topology, broker)
+            except (FileNotFoundError, OSError, ValueError):
+                return None, None
+        return table.last_trade(symbol), table.last_quote(symbol)
+
+    # -- the registry's decisions -----------------------------------------------------------------
+    def _carry(self, step: Step) -> None:
+        for request in step.requests:
+            self.links[request.broker].send(request.message())
+        for answer in step.answers:
+            conn = self.conns.get(answer.client)  # type: ignore[call-overload]
+            if conn is None:
+                continue
+            key = (answer.broker, answer.symbol)
+            result = Result(answer.ok, answer.reason, answer.queued)
+            if conn.waiting is not None and conn.waiting.get(key, result) is None:
+                conn.waiting[key] = result
+                if all(r is not None for r in conn.waiting.values()):
+                    conn.answered.set()
+            elif not answer.ok and conn.session is not None:  # refused after we stopped waiting
+                conn.session.lost(key, answer.reason)
+                conn.flush()
+        for lost in step.lost:
+            conn = self.conns.get(lost.client)  # type: ignore[call-overload]
+            if conn is not None and conn.session is not None:
+                conn.session.lost((lost.broker, lost.symbol), lost.reason)
+                conn.flush()
+
+    # -- LinkEvents -------------------------------------------------------------------------------
+    def link_up(self, broker: str) -> None:
+        self._carry(self.registry.link_up(broker))
+
+    def link_down(self, broker: str, reason: str) -> None:
+        self._carry(self.registry.link_down(broker, reason))
+        self._health(broker, False, reason)
+
+    def gateway_message(self, broker: str, message: dict[str, Any]) -> None:
+        op = message.get("op")
+        if op == "reply" and isinstance(message.get("id"), int):
+            self._carry(self.registry.replied(broker, message["id"], message))
+        elif op == "health":
+            self._health(broker, bool(message.get("live")), str(message.get("reason", "")))
+        elif op == "event" and message.get("kind") == "lost":
+            symbol, reason = str(message.get("symbol")), str(message.get("reason", ""))
+            self._carry(self.registry.lost(broker, symbol, reason))
+
+    def _health(self, broker: str, live: bool, reason: str) -> None:
+        for conn in list(self.conns.values()):
+            if conn.session is not None:
+                conn.session.health(broker, live, reason)
+                conn.flush()
+
+    def deliver(self, broker: str, ticks: list[Tick]) -> None:
+        """Fan a batch out: each client gets the ticks of symbols it holds, encoded once."""
+        self.stats.ticks_in += len(ticks)
+        holders = self.registry.holders
+        per_client: dict[Any, list[Tick]] = {}
+        for tick in ticks:
+            for client in holders(broker, tick.symbol):
+                bucket = per_client.get(client)
+                if bucket is None:
+                    per_client[client] = [tick]
+                else:
+                    bucket.append(tick)
+        cache: dict[Any, bytes] = {}
+        bound = self.config.queue
+        for client, mine in per_client.items():
+            conn = self.conns.get(client)
+            if conn is None or conn.session is None or conn.dropped:
+                continue
+            if conn.conflated is not None:
+                conn.conflate(broker, mine)
+                continue
+            n = conn.session.ticks(broker, mine, cache)
+            if n:
+                conn.push(conn.session.take(), n)
+                if conn.queued > bound:
+                    self._overflow(conn)
+
+    def _overflow(self, conn: Connection) -> None:
+        if self.config.slow_client == "conflate":
+            conn.conflated = {}
+            return
+        self.stats.dropped_slow += 1
+        logger.warning("proxy: client {} ({}) is too slow ({} messages queued); dropped",
+                       conn.id, conn.peer, conn.queued)
+        conn.dropped = True
+        conn.outbox.clear()
+        conn.queued = 0
+        session = conn.session
+        assert session is not None
+        session.slow()
+        conn.flush()
+        self._forget(conn)
+
+    async def _timer(self) -> None:
+        while True:
+            await asyncio.sleep(TIMER_INTERVAL)
+            now = _now()
+            for conn in list(self.conns.values()):
+                if conn.session is None:
+                    if time.time() - conn.since >= self.config.auth_timeout:
+                        conn.close(1008, "auth timeout")
+                    continue
+                conn.session.check_timeout(now)
+                conn.flush()
+
+    # -- status -----------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        conns = list(self.conns.values())
+        dialects: dict[str, int] = {}
+        for conn in conns:
+            name = conn.session.dialect if conn.session else "unknown"
+            dialects[name] = dialects.get(name, 0) + 1
+        return {
+            "url": self.url,
+            "port": self.port,
+            "clients": len(conns),
+            "dialects": dialects,
+            "subscriptions": {
+                f"{b}:{s}:{m}": n for (b, s, m), n in sorted(self.registry.subscriptions().items())
+            },
+            "messages_out": self.stats.sent + sum(c.sent for c in conns),
+            "ticks_in": self.stats.ticks_in,
+            "dropped_slow": self.stats.dropped_slow,
+            "conflated": self.stats.replaced + sum(c.replaced for c in conns),
+            "refused_tokens": self.stats.refused_tokens,
+            "errors": self.stats.errors,
+            "rejected": self.stats.rejected,
+            "accepted": self.stats.accepted,
+            "gateways": {
+                b: {
+                    "connected": link.connected,
+                    "live": link.live[0],
+                    "reason": link.live[1],
+                    "reconnects": link.reconnects,
+                    "lost": link.lost,
+                    "held": len(self.registry.held(b)),
+                    "last_error": link.last_error,
+                }
+                for b, link in self.links.items()
+            },
+            "client_list": [c.describe() for c in conns],
+        }
+
+
+_now: Callable[[], float] = time.monotonic
