@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from tradeops import __version__
+from tradeops.proxy import cli as proxy_cli
 from tradeops.sim import cli as sim_cli
 from tradeops.supervisor import cli as desk_cli
 
@@ -86,6 +87,7 @@ def schema() -> None:
 
 desk_cli.register(app)
 sim_cli.register(app)
+proxy_cli.register(app)
 
 
 def main() -> None:

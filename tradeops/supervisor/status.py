@@ -40,6 +40,19 @@ def _extra(row: dict[str, Any]) -> str:
         )
     if row["role"] == "sim":
         return str((row.get("detail") or {}).get("url", ""))
+    if row["role"] == "proxy" and stats:
+        down = sorted(b for b, g in stats.get("gateways", {}).items() if not g.get("connected"))
+        parts = [
+            str(stats.get("url", "")),
+            f"{stats.get('clients', 0)} clients",
+            f"{len(stats.get('subscriptions', {}))} subscriptions",
+            f"out {stats.get('messages_per_s', 0):g} msg/s",
+            f"slow dropped {stats.get('dropped_slow', 0)}",
+            f"refused tokens {stats.get('refused_tokens', 0)}",
+        ]
+        if down:
+            parts.append(f"NO GATEWAY: {', '.join(down)}")
+        return ", ".join(parts)
     return ""
 
 
