@@ -34,9 +34,12 @@ def _extra(row: dict[str, Any]) -> str:
         ages = [c["last_tick_age"] for c in conns if c.get("last_tick_age") is not None]
         age = f"{min(ages):.1f}s" if ages else "-"
         live = "live" if stats.get("live") else f"NOT LIVE: {stats.get('reason', '')}"
+        orders = stats.get("orders") or {}
+        busy = ", ".join(f"{n} {k}" for k, n in orders.items() if n)
         return (
             f"{len(conns)} conn, {stats.get('symbols', 0)} symbols, last tick {age}, "
             f"reconnects {sum(c.get('reconnects', 0) for c in conns)}, {live}"
+            + (f"; orders: {busy}" if busy else "")
         )
     if row["role"] == "sim":
         return str((row.get("detail") or {}).get("url", ""))
