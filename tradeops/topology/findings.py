@@ -5,6 +5,7 @@ Leaf module: every checker produces these, every printer consumes them.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
@@ -51,3 +52,9 @@ class Finding:
 
 def sort_key(finding: Finding) -> tuple[str, int, int, str]:
     return (finding.file, finding.line, finding.column, finding.code)
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """` (did you mean 'x'?)` for the closest of `choices`, or nothing."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

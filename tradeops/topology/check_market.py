@@ -1,0 +1,144 @@
+"""Checks of what a topology asks of its brokers' feeds: symbol formats, modes, capacity."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from tradeops.topology import model as m
+from tradeops.topology.findings import Severity
+from tradeops.topology.load import Loaded
+
+E, W = Severity.ERROR, Severity.WARNING
+
+STOCK_SYMBOL = re.compile(r"^[A-Z][A-Z.]{0,15}$")
+CRYPTO_SYMBOL = re.compile(r"^[A-Z0-9]{2,15}/[A-Z0-9]{2,15}$")
+ALLTICK_SYMBOL = re.compile(r"^[A-Z0-9]{1,16}:[A-Za-z0-9._-]{1,32}$")
+CRYPTO_QUOTES = ("USDT", "USDC", "USD", "BTC", "ETH")
+
+
+def check_symbols(loaded: Loaded, topo: m.Topology) -> None:
+    for name, strategy in topo.strategies.items():
+        broker = topo.brokers.get(strategy.broker)
+        path = ("strategies", name, "symbols")
+        if not strategy.symbols:
+            loaded.findings.append(
+                loaded.finding(
+                    E,
+                    "empty-symbols",
+                    path,
+                    f"strategy '{name}' subscribes no symbols",
+                    "list at least one symbol, e.g. symbols: [AAPL]",
+                    name=name,
+                )
+            )
+        seen: set[str] = set()
+        for i, symbol in enumerate(strategy.symbols):
+            if symbol in seen:
+                loaded.findings.append(
+                    loaded.finding(
+                        W,
+                        "duplicate-symbol",
+                        (*path, i),
+                        f"strategy '{name}' lists {symbol} twice",
+                        "list it once",
+                        name=symbol,
+                    )
+                )
+            seen.add(symbol)
+            if broker is not None:
+                problem = _symbol_problem(broker, symbol)
+                if problem:
+                    loaded.findings.append(
+                        loaded.finding(
+                            E,
+                            "symbol-format",
+                            (*path, i),
+                            f"'{symbol}' is not a {problem[0]} symbol",
+                            problem[1],
+                            name=symbol,
+                        )
+                    )
+        for i, symbol in enumerate(strategy.limits.symbols or []):
+            if broker is not None and (problem := _symbol_problem(broker, symbol)):
+                loaded.findings.append(
+                    loaded.finding(
+                        E,
+                        "symbol-format",
+                        ("strategies", name, "limits", "symbols", i),
+                        f"'{symbol}' is not a {problem[0]} symbol",
+                        problem[1],
+                        name=symbol,
+                    )
+                )
+        if (
+            broker is not None
+            and broker.adapter != "alltick"
+            and strategy.mode == "depth"
+            and broker.effective_feed != "crypto"
+        ):
+            loaded.findings.append(
+                loaded.finding(
+                    E,
+                    "mode-not-supported",
+                    ("strategies", name, "mode"),
+                    f"strategy '{name}': the {broker.effective_feed} feed of broker "
+                    f"'{strategy.broker}' has no depth (order book) data",
+                    "use mode: quote (best bid and ask), or a crypto feed for order books",
+                    name=name,
+                )
+            )
+
+
+def _symbol_problem(broker: m.Broker, symbol: str) -> tuple[str, str] | None:
+    """None when `symbol` suits the broker; else (kind, how to fix)."""
+    if broker.adapter == "alltick":
+        if ALLTICK_SYMBOL.match(symbol):
+            return None
+        return "AllTick", "write AllTick symbols as EXCHANGE:CODE, e.g. HK:700 or US:AAPL"
+    if broker.effective_feed == "crypto":
+        if CRYPTO_SYMBOL.match(symbol):
+            return None
+        upper = symbol.upper().replace("-", "/")
+        if "/" not in upper:
+            upper = next(
+                (
+                    f"{upper[: -len(q)]}/{q}"
+                    for q in CRYPTO_QUOTES
+                    if upper.endswith(q) and len(upper) > len(q)
+                ),
+                upper,
+            )
+        return (
+            "crypto",
+            f"write crypto pairs as BASE/QUOTE, e.g. {upper if '/' in upper else 'BTC/USD'}",
+        )
+    if STOCK_SYMBOL.match(symbol):
+        return None
+    suggestion = symbol.upper() if STOCK_SYMBOL.match(symbol.upper()) else "AAPL or BRK.B"
+    return "stock", f"write stock symbols in upper case letters (dots allowed), e.g. {suggestion}"
+
+
+def check_capacity(loaded: Loaded, topo: m.Topology) -> None:
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for strategy in topo.strategies.values():
+        wanted[strategy.broker].update(strategy.symbols)
+    for name, broker in topo.brokers.items():
+        need, pool = len(wanted.get(name, ())), broker.pool
+        if need <= pool.capacity:
+            continue
+        over = need - pool.capacity
+        connections = -(-need // pool.symbols_per_connection)
+        loaded.findings.append(
+            loaded.finding(
+                E,
+                "capacity",
+                ("brokers", name, "pool"),
+                f"broker '{name}' needs {need} distinct symbols but its pool holds {pool.capacity} "
+                f"({pool.symbols_per_connection} per connection × {pool.max_connections} "
+                f"connection(s)): {over} too many",
+                f"raise max_connections to {connections} if your plan allows it, raise "
+                "symbols_per_connection to what your plan allows, or remove symbols",
+                name=name,
+            )
+        )
