@@ -13,25 +13,22 @@ tick arrives or a timer is due.
 from __future__ import annotations
 
 import importlib
-import itertools
 import sys
 import threading
 import time
 import traceback
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from loguru import logger
 
 from tradeops.gateway.client import GatewayClient, GatewayError
-from tradeops.gateway.journal import Journal, journal_path
-from tradeops.protocol.alpaca_trading import base36
 from tradeops.runtime.dispatch import DispatchTable
 from tradeops.runtime.feed import BrokerFeed
-from tradeops.runtime.orders import FINAL, Order, OrderUpdate
+from tradeops.runtime.host_orders import HostOrders
+from tradeops.runtime.orders import Order
 from tradeops.runtime.strategy import Mode, Strategy
 from tradeops.supervisor import child
 from tradeops.supervisor.spec import ProcessSpec, RunPaths
@@ -89,13 +86,7 @@ class Host:
         self.feeds: dict[str, BrokerFeed] = {}
         self.stats = HostStats()
         self._last_stats = 0.0
-        # Orders as this host knows them (the gateway's updates keep them current).
-        self.book: dict[str, dict[str, Order]] = {}
-        self.positions: dict[tuple[str, str], float] = {}
-        self._updates: deque[tuple[str, OrderUpdate]] = deque()  # local rejections to deliver
-        self._ids = itertools.count(1)
-        self._id_prefix = base36(time.time_ns() // 1_000_000)  # ids stay unique across restarts
-        self._journal: Journal | None = None
+        self.trading = HostOrders(self)  # this host's orders, as the gateway reports them
 
     # -- setup --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -180,8 +171,7 @@ class Host:
             for message in messages:
                 worked = True
                 self._gateway_message(broker, message)
-        while self._updates:
-            name, update = self._updates.popleft()
+        for name, update in self.trading.take_local():
             self._call(self.slots[name], "on_order_update", update)
             worked = True
         now = time.monotonic()
@@ -252,8 +242,7 @@ class Host:
         self._publish_stats(time.monotonic())
         for feed in self.feeds.values():
             feed.close()
-        if self._journal is not None:
-            self._journal.close()
+        self.trading.close()
 
     # -- subscriptions (also called by strategies through their context) --------------------------
     def _subscribe(self, strategy: str, symbol: str, mode: Mode) -> None:
@@ -295,113 +284,17 @@ class Host:
     def _gateway_message(self, broker: str, message: dict[str, Any]) -> None:
         op = message.get("op")
         if op == "order_update":
-            self._order_update(message)
+            delivery = self.trading.on_update(message)
+            if delivery is not None and delivery[0] in self.slots:
+                self._call(self.slots[delivery[0]], "on_order_update", delivery[1])
         elif op == "orders":  # after hello: what survived an earlier incarnation
-            name = str(message.get("strategy"))
-            self.book[name] = {o.order_id: o for o in map(Order.from_json, message["working"])}
-            for symbol, qty in (message.get("positions") or {}).items():
-                self.positions[(name, symbol)] = float(qty)
-            if self.book[name]:
-                logger.info("{} has {} working order(s) from before", name, len(self.book[name]))
+            self.trading.on_snapshot(message)
         elif op == "event" and message.get("kind") == "lost":
             logger.error(
                 "{} on {} was lost: {}", message.get("symbol"), broker, message.get("reason")
             )
         elif message.get("op") == "health" and not message.get("live"):
             logger.warning("{} is not safe to trade: {}", broker, message.get("reason"))
-
-    # -- orders (called by strategies through their context) -----------------------------------
-    def submit(
-        self, strategy: str, symbol: str, side: str, qty: float, limit: float | None, tif: str
-    ) -> str:
-        order_id = f"{self._id_prefix}-{next(self._ids)}"
-        order = Order(order_id, symbol, "sell" if side == "sell" else "buy", qty, limit, tif)
-        ok, reason = self.safe_to_trade(strategy)
-        feed = self.feeds[self.slots[strategy].broker]
-        if ok:
-            try:
-                feed.client.send(
-                    {
-                        "op": "order",
-                        "strategy": strategy,
-                        "order_id": order_id,
-                        "symbol": symbol,
-                        "side": side,
-                        "qty": qty,
-                        "limit": limit,
-                        "tif": tif,
-                    }
-                )
-            except GatewayError as exc:
-                ok, reason = False, f"gateway unreachable: {exc}"
-        if not ok:
-            rejected = replace(order, status="rejected")
-            self._local_journal().write(
-                "rejected",
-                strategy=strategy,
-                order_id=order_id,
-                symbol=symbol,
-                side=side,
-                qty=qty,
-                reason=f"not safe to trade: {reason}",
-            )
-            self._updates.append(
-                (
-                    strategy,
-                    OrderUpdate(
-                        "rejected",
-                        rejected,
-                        reason=f"not safe to trade: {reason}",
-                        position=self.position(strategy, symbol),
-                    ),
-                )
-            )
-            return order_id
-        self.book.setdefault(strategy, {})[order_id] = order
-        return order_id
-
-    def cancel(self, strategy: str, order_id: str) -> None:
-        feed = self.feeds[self.slots[strategy].broker]
-        feed.client.send({"op": "cancel", "strategy": strategy, "order_id": order_id})
-
-    def cancel_all(self, strategy: str) -> None:
-        feed = self.feeds[self.slots[strategy].broker]
-        feed.client.send({"op": "cancel_all", "strategy": strategy})
-
-    def orders(self, strategy: str) -> list[Order]:
-        return [o for o in self.book.get(strategy, {}).values() if o.working]
-
-    def position(self, strategy: str, symbol: str) -> float:
-        return self.positions.get((strategy, symbol), 0.0)
-
-    def _order_update(self, message: dict[str, Any]) -> None:
-        name = str(message.get("strategy"))
-        slot = self.slots.get(name)
-        if slot is None:
-            return
-        order = Order.from_json(message.get("order") or {})
-        book = self.book.setdefault(name, {})
-        if order.status in FINAL or message.get("event") in FINAL:
-            book.pop(order.order_id, None)
-        else:
-            book[order.order_id] = order
-        position = float(message.get("position") or 0.0)
-        self.positions[(name, order.symbol)] = position
-        fill_price = message.get("fill_price")
-        update = OrderUpdate(
-            message["event"],
-            order,
-            reason=str(message.get("reason") or ""),
-            fill_qty=float(message.get("fill_qty") or 0.0),
-            fill_price=float(fill_price) if fill_price is not None else None,
-            position=position,
-        )
-        self._call(slot, "on_order_update", update)
-
-    def _local_journal(self) -> Journal:
-        if self._journal is None:
-            self._journal = Journal(journal_path(self.paths.run_dir))
-        return self._journal
 
     def safe_to_trade(self, strategy: str) -> tuple[bool, str]:
         feed = self.feeds[self.slots[strategy].broker]
@@ -454,19 +347,19 @@ class _Context:
         limit: float | None,
         tif: str,
     ) -> str:
-        return self._host.submit(strategy, symbol, side, qty, limit, tif)
+        return self._host.trading.submit(strategy, symbol, side, qty, limit, tif)
 
     def cancel(self, strategy: str, order_id: str) -> None:
-        self._host.cancel(strategy, order_id)
+        self._host.trading.cancel(strategy, order_id)
 
     def cancel_all(self, strategy: str) -> None:
-        self._host.cancel_all(strategy)
+        self._host.trading.cancel_all(strategy)
 
     def orders(self, strategy: str) -> list[Order]:
-        return self._host.orders(strategy)
+        return self._host.trading.orders(strategy)
 
     def position(self, strategy: str, symbol: str) -> float:
-        return self._host.position(strategy, symbol)
+        return self._host.trading.position(strategy, symbol)
 
     def subscribe(self, strategy: str, symbol: str, mode: Mode) -> None:
         self._host._subscribe(strategy, symbol, mode)
