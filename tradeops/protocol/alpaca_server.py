@@ -37,7 +37,7 @@ from tradeops.protocol.downstream import (
     SessionConfig,
 )
 from tradeops.protocol.feed import Mode
-from tradeops.protocol.tick import BAR, QUOTE, TRADE, Tick
+from tradeops.protocol.tick import BAR, QUOTE, TRADE, SymbolError, Tick, encode_symbol
 from tradeops.sim import dialect
 from tradeops.sim.dialect import ERRORS, Codec, DecodeError, encode_item, frame
 
@@ -106,6 +106,9 @@ class AlpacaDataSession(DownstreamSession):
         self.crypto = "crypto" in path
         self.broker = config.alpaca_broker
         self.subs: dict[str, set[str]] = {c: set() for c in SERVED}
+        # What `ticks` looks up per tick: raw symbol field → the kinds subscribed.
+        self._index: dict[bytes, frozenset[int]] = {}
+        self._format = f"alpaca-{codec.value}"
         self._pending: _Pending | None = None
 
     def open(self, now: float) -> None:
@@ -209,6 +212,7 @@ class AlpacaDataSession(DownstreamSession):
             elif result.queued and code is not None:
                 codes[code] = None  # kept, but say why nothing flows yet
         self.subs = after
+        self._reindex()
         for code in codes:
             self.error(code)
         if pending.unserved:
@@ -226,31 +230,45 @@ class AlpacaDataSession(DownstreamSession):
         return message
 
     def ticks(self, broker: str, ticks: Sequence[Tick], cache: Cache) -> int:
-        trades, quotes, codec = self.subs["trades"], self.subs["quotes"], self.codec
+        wanted, codec = self._index, self.codec
+        if not wanted or broker != self.broker:
+            return 0
+        encoded = cache.get(self._format)
+        if encoded is None:
+            encoded = cache[self._format] = {}
         items: list[bytes] = []
         for tick in ticks:
-            code = tick.kind_code
-            if not ((code == TRADE and tick.symbol in trades)
-                    or (code == QUOTE and tick.symbol in quotes)):
+            kinds = wanted.get(tick.symbol_bytes)
+            if kinds is None or tick.kind_code not in kinds:
                 continue
-            ck = ("alpaca", codec, tick.seq)
-            item = cache.get(ck)
+            item = encoded.get(tick.seq)
             if item is None:
                 message = data_message(tick, codec)
                 if message is None:
                     continue
-                item = cache[ck] = encode_item(codec, message)
+                item = encoded[tick.seq] = encode_item(codec, message)
             items.append(item)
         text = codec is Codec.JSON
         for i in range(0, len(items), MAX_ITEMS_PER_FRAME):
             self.out.append((frame(codec, items[i:i + MAX_ITEMS_PER_FRAME]), text))
         return len(items)
 
+    def _reindex(self) -> None:
+        index: dict[bytes, set[int]] = {}
+        for channel, code in (("trades", TRADE), ("quotes", QUOTE)):
+            for symbol in self.subs[channel]:
+                try:
+                    index.setdefault(encode_symbol(symbol), set()).add(code)
+                except SymbolError:  # validated on subscribe: cannot happen
+                    continue
+        self._index = {raw: frozenset(kinds) for raw, kinds in index.items()}
+
     def lost(self, key: Key, reason: str) -> None:
         symbol = key[1]
         if symbol in self.subs["trades"] or symbol in self.subs["quotes"]:
             for channel in SERVED:
                 self.subs[channel].discard(symbol)
+            self._reindex()
             self.error(alpaca_code(reason) or 500)
             self.send(self._ack())
 

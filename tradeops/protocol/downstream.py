@@ -23,7 +23,7 @@ and reason) once it is sent.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Hashable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -34,8 +34,9 @@ from tradeops.protocol.tick import Tick
 Frame = tuple[bytes, bool]
 #: (broker, symbol)
 Key = tuple[str, str]
-#: Encoded messages shared by every session during one batch of ticks.
-Cache = MutableMapping[Hashable, bytes]
+#: Encoded messages shared by every session during one batch of one broker's ticks: per
+#: message format (a name the dialect chooses), encoded items by a key of its choosing.
+Cache = dict[str, dict[Any, bytes]]
 
 CLOSE_POLICY = 1008  # a client broke the rules (auth, protocol, too many errors)
 CLOSE_TRY_AGAIN = 1013  # a slow client: come back when you can keep up

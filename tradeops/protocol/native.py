@@ -38,7 +38,15 @@ from tradeops.protocol.downstream import (
     SessionConfig,
 )
 from tradeops.protocol.feed import Mode
-from tradeops.protocol.tick import BAR, FLAG_SNAPSHOT, QUOTE, TRADE, Tick
+from tradeops.protocol.tick import (
+    BAR,
+    FLAG_SNAPSHOT,
+    QUOTE,
+    TRADE,
+    SymbolError,
+    Tick,
+    encode_symbol,
+)
 from tradeops.sim.dialect import Codec, DecodeError, decode, encode_item
 
 VERSION: Final = 1
@@ -107,6 +115,9 @@ class NativeSession(DownstreamSession):
         self.codec = codec
         self.version = 0  # 0 until hello
         self.subs: dict[Key, Mode] = {}
+        # What `ticks` looks up per tick: broker → raw symbol field → kinds delivered.
+        self._index: dict[str, dict[bytes, frozenset[int]]] = {}
+        self._format = f"native-{codec.value}"
         self._live: dict[str, tuple[bool, str]] = {
             b: (False, "not connected to the gateway yet") for b in config.brokers
         }
@@ -253,6 +264,7 @@ class NativeSession(DownstreamSession):
                     self.subs.pop(key, None)
                 else:
                     self.subs[key] = pending.mode
+                self._reindex()
                 entry: dict[str, Any] = {"ok": True}
                 if result.queued:
                     entry.update(queued=True, reason=result.reason)
@@ -268,20 +280,34 @@ class NativeSession(DownstreamSession):
 
     # -- messages out -----------------------------------------------------------------------------
     def ticks(self, broker: str, ticks: Sequence[Tick], cache: Cache) -> int:
-        subs, codec, items = self.subs, self.codec, []
+        wanted = self._index.get(broker)
+        if not wanted:
+            return 0
+        codec, items = self.codec, []
+        encoded = cache.get(self._format)
+        if encoded is None:
+            encoded = cache[self._format] = {}
         for tick in ticks:
-            mode = subs.get((broker, tick.symbol))
-            if mode is None or tick.kind_code not in _KINDS[mode]:
+            kinds = wanted.get(tick.symbol_bytes)
+            if kinds is None or tick.kind_code not in kinds:
                 continue
-            ck = ("native", codec, tick.seq)
-            item = cache.get(ck)
+            item = encoded.get(tick.seq)
             if item is None:
-                item = cache[ck] = encode_item(codec, tick_message(tick))
+                item = encoded[tick.seq] = encode_item(codec, tick_message(tick))
             items.append(item)
         text = codec is Codec.JSON
         for i in range(0, len(items), MAX_TICKS_PER_FRAME):
             self.out.append((ticks_frame(codec, broker, items[i:i + MAX_TICKS_PER_FRAME]), text))
         return len(items)
+
+    def _reindex(self) -> None:
+        index: dict[str, dict[bytes, frozenset[int]]] = {}
+        for (broker, symbol), mode in self.subs.items():
+            try:
+                index.setdefault(broker, {})[encode_symbol(symbol)] = _KINDS[mode]
+            except SymbolError:  # validated on subscribe: cannot happen
+                continue
+        self._index = index
 
     def health(self, broker: str, live: bool, reason: str) -> None:
         if self._live.get(broker) == (live, reason):
@@ -292,6 +318,7 @@ class NativeSession(DownstreamSession):
 
     def lost(self, key: Key, reason: str) -> None:
         if self.subs.pop(key, None) is not None:
+            self._reindex()
             self.send({"op": "lost", "broker": key[0], "symbol": key[1], "reason": reason})
 
     def slow(self) -> None:

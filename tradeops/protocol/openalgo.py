@@ -244,6 +244,9 @@ class OpenAlgoSession(DownstreamSession):
     # -- messages out -----------------------------------------------------------------------------
     def ticks(self, broker: str, ticks: Sequence[Tick], cache: Cache) -> int:
         routes, count = self._routes, 0
+        encoded = cache.get("openalgo")
+        if encoded is None:
+            encoded = cache["openalgo"] = {}
         for tick in ticks:
             key = (broker, tick.symbol)
             targets = routes.get(key)
@@ -261,10 +264,10 @@ class OpenAlgoSession(DownstreamSession):
             for exchange, mode in targets:
                 if mode == LTP and code != TRADE:
                     continue
-                ck = ("openalgo", exchange, mode, tick.seq, state)
-                item = cache.get(ck)
+                ck = (exchange, mode, tick.seq, state)
+                item = encoded.get(ck)
                 if item is None:
-                    item = cache[ck] = self._encode(exchange, mode, tick, trade, quote)
+                    item = encoded[ck] = self._encode(exchange, mode, tick, trade, quote)
                 self.out.append((item, True))
                 count += 1
         return count

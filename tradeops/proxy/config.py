@@ -34,7 +34,7 @@ def symbol_problem(broker: Broker, symbol: str) -> str | None:
 
     The same rules as `tradeops validate` (one wrong symbol must not make the broker refuse
     a whole batch), plus the bus's symbol length."""
-    from tradeops.topology.check import _symbol_problem  # the validate rule, shared
+    from tradeops.topology.check_market import _symbol_problem  # the validate rule, shared
 
     if not symbol:
         return "the symbol is empty"

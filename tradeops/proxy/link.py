@@ -142,6 +142,9 @@ class GatewayLink:
                 backoff = BACKOFF_MIN
             except (OSError, ValueError, TimeoutError) as exc:
                 reason = f"gateway connection lost: {exc}"
+            except asyncio.CancelledError:
+                self._stopping = True  # the proxy is stopping: not worth a warning
+                raise
             finally:
                 self._down(writer, reason)
             await asyncio.sleep(backoff)

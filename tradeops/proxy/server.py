@@ -32,10 +32,10 @@ from websockets.http11 import Request, Response
 
 from tradeops.bus.table import TableReader
 from tradeops.protocol.alpaca_server import AlpacaDataSession
-from tradeops.protocol.downstream import Change, DownstreamSession, Key, Result
+from tradeops.protocol.downstream import Cache, Change, DownstreamSession, Key, Result
 from tradeops.protocol.native import NativeSession, is_native
 from tradeops.protocol.openalgo import OpenAlgoSession, is_openalgo
-from tradeops.protocol.tick import Tick
+from tradeops.protocol.tick import Tick, decode_symbol
 from tradeops.proxy.config import ALPACA_PATHS, ProxyConfig
 from tradeops.proxy.connection import Connection
 from tradeops.proxy.link import GatewayLink
@@ -271,15 +271,20 @@ class ProxyServer:
         """Fan a batch out: each client gets the ticks of symbols it holds, encoded once."""
         self.stats.ticks_in += len(ticks)
         holders = self.registry.holders
+        per_symbol: dict[bytes, Any] = {}
         per_client: dict[Any, list[Tick]] = {}
         for tick in ticks:
-            for client in holders(broker, tick.symbol):
+            raw = tick.symbol_bytes
+            clients = per_symbol.get(raw)
+            if clients is None:
+                clients = per_symbol[raw] = holders(broker, decode_symbol(raw))
+            for client in clients:
                 bucket = per_client.get(client)
                 if bucket is None:
                     per_client[client] = [tick]
                 else:
                     bucket.append(tick)
-        cache: dict[Any, bytes] = {}
+        cache: Cache = {}
         bound = self.config.queue
         for client, mine in per_client.items():
             conn = self.conns.get(client)
