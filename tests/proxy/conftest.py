@@ -46,12 +46,14 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyDesk]:
 
 @pytest.fixture
 def private_desk(tmp_path: Path) -> Iterator[Callable[..., ProxyDesk]]:
-    """`private_desk(proxy="queue: 100", rate=...)`: a desk of the test's own."""
+    """`private_desk(proxy="queue: 100", broker="pool: {...}", rate=...)`: a desk of the
+    test's own (`proxy` and `broker` are YAML added to the proxy's and the broker's keys,
+    the rest are SimOptions)."""
     made: list[ProxyDesk] = []
 
-    def make(proxy: str = "", **sim: Any) -> ProxyDesk:
+    def make(proxy: str = "", broker: str = "", **sim: Any) -> ProxyDesk:
         name = f"py{os.getpid() % 100000}{len(made)}{abs(hash(str(tmp_path))) % 1000}"
-        created = ProxyDesk(tmp_path / str(len(made)), name, proxy, SimOptions(**sim))
+        created = ProxyDesk(tmp_path / str(len(made)), name, proxy, SimOptions(**sim), broker)
         made.append(created)
         created.start_proxy()
         return created

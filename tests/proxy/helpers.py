@@ -43,7 +43,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = ""
 
 
 class ProxyDesk:
-    def __init__(self, tmp: Path, name: str, proxy: str, sim: SimOptions) -> None:
+    def __init__(self, tmp: Path, name: str, proxy: str, sim: SimOptions, broker: str = "") -> None:
         self.name = name
         self.run_dir = tmp / "run"
         self.file = tmp / f"{name}.yaml"
@@ -52,7 +52,7 @@ class ProxyDesk:
         self.file.write_text(
             f"version: 1\nname: {name}\nsettings:\n  run_dir: {self.run_dir}\n"
             f"  proxy: {{listen: '127.0.0.1:0', token: {TOKEN}{extra}}}\n"
-            "brokers:\n  sim: {adapter: sim}\n"
+            f"brokers:\n  sim: {{adapter: sim{', ' + broker if broker else ''}}}\n"
         )
         self.sim = SimThread(sim).start()
         self.gateway = self._spawn("gateway", "gateway-sim", "--url", self.sim.url)

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
+import websocket
 from websockets.exceptions import ConnectionClosed
 
 from tradeops.bus.reader import RingReader
@@ -141,3 +143,48 @@ def test_tls_when_given_a_certificate_and_key(
         client.wait_ticks(lambda t: len(t) > 0)
     finally:
         client.close()
+
+
+def test_conflate_keeps_a_slow_client_with_the_latest_values(
+    private_desk: Callable[..., ProxyDesk],
+) -> None:
+    desk = private_desk("queue: 200, slow_client: conflate", rate=300.0)
+    symbols = [f"CONF{c}" for c in "ABCD"]
+    slow = NativeClient(desk.url + "/", sock=slow_socket(desk.url), max_queue=1)
+    slow.hello("dawdler")
+    assert slow.subscribe(symbols, "quote")["ok"]  # then stops reading for a while
+    wait_for(lambda: desk.state().get("conflated", 0) > 1000, timeout=30,
+             what="ticks conflated for the stalled client")
+    slow.ticks.clear()
+    reader = Collector(slow)  # it catches up: still connected, still subscribed
+    reader.start()
+    wait_for(lambda: len(slow.ticks) > 2000, timeout=30, what="ticks after catching up")
+    state = desk.state()
+    assert state["dropped_slow"] == 0 and state["clients"] == 1
+    assert {t["symbol"] for t in slow.ticks} == set(symbols)
+    slow.close()
+    reader.join(10)
+
+
+def test_a_refusal_reaches_only_the_client_that_asked(
+    private_desk: Callable[..., ProxyDesk],
+) -> None:
+    desk = private_desk(broker="pool: {symbols_per_connection: 2, max_connections: 1}")
+    holder = desk.native("holder")
+    assert holder.subscribe(["REFA"])["ok"]
+    ws = websocket.create_connection(desk.url + "/v2/iex", timeout=10,
+                                     header=["Content-Type: application/msgpack"])
+    try:
+        ws.recv()
+        ws.send_binary(msgpack.packb({"action": "auth", "key": "k", "secret": "s3cret"}))
+        assert msgpack.unpackb(ws.recv())[0]["msg"] == "authenticated"
+        ws.send_binary(msgpack.packb({"action": "subscribe", "trades": ["REFA", "REFB", "REFC"]}))
+        error, ack = msgpack.unpackb(ws.recv()), msgpack.unpackb(ws.recv())
+        assert error == [{"T": "error", "code": 405, "msg": "symbol limit exceeded"}]
+        assert ack[0]["T"] == "subscription" and len(ack[0]["trades"]) == 2  # the pool's two
+        assert "REFA" in ack[0]["trades"]
+    finally:
+        ws.close()
+    holder.ticks.clear()
+    assert {t["symbol"] for t in holder.wait_ticks(lambda t: len(t) > 3)} == {"REFA"}
+    holder.close()
