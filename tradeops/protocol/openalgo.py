@@ -182,8 +182,8 @@ class OpenAlgoSession(DownstreamSession):
                 continue
             symbols.add(symbol)
             held = self.subs.setdefault((exchange, symbol), set())
-            if action == "subscribe":
-                held.add(mode)  # type: ignore[arg-type]
+            if action == "subscribe" and mode is not None:
+                held.add(mode)
             elif mode is None:
                 held.clear()
             else:

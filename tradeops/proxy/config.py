@@ -75,8 +75,9 @@ class ProxyConfig:
     def from_topology(cls, topology: Topology, paths: RunPaths) -> ProxyConfig:
         settings = topology.settings.proxy
         feeds: dict[str, str] = {}
+        chosen_by_feed: dict[str, str] = {str(k): v for k, v in settings.feeds.items()}
         for path, feed in ALPACA_PATHS.items():
-            chosen = settings.feeds.get(feed)  # type: ignore[call-overload]
+            chosen = chosen_by_feed.get(feed)
             if chosen is None:
                 chosen = next(
                     (n for n, b in topology.brokers.items()

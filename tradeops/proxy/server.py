@@ -32,7 +32,14 @@ from websockets.http11 import Request, Response
 
 from tradeops.bus.table import TableReader
 from tradeops.protocol.alpaca_server import AlpacaDataSession
-from tradeops.protocol.downstream import Cache, Change, DownstreamSession, Key, Result
+from tradeops.protocol.downstream import (
+    Cache,
+    Change,
+    DownstreamSession,
+    Key,
+    Result,
+    SessionConfig,
+)
 from tradeops.protocol.native import NativeSession, is_native
 from tradeops.protocol.openalgo import OpenAlgoSession, is_openalgo
 from tradeops.protocol.tick import Tick, decode_symbol
@@ -163,7 +170,7 @@ class ProxyServer:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(conn.writer), 5.0)
 
-    def _session_config(self, path: str) -> Any:
+    def _session_config(self, path: str) -> SessionConfig:
         return self.config.session_config(path)
 
     def _detect(self, path: str, first: str | bytes) -> DownstreamSession:
@@ -225,7 +232,7 @@ class ProxyServer:
         for request in step.requests:
             self.links[request.broker].send(request.message())
         for answer in step.answers:
-            conn = self.conns.get(answer.client)  # type: ignore[call-overload]
+            conn = self._conn(answer.client)
             if conn is None:
                 continue
             key = (answer.broker, answer.symbol)
@@ -238,10 +245,14 @@ class ProxyServer:
                 conn.session.lost(key, answer.reason)
                 conn.flush()
         for lost in step.lost:
-            conn = self.conns.get(lost.client)  # type: ignore[call-overload]
+            conn = self._conn(lost.client)
             if conn is not None and conn.session is not None:
                 conn.session.lost((lost.broker, lost.symbol), lost.reason)
                 conn.flush()
+
+    def _conn(self, client: object) -> Connection | None:
+        """The connection a registry client id names (ids are the connections' ints)."""
+        return self.conns.get(client) if isinstance(client, int) else None
 
     # -- LinkEvents -------------------------------------------------------------------------------
     def link_up(self, broker: str) -> None:
