@@ -34,13 +34,13 @@ def symbol_problem(broker: Broker, symbol: str) -> str | None:
 
     The same rules as `tradeops validate` (one wrong symbol must not make the broker refuse
     a whole batch), plus the bus's symbol length."""
-    from tradeops.topology.check_market import _symbol_problem  # the validate rule, shared
+    from tradeops.topology.check_market import symbol_problem  # the validate rule, shared
 
     if not symbol:
         return "the symbol is empty"
     if len(symbol.encode()) > SYMBOL_MAX_BYTES:
         return f"'{symbol[:40]}' is longer than {SYMBOL_MAX_BYTES} bytes"
-    problem = _symbol_problem(broker, symbol)
+    problem = symbol_problem(broker, symbol)
     return f"'{symbol}' is not a {problem[0]} symbol: {problem[1]}" if problem else None
 
 

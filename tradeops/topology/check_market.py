@@ -47,7 +47,7 @@ def check_symbols(loaded: Loaded, topo: m.Topology) -> None:
                 )
             seen.add(symbol)
             if broker is not None:
-                problem = _symbol_problem(broker, symbol)
+                problem = symbol_problem(broker, symbol)
                 if problem:
                     loaded.findings.append(
                         loaded.finding(
@@ -60,7 +60,7 @@ def check_symbols(loaded: Loaded, topo: m.Topology) -> None:
                         )
                     )
         for i, symbol in enumerate(strategy.limits.symbols or []):
-            if broker is not None and (problem := _symbol_problem(broker, symbol)):
+            if broker is not None and (problem := symbol_problem(broker, symbol)):
                 loaded.findings.append(
                     loaded.finding(
                         E,
@@ -90,7 +90,7 @@ def check_symbols(loaded: Loaded, topo: m.Topology) -> None:
             )
 
 
-def _symbol_problem(broker: m.Broker, symbol: str) -> tuple[str, str] | None:
+def symbol_problem(broker: m.Broker, symbol: str) -> tuple[str, str] | None:
     """None when `symbol` suits the broker; else (kind, how to fix)."""
     if broker.adapter == "alltick":
         if ALLTICK_SYMBOL.match(symbol):
