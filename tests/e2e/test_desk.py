@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.desk import Desk, processes_mentioning, shm_segments, wait_for
+from tests.e2e.desk import Desk, processes_mentioning, shm_segments
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

@@ -12,13 +12,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import REPO
+from tests.waiting import wait_for
 from tradeops.bus.names import list_segments
 from tradeops.bus.reader import RingReader
 from tradeops.gateway.client import GatewayClient
@@ -36,14 +37,6 @@ def admin(sim: SimThread, path: str, body: dict[str, Any] | None = None) -> Any:
         return json.loads(resp.read())
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
 
 
 class Desk:

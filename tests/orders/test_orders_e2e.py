@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.desk import Desk, wait_for
+from tests.e2e.desk import Desk
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 FAR = 1.0  # a buy limit far below any price the walk reaches: it rests

@@ -23,6 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import REPO
+from tests.waiting import wait_for
 from tradeops.bus.names import list_segments
 from tradeops.sim.options import SimOptions
 from tradeops.sim.server import SimThread
@@ -30,16 +31,6 @@ from tradeops.sim.server import SimThread
 TOKEN = "s3cret"
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    """Poll with a deadline (never a bare sleep as synchronisation)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last {last!r}")
 
 
 class ProxyDesk:

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.desk import Desk, wait_for
+from tests.e2e.desk import Desk
+from tests.waiting import wait_for
 
 from .helpers import NativeClient
 

@@ -6,7 +6,6 @@ gateway listens, and the limits every connection lives under.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -44,13 +43,6 @@ def symbol_problem(broker: Broker, symbol: str) -> str | None:
     return f"'{symbol}' is not a {problem[0]} symbol: {problem[1]}" if problem else None
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ from typing import Any
 
 from loguru import logger
 
-from tradeops.proxy.config import ProxyConfig, is_loopback
+from tradeops.proxy.config import ProxyConfig
 from tradeops.proxy.server import ProxyServer
 from tradeops.supervisor import child
 from tradeops.supervisor.spec import RunPaths
+from tradeops.topology.check import is_loopback
 from tradeops.topology.model import Topology
 
 NAME = "proxy"

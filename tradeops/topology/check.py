@@ -186,7 +186,7 @@ def _check_brokers(loaded: Loaded, topo: m.Topology) -> None:
 
 def _check_proxy(loaded: Loaded, topo: m.Topology) -> None:
     proxy = topo.settings.proxy
-    if proxy.enabled and not _is_loopback(proxy.host) and proxy.token is None:
+    if proxy.enabled and not is_loopback(proxy.host) and proxy.token is None:
         loaded.findings.append(
             loaded.finding(
                 E,
@@ -283,7 +283,8 @@ def _check_proxy_tls(loaded: Loaded, topo: m.Topology) -> None:
             )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """A host name or address that only this machine can reach."""
     if host == "localhost":
         return True
     try:
