@@ -19,8 +19,7 @@ import math
 import select
 import time
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Final, Literal, Self
+from typing import Final, Literal
 
 from tradeops.bus.doorbell import Doorbell, fence
 from tradeops.bus.layout import (
@@ -32,7 +31,7 @@ from tradeops.bus.layout import (
     RingLayout,
 )
 from tradeops.bus.names import ring_name
-from tradeops.bus.shm import Segment
+from tradeops.bus.shm import ClosesOnExit, Segment
 from tradeops.protocol.tick import RECORD, RECORD_SIZE, Tick, tick_from_values
 
 __all__ = ["RingReader"]
@@ -56,7 +55,7 @@ CHUNK: Final = 512
 Start = int | Literal["newest", "oldest"]
 
 
-class RingReader:
+class RingReader(ClosesOnExit):
     """Attach to ``broker``'s ring in ``topology`` and read its ticks in seq order.
 
     ``start``: ``"newest"`` reads only ticks published from now on; ``"oldest"`` replays the
@@ -273,13 +272,3 @@ class RingReader:
         self._release_views()
         self._segment.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -20,8 +20,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterable, Sequence
-from types import TracebackType
-from typing import Any, Final, NamedTuple, Self
+from typing import Any, Final, NamedTuple
 
 from tradeops.bus.doorbell import BellRinger, fence
 from tradeops.bus.layout import (
@@ -37,7 +36,7 @@ from tradeops.bus.layout import (
     RingLayout,
 )
 from tradeops.bus.names import list_segments, ring_name, shm_path
-from tradeops.bus.shm import Segment
+from tradeops.bus.shm import ClosesOnExit, Segment
 from tradeops.bus.table import LatestTable
 from tradeops.protocol.tick import KIND_CODES, QUOTE, RECORD, RECORD_SIZE, encode_symbol
 
@@ -57,7 +56,7 @@ class ReaderInfo(NamedTuple):
     sleeping: bool  # waiting on its doorbell now
 
 
-class TickRing:
+class TickRing(ClosesOnExit):
     """The writer of ``broker``'s tick ring in ``topology``. One per broker; not thread-safe.
 
     Creates ``/dev/shm/tradeops-<topology>.<broker>.ring``, replacing a stale one whose writer
@@ -203,13 +202,3 @@ class TickRing:
                     os.unlink(shm_path(name))
         self._segment.close(unlink=True)
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -16,11 +16,25 @@ import mmap
 import os
 import struct
 from collections.abc import Callable
+from typing import Self
 
 from tradeops.bus.layout import PID_OFFSET, STATE_OFFSET, STATE_OPEN
 from tradeops.bus.names import shm_path
 
 __all__ = ["Segment", "SegmentBusyError", "pid_alive", "writer_of"]
+
+
+class ClosesOnExit:
+    """`with X(...) as x:` closes x on the way out (every bus handle holds a mapping)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class SegmentBusyError(FileExistsError):

@@ -18,8 +18,7 @@ from __future__ import annotations
 import mmap
 import os
 import zlib
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 
 from tradeops.bus.layout import (
     COUNT_OFFSET,
@@ -36,7 +35,7 @@ from tradeops.bus.layout import (
     TableLayout,
 )
 from tradeops.bus.names import table_name
-from tradeops.bus.shm import Segment
+from tradeops.bus.shm import ClosesOnExit, Segment
 from tradeops.protocol.tick import (
     QUOTE,
     RECORD,
@@ -64,7 +63,7 @@ def _home(raw: bytes, mask: int) -> int:
     return zlib.crc32(raw.rstrip(b"\0")) & mask
 
 
-class LatestTable:
+class LatestTable(ClosesOnExit):
     """The writer of ``broker``'s latest-value table in ``topology``; one per broker.
 
     Creates ``/dev/shm/tradeops-<topology>.<broker>.table`` (replacing a stale one whose writer
@@ -138,19 +137,9 @@ class LatestTable:
         self._words.release()
         self._segment.close(unlink=True)
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
-class TableReader:
+class TableReader(ClosesOnExit):
     """Read ``broker``'s latest-value table in ``topology`` from any process (read-only map).
 
     FileNotFoundError if the gateway has not created it; LayoutError if its layout is not one
@@ -234,13 +223,3 @@ class TableReader:
         self._words.release()
         self._segment.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

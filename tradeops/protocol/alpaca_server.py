@@ -189,10 +189,7 @@ class AlpacaDataSession(DownstreamSession):
             if need != _need(self.subs, symbol):
                 wants[(self.broker, symbol)] = need
         self._pending = _Pending(self.subs, after, tuple(unserved))
-        if not wants:
-            self.resolved({})
-            return None
-        return Change(wants)
+        return self._request_change(wants)
 
     def resolved(self, results: Mapping[Key, Result]) -> None:
         pending, self._pending = self._pending, None

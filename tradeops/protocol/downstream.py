@@ -115,6 +115,14 @@ class DownstreamSession:
         """Every key of the last Change has its answer."""
         raise NotImplementedError
 
+    def _request_change(self, wants: dict[Key, Mode | None]) -> Change | None:
+        """The Change a request needs, or None when it needs none (then it is answered
+        at once, as if the registry had replied)."""
+        if not wants:
+            self.resolved({})
+            return None
+        return Change(wants)
+
     def ticks(self, broker: str, ticks: Sequence[Tick], cache: Cache) -> int:
         raise NotImplementedError
 

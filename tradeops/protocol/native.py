@@ -248,10 +248,7 @@ class NativeSession(DownstreamSession):
              wants: dict[Key, Mode | None], results: dict[str, dict[str, Any]],
              order: list[str]) -> Change | None:
         self._pending = _Pending(op, rid, broker, mode, results, tuple(order))
-        if not wants:
-            self.resolved({})
-            return None
-        return Change(wants)
+        return self._request_change(wants)
 
     def resolved(self, results: Mapping[Key, Result]) -> None:
         pending, self._pending = self._pending, None

@@ -201,10 +201,7 @@ class OpenAlgoSession(DownstreamSession):
         old, new = self._needs(pending.before), self._needs(self.subs)
         wants = {k: new.get(k) for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
         self._reroute()
-        if not wants:
-            self.resolved({})
-            return None
-        return Change(wants)
+        return self._request_change(wants)
 
     def resolved(self, results: Mapping[Key, Result]) -> None:
         pending, self._pending = self._pending, None
