@@ -6,7 +6,7 @@ which the host subscribes.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from tradeops.bus.reader import RingReader
 from tradeops.bus.table import TableReader
@@ -96,6 +96,3 @@ class BrokerFeed:
 
     def __repr__(self) -> str:
         return f"BrokerFeed({self.broker!r}, cursor={self.cursor})"
-
-    def status(self) -> dict[str, Any]:
-        return {"cursor": self.cursor, "lost": self.reader.lost}

@@ -22,7 +22,6 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,15 +104,13 @@ def read_state(run_dir: Path, name: str) -> dict[str, Any]:
         return {}
 
 
-def stop_on_signals(stop: threading.Event, extra: Callable[[], None] | None = None) -> None:
+def stop_on_signals(stop: threading.Event) -> None:
     """SIGTERM and SIGINT set `stop` (the role's loop notices and shuts down cleanly).
     SIGUSR1 prints every thread's stack to the log, for a process that seems stuck."""
     faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     def handler(signum: int, frame: object) -> None:
         stop.set()
-        if extra is not None:
-            extra()
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
