@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.topology.helpers import base, codes, only, run
+from tradeops.process.paths import RunPaths
+from tradeops.process.spec import process_specs
 from tradeops.proxy.config import ProxyConfig
-from tradeops.supervisor.spec import RunPaths, process_specs
 from tradeops.topology.findings import Severity
 from tradeops.topology.model import Topology
 

@@ -2,6 +2,7 @@
 
 import sys
 
-from tradeops.supervisor.role import main
+from tradeops.gateway.main import run_gateway
+from tradeops.process.entry import run_role
 
-sys.exit(main(["gateway", *sys.argv[1:]]))
+sys.exit(run_role("gateway", run_gateway))

@@ -1,12 +1,11 @@
 """A gateway process: the broker's bus (ring + latest-value table), its socket, its loop.
 
-Started by the supervisor through `python -m tradeops.supervisor.role gateway ...` (also
-`python -m tradeops.gateway ...`, the same arguments).
+Started by the supervisor as `python -m tradeops.gateway --topology FILE --name gateway-BROKER
+--run-dir DIR [--url URL]`.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
@@ -22,13 +21,15 @@ from tradeops.gateway.router import OrderRouter
 from tradeops.gateway.server import GatewayServer
 from tradeops.gateway.trading import Job, OrderSender, RestTransport, TradeStream
 from tradeops.gateway.upstream import UpstreamConfig
+from tradeops.process import child
+from tradeops.process.credentials import broker_credentials
+from tradeops.process.entry import RoleContext
+from tradeops.process.paths import RunPaths
 from tradeops.protocol.alltick import DEFAULT_URL as ALLTICK_URL
 from tradeops.protocol.alltick import AllTickSession
 from tradeops.protocol.alpaca import MarketDataSession
 from tradeops.protocol.alpaca_trading import open_orders
 from tradeops.protocol.feed import FeedSession, MarketData
-from tradeops.supervisor import child
-from tradeops.supervisor.spec import RunPaths
 from tradeops.topology.model import Broker, Topology
 from tradeops.topology.plan import groups
 
@@ -58,9 +59,7 @@ def endpoint(broker: Broker, sim_url: str | None) -> str:
 
 def session_factory(name: str, broker: Broker) -> Callable[[], FeedSession]:
     """A fresh dialect session per connection attempt, with the broker's credentials."""
-    from tradeops.supervisor.role import sim_credentials
-
-    creds = sim_credentials(name, broker)
+    creds = broker_credentials(name, broker)
     key, secret = creds if creds else ("tradeops", "tradeops")
     if broker.adapter == "alltick":
         return lambda: AllTickSession(key)
@@ -77,13 +76,10 @@ class BusSink:
         self.ring.extend(ticks)
 
 
-def run_gateway(
-    topology: Topology,
-    broker_name: str,
-    paths: RunPaths,
-    sim_url: str | None,
-    stop: threading.Event,
-) -> int:
+def run_gateway(ctx: RoleContext) -> int:
+    """The gateway role's body: serve one broker until `ctx.stop`."""
+    topology, broker_name, paths = ctx.topology, ctx.spec.broker, ctx.paths
+    sim_url, stop = ctx.url, ctx.stop
     broker = topology.brokers[broker_name]
     url = endpoint(broker, sim_url)
     table = LatestTable(topology.name, broker_name)
@@ -179,9 +175,7 @@ def build_orders(
             None,
             None,
         )
-    from tradeops.supervisor.role import sim_credentials
-
-    key, secret = sim_credentials(broker_name, broker) or ("tradeops", "tradeops")
+    key, secret = broker_credentials(broker_name, broker) or ("tradeops", "tradeops")
     rest, stream_url = trading_urls(broker, sim_url)
     rate = broker.orders.rate_limit
     window = SlidingWindow(rate.requests, rate.seconds) if rate else None

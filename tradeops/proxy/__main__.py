@@ -2,6 +2,7 @@
 
 import sys
 
-from tradeops.supervisor.role import main
+from tradeops.process.entry import run_role
+from tradeops.proxy.main import run_proxy
 
-sys.exit(main(["proxy", *sys.argv[1:]]))
+sys.exit(run_role("proxy", run_proxy))

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from tradeops import __version__
+from tradeops.process.paths import RunPaths
 from tradeops.protocol.downstream import SessionConfig
 from tradeops.protocol.tick import SYMBOL_MAX_BYTES
-from tradeops.supervisor.spec import RunPaths
 from tradeops.topology.model import Broker, Topology
 
 #: Alpaca's market-data paths and the feed each one is.

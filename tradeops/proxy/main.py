@@ -1,10 +1,10 @@
 """The proxy process: serve websockets until told to stop; publish status once a second.
 
 Started by the supervisor (tier 2, after the gateways) as
-``python -m tradeops.supervisor.role proxy --topology FILE --name proxy --run-dir DIR``;
-``python -m tradeops.proxy`` takes the same arguments. It reports ready with the address it
-actually bound (``settings.proxy.listen`` with port 0 takes any free port; a restarted proxy
-binds the port its previous run had, when it is still free, so clients find it again).
+``python -m tradeops.proxy --topology FILE --name proxy --run-dir DIR``. It reports ready with
+the address it actually bound (``settings.proxy.listen`` with port 0 takes any free port; a
+restarted proxy binds the port its previous run had, when it is still free, so clients find it
+again).
 """
 
 from __future__ import annotations
@@ -17,19 +17,20 @@ from typing import Any
 
 from loguru import logger
 
+from tradeops.process import child
+from tradeops.process.entry import RoleContext
+from tradeops.process.paths import RunPaths
 from tradeops.proxy.config import ProxyConfig
 from tradeops.proxy.server import ProxyServer
-from tradeops.supervisor import child
-from tradeops.supervisor.spec import RunPaths
 from tradeops.topology.check import is_loopback
-from tradeops.topology.model import Topology
 
 NAME = "proxy"
 STATE_EVERY = 1.0
 
 
-def run_proxy(topology: Topology, paths: RunPaths, stop: threading.Event) -> int:
-    """Run the proxy until `stop` is set; 2 when its settings cannot be served."""
+def run_proxy(ctx: RoleContext) -> int:
+    """Run the proxy until `ctx.stop` is set; 2 when its settings cannot be served."""
+    topology, paths, stop = ctx.topology, ctx.paths, ctx.stop
     config = ProxyConfig.from_topology(topology, paths)
     if not is_loopback(config.host):
         if config.token is None:

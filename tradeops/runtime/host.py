@@ -25,13 +25,15 @@ from typing import Any, Literal
 from loguru import logger
 
 from tradeops.gateway.client import GatewayClient, GatewayError
+from tradeops.process import child
+from tradeops.process.entry import RoleContext
+from tradeops.process.paths import RunPaths
+from tradeops.process.spec import ProcessSpec
 from tradeops.runtime.dispatch import DispatchTable
 from tradeops.runtime.feed import BrokerFeed
 from tradeops.runtime.host_orders import HostOrders
 from tradeops.runtime.orders import Order
 from tradeops.runtime.strategy import Mode, Strategy
-from tradeops.supervisor import child
-from tradeops.supervisor.spec import ProcessSpec, RunPaths
 from tradeops.topology.model import Topology
 
 STATS_EVERY = 1.0
@@ -378,19 +380,15 @@ class _Context:
         return self._host.clock()
 
 
-def run_host(
-    topology: Topology,
-    spec: ProcessSpec,
-    paths: RunPaths,
-    stop: threading.Event,
-    topology_dir: Path,
-) -> int:
-    host = Host(topology, spec, paths, topology_dir)
+def run_host(ctx: RoleContext) -> int:
+    """The host role's body: run one process group's strategies until `ctx.stop`."""
+    spec = ctx.spec
+    host = Host(ctx.topology, spec, ctx.paths, ctx.topology_file.parent)
     host.start()
     child.report_ready({"strategies": list(spec.strategies)})
     logger.info("running {}", ", ".join(spec.strategies))
     try:
-        host.run(stop)
+        host.run(ctx.stop)
     finally:
         host.stop()
     return 0

@@ -1,4 +1,13 @@
-"""`python -m tradeops.sim`: the `tradeops sim` command on its own."""
+"""`python -m tradeops.sim`: the stand-alone `tradeops sim` command, or, given `--topology`,
+the sim role of a desk (`--topology FILE --name sim-BROKER --run-dir DIR [--port PORT]`)."""
+
+import sys
+
+if "--topology" in sys.argv[1:]:
+    from tradeops.process.entry import run_role
+    from tradeops.sim.role import run_sim
+
+    sys.exit(run_role("sim", run_sim))
 
 import typer
 

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from tradeops.supervisor.spec import RunPaths
+from tradeops.process.paths import RunPaths
 from tradeops.supervisor.supervisor import AlreadyRunning, Supervisor
 from tradeops.topology.load import TopologyError, load_topology
 

@@ -12,8 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
+from tradeops.process.paths import RunPaths
 from tradeops.supervisor.control import NotRunning, request
-from tradeops.supervisor.spec import RunPaths
 from tradeops.supervisor.status import render_status
 
 FileArg = Annotated[

@@ -19,17 +19,8 @@ import signal
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from tradeops.process.spec import RestartPolicy
 from tradeops.supervisor.states import ProcessState as S
-
-
-@dataclass(frozen=True)
-class RestartPolicy:
-    policy: Literal["on-failure", "always", "never"] = "on-failure"
-    max_restarts: int = 5
-    window: float = 60.0
-    backoff: float = 1.0
-    max_backoff: float = 30.0
-    grace: float = 5.0
 
 
 @dataclass(frozen=True)

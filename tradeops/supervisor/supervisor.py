@@ -23,7 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from tradeops.supervisor import child
+from tradeops.process import child
+from tradeops.process.credentials import generate_sim_credentials
+from tradeops.process.paths import RunPaths
+from tradeops.process.spec import ROLE_MODULES, ProcessSpec, process_specs
 from tradeops.supervisor.control import ControlConnection, ControlServer
 from tradeops.supervisor.lifecycle import (
     Action,
@@ -41,7 +44,6 @@ from tradeops.supervisor.lifecycle import (
     step,
 )
 from tradeops.supervisor.procstats import CpuMeter, rss_bytes
-from tradeops.supervisor.spec import ProcessSpec, RunPaths, process_specs
 from tradeops.supervisor.states import ProcessState as S
 from tradeops.topology.model import Topology
 
@@ -87,7 +89,7 @@ class Supervisor:
         self._tier_started = 0.0
         self._cpu = CpuMeter()
         self.started = time.time()
-        self._sim_env = self._sim_credentials()
+        self._sim_env = generate_sim_credentials(dict(topology.brokers))
 
     # -- start and stop ------
     def acquire(self) -> None:
@@ -247,8 +249,7 @@ class Supervisor:
         argv = [
             sys.executable,
             "-m",
-            "tradeops.supervisor.role",
-            spec.role,
+            ROLE_MODULES[spec.role],
             "--topology",
             str(self.topology_file),
             "--name",
@@ -299,15 +300,6 @@ class Supervisor:
             for c in self.children.values()
             if c.spec.role == "sim" and c.detail.get("url")
         }
-
-    def _sim_credentials(self) -> dict[str, str]:
-        """A key pair per sim broker without credentials, shared by its sim and gateway
-        through the environment (never on a command line, where `ps` would show it)."""
-        pairs = {}
-        for name, broker in self.topology.brokers.items():
-            if broker.adapter == "sim" and broker.credentials is None:
-                pairs[name] = [f"sim-{os.urandom(6).hex()}", os.urandom(16).hex()]
-        return {"TRADEOPS_SIM_CREDENTIALS": json.dumps(pairs)} if pairs else {}
 
     # -- the loop's inputs ------
     def _timeout(self) -> float:

@@ -1,6 +1,6 @@
 """What every supervised process does first, and how it talks back to its supervisor.
 
-The supervisor starts each role as `python -m tradeops.supervisor.role ROLE ...` in a new
+The supervisor starts each role as `python -m tradeops.ROLE ...` (see `entry.py`) in a new
 session. The child then:
 
 - dies with its supervisor: `PR_SET_PDEATHSIG` (set between fork and exec, so there is no
