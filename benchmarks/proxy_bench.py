@@ -192,8 +192,9 @@ def _pcts(values: list[int]) -> tuple[float, float] | None:
 
 
 @contextlib.contextmanager
-def desk(rate: float) -> Iterator[tuple[str, str]]:
-    """A desk whose sim offers `rate` ticks/s per symbol; yields (proxy url, sim url).
+def desk(rate: float) -> Iterator[tuple[str, str, str]]:
+    """A desk whose sim offers `rate` ticks/s per symbol; yields (proxy url, sim url, the
+    desk's shared-memory namespace).
 
     A gateway lease of our own keeps the symbols subscribed throughout, so each scenario
     measures steady flow rather than the broker's subscribe."""
@@ -211,11 +212,12 @@ brokers:
 """)
         cli("up", "--detach", str(path))
         try:
-            rows = {p["name"]: p for p in json.loads(cli("status", str(path), "-f", "json"))[
-                "processes"]}
+            status = json.loads(cli("status", str(path), "-f", "json"))
+            rows = {p["name"]: p for p in status["processes"]}
             with GatewayClient(str(Path(tmp) / "run" / "benchproxy-gw-sim.sock"), "bench") as gw:
                 gw.subscribe(SYMBOLS, "quote")
-                yield rows["proxy"]["detail"]["url"] + "/", rows["sim-sim"]["detail"]["url"]
+                yield (rows["proxy"]["detail"]["url"] + "/", rows["sim-sim"]["detail"]["url"],
+                       status["bus"])
                 state = json.loads(cli("status", str(path), "-f", "json"))
                 DESK_STATE.update(
                     next(p for p in state["processes"] if p["name"] == "proxy")["stats"])
@@ -234,8 +236,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         print(_line(row), flush=True)
         out.append(row)
 
-    with desk(args.rate) as (proxy_url, sim_url):
-        measure("bus", "benchproxy", "-", 1, args.rate)
+    with desk(args.rate) as (proxy_url, sim_url, bus):
+        measure("bus", bus, "-", 1, args.rate)
         for clients in args.clients:
             for codec in ("json", "msgpack"):
                 measure("proxy", proxy_url, codec, clients, args.rate)
@@ -243,7 +245,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     out.append({"state": dict(DESK_STATE)})
     if args.saturate:  # more than this machine can carry, to find each path's ceiling
         rate = args.rate * args.saturate
-        with desk(rate) as (proxy_url, sim_url):
+        with desk(rate) as (proxy_url, sim_url, _bus):
             measure("proxy", proxy_url, "msgpack", max(args.clients), rate)
             measure("plain", sim_url + "/v2/iex", "msgpack", max(args.clients), rate)
         out.append({"saturated": dict(DESK_STATE)})

@@ -41,4 +41,4 @@ def make_desk(tmp_path: Path) -> Iterator[Callable[[str, str], Any]]:
     for desk in desks:
         desk.cleanup()
         assert processes_mentioning(str(desk.file)) == [], "a process outlived the test"
-        assert shm_segments(desk.name) == [], "shared memory outlived the test"
+        assert shm_segments(desk.bus) == [], "shared memory outlived the test"

@@ -52,6 +52,13 @@ class Desk:
         )  # tests run desks side by side
         self.file.write_text(header + textwrap.dedent(body).lstrip("\n"))
 
+    @property
+    def bus(self) -> str:
+        """The desk's shared-memory namespace."""
+        from tradeops.process.paths import RunPaths
+
+        return RunPaths(self.run_dir.resolve(), self.name).bus
+
     def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
@@ -89,5 +96,5 @@ class Desk:
         for pid in processes_mentioning(str(self.file)):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
-        for seg in shm_segments(self.name):
+        for seg in shm_segments(self.bus):
             (Path("/dev/shm") / seg).unlink(missing_ok=True)

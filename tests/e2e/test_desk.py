@@ -168,19 +168,19 @@ def test_kill_9_of_the_supervisor_leaves_nothing(make_desk: object, tmp_path: Pa
     # The gateway cleaned up on SIGTERM; a later up/down of the same desk clears any rest.
     desk.up()
     assert desk.down().returncode == 0
-    assert shm_segments(desk.name) == []
+    assert shm_segments(desk.bus) == []
 
 
 def test_down_leaves_nothing_and_a_second_up_is_refused(make_desk: object, tmp_path: Path) -> None:
     desk: Desk = make_desk("e2edown", desk_body(tmp_path, recorder("rec", tmp_path)))  # type: ignore[operator]
     desk.up()
-    assert shm_segments(desk.name) != []
+    assert shm_segments(desk.bus) != []
     again = desk.cli("up", "--detach", str(desk.file))
     assert again.returncode == 1 and "already running" in again.stderr
     result = desk.down()
     assert result.returncode == 0 and "rec" in result.stdout
     wait_for(lambda: processes_mentioning(str(desk.file)) == [], what="all processes gone")
-    assert shm_segments(desk.name) == []
+    assert shm_segments(desk.bus) == []
     assert list(desk.run_dir.glob("*.sock")) == []
     none = desk.cli("status", str(desk.file))
     assert none.returncode == 1 and "no desk is running" in none.stderr

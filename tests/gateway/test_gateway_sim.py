@@ -23,6 +23,7 @@ from tests.waiting import wait_for
 from tradeops.bus.names import list_segments
 from tradeops.bus.reader import RingReader
 from tradeops.gateway.client import GatewayClient
+from tradeops.process.paths import RunPaths
 from tradeops.protocol.tick import Tick
 from tradeops.sim.options import SimOptions
 from tradeops.sim.server import SimThread
@@ -95,18 +96,19 @@ def desk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Desk]:
             stdin=subprocess.DEVNULL,
         )
         socket_path = str(run_dir / f"{topology}-gw-sim.sock")
+        bus = RunPaths(run_dir.resolve(), topology).bus
         try:
             wait_for(
-                lambda: os.path.exists(socket_path) and list_segments(topology),
+                lambda: os.path.exists(socket_path) and list_segments(bus),
                 what="the gateway's socket and bus",
             )
-            desk = Desk(sim, gateway, topology, socket_path)
+            desk = Desk(sim, gateway, bus, socket_path)
             yield desk
             desk.reader.close()
         finally:
             gateway.terminate()
             assert gateway.wait(10) == 0, "the gateway did not stop cleanly on SIGTERM"
-            assert list_segments(topology) == [], "the gateway left shared memory behind"
+            assert list_segments(bus) == [], "the gateway left shared memory behind"
 
 
 def symbols(n: int, start: int = 0) -> list[str]:

@@ -25,6 +25,7 @@ from websockets.sync.client import ClientConnection, connect
 from tests.conftest import REPO
 from tests.waiting import wait_for
 from tradeops.bus.names import list_segments
+from tradeops.process.paths import RunPaths
 from tradeops.sim.options import SimOptions
 from tradeops.sim.server import SimThread
 
@@ -45,6 +46,7 @@ class ProxyDesk:
             f"  proxy: {{listen: '127.0.0.1:0', token: {TOKEN}{extra}}}\n"
             f"brokers:\n  sim: {{adapter: sim{', ' + broker if broker else ''}}}\n"
         )
+        self.bus = RunPaths(self.run_dir.resolve(), name).bus
         self.sim = SimThread(sim).start()
         self.gateway = self._spawn("gateway", "gateway-sim", "--url", self.sim.url)
         self.proxy: subprocess.Popen[bytes] | None = None
@@ -110,7 +112,7 @@ class ProxyDesk:
                 codes.append(proc.wait(15))
         self.sim.close()
         assert codes == [0] * len(codes), f"a process did not stop cleanly: {codes}"
-        assert list_segments(self.name) == [], "shared memory outlived the desk"
+        assert list_segments(self.bus) == [], "shared memory outlived the desk"
         assert not (self.run_dir / f"{self.name}-gw-sim.sock").exists()
 
 

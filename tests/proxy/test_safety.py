@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(60)
 
 def ring_seqs(desk: ProxyDesk, symbols: set[str], lo: int, hi: int) -> list[int]:
     """The seqs of every tick of `symbols` the gateway published between lo and hi."""
-    with RingReader(desk.name, "sim", start="oldest") as reader:
+    with RingReader(desk.bus, "sim", start="oldest") as reader:
         ticks = reader.read(1_000_000, 0.0)
     return [t.seq for t in ticks if lo <= t.seq <= hi and t.symbol in symbols]
 

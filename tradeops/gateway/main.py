@@ -82,8 +82,8 @@ def run_gateway(ctx: RoleContext) -> int:
     sim_url, stop = ctx.url, ctx.stop
     broker = topology.brokers[broker_name]
     url = endpoint(broker, sim_url)
-    table = LatestTable(topology.name, broker_name)
-    ring = TickRing(topology.name, broker_name, table=table)
+    table = LatestTable(paths.bus, broker_name)
+    ring = TickRing(paths.bus, broker_name, table=table)
     factory = session_factory(broker_name, broker)
     config = UpstreamConfig(url=url, session=factory, silence_after=broker.silence_after)
     pool = Pool(broker_name, broker.pool.symbols_per_connection, broker.pool.max_connections)
@@ -167,7 +167,7 @@ def build_orders(
         )
         for g in groups(topology)
     }
-    prices = _price_lookup(topology.name, broker_name)
+    prices = _price_lookup(paths.bus, broker_name)
     if broker.adapter == "alltick":
         reason = f"broker '{broker_name}' (alltick) is a market-data feed; it takes no orders"
         return (
@@ -205,14 +205,14 @@ def _noop() -> None:
     pass
 
 
-def _price_lookup(topology: str, broker: str) -> Callable[[str], float | None]:
+def _price_lookup(bus: str, broker: str) -> Callable[[str], float | None]:
     """The latest price of a symbol from the broker's latest-value table (for max_notional)."""
     reader: list[TableReader] = []
 
     def price(symbol: str) -> float | None:
         if not reader:
             try:
-                reader.append(TableReader(topology, broker))
+                reader.append(TableReader(bus, broker))
             except FileNotFoundError:
                 return None
         trade = reader[0].last_trade(symbol)

@@ -6,6 +6,7 @@ command run from anywhere finds the same desk.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,14 @@ class RunPaths:
             base = topology_file.resolve().parent if topology_file else Path.cwd()
             run_dir = base / run_dir
         return cls(run_dir.resolve(), topology.name)
+
+    @property
+    def bus(self) -> str:
+        """The namespace of this desk's shared-memory segments: the desk's name and a digest of
+        its run dir, so two desks of the same name in different run dirs never share a
+        segment (`/dev/shm/tradeops-NAME-DIGEST.BROKER.ring`)."""
+        digest = hashlib.blake2s(os.fsencode(self.run_dir), digest_size=4).hexdigest()
+        return f"{self.name}-{digest}"
 
     @property
     def control(self) -> Path:

@@ -48,6 +48,7 @@ def symbol_problem(broker: Broker, symbol: str) -> str | None:
 @dataclass(frozen=True)
 class ProxyConfig:
     topology: str
+    bus: str  # the desk's shared-memory namespace (RunPaths.bus)
     host: str
     port: int
     brokers: dict[str, Broker]
@@ -81,6 +82,7 @@ class ProxyConfig:
         tls = (settings.tls_cert, settings.tls_key)
         return cls(
             topology=topology.name,
+            bus=paths.bus,
             host=settings.host,
             port=settings.port,
             brokers=dict(topology.brokers),

@@ -72,7 +72,7 @@ class ProxyServer:
         self.config = config
         self.registry = Registry(config.brokers)
         self.links = {
-            b: GatewayLink(b, s, config.topology, self) for b, s in config.sockets.items()
+            b: GatewayLink(b, s, config.bus, self) for b, s in config.sockets.items()
         }
         self.conns: dict[int, Connection] = {}
         self.stats = ProxyStats()
@@ -222,7 +222,7 @@ class ProxyServer:
         table = self._tables.get(broker)
         if table is None or table.stale():
             try:
-                table = self._tables[broker] = TableReader(self.config.topology, broker)
+                table = self._tables[broker] = TableReader(self.config.bus, broker)
             except (FileNotFoundError, OSError, ValueError):
                 return None, None
         return table.last_trade(symbol), table.last_quote(symbol)

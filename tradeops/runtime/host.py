@@ -134,7 +134,7 @@ class Host:
                 time.sleep(0.1)
         cursor = self._saved_cursor(broker) if self.resume == "replay" else None
         return BrokerFeed.open(
-            self.topology.name, broker, client, start_after=cursor, busy_poll=self.busy_poll
+            self.paths.bus, broker, client, start_after=cursor, busy_poll=self.busy_poll
         )
 
     def _load(self, name: str) -> None:

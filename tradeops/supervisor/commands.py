@@ -23,6 +23,7 @@ def handle(sup: Supervisor, command: dict[str, Any]) -> dict[str, Any] | None:
             "pid": os.getpid(),
             "uptime": round(time.time() - sup.started, 1),
             "run_dir": str(sup.paths.run_dir),
+            "bus": sup.paths.bus,
             "processes": sup.status(),
         }
     if cmd in ("restart", "stop", "start"):

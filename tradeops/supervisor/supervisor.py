@@ -119,7 +119,7 @@ class Supervisor:
         """What a crashed earlier run of this desk left: shared memory, sockets, state."""
         from tradeops.bus.names import remove_segments
 
-        removed = remove_segments(self.topology.name)
+        removed = remove_segments(self.paths.bus)
         if removed:
             self.console(f"supervisor | removed {len(removed)} stale shared-memory segment(s)")
         for spec in self.children.values():
@@ -166,7 +166,7 @@ class Supervisor:
         stopped = [c.spec.name for c in self.children.values()]
         from tradeops.bus.names import remove_segments
 
-        remove_segments(self.topology.name)
+        remove_segments(self.paths.bus)
         if self._control is not None:
             self._control.close()
         if self._lock_file is not None:
