@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 
 from tradeops import __version__
-from tradeops.proxy import cli as proxy_cli
 from tradeops.sim import cli as sim_cli
 from tradeops.supervisor import cli as desk_cli
+from tradeops.supervisor import proxy_cli
 
 app = typer.Typer(
     name="tradeops",
