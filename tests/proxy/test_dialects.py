@@ -13,12 +13,12 @@ from typing import Any
 import msgpack
 
 from tradeops.protocol.alpaca_server import AlpacaDataSession, alpaca_code
+from tradeops.protocol.codec import Codec
 from tradeops.protocol.downstream import Frame, Result, SessionConfig
 from tradeops.protocol.native import NativeSession
 from tradeops.protocol.openalgo import OpenAlgoSession, parse_mode
 from tradeops.protocol.tick import Tick
 from tradeops.proxy.config import symbol_problem
-from tradeops.sim.dialect import Codec
 from tradeops.topology.model import Broker
 
 SIM = Broker.model_validate({"adapter": "sim"})

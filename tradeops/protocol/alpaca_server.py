@@ -16,8 +16,8 @@ What an unmodified alpaca-py ``StockDataStream(..., url_override="ws://HOST:PORT
 
 Only ``trades`` and ``quotes`` are carried (the bus holds no bars the gateway subscribed, no
 order books, statuses or news); other channels are answered with error 410 and left out of
-the set. The message builders, codecs and error texts are the simulated exchange's
-(``tradeops.sim.dialect``): one source for the dialect.
+the set. The message builders and error texts (``alpaca_stream.py``) and the codecs
+(``codec.py``) are shared with the simulated exchange: one source for the dialect.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from tradeops.protocol import alpaca_stream
+from tradeops.protocol.alpaca_stream import CRYPTO_CHANNELS, ERRORS, KNOWN_CHANNELS, STOCK_CHANNELS
+from tradeops.protocol.codec import Codec, DecodeError, decode, encode_item, frame, timestamp
 from tradeops.protocol.downstream import (
     CLOSE_POLICY,
     Cache,
@@ -38,12 +41,8 @@ from tradeops.protocol.downstream import (
 )
 from tradeops.protocol.feed import Mode
 from tradeops.protocol.tick import BAR, QUOTE, TRADE, SymbolError, Tick, encode_symbol
-from tradeops.sim import dialect
-from tradeops.sim.dialect import ERRORS, Codec, DecodeError, encode_item, frame
 
 SERVED: Final = ("trades", "quotes")
-KNOWN: Final = frozenset(dialect.STOCK_CHANNELS + dialect.CRYPTO_CHANNELS
-                         + ("corrections", "cancelErrors", "news"))
 #: Messages per data frame: alpaca-py refuses frames over 1 MiB (protocols.md §4.13).
 MAX_ITEMS_PER_FRAME: Final = 1000
 _CODE = re.compile(r"\b(40[0-9]|410|500)\b")
@@ -68,7 +67,7 @@ def _size(symbol: str, size: float) -> float | int:
 def data_message(tick: Tick, codec: Codec) -> dict[str, Any] | None:
     """The Alpaca message for one tick (None for kinds Alpaca has no message for)."""
     symbol, code = tick.symbol, tick.kind_code
-    ts = dialect.timestamp(codec, tick.exchange_ns)
+    ts = timestamp(codec, tick.exchange_ns)
     if code == TRADE:
         return {"T": "t", "S": symbol, "i": tick.seq, "p": tick.price,
                 "s": _size(symbol, tick.size), "t": ts}
@@ -112,13 +111,13 @@ class AlpacaDataSession(DownstreamSession):
         self._pending: _Pending | None = None
 
     def open(self, now: float) -> None:
-        self.send(dialect.success("connected"))
+        self.send(alpaca_stream.success("connected"))
 
     def receive(self, payload: str | bytes, now: float) -> Change | None:
         if self.closing is not None:
             return None
         try:
-            message = dialect.decode(payload, self.codec)
+            message = decode(payload, self.codec)
         except DecodeError:
             self.error(400)
             return None
@@ -153,7 +152,7 @@ class AlpacaDataSession(DownstreamSession):
             return
         self.authenticated = True
         self.name = key[:64]
-        self.send(dialect.success("authenticated"))
+        self.send(alpaca_stream.success("authenticated"))
 
     def _subscribe(self, action: str, message: dict[str, Any]) -> Change | None:
         assert self.broker is not None
@@ -162,7 +161,7 @@ class AlpacaDataSession(DownstreamSession):
         for channel, symbols in message.items():
             if channel == "action":
                 continue
-            if channel not in KNOWN or not isinstance(symbols, list):
+            if channel not in KNOWN_CHANNELS or not isinstance(symbols, list):
                 self.error(400)
                 return None
             if not all(isinstance(s, str) and not self.config.check_symbol(self.broker, s)
@@ -219,7 +218,7 @@ class AlpacaDataSession(DownstreamSession):
     def _ack(self) -> dict[str, Any]:
         """The full current set, every channel of the feed listed (empty ones too)."""
         message: dict[str, Any] = {"T": "subscription"}
-        for channel in dialect.CRYPTO_CHANNELS if self.crypto else dialect.STOCK_CHANNELS:
+        for channel in CRYPTO_CHANNELS if self.crypto else STOCK_CHANNELS:
             message[channel] = sorted(self.subs.get(channel, ()))
         if not self.crypto:
             message["corrections"] = []
@@ -294,7 +293,7 @@ class AlpacaDataSession(DownstreamSession):
                          self.codec is Codec.JSON))
 
     def error(self, code: int, *, fatal: bool = False) -> None:
-        self.send(dialect.error(code))
+        self.send(alpaca_stream.error(code))
         if code not in (407, 404):
             self.count_error()
         if fatal:

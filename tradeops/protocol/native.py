@@ -28,6 +28,7 @@ from typing import Any, Final
 
 import msgpack
 
+from tradeops.protocol.codec import Codec, DecodeError, array_header, decode, encode_item
 from tradeops.protocol.downstream import (
     CLOSE_POLICY,
     Cache,
@@ -47,7 +48,6 @@ from tradeops.protocol.tick import (
     Tick,
     encode_symbol,
 )
-from tradeops.sim.dialect import Codec, DecodeError, decode, encode_item
 
 VERSION: Final = 1
 MODES: Final = ("trade", "quote")
@@ -88,8 +88,7 @@ def tick_message(tick: Tick) -> dict[str, Any]:
 def ticks_frame(codec: Codec, broker: str, items: list[bytes]) -> bytes:
     """A `ticks` message from tick items encoded by `encode_item` in the same codec."""
     if codec is Codec.MSGPACK:
-        n = len(items)
-        header = bytes((0x90 | n,)) if n < 16 else b"\xdc" + n.to_bytes(2, "big")
+        header = array_header(len(items))
         head: bytes = msgpack.packb("op") + msgpack.packb("ticks") + msgpack.packb("broker")
         head += msgpack.packb(broker) + msgpack.packb("ticks")
         return b"\x83" + head + header + b"".join(items)

@@ -32,6 +32,7 @@ from websockets.http11 import Request, Response
 
 from tradeops.bus.table import TableReader
 from tradeops.protocol.alpaca_server import AlpacaDataSession
+from tradeops.protocol.codec import Codec, codec_for, decode
 from tradeops.protocol.downstream import (
     Cache,
     Change,
@@ -47,7 +48,6 @@ from tradeops.proxy.config import ALPACA_PATHS, ProxyConfig
 from tradeops.proxy.connection import Connection
 from tradeops.proxy.link import GatewayLink
 from tradeops.proxy.registry import Registry, Step
-from tradeops.sim.dialect import Codec, codec_for, decode
 
 #: Longest a client's request waits for the gateway before it is answered `queued`.
 REQUEST_TIMEOUT: Final = 15.0
