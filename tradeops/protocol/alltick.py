@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tradeops.protocol.feed import (
@@ -66,9 +66,12 @@ class AllTickSession:
     min_request_interval = 1.0
     fatal_codes: Mapping[int, str] = FATAL_CODES
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, trace: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+        """`trace` makes each request's trace id (AllTick echoes it back; we only need it
+        unique); tests pass a fixed one to compare whole frames."""
         self._token = token
         self._seq = itertools.count(1)
+        self._trace = trace
 
     def url(self, base: str) -> str:
         joiner = "&" if "?" in base else "?"
@@ -123,7 +126,7 @@ class AllTickSession:
 
     def _request(self, cmd: int, data: dict[str, Any]) -> str:
         return json.dumps(
-            {"cmd_id": cmd, "seq_id": next(self._seq), "trace": uuid.uuid4().hex, "data": data},
+            {"cmd_id": cmd, "seq_id": next(self._seq), "trace": self._trace(), "data": data},
             separators=(",", ":"),
         )
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -109,8 +109,17 @@ class _Pending:
 class NativeSession(DownstreamSession):
     dialect = "native"
 
-    def __init__(self, config: SessionConfig, now: float, codec: Codec = Codec.JSON) -> None:
+    def __init__(
+        self,
+        config: SessionConfig,
+        now: float,
+        codec: Codec = Codec.JSON,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        """`clock_ns` is the server's time that `pong` reports (the wall clock in the proxy;
+        a fixed function in tests): the session reads no clock of its own."""
         super().__init__(config, now)
+        self._clock_ns = clock_ns
         self.codec = codec
         self.version = 0  # 0 until hello
         self.subs: dict[Key, Mode] = {}
@@ -144,7 +153,7 @@ class NativeSession(DownstreamSession):
                 self.close(CLOSE_POLICY, "hello first")
             return None
         if op == "ping":
-            self.send({"op": "pong", "id": rid, "time_ns": time.time_ns()})
+            self.send({"op": "pong", "id": rid, "time_ns": self._clock_ns()})
             return None
         if op == "subscribe":
             return self._subscribe(message, rid)

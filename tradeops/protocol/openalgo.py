@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -81,8 +81,13 @@ class _Pending:
 class OpenAlgoSession(DownstreamSession):
     dialect = "openalgo"
 
-    def __init__(self, config: SessionConfig, now: float) -> None:
+    def __init__(
+        self, config: SessionConfig, now: float, clock_ns: Callable[[], int] = time.time_ns
+    ) -> None:
+        """`clock_ns` is the server's time that `pong` reports (the wall clock in the proxy;
+        a fixed function in tests): the session reads no clock of its own."""
         super().__init__(config, now)
+        self._clock_ns = clock_ns
         self.subs: dict[Instrument, set[int]] = {}
         self._routes: dict[Key, list[tuple[str, int]]] = {}  # (broker, symbol) → (exch, mode)
         self._last_trade: dict[Key, Tick] = {}
@@ -119,7 +124,7 @@ class OpenAlgoSession(DownstreamSession):
             return None
         if action == "ping":
             self.send({"type": "pong", "status": "success", "server_timestamp": _ms(
-                time.time_ns())} | ({"request_id": rid} if rid is not None else {}))
+                self._clock_ns())} | ({"request_id": rid} if rid is not None else {}))
             return None
         if action in ("subscribe", "unsubscribe"):
             return self._change(str(action), message, rid)
