@@ -16,8 +16,9 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tradeops.gateway.interest import Interest
-from tradeops.gateway.pool import STRENGTH, Change, Mode, Pool
+from tradeops.gateway.pool import Change, Pool
+from tradeops.protocol.interest import Interest
+from tradeops.protocol.modes import Mode, covers
 
 Client = Hashable
 
@@ -43,10 +44,6 @@ class _Pending:
     waiting: dict[str, Mode | None]  # symbol → the client's previous mode (restored on refusal)
 
 
-def _covers(have: Mode | None, want: Mode) -> bool:
-    return have is not None and STRENGTH[have] >= STRENGTH[want]
-
-
 class GatewayCore:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
@@ -69,7 +66,7 @@ class GatewayCore:
             if symbol in refused:
                 self._restore(client, symbol, previous[symbol])
                 pending.results[symbol] = {"ok": False, "reason": refused[symbol]}
-            elif _covers(self.pool.mode_of(symbol), self.interest.strongest(symbol) or mode):
+            elif covers(self.pool.mode_of(symbol), self.interest.strongest(symbol) or mode):
                 pending.results[symbol] = {"ok": True}
             else:
                 pending.waiting[symbol] = previous[symbol]
@@ -115,7 +112,7 @@ class GatewayCore:
         if change is not None:
             for pending in self._pending:
                 for t in change.transitions:
-                    if t.symbol in pending.waiting and _covers(t.after, pending.mode):
+                    if t.symbol in pending.waiting and covers(t.after, pending.mode):
                         del pending.waiting[t.symbol]
                         pending.results[t.symbol] = {"ok": True}
         actions.extend(self._drive((conn,)))

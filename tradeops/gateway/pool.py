@@ -24,18 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
-Mode = Literal["trade", "quote", "depth"]
-STRENGTH: dict[str, int] = {"trade": 1, "quote": 2, "depth": 3}
-
-
-def stronger(a: Mode | None, b: Mode | None) -> Mode | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a if STRENGTH[a] >= STRENGTH[b] else b
+from tradeops.protocol.modes import STRENGTH, Mode
 
 
 def _grows(t: Transition) -> bool:

@@ -34,10 +34,11 @@ from typing import Any, Protocol
 from loguru import logger
 
 from tradeops.gateway.core import Actions, GatewayCore
-from tradeops.gateway.pool import STRENGTH, Pool
+from tradeops.gateway.pool import Pool
 from tradeops.gateway.router import OrderRouter
 from tradeops.gateway.upstream import Upstream, UpstreamConfig, UpstreamEvent
 from tradeops.protocol.feed import MarketData
+from tradeops.protocol.modes import MODES
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 1 << 20  # a request larger than this is malformed
@@ -276,7 +277,7 @@ class GatewayServer:
             symbols, mode = msg.get("symbols"), msg.get("mode", "trade")
             if not isinstance(symbols, list) or not all(isinstance(s, str) and s for s in symbols):
                 self._reply(client, rid, error="symbols must be a list of non-empty strings")
-            elif op == "subscribe" and mode not in STRENGTH:
+            elif op == "subscribe" and mode not in MODES:
                 self._reply(client, rid, error=f"mode must be trade, quote or depth, not {mode!r}")
             elif op == "subscribe":
                 self._carry_out(self.core.subscribe(client.sock, rid, symbols, mode))

@@ -30,10 +30,10 @@ from tradeops.protocol.feed import (
     FeedSession,
     Frame,
     MarketData,
-    Mode,
     Move,
     Subscribed,
 )
+from tradeops.protocol.modes import Mode
 
 State = Literal["connecting", "authenticating", "live", "backoff", "stopped"]
 

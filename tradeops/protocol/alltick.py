@@ -28,10 +28,10 @@ from tradeops.protocol.feed import (
     Failure,
     Frame,
     MarketData,
-    Mode,
     Move,
     Subscribed,
 )
+from tradeops.protocol.modes import Mode
 
 HEARTBEAT, HEARTBEAT_ACK = 22000, 22001
 DEPTH_SUB, DEPTH_ACK = 22002, 22003

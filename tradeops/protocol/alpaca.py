@@ -22,10 +22,10 @@ from tradeops.protocol.feed import (
     Failure,
     Frame,
     MarketData,
-    Mode,
     Move,
     Subscribed,
 )
+from tradeops.protocol.modes import Mode
 
 __all__ = [
     "Authenticated",

@@ -39,7 +39,7 @@ from tradeops.protocol.downstream import (
     Result,
     SessionConfig,
 )
-from tradeops.protocol.feed import Mode
+from tradeops.protocol.modes import Mode
 from tradeops.protocol.tick import BAR, QUOTE, TRADE, SymbolError, Tick, encode_symbol
 
 SERVED: Final = ("trades", "quotes")

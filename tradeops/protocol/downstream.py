@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from tradeops.protocol.feed import Mode
+from tradeops.protocol.modes import Mode
 from tradeops.protocol.tick import Tick
 
 #: (payload, text): text frames carry UTF-8 JSON, binary frames msgpack.

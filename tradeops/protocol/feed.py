@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol
 
-Mode = Literal["trade", "quote", "depth"]
+from tradeops.protocol.modes import Mode
+
 Frame = bytes | str
 
 

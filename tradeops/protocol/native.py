@@ -38,10 +38,11 @@ from tradeops.protocol.downstream import (
     Result,
     SessionConfig,
 )
-from tradeops.protocol.feed import Mode
+from tradeops.protocol.modes import Mode, kinds_of
 from tradeops.protocol.tick import (
     BAR,
     FLAG_SNAPSHOT,
+    KIND_CODES,
     QUOTE,
     TRADE,
     SymbolError,
@@ -50,13 +51,13 @@ from tradeops.protocol.tick import (
 )
 
 VERSION: Final = 1
+#: The modes this protocol offers (no order books on the bus yet, so no depth).
 MODES: Final = ("trade", "quote")
 #: Ticks per `ticks` message: keeps frames far below common 1 MiB client limits.
 MAX_TICKS_PER_FRAME: Final = 1000
-#: Tick kinds each mode delivers.
+#: Tick kind codes each mode delivers (the rule is protocol/modes.py's).
 _KINDS: Final[dict[str, frozenset[int]]] = {
-    "trade": frozenset((TRADE, BAR)),
-    "quote": frozenset((TRADE, QUOTE, BAR)),
+    mode: frozenset(KIND_CODES[kind] for kind in kinds_of(mode)) for mode in MODES
 }
 _OPS: Final = ("hello", "subscribe", "unsubscribe", "ping")
 

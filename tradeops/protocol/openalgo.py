@@ -39,7 +39,7 @@ from tradeops.protocol.downstream import (
     Result,
     SessionConfig,
 )
-from tradeops.protocol.feed import Mode
+from tradeops.protocol.modes import Mode
 from tradeops.protocol.tick import QUOTE, TRADE, Tick
 
 LTP, QUOTE_MODE, DEPTH = 1, 2, 3
