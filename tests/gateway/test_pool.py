@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tradeops.gateway.pool import Change, Pool, Transition
+from tradeops.gateway.pool import Pool, PoolChange, Transition
 from tradeops.protocol.interest import Interest
 
 
@@ -10,7 +10,7 @@ def symbols(n: int, start: int = 0) -> list[str]:
     return [f"S{i:03d}" for i in range(start, start + n)]
 
 
-def settle(pool: Pool) -> list[Change]:
+def settle(pool: Pool) -> list[PoolChange]:
     """Play the broker: send and confirm every change until nothing is left."""
     sent = []
     for conn in range(pool.connections):
@@ -38,7 +38,7 @@ def test_a_thirteenth_symbol_is_one_incremental_change_on_a_connection_with_room
     plan = pool.apply({"NEW": "trade"})
     assert plan.opened == () and plan.dirty == (2,)
     (change,) = settle(pool)
-    assert change == Change(2, (Transition("NEW", None, "trade"),))
+    assert change == PoolChange(2, (Transition("NEW", None, "trade"),))
 
 
 def test_over_capacity_is_refused_with_a_reason() -> None:

@@ -16,7 +16,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tradeops.gateway.pool import Change, Pool
+from tradeops.gateway.pool import Pool, PoolChange
 from tradeops.protocol.interest import Interest
 from tradeops.protocol.modes import Mode, covers
 
@@ -26,7 +26,7 @@ Client = Hashable
 @dataclass
 class Actions:
     replies: list[tuple[Client, dict[str, Any]]] = field(default_factory=list)
-    sends: list[Change] = field(default_factory=list)
+    sends: list[PoolChange] = field(default_factory=list)
     open: list[int] = field(default_factory=list)
 
     def extend(self, other: Actions) -> None:
@@ -36,7 +36,7 @@ class Actions:
 
 
 @dataclass
-class _Pending:
+class _WaitingSubscribe:
     client: Client
     request: int
     mode: Mode
@@ -48,13 +48,13 @@ class GatewayCore:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.interest = Interest()
-        self._pending: list[_Pending] = []
+        self._pending: list[_WaitingSubscribe] = []
         self._down: dict[int, str] = {}  # connection → why it is down
 
     # -- clients ------------------------------------------------------------------------------
     def subscribe(self, client: Client, request: int, symbols: list[str], mode: Mode) -> Actions:
         actions = Actions()
-        pending = _Pending(client, request, mode, {}, {})
+        pending = _WaitingSubscribe(client, request, mode, {}, {})
         changed: dict[str, Mode | None] = {}
         previous: dict[str, Mode | None] = {}
         for symbol in dict.fromkeys(symbols):  # duplicates in one request count once

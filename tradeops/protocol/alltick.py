@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tradeops.protocol.feed import (
+    BrokerFrame,
     Event,
     Failure,
-    Frame,
     MarketData,
     Move,
     Subscribed,
@@ -80,21 +80,23 @@ class AllTickSession:
     def headers(self) -> dict[str, str]:
         return {}
 
-    def auth(self) -> Frame | None:
+    def auth(self) -> BrokerFrame | None:
         return None  # the token travels in the URL
 
-    def heartbeat(self) -> Frame | None:
+    def heartbeat(self) -> BrokerFrame | None:
         return self._request(HEARTBEAT, {})
 
     # -- subscriptions --------------------------------------------------------------------------
-    def change_frames(self, confirmed: Mapping[str, Mode], moves: Iterable[Move]) -> list[Frame]:
+    def change_frames(
+        self, confirmed: Mapping[str, Mode], moves: Iterable[Move]
+    ) -> list[BrokerFrame]:
         target = dict(confirmed)
         for move in moves:
             if move.after is None:
                 target.pop(move.symbol, None)
             else:
                 target[move.symbol] = move.after
-        frames: list[Frame] = []
+        frames: list[BrokerFrame] = []
         old_trades = sorted(confirmed)
         new_trades = sorted(target)
         if new_trades != old_trades:
@@ -131,7 +133,7 @@ class AllTickSession:
         )
 
     # -- incoming -------------------------------------------------------------------------------
-    def receive(self, frame: Frame) -> list[Event]:
+    def receive(self, frame: BrokerFrame) -> list[Event]:
         try:
             msg = json.loads(frame)
         except ValueError as exc:

@@ -17,10 +17,10 @@ import msgpack
 
 from tradeops.protocol.feed import (
     Authenticated,
+    BrokerFrame,
     Connected,
     Event,
     Failure,
-    Frame,
     MarketData,
     Move,
     Subscribed,
@@ -82,15 +82,17 @@ class MarketDataSession:
         """Headers for the websocket upgrade (msgpack is chosen by Content-Type)."""
         return {"Content-Type": "application/msgpack"} if self.codec == "msgpack" else {}
 
-    def heartbeat(self) -> Frame | None:
+    def heartbeat(self) -> BrokerFrame | None:
         return None
 
     # -- outgoing ---------------------------------------------------------------------------
-    def auth(self) -> Frame:
+    def auth(self) -> BrokerFrame:
         self.state = "authenticating"
         return self._encode({"action": "auth", "key": self._key, "secret": self._secret})
 
-    def change_frames(self, confirmed: Mapping[str, Mode], moves: Iterable[Move]) -> list[Frame]:
+    def change_frames(
+        self, confirmed: Mapping[str, Mode], moves: Iterable[Move]
+    ) -> list[BrokerFrame]:
         """The subscribe and/or unsubscribe frames that carry out a pool change, in order.
 
         Alpaca subscriptions are incremental, so `confirmed` is not needed. Each frame is
@@ -111,13 +113,13 @@ class MarketDataSession:
             frames.append(self._encode({"action": "unsubscribe", **drop}))
         return frames
 
-    def _encode(self, message: dict[str, Any]) -> Frame:
+    def _encode(self, message: dict[str, Any]) -> BrokerFrame:
         if self.codec == "msgpack":
             return msgpack.packb(message)  # type: ignore[no-any-return]
         return json.dumps(message, separators=(",", ":"))
 
     # -- incoming ---------------------------------------------------------------------------
-    def receive(self, frame: Frame) -> list[Event]:
+    def receive(self, frame: BrokerFrame) -> list[Event]:
         """Decode one frame (an array of messages) into events; malformed input → Failure 400."""
         try:
             messages = self._decode(frame)
@@ -135,7 +137,7 @@ class MarketDataSession:
                     events.append(event)
         return events
 
-    def _decode(self, frame: Frame) -> Any:
+    def _decode(self, frame: BrokerFrame) -> Any:
         if isinstance(frame, (bytes, bytearray, memoryview)) and self.codec == "msgpack":
             return msgpack.unpackb(frame, timestamp=2)  # Timestamp ext → int ns
         return json.loads(frame)

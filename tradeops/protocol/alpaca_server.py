@@ -33,9 +33,9 @@ from tradeops.protocol.codec import Codec, DecodeError, decode, encode_item, fra
 from tradeops.protocol.downstream import (
     CLOSE_POLICY,
     Cache,
-    Change,
     DownstreamSession,
     Key,
+    NeedChange,
     Result,
     SessionConfig,
 )
@@ -88,7 +88,7 @@ def _need(subs: dict[str, set[str]], symbol: str) -> Mode | None:
 
 
 @dataclass(frozen=True)
-class _Pending:
+class _AlpacaRequest:
     before: dict[str, set[str]]
     after: dict[str, set[str]]
     unserved: tuple[str, ...]
@@ -108,12 +108,12 @@ class AlpacaDataSession(DownstreamSession):
         # What `ticks` looks up per tick: raw symbol field → the kinds subscribed.
         self._index: dict[bytes, frozenset[int]] = {}
         self._format = f"alpaca-{codec.value}"
-        self._pending: _Pending | None = None
+        self._pending: _AlpacaRequest | None = None
 
     def open(self, now: float) -> None:
         self.send(alpaca_stream.success("connected"))
 
-    def receive(self, payload: str | bytes, now: float) -> Change | None:
+    def receive(self, payload: str | bytes, now: float) -> NeedChange | None:
         if self.closing is not None:
             return None
         try:
@@ -154,7 +154,7 @@ class AlpacaDataSession(DownstreamSession):
         self.name = key[:64]
         self.send(alpaca_stream.success("authenticated"))
 
-    def _subscribe(self, action: str, message: dict[str, Any]) -> Change | None:
+    def _subscribe(self, action: str, message: dict[str, Any]) -> NeedChange | None:
         assert self.broker is not None
         after = {c: set(s) for c, s in self.subs.items()}
         unserved: list[str] = []
@@ -187,7 +187,7 @@ class AlpacaDataSession(DownstreamSession):
             need = _need(after, symbol)
             if need != _need(self.subs, symbol):
                 wants[(self.broker, symbol)] = need
-        self._pending = _Pending(self.subs, after, tuple(unserved))
+        self._pending = _AlpacaRequest(self.subs, after, tuple(unserved))
         return self._request_change(wants)
 
     def resolved(self, results: Mapping[Key, Result]) -> None:

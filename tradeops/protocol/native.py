@@ -32,9 +32,9 @@ from tradeops.protocol.codec import Codec, DecodeError, array_header, decode, en
 from tradeops.protocol.downstream import (
     CLOSE_POLICY,
     Cache,
-    Change,
     DownstreamSession,
     Key,
+    NeedChange,
     Result,
     SessionConfig,
 )
@@ -98,7 +98,7 @@ def ticks_frame(codec: Codec, broker: str, items: list[bytes]) -> bytes:
 
 
 @dataclass(frozen=True)
-class _Pending:
+class _NativeRequest:
     op: str
     id: object
     broker: str
@@ -130,10 +130,10 @@ class NativeSession(DownstreamSession):
         self._live: dict[str, tuple[bool, str]] = {
             b: (False, "not connected to the gateway yet") for b in config.brokers
         }
-        self._pending: _Pending | None = None
+        self._pending: _NativeRequest | None = None
 
     # -- messages in ------------------------------------------------------------------------------
-    def receive(self, payload: str | bytes, now: float) -> Change | None:
+    def receive(self, payload: str | bytes, now: float) -> NeedChange | None:
         if self.closing is not None:
             return None
         try:
@@ -207,7 +207,7 @@ class NativeSession(DownstreamSession):
             return None
         return list(dict.fromkeys(symbols))
 
-    def _subscribe(self, message: dict[str, Any], rid: object) -> Change | None:
+    def _subscribe(self, message: dict[str, Any], rid: object) -> NeedChange | None:
         broker = self._broker(message, rid)
         symbols = self._symbols(message, rid) if broker else None
         if broker is None or symbols is None:
@@ -238,7 +238,7 @@ class NativeSession(DownstreamSession):
             self.count_error()
         return self._ask("subscribe", rid, broker, mode, wants, results, symbols)
 
-    def _unsubscribe(self, message: dict[str, Any], rid: object) -> Change | None:
+    def _unsubscribe(self, message: dict[str, Any], rid: object) -> NeedChange | None:
         broker = message.get("broker")
         if "symbols" not in message:  # everything (of one broker, when named)
             keys = [k for k in self.subs if broker is None or k[0] == broker]
@@ -255,8 +255,8 @@ class NativeSession(DownstreamSession):
 
     def _ask(self, op: str, rid: object, broker: str, mode: Mode | None,
              wants: dict[Key, Mode | None], results: dict[str, dict[str, Any]],
-             order: list[str]) -> Change | None:
-        self._pending = _Pending(op, rid, broker, mode, results, tuple(order))
+             order: list[str]) -> NeedChange | None:
+        self._pending = _NativeRequest(op, rid, broker, mode, results, tuple(order))
         return self._request_change(wants)
 
     def resolved(self, results: Mapping[Key, Result]) -> None:

@@ -33,9 +33,9 @@ from typing import Any, Final
 from tradeops.protocol.downstream import (
     CLOSE_POLICY,
     Cache,
-    Change,
     DownstreamSession,
     Key,
+    NeedChange,
     Result,
     SessionConfig,
 )
@@ -69,7 +69,7 @@ def _ms(ns: int) -> int:
 
 
 @dataclass(frozen=True)
-class _Pending:
+class _OpenAlgoRequest:
     action: str
     request_id: object
     mode: int
@@ -92,7 +92,7 @@ class OpenAlgoSession(DownstreamSession):
         self._routes: dict[Key, list[tuple[str, int]]] = {}  # (broker, symbol) → (exch, mode)
         self._last_trade: dict[Key, Tick] = {}
         self._last_quote: dict[Key, Tick] = {}
-        self._pending: _Pending | None = None
+        self._pending: _OpenAlgoRequest | None = None
 
     def broker_of(self, exchange: str) -> str | None:
         """The broker an exchange code maps to: the table, else a broker of that name."""
@@ -103,7 +103,7 @@ class OpenAlgoSession(DownstreamSession):
         return matches[0] if matches else None
 
     # -- messages in ------------------------------------------------------------------------------
-    def receive(self, payload: str | bytes, now: float) -> Change | None:
+    def receive(self, payload: str | bytes, now: float) -> NeedChange | None:
         if self.closing is not None:
             return None
         try:
@@ -130,7 +130,7 @@ class OpenAlgoSession(DownstreamSession):
             return self._change(str(action), message, rid)
         if action == "unsubscribe_all":
             everything = [(i, self.broker_of(i[0]) or "") for i in self.subs]
-            pending = _Pending("unsubscribe", rid, 0, everything, [], self._copy())
+            pending = _OpenAlgoRequest("unsubscribe", rid, 0, everything, [], self._copy())
             self.subs.clear()
             return self._ask(pending)
         self.error("INVALID_ACTION", f"unknown action {action!r}", rid)
@@ -158,7 +158,7 @@ class OpenAlgoSession(DownstreamSession):
         return [{"symbol": message.get("symbol") or message.get("exchange_token"),
                  "exchange": message.get("exchange")}]
 
-    def _change(self, action: str, message: dict[str, Any], rid: object) -> Change | None:
+    def _change(self, action: str, message: dict[str, Any], rid: object) -> NeedChange | None:
         mode = parse_mode(message.get("mode", LTP))
         if mode is None and (action == "subscribe" or "mode" in message):
             self.error("INVALID_MODE", "mode is 1 (LTP), 2 (Quote) or 3 (Depth)", rid)
@@ -198,9 +198,9 @@ class OpenAlgoSession(DownstreamSession):
             accepted.append(((exchange, symbol), broker))
         if failed:
             self.count_error()
-        return self._ask(_Pending(action, rid, mode or 0, accepted, failed, before))
+        return self._ask(_OpenAlgoRequest(action, rid, mode or 0, accepted, failed, before))
 
-    def _ask(self, pending: _Pending) -> Change | None:
+    def _ask(self, pending: _OpenAlgoRequest) -> NeedChange | None:
         """The change of need per (broker, symbol) between before the request and now."""
         self._pending = pending
         old, new = self._needs(pending.before), self._needs(self.subs)

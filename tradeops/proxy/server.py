@@ -35,9 +35,9 @@ from tradeops.protocol.alpaca_server import AlpacaDataSession
 from tradeops.protocol.codec import Codec, codec_for, decode
 from tradeops.protocol.downstream import (
     Cache,
-    Change,
     DownstreamSession,
     Key,
+    NeedChange,
     Result,
     SessionConfig,
 )
@@ -198,7 +198,7 @@ class ProxyServer:
         self.stats.replaced += conn.replaced
         self._carry(self.registry.drop(conn.id))
 
-    async def _apply(self, conn: Connection, change: Change) -> None:
+    async def _apply(self, conn: Connection, change: NeedChange) -> None:
         """Apply a session's change to the registry; wait (bounded) for every answer."""
         conn.waiting = dict.fromkeys(change.wants)
         conn.answered.clear()
