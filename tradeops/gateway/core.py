@@ -73,7 +73,7 @@ class GatewayCore:
         actions.open += plan.opened
         self._pending.append(pending)
         actions.extend(self._drive(plan.dirty))
-        actions.extend(self._resolve_down())
+        self._queue_behind_down()
         actions.replies += self._finished()
         return actions
 
@@ -151,9 +151,8 @@ class GatewayCore:
 
     def upstream_down(self, conn: int, reason: str) -> Actions:
         self._down[conn] = reason
-        actions = self._resolve_down()
-        actions.replies += self._finished()
-        return actions
+        self._queue_behind_down()
+        return Actions(replies=self._finished())
 
     # -- internals ------------------------------------------------------------------------------
     def _apply(self, changed: dict[str, Mode | None]) -> Actions:
@@ -172,7 +171,9 @@ class GatewayCore:
                 actions.sends.append(change)
         return actions
 
-    def _resolve_down(self) -> Actions:
+    def _queue_behind_down(self) -> None:
+        """Answer `queued` for every symbol still waiting on a connection that is down: the
+        interest is kept and subscribes when the connection returns."""
         for pending in self._pending:
             for symbol in list(pending.waiting):
                 conn = self.pool.connection_of(symbol)
@@ -184,7 +185,6 @@ class GatewayCore:
                         "reason": f"broker connection down ({self._down[conn]}); subscribes "
                         "when it returns",
                     }
-        return Actions()
 
     def _finished(self) -> list[tuple[Client, dict[str, Any]]]:
         done = [p for p in self._pending if not p.waiting]

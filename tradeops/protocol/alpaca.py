@@ -3,7 +3,9 @@
 The gateway's upstream connection feeds every received frame to :meth:`MarketDataSession.receive`
 and sends whatever the builders return. JSON (text frames) and msgpack (binary frames, with
 timestamps as msgpack Timestamp values) are both spoken; msgpack is what Alpaca's own SDK uses
-and costs less to decode. See docs/architecture.md and ../shared/protocols.md §1.
+and costs less to decode. See docs/architecture.md; the dialect is Alpaca's published one
+(https://docs.alpaca.markets/docs/streaming-market-data) as its SDK, alpaca-py, speaks it
+(https://github.com/alpacahq/alpaca-py, ``alpaca/data/live/websocket.py``).
 """
 
 from __future__ import annotations
@@ -47,13 +49,7 @@ CHANNELS: dict[str, tuple[str, ...]] = {
 }
 
 # Error codes whose cause will not go away by reconnecting at once.
-AUTH_FAILED, NOT_AUTHENTICATED, SYMBOL_LIMIT, CONNECTION_LIMIT, INSUFFICIENT = (
-    402,
-    401,
-    405,
-    406,
-    409,
-)
+AUTH_FAILED, NOT_AUTHENTICATED, CONNECTION_LIMIT, INSUFFICIENT = 402, 401, 406, 409
 FATAL_CODES: dict[int, str] = {
     AUTH_FAILED: "auth",
     NOT_AUTHENTICATED: "auth",
@@ -115,7 +111,8 @@ class MarketDataSession:
 
     def _encode(self, message: dict[str, Any]) -> BrokerFrame:
         if self.codec == "msgpack":
-            return msgpack.packb(message)  # type: ignore[no-any-return]
+            packed: bytes = msgpack.packb(message)
+            return packed
         return json.dumps(message, separators=(",", ":"))
 
     # -- incoming ---------------------------------------------------------------------------

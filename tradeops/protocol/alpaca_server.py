@@ -1,7 +1,8 @@
 """Alpaca's v2 market-data dialect, server side, as the proxy speaks it. Sans-I/O.
 
 What an unmodified alpaca-py ``StockDataStream(..., url_override="ws://HOST:PORT/v2/iex")``
-(or any Alpaca v2 client) expects, in order (../shared/protocols.md §1):
+(or any Alpaca v2 client) expects, in order (docs/proxy.md; alpaca-py's client is
+``alpaca/data/live/websocket.py`` at https://github.com/alpacahq/alpaca-py):
 
 1. ``[{"T":"success","msg":"connected"}]`` at once;
 2. the client's ``{"action":"auth","key":..,"secret":..}`` answered by exactly one frame:
@@ -43,7 +44,8 @@ from tradeops.protocol.modes import Mode
 from tradeops.protocol.tick import BAR, QUOTE, TRADE, SymbolError, Tick, encode_symbol
 
 SERVED: Final = ("trades", "quotes")
-#: Messages per data frame: alpaca-py refuses frames over 1 MiB (protocols.md §4.13).
+#: Messages per data frame: alpaca-py refuses frames over 1 MiB (the websockets
+#: library's default `max_size`, which alpaca-py's client keeps).
 MAX_ITEMS_PER_FRAME: Final = 1000
 _CODE = re.compile(r"\b(40[0-9]|410|500)\b")
 

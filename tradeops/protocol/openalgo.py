@@ -1,6 +1,8 @@
 """OpenAlgo's websocket proxy protocol, server side, as its clients speak it. Sans-I/O.
 
-JSON both ways (TEXT frames). The client speaks first (../shared/protocols.md §3)::
+JSON both ways (TEXT frames). The client speaks first (docs/proxy.md; OpenAlgo's own proxy is
+``websocket_proxy/server.py`` at https://github.com/marketcalls/openalgo, its client
+``openalgo/feed.py`` at https://github.com/marketcalls/openalgo-python-library)::
 
     → {"action": "authenticate", "api_key": "<the proxy token>"}
     ← {"type": "auth", "status": "success", ...}
@@ -19,7 +21,7 @@ trade and per quote, with the latest trade and quote known: Quote carries ``ltp`
 ``last_trade_quantity``, ``bid``/``ask``/``bid_qty``/``ask_qty``; Depth one level per side
 (the best bid and ask: the bus carries no deeper book). Session figures (open, high, low,
 close, volume) are not carried. Errors carry ``"type"`` as well as OpenAlgo's
-``status``/``code``/``message``, so the SDK logs them (protocols.md §4.10).
+``status``/``code``/``message``, so the SDK logs them.
 """
 
 from __future__ import annotations

@@ -253,9 +253,6 @@ class Registry:
         """The strongest mode clients want per symbol of `broker`."""
         return self._brokers[broker].interest.wanted()
 
-    def is_up(self, broker: str) -> bool:
-        return self._brokers[broker].up
-
     # -- internals --------------------------------------------------------------------------------
     def _set(self, b: _Broker, client: Client, symbol: str, mode: Mode | None) -> None:
         if mode is None:

@@ -17,7 +17,6 @@ import contextlib
 import threading
 import time
 from collections import deque
-from typing import Any
 
 from aiohttp import WSMsgType, web
 from loguru import logger
@@ -157,7 +156,6 @@ class RunningSim:
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._loop_task: asyncio.Task[None] | None = None
-        self._handlers: set[asyncio.Task[Any]] = set()
 
     @property
     def url(self) -> str:
