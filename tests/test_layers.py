@@ -8,7 +8,8 @@ at the top: a lazy import still makes the lower layer depend on the higher one.
   layout does not start an event loop or a logger;
 - bus/ knows no role: the gateway writes the ring, the ring does not know the gateway;
 - no role imports the supervisor: roles run alone (``python -m tradeops.ROLE``); only the
-  CLI and the supervisor itself may.
+  CLI and the supervisor itself may;
+- the proxy reaches a gateway only through its public client (``gateway/client.py``).
 """
 
 from __future__ import annotations
@@ -90,6 +91,17 @@ def test_bus_imports_no_role() -> None:
 
 def test_no_role_imports_the_supervisor() -> None:
     assert violations(sources(*ROLES), lambda m: within(m, "tradeops.supervisor")) == []
+
+
+def test_the_proxy_uses_only_the_gateways_public_client() -> None:
+    """The proxy is a gateway client like any host: gateway/client.py is the gateway's
+    public API; its pool, core and servers are internals the proxy must not lean on."""
+
+    def bad(module: str) -> bool:
+        allowed = within(module, "tradeops.gateway.client") or module == "tradeops.gateway"
+        return within(module, "tradeops.gateway") and not allowed
+
+    assert violations(sources("proxy"), bad) == []
 
 
 def test_the_checker_sees_relative_imports_inside_functions(tmp_path: Path) -> None:
