@@ -94,7 +94,7 @@ class GatewayServer:
         self.clients = ClientConnections(
             broker,
             self._selector,
-            on_line=lambda client, line: requests.handle(self, client, line),
+            on_message=lambda client, message: requests.handle(self, client, message),
             on_gone=self._client_gone,
         )
         self._wake_r, self._wake_w = socket.socketpair()
