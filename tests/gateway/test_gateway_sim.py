@@ -180,6 +180,27 @@ def test_a_silent_broker_is_detected_and_reconnected(desk: Desk) -> None:
         wait_for(lambda: desk.count() > seen, timeout=8, what="ticks after silence")
 
 
+def test_a_feed_without_ticks_keeps_the_gate_closed_while_it_reconnects(desk: Desk) -> None:
+    """A market that sends nothing from the start (stale_after 2 s, silence_after 1 s here):
+    reconnects come every second or so, each with a greeting, an auth and an acknowledgement,
+    but no market data, so the gate never opens."""
+    admin(desk.sim, "/admin/silence", {"seconds": 60})
+    with desk.client() as client:
+        client.subscribe(["AAPL"], "trade")
+        wait_for(lambda: client.status()["connections"][0]["state"] == "live",
+                 what="the connection to authenticate")
+        samples = []
+        end = time.monotonic() + 3 * 2.0  # three times stale_after, sampled
+        while time.monotonic() < end:
+            status = client.status()
+            samples.append((status["live"], status["reason"]))
+            client.poll(0.1)
+        assert all(not live for live, _ in samples), [s for s in samples if s[0]]
+        assert client.status()["connections"][0]["reconnects"] >= 2
+        assert any("no market data yet" in reason for _, reason in samples), samples
+        assert client.live[0] is False
+
+
 @pytest.mark.sim(client_key="wrong")
 def test_a_wrong_key_is_an_auth_failure_retried_slowly(desk: Desk) -> None:
     with desk.client() as client:

@@ -189,7 +189,7 @@ def test_health_goes_to_every_client_when_the_feed_goes_down(gw: Harness) -> Non
     gw.read(host, "reply")
     fake.state, fake.last_error = "backoff", "closed: 1006"
     health = gw.read(host, "health")
-    assert health == {"op": "health", "live": False,
+    assert health == {"op": "health", "live": False, "last_tick": None,
                       "reason": "connection 0 is backoff: closed: 1006"}
 
 
@@ -226,4 +226,15 @@ def test_liveness_ignores_idle_connections_and_names_a_stale_one() -> None:
     views = {0: View("live", last_tick=100.0), 1: View("backoff")}
     assert liveness(views, lambda c: 1 if c == 0 else 0, 30.0, now=120.0) == (True, "")
     assert liveness(views, lambda c: 1 if c == 0 else 0, 30.0, now=131.0) == (
+        False, "connection 0: no tick for over 30s")
+
+
+def test_only_market_data_opens_the_gate() -> None:
+    # A connection that authenticates and acknowledges (frames, no ticks) is not live data.
+    fresh = {0: View("live", last_tick=0.0, last_frame=119.0)}
+    assert liveness(fresh, lambda c: 1, 30.0, now=120.0) == (
+        False, "connection 0: no market data yet")
+    # A reconnect refreshes the last frame, never the last tick.
+    stale = {0: View("live", last_tick=10.0, last_frame=119.0)}
+    assert liveness(stale, lambda c: 1, 30.0, now=120.0) == (
         False, "connection 0: no tick for over 30s")

@@ -46,17 +46,30 @@ def liveness(
     stale_after: float,
     now: float,
 ) -> tuple[bool, str]:
-    """(live, reason): every connection that carries symbols is live and has ticked within
-    `stale_after` seconds. The reason is stable while the cause lasts (health is re-sent to
-    clients only when it changes)."""
+    """(live, reason): every connection that carries symbols is live and has delivered
+    market data (a trade, quote or bar) within `stale_after` seconds.
+
+    Only market data opens the gate: a greeting, an auth, an acknowledgement or a reconnect
+    proves the connection, not the data, so a feed that sends nothing keeps the gate closed
+    however often it reconnects. The reason is stable while the cause lasts (health is re-sent
+    to clients only when it changes); `last_tick_wall` in the health message gives the age."""
     for conn_id, up in sorted(upstreams.items()):
         if not symbols_on(conn_id):
             continue
         if up.state != "live":
             return False, f"connection {conn_id} is {up.state}: {up.last_error}".rstrip(": ")
-        if now - (up.last_tick or up.last_frame) > stale_after:
+        if not up.last_tick:
+            return False, f"connection {conn_id}: no market data yet"
+        if now - up.last_tick > stale_after:
             return False, f"connection {conn_id}: no tick for over {stale_after:g}s"
     return True, ""
+
+
+def last_tick_wall(upstreams: Mapping[int, UpstreamView], now: float, wall: float
+                   ) -> float | None:
+    """When (wall-clock seconds) the newest market data of any connection arrived."""
+    ticks = [up.last_tick for up in upstreams.values() if up.last_tick]
+    return wall - (now - max(ticks)) if ticks else None
 
 
 def connection_rows(

@@ -32,6 +32,7 @@ from tradeops.gateway.health import (
     TickRate,
     UpstreamView,
     connection_rows,
+    last_tick_wall,
     liveness,
     order_summary,
 )
@@ -306,6 +307,8 @@ class GatewayServer:
                 self.send_health(client)
 
     def send_health(self, client: Client) -> None:
+        now = time.monotonic()
         live, reason = self._live if self._live is not None else liveness(
-            self.upstreams, self._symbols_on, self.stale_after, time.monotonic())
-        self.send(client, {"op": "health", "live": live, "reason": reason})
+            self.upstreams, self._symbols_on, self.stale_after, now)
+        self.send(client, {"op": "health", "live": live, "reason": reason,
+                           "last_tick": last_tick_wall(self.upstreams, now, time.time())})
