@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from multiprocessing.context import SpawnProcess
 
+import pytest
+
 from tests.bus import workers
 from tests.bus.conftest import SPAWN
 from tests.bus.helpers import eventually
@@ -15,6 +17,7 @@ from tradeops.bus.reader import BACKSTOP_S
 Spawn = Callable[..., SpawnProcess]
 
 
+@pytest.mark.e2e
 def test_a_sleeping_reader_in_another_process_wakes_when_data_is_published(
     topology: str, spawn: Spawn
 ) -> None:
@@ -50,6 +53,7 @@ def test_waiting_gives_up_after_its_timeout_and_leaves_the_reader_awake(topology
         assert [r.sleeping for r in ring.readers()] == [False]
 
 
+@pytest.mark.e2e
 def test_a_busy_polling_reader_in_another_process_gets_every_tick(
     topology: str, spawn: Spawn
 ) -> None:

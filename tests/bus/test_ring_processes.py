@@ -22,6 +22,8 @@ from tradeops.bus import (
     remove_segments,
 )
 
+pytestmark = pytest.mark.e2e
+
 Spawn = Callable[..., SpawnProcess]
 
 

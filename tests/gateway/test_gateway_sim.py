@@ -28,7 +28,7 @@ from tradeops.protocol.tick import Tick
 from tradeops.sim.options import SimOptions
 from tradeops.sim.server import SimThread
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 
 def admin(sim: SimThread, path: str, body: dict[str, Any] | None = None) -> Any:

@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 
 from .helpers import NativeClient, ProxyDesk, wait_for
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 Open = Callable[[ProxyDesk, str], NativeClient]
 

@@ -21,7 +21,7 @@ from tradeops.bus.reader import RingReader
 
 from .helpers import Collector, NativeClient, ProxyDesk, wait_for
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 
 def ring_seqs(desk: ProxyDesk, symbols: set[str], lo: int, hi: int) -> list[int]:

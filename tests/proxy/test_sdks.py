@@ -19,7 +19,7 @@ import websocket
 
 from .helpers import TOKEN, ProxyDesk, wait_for
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 DEADLINE = 15.0
 
 

@@ -26,6 +26,8 @@ from alpaca.trading.models import Order, Position, TradeAccount, TradeUpdate
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 from alpaca.trading.stream import TradingStream
 
+pytestmark = pytest.mark.e2e
+
 DEADLINE = 15.0
 
 

@@ -12,6 +12,8 @@ from tradeops.sim import SimThread
 
 from .helpers import Closed, Http, WsClient, wait_until
 
+pytestmark = pytest.mark.e2e
+
 
 def subscribed(sim: SimThread, connect: Callable[..., WsClient]) -> WsClient:
     client = connect(sim.url + "/v2/iex")

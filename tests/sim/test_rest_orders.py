@@ -11,6 +11,8 @@ from tradeops.sim import SimThread
 
 from .helpers import Http, WsClient, wait_until
 
+pytestmark = pytest.mark.e2e
+
 
 def listen(sim: SimThread, connect: Callable[..., WsClient], key: str = "key",
            secret: str = "secret") -> WsClient:

@@ -13,6 +13,8 @@ from tradeops.sim import SimThread
 
 from .helpers import Closed, Http, WsClient, small_receive_buffer, wait_until
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.mark.parametrize("path", ["/v2/iex", "/v2/sip", "/v2/test"])
 def test_json_dialect_end_to_end(sim: SimThread, connect: Callable[..., WsClient],
