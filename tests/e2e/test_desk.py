@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -65,15 +64,13 @@ def test_restart_replaces_one_group_while_a_neighbour_sees_no_gap(
     wait_for(lambda: len(desk.lines("other")) > 20, what="ticks at the neighbour")
     old_pid = rows["rec"]["pid"]
 
-    started = time.monotonic()
-    result = desk.cli("restart", "rec", "--file", str(desk.file))
+    result = desk.cli("restart", "rec", "--file", str(desk.file))  # how fast: restart_bench
     assert result.returncode == 0, result.stderr
     row = wait_for(
         lambda: (r := desk.proc("rec"))["state"] == "running" and r["pid"] != old_pid and r,
-        timeout=5,
+        timeout=30,
         what="rec running again",
     )
-    assert time.monotonic() - started < 2.0
     assert row["restarts"] == 1
     before = len(desk.lines("rec"))
     wait_for(lambda: len(desk.lines("rec")) > before + 10, what="ticks at the restarted group")

@@ -17,9 +17,10 @@ import pytest
 import websocket
 from websockets.exceptions import ConnectionClosed
 
+from tests.waiting import wait_for
 from tradeops.bus.reader import RingReader
 
-from .helpers import Collector, NativeClient, ProxyDesk, wait_for
+from .helpers import Collector, NativeClient, ProxyDesk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
