@@ -39,8 +39,8 @@ typecheck: $(VENV)/.installed-dev
 # - `make test-fast` is the edit loop: only the tests not marked `e2e`, the sans-I/O and
 #   single-process ones. Under 60 s of pytest on two cores (today ~10 s); it runs no lint or
 #   typecheck, so run `make lint typecheck` before pushing. A test that starts a process or a
-#   listening socket without the `e2e` mark fails (tests/conftest.py), so the fast tier
-#   cannot slow down unnoticed.
+#   TCP server without the `e2e` mark fails (tests/conftest.py), so the fast tier cannot
+#   slow down unnoticed.
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 

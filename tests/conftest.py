@@ -1,9 +1,11 @@
 """Shared test helpers, and the guard that keeps the fast tier fast.
 
 Two tiers (see the Makefile): `make test` runs everything; `make test-fast` runs the tests
-not marked `e2e`. A test that starts a process (subprocess, multiprocessing) or a server (a
-listening socket: the sim, the proxy, a gateway) must be marked `e2e`; an unmarked one that
-tries fails at once with `StartsProcesses`, so the mark cannot be forgotten.
+not marked `e2e`. A test that starts a process (subprocess, multiprocessing) or a network
+server (a listening TCP socket: the sim, the proxy) must be marked `e2e`; an unmarked one
+that tries fails at once with `StartsProcesses`, so the mark cannot be forgotten. A unix
+socket the test's own loop serves turn by turn (tests/gateway/test_server_loop.py) stays in
+the fast tier: one process, no timing.
 """
 
 from __future__ import annotations
@@ -40,7 +42,15 @@ def forbid_processes_and_servers(monkeypatch: pytest.MonkeyPatch, test: str) -> 
 
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse("starts a subprocess"))
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse("starts a process"))
-    monkeypatch.setattr(socket.socket, "listen", refuse("starts a server"))
+    listen, refuse_listen = socket.socket.listen, refuse("starts a network server")
+
+    def network_listen(sock: socket.socket, *args: Any) -> None:
+        # A unix socket served by the test's own loop, turn by turn, is single-process.
+        if sock.family != socket.AF_UNIX:
+            refuse_listen()
+        listen(sock, *args)
+
+    monkeypatch.setattr(socket.socket, "listen", network_listen)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -6,6 +6,7 @@ import multiprocessing
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,11 +23,17 @@ def test_an_unmarked_test_cannot_start_a_multiprocessing_child() -> None:
         multiprocessing.get_context("spawn").Process(target=print).start()
 
 
-def test_an_unmarked_test_cannot_start_a_server() -> None:
+def test_an_unmarked_test_cannot_start_a_network_server() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        with pytest.raises(StartsProcesses, match="starts a server"):
+        with pytest.raises(StartsProcesses, match="starts a network server"):
             sock.listen()
+
+
+def test_an_unmarked_test_may_serve_a_unix_socket_itself(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tmp_path / "s.sock"))
+        sock.listen()
 
 
 @pytest.mark.e2e
