@@ -154,16 +154,18 @@ def working_at_sim(desk: Desk, strategy: str) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize("policy", ["strategy", "account", "none"])
-def test_auto_cancel_when_a_host_is_killed(make_desk: Any, tmp_path: Path, policy: str) -> None:
+def test_auto_cancel_when_a_host_is_killed(make_desk: Any, tmp_path: Path) -> None:
+    """kill -9 of a host whose group says auto_cancel: strategy: its orders are cancelled at
+    the exchange, its neighbour's (another group, auto_cancel: none) stay. The policies'
+    other cases (account, none, queued submits) are tests/gateway/test_router.py's."""
     strategies = bot("victim", tmp_path, [["buy", 1, FAR], ["buy", 2, FAR]]) + bot(
         "neighbour", tmp_path, [["buy", 3, FAR]]
     )
     processes = (
-        f"  victims:\n    strategies: [victim]\n    auto_cancel: {policy}\n"
+        "  victims:\n    strategies: [victim]\n    auto_cancel: strategy\n"
         "  neighbours:\n    strategies: [neighbour]\n    auto_cancel: none\n"
     )
-    desk: Desk = make_desk(f"ordkill{policy[:3]}", body(strategies, processes))
+    desk: Desk = make_desk("ordkill", body(strategies, processes))
     desk.up()
     wait_for(
         lambda: (
@@ -173,25 +175,16 @@ def test_auto_cancel_when_a_host_is_killed(make_desk: Any, tmp_path: Path, polic
         what="resting orders",
     )
     kill_host(desk, "victims")
-    if policy == "none":
-        starts = wait_for(
-            lambda: [e for e in events(tmp_path, "victim") if e["event"] == "start"][1:],
-            what="the restarted strategy's start",
-        )
-        assert len(starts[0]["orders"]) == 2, "the restarted strategy should see its orders"
-        assert len(working_at_sim(desk, "victim")) == 2
-        listing = desk.cli("orders", str(desk.file), "--strategy", "victim")
-        assert listing.returncode == 0 and "working orders: 2" in listing.stdout
-        journal = [json.loads(x) for x in (desk.run_dir / "orders.jsonl").read_text().splitlines()]
-        assert not {"cancel", "cancelled", "auto_cancel"} & {e["event"] for e in journal}
-    else:
-        wait_for(
-            lambda: working_at_sim(desk, "victim") == [],
-            timeout=10,
-            what="the victim's orders cancelled",
-        )
-        neighbour_left = 0 if policy == "account" else 1
-        assert len(working_at_sim(desk, "neighbour")) == neighbour_left
+    wait_for(
+        lambda: working_at_sim(desk, "victim") == [],
+        timeout=10,
+        what="the victim's orders cancelled",
+    )
+    assert len(working_at_sim(desk, "neighbour")) == 1
+    listing = desk.cli("orders", str(desk.file), "--strategy", "neighbour")
+    assert listing.returncode == 0 and "working orders: 1" in listing.stdout
+    journal = [json.loads(x) for x in (desk.run_dir / "orders.jsonl").read_text().splitlines()]
+    assert [e["policy"] for e in journal if e["event"] == "auto_cancel"] == ["strategy"]
 
 
 def test_orders_are_refused_locally_when_not_safe_to_trade(make_desk: Any, tmp_path: Path) -> None:
