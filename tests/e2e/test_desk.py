@@ -52,7 +52,7 @@ def test_restart_replaces_one_group_while_a_neighbour_sees_no_gap(
     )
     desk: Desk = make_desk("e2erestart", desk_body(tmp_path, strategies))  # type: ignore[operator]
     desk.up()
-    rows = {p["name"]: p for p in desk.status()["processes"]}
+    rows = {p["name"]: p for p in desk.status_cli()["processes"]}  # `tradeops status` itself
     assert {n: r["state"] for n, r in rows.items()} == {
         "sim-sim": "running",
         "gateway-sim": "running",
