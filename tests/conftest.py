@@ -92,7 +92,7 @@ def write_yaml(tmp_path: Path) -> Callable[..., Path]:
 def make_desk(tmp_path: Path) -> Iterator[Callable[[str, str], Any]]:
     """Desks a test runs through the CLI (tests/e2e/desk.py); after the test each is taken
     down and nothing of it may remain: no process, no shared memory."""
-    from tests.e2e.desk import Desk, processes_mentioning, shm_segments
+    from tests.e2e.desk import Desk, assert_nothing_left
 
     desks: list[Desk] = []
 
@@ -104,5 +104,4 @@ def make_desk(tmp_path: Path) -> Iterator[Callable[[str, str], Any]]:
     yield make
     for desk in desks:
         desk.cleanup()
-        assert processes_mentioning(str(desk.file)) == [], "a process outlived the test"
-        assert shm_segments(desk.bus) == [], "shared memory outlived the test"
+        assert_nothing_left(desk)

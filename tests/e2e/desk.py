@@ -54,6 +54,12 @@ def shm_segments(name: str) -> list[str]:
     return list_segments(name)
 
 
+def assert_nothing_left(desk: Desk) -> None:
+    """After cleanup: no process of the desk, no shared memory."""
+    assert processes_mentioning(str(desk.file)) == [], "a process outlived the test"
+    assert shm_segments(desk.bus) == [], "shared memory outlived the test"
+
+
 class Desk:
     def __init__(self, tmp_path: Path, name: str, body: str) -> None:
         self.name = name
