@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tradeops.process.paths import RunPaths
-from tradeops.supervisor.supervisor import AlreadyRunning, Supervisor
+from tradeops.supervisor.supervisor import CannotStart, Supervisor
 from tradeops.topology.load import TopologyError, load_topology
 
 
@@ -22,13 +22,23 @@ def _stdout(line: str) -> None:
 
 
 def _rotated(path: str) -> Callable[[str], None]:
-    from loguru import logger
+    """The detached supervisor's console: a rotated file that a full disk cannot crash (lines
+    it cannot write are dropped and the problem noted in the file once space returns)."""
+    import time
 
-    logger.remove()
-    logger.add(
-        path, format="{time:YYYY-MM-DD HH:mm:ss.SSS} {message}", rotation="10 MB", retention=5
-    )
-    return lambda line: logger.info(line)  # no arguments: braces in `line` stay as they are
+    from tradeops.process.logfile import LogFile
+
+    lost: list[str] = []
+    log = LogFile(Path(path), on_problem=lambda reason: lost.append(reason or "recovered"))
+
+    def write(line: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        if lost and lost[-1] == "recovered":
+            log.write(f"{stamp} supervisor | the log was not writable for a while: {lost[0]}\n")
+            lost.clear()
+        log.write(f"{stamp} {line}\n")
+
+    return write
 
 
 def main(argv: list[str]) -> int:
@@ -45,7 +55,7 @@ def main(argv: list[str]) -> int:
     supervisor = Supervisor(topology, path, RunPaths.of(topology), console)
     try:
         supervisor.acquire()
-    except AlreadyRunning as exc:
+    except CannotStart as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
     return supervisor.run()

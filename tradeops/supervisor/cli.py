@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Validate the topology, then start and supervise the whole desk."""
-        from tradeops.supervisor.supervisor import AlreadyRunning, Supervisor
+        from tradeops.supervisor.supervisor import CannotStart, Supervisor
         from tradeops.topology.check import CheckOptions
         from tradeops.topology.report import render_text
         from tradeops.topology.validate import validate_file
@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
         supervisor = Supervisor(topology, file, paths, console)
         try:
             supervisor.acquire()
-        except AlreadyRunning as exc:
+        except CannotStart as exc:
             raise _fail(str(exc)) from None
         raise typer.Exit(supervisor.run())
 
