@@ -11,6 +11,7 @@ import websocket
 
 from tests.waiting import wait_for
 from tradeops.sim import SimThread
+from tradeops.sim import server as sim_server
 
 from .helpers import Closed, Http, WsClient, small_receive_buffer
 
@@ -177,8 +178,11 @@ def test_admin_shows_connections_and_the_subscription_history(
 
 @pytest.mark.timeout(30)
 def test_a_slow_client_that_never_reads_again_is_cut_off(
-        start_sim: Callable[..., SimThread], connect: Callable[..., WsClient]) -> None:
-    # The 407 and the close frame cannot reach it; the sim aborts after its close timeout.
+        start_sim: Callable[..., SimThread], connect: Callable[..., WsClient],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The 407 and the close frame cannot reach it; the sim aborts after its close timeout
+    # (5 s; shortened here, where it is only waited out).
+    monkeypatch.setattr(sim_server, "CLOSE_TIMEOUT", 0.5)
     sim = start_sim(rate=1000.0, slow_client_bytes=256 * 1024)
     http = Http(sim.http_url)
     client = connect(sim.url + "/v2/iex", sockopt=small_receive_buffer())
