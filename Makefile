@@ -35,7 +35,7 @@ typecheck: $(VENV)/.installed-dev
 # The tests come in two tiers (README.md, "Tests"):
 # - `make test` is the whole suite, what CI runs: ruff, mypy --strict, then every test,
 #   including the `e2e` ones that start real processes and servers (the sim, gateways, the
-#   proxy, whole desks through the CLI). About three minutes on two cores.
+#   proxy, whole desks through the CLI). Two to three minutes on two cores.
 # - `make test-fast` is the edit loop: only the tests not marked `e2e`, the sans-I/O and
 #   single-process ones. Under 60 s of pytest on two cores (today ~6 s); it runs no lint or
 #   typecheck, so run `make lint typecheck` before pushing. A test that starts a process or a
