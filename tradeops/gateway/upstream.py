@@ -50,6 +50,7 @@ class UpstreamEvent:
     message: str = ""
     cause: Cause | None = None
     retry_in: float = 0.0
+    transient: bool = False  # a refusal worth retrying (the dialect's transient codes)
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,8 @@ class Upstream:
                         raise _SessionEnded(cause, f"{event.code} {event.message}")
                     self._on_event(
                         UpstreamEvent(
-                            self.connection, "refused", code=event.code, message=event.message
+                            self.connection, "refused", code=event.code, message=event.message,
+                            transient=event.code in session.transient_codes,
                         )
                     )
             if ticks:
