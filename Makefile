@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := PYTHONWARNINGS=ignore $(BIN)/python -m pip
 QUICKSTART := examples/configs/quickstart.yaml
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run test test-fast lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,10 +32,22 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy --strict tradeops
 
+# The tests come in two tiers (README.md, "Tests"):
+# - `make test` is the whole suite, what CI runs: ruff, mypy --strict, then every test,
+#   including the `e2e` ones that start real processes and servers (the sim, gateways, the
+#   proxy, whole desks through the CLI). Two to three minutes on two cores.
+# - `make test-fast` is the edit loop: only the tests not marked `e2e`, the sans-I/O and
+#   single-process ones. Under 60 s of pytest on two cores (today ~6 s); it runs no lint or
+#   typecheck, so run `make lint typecheck` before pushing. A test that starts a process or a
+#   TCP server without the `e2e` mark fails (tests/conftest.py), so the fast tier cannot
+#   slow down unnoticed.
 pytest: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck pytest
+
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q -m "not e2e"
 
 bench: $(VENV)/.installed-dev
 	for b in benchmarks/*_bench.py; do $(BIN)/python $$b || exit 1; done

@@ -118,6 +118,7 @@ PROTOCOL_MODULES = sorted(
 )
 
 
+@pytest.mark.e2e  # a fresh interpreter per module
 @pytest.mark.parametrize("module", ["tradeops", "tradeops.protocol", *PROTOCOL_MODULES])
 def test_importing_a_wire_format_loads_no_io_library(module: str) -> None:
     """What we promise at run time, in a fresh interpreter: importing the package face or any

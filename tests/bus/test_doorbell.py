@@ -6,15 +6,17 @@ import time
 from collections.abc import Callable
 from multiprocessing.context import SpawnProcess
 
+import pytest
+
 from tests.bus import workers
 from tests.bus.conftest import SPAWN
-from tests.bus.helpers import eventually
+from tests.waiting import wait_for
 from tradeops.bus import RingReader, TickRing
-from tradeops.bus.reader import BACKSTOP_S
 
 Spawn = Callable[..., SpawnProcess]
 
 
+@pytest.mark.e2e
 def test_a_sleeping_reader_in_another_process_wakes_when_data_is_published(
     topology: str, spawn: Spawn
 ) -> None:
@@ -22,14 +24,14 @@ def test_a_sleeping_reader_in_another_process_wakes_when_data_is_published(
     with TickRing(topology, "sim", capacity=64) as ring:
         spawn(workers.sleep_then_read, topology, "sim", results)
         assert results.get(timeout=30) == ("ready", 1)
-        eventually(lambda: [r.sleeping for r in ring.readers()] == [True], what="reader asleep")
+        wait_for(lambda: [r.sleeping for r in ring.readers()] == [True], what="reader asleep")
         assert ring.rings == 0
         ring.write("trade", "AAPL", 1, 10.0, 1.0)
         tag, seqs, age_ns, late_wakeups = results.get(timeout=30)
     assert (tag, seqs) == ("woke", [1])
     assert ring.rings == 1  # the doorbell rang once...
     assert late_wakeups == 0  # ...and that is what woke the reader, not its backstop timeout
-    assert age_ns < 5e9
+    assert age_ns > 0  # how soon: benchmarks/bus_bench.py measures the wake-up latency
 
 
 def test_the_writer_rings_no_doorbell_while_nobody_sleeps(topology: str) -> None:
@@ -44,12 +46,12 @@ def test_the_writer_rings_no_doorbell_while_nobody_sleeps(topology: str) -> None
 def test_waiting_gives_up_after_its_timeout_and_leaves_the_reader_awake(topology: str) -> None:
     with TickRing(topology, "sim", capacity=64) as ring, RingReader(topology, "sim") as reader:
         started = time.monotonic()
-        assert reader.read(timeout=0.03) == []
-        waited = time.monotonic() - started
-        assert 0.03 <= waited < 0.03 + BACKSTOP_S + 1.0
+        assert reader.read(timeout=0.03) == []  # it returns (the test's timeout bounds it)...
+        assert time.monotonic() - started >= 0.03  # ...once its timeout has passed
         assert [r.sleeping for r in ring.readers()] == [False]
 
 
+@pytest.mark.e2e
 def test_a_busy_polling_reader_in_another_process_gets_every_tick(
     topology: str, spawn: Spawn
 ) -> None:
@@ -67,7 +69,6 @@ def test_a_busy_polling_reader_in_another_process_gets_every_tick(
 
 def test_a_readable_socket_ends_a_wait_early(topology: str) -> None:
     import socket
-    import time
 
     from tradeops.bus.reader import RingReader
     from tradeops.bus.ring import TickRing
@@ -77,11 +78,10 @@ def test_a_readable_socket_ends_a_wait_early(topology: str) -> None:
         a, b = socket.socketpair()
         try:
             b.send(b"x")
-            start = time.monotonic()
-            assert reader.wait(2.0, [a.fileno()]) is False
-            assert time.monotonic() - start < 1.0
+            # A timeout no test outlives: only the readable socket can end this wait.
+            assert reader.wait(3600.0, [a.fileno()]) is False
             ring.write("trade", "AAPL", 1, 10.0, 1.0)
-            assert reader.wait(2.0, [a.fileno()]) is True  # data wins
+            assert reader.wait(3600.0, [a.fileno()]) is True  # data wins
         finally:
             a.close()
             b.close()

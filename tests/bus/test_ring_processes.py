@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable
 from multiprocessing.context import SpawnProcess
 
@@ -12,7 +11,7 @@ import pytest
 
 from tests.bus import workers
 from tests.bus.conftest import SPAWN
-from tests.bus.helpers import eventually
+from tests.waiting import wait_for
 from tradeops.bus import (
     LatestTable,
     RingReader,
@@ -21,6 +20,8 @@ from tradeops.bus import (
     list_segments,
     remove_segments,
 )
+
+pytestmark = pytest.mark.e2e
 
 Spawn = Callable[..., SpawnProcess]
 
@@ -45,7 +46,7 @@ def test_a_reader_racing_a_fast_writer_never_sees_a_torn_tick_and_accounts_for_e
     total = 300_000
     # The writer lives in another process so it truly races this reader, in a ring of 64.
     child = spawn(workers.write_consistent, topology, "race", total, 8, 64)
-    reader = eventually(lambda: _attach(topology, "race"), what="the racing writer's ring")
+    reader = wait_for(lambda: _attach(topology, "race"), what="the racing writer's ring")
     try:
         seen = bad = 0
         previous = 0
@@ -80,17 +81,16 @@ def test_the_writer_never_blocks_on_a_dead_or_stopped_reader(topology: str, spaw
         dead = spawn(workers.sleep_then_read, topology, "sim", dead_results)
         stopped = spawn(workers.sleep_then_read, topology, "sim", stopped_results)
         assert dead_results.get(timeout=30)[0] == stopped_results.get(timeout=30)[0] == "ready"
-        eventually(lambda: sum(r.sleeping for r in ring.readers()) == 2, what="both asleep")
+        wait_for(lambda: sum(r.sleeping for r in ring.readers()) == 2, what="both asleep")
         os.kill(dead.pid, signal.SIGKILL)
         dead.join(timeout=10)
         os.kill(stopped.pid, signal.SIGSTOP)
         try:
-            started = time.monotonic()
-            for i in range(100_000):  # one publish each: more rings than a FIFO holds
+            # One publish each: more rings than a FIFO holds. A writer that blocked on the
+            # stopped reader would never finish (the test's timeout would end it).
+            for i in range(100_000):
                 ring.write("trade", "AAPL", i, 1.0)
-            took = time.monotonic() - started
             assert ring.cursor == 100_000
-            assert took < 20, f"100k single-tick publishes took {took:.1f} s"
             # The stopped reader's FIFO filled up (64 KiB) and was then skipped, not waited on.
             assert 0 < ring.rings < 100_000
         finally:
@@ -106,7 +106,7 @@ def test_a_second_live_writer_is_refused(topology: str, spawn: Spawn) -> None:
     with pytest.raises(SegmentBusyError, match="written by live process"):
         TickRing(topology, "sim", capacity=64)
     stop.set()
-    eventually(lambda: list_segments(topology) == [], what="the child to close its ring")
+    wait_for(lambda: list_segments(topology) == [], what="the child to close its ring")
 
 
 def test_a_crashed_writers_segments_are_stale_replaceable_and_removable(

@@ -55,6 +55,7 @@ def test_the_table_holds_max_symbols_whatever_their_hashes(topology: str) -> Non
             assert len(reader.symbols()) == 100
 
 
+@pytest.mark.e2e
 def test_a_reader_in_another_process_never_sees_a_torn_entry(topology: str, spawn: Spawn) -> None:
     ready, stop = SPAWN.Event(), SPAWN.Event()
     writer = spawn(workers.update_table, topology, "sim", ready, stop)

@@ -7,6 +7,7 @@ import os
 import time
 from typing import Any
 
+from tests.waiting import wait_for
 from tradeops.bus import LatestTable, RingReader, TickRing
 from tradeops.protocol.tick import Tick
 
@@ -43,9 +44,7 @@ def write_consistent(topology: str, broker: str, count: int, batch: int, capacit
     Starts writing once a reader has attached, and closes the ring when done.
     """
     with TickRing(topology, broker, capacity=capacity) as ring:
-        deadline = time.monotonic() + 30
-        while not ring.readers() and time.monotonic() < deadline:
-            time.sleep(0.001)
+        wait_for(ring.readers, 30, "a reader to attach")
         _write(ring, count, batch)
 
 

@@ -9,7 +9,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.e2e
 
 QUICKSTART = REPO / "examples" / "configs" / "quickstart.yaml"
 BAD = """

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.desk import Desk, processes_mentioning, shm_segments
+from tests.e2e.desk import Desk, assert_nothing_left, processes_mentioning, shm_segments
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -45,15 +45,41 @@ def contiguous(seqs: list[int]) -> bool:
     return seqs == list(range(seqs[0], seqs[0] + len(seqs)))
 
 
-def test_restart_replaces_one_group_while_a_neighbour_sees_no_gap(
-    make_desk: object, tmp_path: Path
-) -> None:
+RAISER = """
+  flaky:
+    class: tests.e2e.strategies:Raiser
+    broker: sim
+    symbols: [AAPL, MSFT]
+    params: {after: 5}
+"""
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
+    """One desk for the tests that each act on their own group and watch a neighbour: a
+    restart of `rec`, a stop/start of `replay-group`, a raise inside `bundle`. Every
+    strategy holds the same symbols, so each sees every tick of the bus in seq order."""
+    tmp = tmp_path_factory.mktemp("e2e")
     strategies = (
-        recorder("rec", tmp_path) + recorder("other", tmp_path) + recorder("third", tmp_path)
+        recorder("rec", tmp) + recorder("other", tmp) + recorder("third", tmp)
+        + recorder("replayed", tmp) + recorder("steady", tmp) + RAISER
     )
-    desk: Desk = make_desk("e2erestart", desk_body(tmp_path, strategies))  # type: ignore[operator]
-    desk.up()
-    rows = {p["name"]: p for p in desk.status()["processes"]}
+    processes = (
+        "  replay-group:\n    strategies: [replayed]\n    resume: replay\n"
+        "  bundle:\n    strategies: [flaky, steady]\n"
+    )
+    desk = Desk(tmp, "e2eshared", desk_body(tmp, strategies, processes))
+    try:
+        desk.up()
+        yield desk
+    finally:
+        desk.cleanup()
+    assert_nothing_left(desk)
+
+
+def test_restart_replaces_one_group_while_a_neighbour_sees_no_gap(shared: Desk) -> None:
+    desk = shared
+    rows = {p["name"]: p for p in desk.status_cli()["processes"]}  # `tradeops status` itself
     assert {n: r["state"] for n, r in rows.items()} == {
         "sim-sim": "running",
         "gateway-sim": "running",
@@ -61,19 +87,19 @@ def test_restart_replaces_one_group_while_a_neighbour_sees_no_gap(
         "rec": "running",
         "other": "running",
         "third": "running",
+        "replay-group": "running",
+        "bundle": "running",
     }
     wait_for(lambda: len(desk.lines("other")) > 20, what="ticks at the neighbour")
     old_pid = rows["rec"]["pid"]
 
-    started = time.monotonic()
-    result = desk.cli("restart", "rec", "--file", str(desk.file))
+    result = desk.cli("restart", "rec", "--file", str(desk.file))  # how fast: restart_bench
     assert result.returncode == 0, result.stderr
     row = wait_for(
         lambda: (r := desk.proc("rec"))["state"] == "running" and r["pid"] != old_pid and r,
-        timeout=5,
+        timeout=30,
         what="rec running again",
     )
-    assert time.monotonic() - started < 2.0
     assert row["restarts"] == 1
     before = len(desk.lines("rec"))
     wait_for(lambda: len(desk.lines("rec")) > before + 10, what="ticks at the restarted group")
@@ -82,39 +108,27 @@ def test_restart_replaces_one_group_while_a_neighbour_sees_no_gap(
     assert desk.proc("other")["pid"] == rows["other"]["pid"]
 
 
-def test_resume_replay_delivers_what_was_missed(make_desk: object, tmp_path: Path) -> None:
-    strategies = recorder("rec", tmp_path) + recorder("other", tmp_path)
-    processes = "  rec-group:\n    strategies: [rec]\n    resume: replay\n"
-    desk: Desk = make_desk("e2ereplay", desk_body(tmp_path, strategies, processes))  # type: ignore[operator]
-    desk.up()
-    wait_for(lambda: len(desk.lines("rec")) > 10, what="first ticks")
-    assert desk.cli("stop", "rec", "--file", str(desk.file)).returncode == 0
-    wait_for(lambda: desk.proc("rec-group")["state"] == "stopped", what="rec stopped")
+def test_resume_replay_delivers_what_was_missed(shared: Desk) -> None:
+    desk = shared
+    wait_for(lambda: len(desk.lines("replayed")) > 10, what="first ticks")
+    assert desk.cli("stop", "replayed", "--file", str(desk.file)).returncode == 0
+    wait_for(lambda: desk.proc("replay-group")["state"] == "stopped", what="replayed stopped")
     stopped_at = len(desk.lines("other"))
-    wait_for(lambda: len(desk.lines("other")) > stopped_at + 40, what="ticks while rec is down")
-    assert desk.cli("start", "rec", "--file", str(desk.file)).returncode == 0
+    wait_for(lambda: len(desk.lines("other")) > stopped_at + 40, what="ticks while it is down")
+    assert desk.cli("start", "replayed", "--file", str(desk.file)).returncode == 0
     wait_for(
-        lambda: desk.lines("rec") and desk.lines("rec")[-1] > desk.lines("other")[stopped_at + 40],
-        what="rec to catch up",
+        lambda: (
+            desk.lines("replayed")
+            and desk.lines("replayed")[-1] > desk.lines("other")[stopped_at + 40]
+        ),
+        what="replayed to catch up",
     )
-    seqs = desk.lines("rec")
+    seqs = desk.lines("replayed")
     assert contiguous(seqs), "replay left a gap or a duplicate"
 
 
-def test_a_raising_strategy_is_stopped_alone(make_desk: object, tmp_path: Path) -> None:
-    strategies = (
-        recorder("steady", tmp_path)
-        + """
-  flaky:
-    class: tests.e2e.strategies:Raiser
-    broker: sim
-    symbols: [AAPL, MSFT]
-    params: {after: 5}
-"""
-    )
-    processes = "  bundle:\n    strategies: [flaky, steady]\n"
-    desk: Desk = make_desk("e2eraise", desk_body(tmp_path, strategies, processes))  # type: ignore[operator]
-    desk.up()
+def test_a_raising_strategy_is_stopped_alone(shared: Desk) -> None:
+    desk = shared
     pid = desk.proc("bundle")["pid"]
     stats = wait_for(
         lambda: desk.proc("bundle")["stats"].get("errors") == 1 and desk.proc("bundle")["stats"],
@@ -125,7 +139,8 @@ def test_a_raising_strategy_is_stopped_alone(make_desk: object, tmp_path: Path) 
     assert stats["strategies"]["steady"]["running"] is True
     count = len(desk.lines("steady"))
     wait_for(lambda: len(desk.lines("steady")) > count + 20, what="the neighbour still fed")
-    assert desk.proc("bundle")["pid"] == pid and desk.proc("bundle")["state"] == "running"
+    row = desk.proc("bundle")
+    assert (row["pid"], row["state"], row["restarts"]) == (pid, "running", 0)
     log = (desk.run_dir / "logs" / "bundle.log").read_text()
     assert "RuntimeError: boom from Raiser" in log and "Traceback" in log
 

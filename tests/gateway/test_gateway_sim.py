@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +28,7 @@ from tradeops.protocol.tick import Tick
 from tradeops.sim.options import SimOptions
 from tradeops.sim.server import SimThread
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 
 def admin(sim: SimThread, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -38,6 +38,16 @@ def admin(sim: SimThread, path: str, body: dict[str, Any] | None = None) -> Any:
         return json.loads(resp.read())
 
 
+
+
+def listening(path: str) -> bool:
+    """Whether the gateway accepts on its socket (the file exists from bind, before listen)."""
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 class Desk:
@@ -99,7 +109,7 @@ def desk(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Desk]:
         bus = RunPaths(run_dir.resolve(), topology).bus
         try:
             wait_for(
-                lambda: os.path.exists(socket_path) and list_segments(bus),
+                lambda: list_segments(bus) and listening(socket_path),
                 what="the gateway's socket and bus",
             )
             desk = Desk(sim, gateway, bus, socket_path)
@@ -207,8 +217,13 @@ def test_a_wrong_key_is_an_auth_failure_retried_slowly(desk: Desk) -> None:
         reply = client.subscribe(["AAPL"], "trade")
         result = reply["results"]["AAPL"]
         assert result["queued"] is True and "auth" in result["reason"]
-        time.sleep(2.0)  # a window in which a tight loop would make hundreds of attempts
-        status = client.status()
+        # It backs off on the slow schedule an auth failure gets (30 s and more, see
+        # test_backoff.py), not in a tight loop: one attempt, then waiting, cause `auth`.
+        status = wait_for(
+            lambda: (s := client.status())["connections"][0]["state"] == "backoff" and s,
+            what="the connection to back off",
+        )
+        assert status["connections"][0]["last_error"].startswith("auth: "), status
         assert status["connections"][0]["attempts"] == 1, status
         closed = admin(desk.sim, "/admin/connections")["closed"]
         assert len([c for c in closed if c["kind"] == "data"]) == 1  # the sim saw one try

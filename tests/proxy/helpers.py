@@ -120,6 +120,10 @@ class NativeClient:
     """A native-protocol client: requests wait for their ack; ticks are collected."""
 
     def __init__(self, url: str, **kw: Any) -> None:
+        # Unbounded by default: a test client that is not reading its ticks still sees the
+        # proxy's close frame (with websockets' 16 it stops reading the socket, and its close
+        # then waits its whole close_timeout). Slow-client tests pass max_queue themselves.
+        kw.setdefault("max_queue", None)
         self.ws: ClientConnection = connect(url, open_timeout=10, legacy=True, **kw)
         self.ticks: list[dict[str, Any]] = []
         self.other: list[dict[str, Any]] = []

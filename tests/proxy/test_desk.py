@@ -10,6 +10,7 @@ import pytest
 
 from tests.e2e.desk import Desk
 from tests.waiting import wait_for
+from tradeops.supervisor.status import render_status
 
 from .helpers import NativeClient
 
@@ -42,10 +43,10 @@ def test_up_starts_the_proxy_and_it_rejoins_a_restarted_gateway(
         assert client.hello("desk-test")["op"] == "hello"  # no token configured: none needed
         assert client.subscribe(["AAPL", "MSFT"], "quote")["ok"]
         client.wait_ticks(lambda t: len(t) > 10)
-        text = wait_for(
-            lambda: "1 clients" in (out := desk.cli("status", str(desk.file)).stdout) and out,
-            what="the proxy's figures in status",
+        wait_for(  # the proxy publishes its figures once a second
+            lambda: "1 clients" in render_status(desk.status()), what="the proxy's figures"
         )
+        text = desk.cli("status", str(desk.file)).stdout  # as `tradeops status` shows them
         line = next(x for x in text.splitlines() if x.startswith("proxy "))
         assert url in line and "2 subscriptions" in line and "slow dropped 0" in line
         listing = desk.cli("proxy", "clients", str(desk.file))

@@ -16,9 +16,11 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from .helpers import NativeClient, ProxyDesk, wait_for
+from tests.waiting import wait_for
 
-pytestmark = pytest.mark.timeout(60)
+from .helpers import NativeClient, ProxyDesk
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 Open = Callable[[ProxyDesk, str], NativeClient]
 

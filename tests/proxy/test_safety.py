@@ -17,11 +17,12 @@ import pytest
 import websocket
 from websockets.exceptions import ConnectionClosed
 
+from tests.waiting import wait_for
 from tradeops.bus.reader import RingReader
 
-from .helpers import Collector, NativeClient, ProxyDesk, wait_for
+from .helpers import Collector, NativeClient, ProxyDesk
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 
 def ring_seqs(desk: ProxyDesk, symbols: set[str], lo: int, hi: int) -> list[int]:

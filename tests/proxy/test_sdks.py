@@ -17,9 +17,11 @@ import msgpack
 import pytest
 import websocket
 
-from .helpers import TOKEN, ProxyDesk, wait_for
+from tests.waiting import wait_for
 
-pytestmark = pytest.mark.timeout(60)
+from .helpers import TOKEN, ProxyDesk
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 DEADLINE = 15.0
 
 

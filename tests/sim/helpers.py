@@ -1,6 +1,6 @@
-"""Plain clients for the simulated exchange's tests: websocket-client, urllib, a poller.
+"""Plain clients for the simulated exchange's tests: websocket-client, urllib.
 
-`wait_until` polls with a deadline; nothing here sleeps to synchronise.
+Waiting on a condition: tests/waiting.py; nothing here sleeps to synchronise.
 """
 
 from __future__ import annotations
@@ -17,18 +17,6 @@ import msgpack
 import websocket
 
 KEY, SECRET = "key", "secret"
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "") -> Any:
-    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
-        time.sleep(0.01)
 
 
 class Closed(Exception):

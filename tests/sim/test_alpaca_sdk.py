@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from tests.waiting import wait_for
 from tradeops.sim import SimThread
 
-from .helpers import Http, wait_until
+from .helpers import Http
 
 pytest.importorskip("alpaca")
 
@@ -25,6 +26,8 @@ from alpaca.trading.enums import OrderSide, OrderStatus, TimeInForce
 from alpaca.trading.models import Order, Position, TradeAccount, TradeUpdate
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 from alpaca.trading.stream import TradingStream
+
+pytestmark = pytest.mark.e2e
 
 DEADLINE = 15.0
 
@@ -108,7 +111,7 @@ def test_trading_client_orders_and_trading_stream_fills(
     stream.subscribe_trade_updates(received.handler)
     run_sdk(stream, sim)
     http = Http(sim.http_url)
-    wait_until(lambda: any(c["kind"] == "trade" and c["streams"]
+    wait_for(lambda: any(c["kind"] == "trade" and c["streams"]
                            for c in http.admin("connections")["open"]), DEADLINE,
                "the TradingStream to listen")
     client = TradingClient("key", "secret", url_override=sim.http_url)

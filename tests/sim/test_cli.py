@@ -35,6 +35,7 @@ def spawn() -> Iterator[Callable[..., subprocess.Popen[str]]]:
         proc.communicate(timeout=10)
 
 
+@pytest.mark.e2e
 def test_port_zero_prints_the_port_and_ctrl_c_stops_cleanly(
         spawn: Callable[..., subprocess.Popen[str]], connect: Callable[..., WsClient]) -> None:
     proc = spawn("--port", "0", "--key", "k:s", "--rate", "20")
@@ -51,6 +52,7 @@ def test_port_zero_prints_the_port_and_ctrl_c_stops_cleanly(
     assert "Traceback" not in stderr
 
 
+@pytest.mark.e2e
 def test_bad_options_fail_with_a_message(spawn: Callable[..., subprocess.Popen[str]],
                                         tmp_path: Path) -> None:
     proc = spawn("--hours", "whenever")

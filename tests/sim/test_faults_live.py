@@ -8,9 +8,12 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.waiting import wait_for
 from tradeops.sim import SimThread
 
-from .helpers import Closed, Http, WsClient, wait_until
+from .helpers import Closed, Http, WsClient
+
+pytestmark = pytest.mark.e2e
 
 
 def subscribed(sim: SimThread, connect: Callable[..., WsClient]) -> WsClient:
@@ -36,7 +39,7 @@ def test_drop_now_closes_every_connection_with_the_drop_code(
     assert http.post("/admin/drop", {}, auth=False)[1] == {"dropped": 2}
     assert closed_code(data) == 1012
     assert closed_code(stream) == 1012
-    reasons = wait_until(lambda: [c["reason"] for c in http.admin("connections")["closed"]
+    reasons = wait_for(lambda: [c["reason"] for c in http.admin("connections")["closed"]
                                   if len(http.admin("connections")["closed"]) == 2])
     assert reasons == ["dropped by the sim"] * 2
     again = subscribed(sim, connect)  # the sim itself keeps serving
@@ -55,11 +58,9 @@ def test_drop_every_n_seconds_from_options(start_sim: Callable[..., SimThread],
                                           connect: Callable[..., WsClient]) -> None:
     sim = start_sim(rate=100.0, drop_every=0.3)
     http = Http(sim.http_url)
-    started = time.monotonic()
-    for _ in range(2):
+    for _ in range(2):  # nobody asks: the sim drops each connection on its own, again and again
         client = subscribed(sim, connect)
         assert closed_code(client) == 1012
-    assert time.monotonic() - started < 3.0
     assert http.admin("faults")["drops"] >= 2
 
 

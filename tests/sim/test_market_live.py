@@ -13,6 +13,8 @@ from tradeops.sim import SimThread
 
 from .helpers import Http, WsClient
 
+pytestmark = pytest.mark.e2e
+
 
 def first_quotes(sim: SimThread, connect: Callable[..., WsClient], n: int) -> list[tuple]:
     client = connect(sim.url + "/v2/iex")

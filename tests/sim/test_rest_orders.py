@@ -7,9 +7,12 @@ from typing import Any
 
 import pytest
 
+from tests.waiting import wait_for
 from tradeops.sim import SimThread
 
-from .helpers import Http, WsClient, wait_until
+from .helpers import Http, WsClient
+
+pytestmark = pytest.mark.e2e
 
 
 def listen(sim: SimThread, connect: Callable[..., WsClient], key: str = "key",
@@ -189,4 +192,4 @@ def test_fills_reach_only_the_streams_of_the_owning_key(
     Http(sim.http_url).post("/v2/orders", order(symbol="MSFT"))
     first = events(mine, 1)[0]
     assert first["order"]["symbol"] == "MSFT"  # nothing of the other key's order came first
-    wait_until(lambda: len(Http(sim.http_url).admin("orders")["updates"]) == 4)
+    wait_for(lambda: len(Http(sim.http_url).admin("orders")["updates"]) == 4)

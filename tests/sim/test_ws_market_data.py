@@ -9,9 +9,13 @@ import msgpack
 import pytest
 import websocket
 
+from tests.waiting import wait_for
 from tradeops.sim import SimThread
+from tradeops.sim import server as sim_server
 
-from .helpers import Closed, Http, WsClient, small_receive_buffer, wait_until
+from .helpers import Closed, Http, WsClient, small_receive_buffer
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.parametrize("path", ["/v2/iex", "/v2/sip", "/v2/test"])
@@ -128,7 +132,7 @@ def test_slow_client_gets_407_and_is_closed(start_sim: Callable[..., SimThread],
     symbols = [f"S{i:03d}" for i in range(50)]
     client.send({"action": "subscribe", "trades": symbols, "quotes": symbols})
     # Stop reading: the sim's queue for this client grows until it passes the bound.
-    wait_until(lambda: any(c["closing"] == "slow client" for c in http.admin("connections")
+    wait_for(lambda: any(c["closing"] == "slow client" for c in http.admin("connections")
                            ["open"]) or http.admin("connections")["closed"], timeout=20,
                what="the sim to mark the client slow")
     backlog = 0
@@ -140,7 +144,7 @@ def test_slow_client_gets_407_and_is_closed(start_sim: Callable[..., SimThread],
             backlog += len(frame)
     assert closed.value.code == 1008
     assert backlog > 2000  # what piled up in the buffers while the client was not reading
-    (entry,) = wait_until(lambda: http.admin("connections")["closed"])
+    (entry,) = wait_for(lambda: http.admin("connections")["closed"])
     assert entry["reason"] == "slow client"
 
 
@@ -166,7 +170,7 @@ def test_admin_shows_connections_and_the_subscription_history(
     assert conns["someone-else"]["feed"] == "sip"
     assert set(http.admin("status")["active_symbols"]) == {"AAPL", "TSLA"}
     other.close()
-    closed = wait_until(lambda: http.admin("connections")["closed"])
+    closed = wait_for(lambda: http.admin("connections")["closed"])
     assert closed[0]["key"] == "someone-else" and closed[0]["reason"].startswith("client closed")
     assert http.post("/admin/clear", auth=False)[0] == 200
     assert http.admin("subscriptions")["log"] == []
@@ -174,15 +178,18 @@ def test_admin_shows_connections_and_the_subscription_history(
 
 @pytest.mark.timeout(30)
 def test_a_slow_client_that_never_reads_again_is_cut_off(
-        start_sim: Callable[..., SimThread], connect: Callable[..., WsClient]) -> None:
-    # The 407 and the close frame cannot reach it; the sim aborts after its close timeout.
+        start_sim: Callable[..., SimThread], connect: Callable[..., WsClient],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The 407 and the close frame cannot reach it; the sim aborts after its close timeout
+    # (5 s; shortened here, where it is only waited out).
+    monkeypatch.setattr(sim_server, "CLOSE_TIMEOUT", 0.5)
     sim = start_sim(rate=1000.0, slow_client_bytes=256 * 1024)
     http = Http(sim.http_url)
     client = connect(sim.url + "/v2/iex", sockopt=small_receive_buffer())
     client.handshake()
     symbols = [f"S{i:03d}" for i in range(50)]
     client.send({"action": "subscribe", "trades": symbols, "quotes": symbols})
-    (entry,) = wait_until(lambda: http.admin("connections")["closed"], timeout=20,
+    (entry,) = wait_for(lambda: http.admin("connections")["closed"], timeout=20,
                           what="the sim to give up on the client")
     assert entry["reason"] == "slow client"
     assert http.admin("connections")["open"] == []

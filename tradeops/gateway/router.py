@@ -12,24 +12,34 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from loguru import logger
 
 from tradeops.gateway.journal import Journal
 from tradeops.gateway.orders import OrderDesk, OrderRecord, Update
-from tradeops.gateway.trading import Job, JobResult, OrderSender
+from tradeops.gateway.trading import Job, JobResult
 from tradeops.protocol import alpaca_trading as at
 
 Client = Hashable
 Reply = tuple[Client, dict[str, Any]]
 
 
+class Sender(Protocol):
+    """What the router asks of the order transport (`trading.OrderSender`; a fake in tests)."""
+
+    throttled: int
+
+    def put(self, job: Job) -> bool: ...
+    def withdraw(self, client: Hashable, cid: str) -> bool: ...
+    def pending(self) -> int: ...
+
+
 class OrderRouter:
     def __init__(
         self,
         desk: OrderDesk,
-        sender: OrderSender | None,
+        sender: Sender | None,
         journal: Journal,
         groups: Mapping[str, tuple[list[str], str]],
         price: Callable[[str], float | None],

@@ -10,6 +10,11 @@ and one writer task per client sends them. The outbox is bounded in messages
 - ``conflate``: new ticks stop being queued; the latest tick per (broker, symbol, kind) is
   kept instead, and sent as one batch once the outbox has drained. The client sees every
   symbol's current value, not every change; the ticks replaced are counted.
+
+Who closes decides what happens to the outbox. When the server closes (an error, a slow
+client), the outbox is written first, so the client learns why. When the client closes, the
+outbox is discarded at once: the client asked for nothing more, and one that stopped reading
+would otherwise hold its lease (and its place in the fan-out) until its TCP connection ended.
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ import contextlib
 import socket
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Final
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame as WireFrame
+from websockets.frames import Opcode
+from websockets.protocol import Event
 
 from tradeops.protocol.downstream import ClientFrame, DownstreamSession, Key, Result
 from tradeops.protocol.tick import Tick
@@ -33,6 +42,19 @@ SEND_BUFFER: Final = 256 * 1024
 #: How long a close (after an error or for a slow client) may take before the TCP
 #: connection is aborted.
 CLOSE_TIMEOUT: Final = 2.0
+
+
+class ClientSocket(ServerConnection):
+    """The websockets connection, telling its owner the moment the client's close frame
+    arrives (websockets itself reports a close only when the TCP connection has ended, which
+    a client that stopped reading may delay for as long as its own close timeout)."""
+
+    on_close_frame: Callable[[], None] | None = None
+
+    def process_event(self, event: Event) -> None:
+        super().process_event(event)
+        if isinstance(event, WireFrame) and event.opcode is Opcode.CLOSE and self.on_close_frame:
+            self.on_close_frame()
 
 
 class Connection:
@@ -50,6 +72,7 @@ class Connection:
         self.conflated: dict[tuple[str, bytes, int], Tick] | None = None
         self.replaced = 0  # ticks conflation replaced
         self.dropped = False
+        self.client_closed = False  # the client sent its close frame: nothing more goes out
         self.close_request: tuple[int, str] | None = None
         self.waiting: dict[Key, Result | None] | None = None  # answers of a change in flight
         self.answered = asyncio.Event()
@@ -92,6 +115,13 @@ class Connection:
             loop = asyncio.get_running_loop()
             self._abort = loop.call_later(CLOSE_TIMEOUT + 1.0, self.ws.transport.abort)
         self._wake.set()
+
+    def closed_by_client(self) -> None:
+        """The client closed: discard what is queued for it and stop writing (the close
+        frame websockets answered with is all it still gets)."""
+        self.client_closed = True
+        self.conflated = None
+        self.close(1000, "bye", discard=True)
 
     def flush(self) -> None:
         """Send what the session queued; close if it asked to."""

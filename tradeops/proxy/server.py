@@ -45,7 +45,7 @@ from tradeops.protocol.native import NativeSession, is_native
 from tradeops.protocol.openalgo import OpenAlgoSession, is_openalgo
 from tradeops.protocol.tick import Tick, decode_symbol
 from tradeops.proxy.config import ALPACA_PATHS, ProxyConfig
-from tradeops.proxy.connection import Connection
+from tradeops.proxy.connection import ClientSocket, Connection
 from tradeops.proxy.link import GatewayLink
 from tradeops.proxy.registry import Registry, Step
 
@@ -93,6 +93,7 @@ class ProxyServer:
         self._server = await serve(
             self._handle, self.config.host, self.config.port if port is None else port,
             process_request=self._admit, ssl=context, compression=None,
+            create_connection=ClientSocket,
             max_size=self.config.max_message, max_queue=16, close_timeout=2.0,
             ping_interval=20, ping_timeout=20,
         )  # fmt: skip
@@ -140,6 +141,8 @@ class ProxyServer:
         self._next_id += 1
         path = ws.request.path.split("?", 1)[0] or "/"
         conn = Connection(self._next_id, ws, path)
+        if isinstance(ws, ClientSocket):
+            ws.on_close_frame = lambda: self._client_closed(conn)
         self.conns[conn.id] = conn
         self.stats.accepted += 1
         codec = codec_for(ws.request.headers.get("Content-Type"))
@@ -147,6 +150,7 @@ class ProxyServer:
             self._attach(conn, AlpacaDataSession(self._session_config(path), _now(), path, codec))
         elif codec is Codec.MSGPACK:
             self._attach(conn, NativeSession(self._session_config(path), _now(), codec))
+        ours = False  # who ends it: we (an error, a slow client) or the client
         try:
             async for payload in ws:
                 if conn.session is None:
@@ -161,14 +165,24 @@ class ProxyServer:
                     await self._apply(conn, change)
                 conn.flush()
                 if session.closing is not None or conn.dropped:
+                    ours = True
                     break
         except ConnectionClosed:
             pass
         finally:
             self._forget(conn)
-            conn.close(1000, "bye")
+            if ours:  # what is queued (the error saying why) goes out before the close
+                conn.close(1000, "bye")
+            else:  # the client left: nothing queued can reach it
+                conn.closed_by_client()
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(conn.writer), 5.0)
+
+    def _client_closed(self, conn: Connection) -> None:
+        """The client's close frame arrived: release its lease and drop its outbox now,
+        not when its TCP connection ends."""
+        conn.closed_by_client()
+        self._forget(conn)
 
     def _session_config(self, path: str) -> SessionConfig:
         return self.config.session_config(path)

@@ -72,12 +72,20 @@ class Host:
         paths: RunPaths,
         topology_dir: Path,
         clock: Callable[[], float] = time.time,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        connect: Callable[[str], BrokerFeed] | None = None,
     ) -> None:
+        """`clock` is what strategies read as `now()`; `monotonic` times their timers and the
+        stats; `connect(broker)` opens a broker's feed (by default: its gateway and bus).
+        Tests pass fakes for the last two to drive the loop without processes."""
         self.topology = topology
         self.topology_dir = topology_dir
         self.spec = spec
         self.paths = paths
         self.clock = clock
+        self.monotonic = monotonic
+        self._open_feed = connect or self._connect
         self.busy_poll = bool(
             topology.processes.get(spec.name) and topology.processes[spec.name].busy_poll
         )
@@ -87,7 +95,7 @@ class Host:
         self.table = DispatchTable()
         self.slots: dict[str, _Slot] = {}
         self.feeds: dict[str, BrokerFeed] = {}
-        self.stats = HostStats()
+        self.stats = HostStats(rate=(monotonic(), 0, 0.0))
         self._last_stats = 0.0
         self.trading = HostOrders(self)  # this host's orders, as the gateway reports them
 
@@ -97,7 +105,7 @@ class Host:
         for strategy_name in self.spec.strategies:
             cfg = self.topology.strategies[strategy_name]
             if cfg.broker not in self.feeds:
-                self.feeds[cfg.broker] = self._connect(cfg.broker)
+                self.feeds[cfg.broker] = self._open_feed(cfg.broker)
         for strategy_name in self.spec.strategies:
             self._load(strategy_name)
         self._await_order_snapshots()
@@ -108,7 +116,7 @@ class Host:
         for slot in list(self.slots.values()):
             self._call(slot, "on_start")
             if slot.timer:
-                slot.next_timer = time.monotonic() + slot.timer
+                slot.next_timer = self.monotonic() + slot.timer
 
     def _await_order_snapshots(self, timeout: float = 2.0) -> None:
         """The gateway answers a host's hello with each strategy's surviving orders; take
@@ -177,7 +185,7 @@ class Host:
         for name, update in self.trading.take_local():
             self._call(self.slots[name], "on_order_update", update)
             worked = True
-        now = time.monotonic()
+        now = self.monotonic()
         for slot in self.slots.values():
             if slot.running and slot.timer and now >= slot.next_timer:
                 slot.next_timer = now + slot.timer  # missed periods are skipped, not replayed
@@ -202,7 +210,7 @@ class Host:
 
     def _idle_timeout(self) -> float:
         due = [s.next_timer for s in self.slots.values() if s.running and s.timer]
-        until_timer = min(due) - time.monotonic() if due else 0.25
+        until_timer = min(due) - self.monotonic() if due else 0.25
         return max(0.0, min(0.25, until_timer))
 
     def _wait(self, timeout: float) -> None:
@@ -242,7 +250,7 @@ class Host:
         for slot in self.slots.values():
             self._call(slot, "on_stop")
             slot.running = False
-        self._publish_stats(time.monotonic())
+        self._publish_stats(self.monotonic())
         for feed in self.feeds.values():
             feed.close()
         self.trading.close()
@@ -278,7 +286,7 @@ class Host:
         strategies hold, and read its new bus. Strategies keep running meanwhile."""
         logger.warning("lost the gateway of broker '{}' ({}); reconnecting", broker, why)
         old = self.feeds[broker]
-        self.feeds[broker] = self._connect(broker)
+        self.feeds[broker] = self._open_feed(broker)
         old.close()
         for symbol in self.table.symbols(broker):
             self._sync_subscription(broker, symbol)

@@ -1,0 +1,335 @@
+"""The order router with a fake order sender: who may trade, risk refusals, the rate limit's
+two policies, the broker's answers, and auto_cancel when a host's connection goes away.
+
+The router holds no clock and no socket: a host's request goes in, replies come out, and the
+fake sender records the broker calls it would make (`take` plays the sender's thread taking
+a job off the queue). What the broker then does is fed back as `on_result` / trade updates.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Hashable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tradeops.gateway.journal import Journal
+from tradeops.gateway.orders import OrderDesk
+from tradeops.gateway.router import OrderRouter
+from tradeops.gateway.trading import Job, JobResult
+from tradeops.protocol import alpaca_trading as at
+from tradeops.topology.load import load_topology
+
+TOPOLOGY = """
+version: 1
+name: routing
+brokers:
+  sim: {adapter: sim}
+strategies:
+  victim:
+    class: recipes.momentum:Momentum
+    broker: sim
+    symbols: [AAPL, MSFT]
+    limits: {max_order_qty: 10}
+  other:
+    class: recipes.momentum:Momentum
+    broker: sim
+    symbols: [AAPL]
+  neighbour:
+    class: recipes.momentum:Momentum
+    broker: sim
+    symbols: [AAPL]
+"""
+HOST, RESTARTED, NEIGHBOUR = "host-1", "host-2", "host-n"
+
+
+class FakeSender:
+    """The order transport's queue, without a thread or a broker."""
+
+    def __init__(self, capacity: int = 100) -> None:
+        self.queue: list[Job] = []
+        self.capacity = capacity
+        self.busy = False  # a job is out at the broker
+        self.throttled = 0
+
+    def put(self, job: Job) -> bool:
+        if len(self.queue) >= self.capacity:
+            return False
+        self.queue.append(job)
+        return True
+
+    def withdraw(self, client: Hashable, cid: str) -> bool:
+        for job in self.queue:
+            if job.kind == "submit" and job.cid == cid and job.client == client:
+                self.queue.remove(job)
+                return True
+        return False
+
+    def pending(self) -> int:
+        return len(self.queue) + (1 if self.busy else 0)
+
+    def take(self) -> Job:
+        """The sender's thread takes the next job to the broker."""
+        return self.queue.pop(0)
+
+    def kinds(self) -> list[str]:
+        return [j.kind for j in self.queue]
+
+
+Make = Callable[..., tuple[OrderRouter, FakeSender]]
+
+
+@pytest.fixture
+def make(tmp_path: Path) -> Make:
+    """`make(policy="strategy", on_limit="queue", ...)`: a router for broker sim, where group
+    `victims` (run by HOST, then RESTARTED) holds strategies victim and other with `policy`,
+    and group `neighbours` (NEIGHBOUR) holds neighbour with auto_cancel none."""
+    path = tmp_path / "t.yaml"
+    path.write_text(TOPOLOGY)
+    topology = load_topology(path)
+
+    def build(
+        policy: str = "strategy", capacity: int = 100, **kw: Any
+    ) -> tuple[OrderRouter, FakeSender]:
+        sender = FakeSender(capacity)
+        groups = {"victims": (["victim", "other"], policy), "neighbours": (["neighbour"], "none")}
+        router = OrderRouter(
+            OrderDesk.for_broker(topology, "sim"), sender, Journal(tmp_path / "orders.jsonl"),
+            groups, lambda symbol: 100.0, **kw,
+        )  # fmt: skip
+        router.hello(HOST, "victims")
+        router.hello(NEIGHBOUR, "neighbours")
+        return router, sender
+
+    return build
+
+
+def order(strategy: str, order_id: str, qty: float = 1, limit: float | None = 90.0,
+          symbol: str = "AAPL") -> dict[str, Any]:
+    return {"strategy": strategy, "order_id": order_id, "symbol": symbol, "side": "buy",
+            "qty": qty, "limit": limit, "tif": "day"}  # fmt: skip
+
+
+def broker_order(job: Job, status: str = "accepted", filled: float = 0) -> dict[str, Any]:
+    body = job.request.body or {}
+    return {"id": "b-" + job.cid, "client_order_id": job.cid, "symbol": body.get("symbol"),
+            "side": body.get("side"), "qty": body.get("qty"), "filled_qty": str(filled),
+            "filled_avg_price": "90" if filled else None, "status": status,
+            "time_in_force": "day", "limit_price": body.get("limit_price")}  # fmt: skip
+
+
+def working(router: OrderRouter, make_sent: FakeSender, strategy: str, order_id: str,
+            client: Hashable = HOST) -> Job:
+    """An order the broker accepted: submitted, taken by the sender, answered 200."""
+    assert router.order(client, order(strategy, order_id)) == []
+    job = make_sent.take()
+    (reply,) = router.on_result(JobResult(job, 200, broker_order(job)))
+    assert reply[0] == client and reply[1]["event"] == "accepted"
+    return job
+
+
+def journal(tmp_path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in (tmp_path / "orders.jsonl").read_text().splitlines()]
+
+
+# -- routing ids and who may trade ------------------------------------------------------------
+def test_an_order_gets_a_routing_id_naming_its_strategy_and_waits_for_the_broker(
+    make: Make, tmp_path: Path
+) -> None:
+    router, sender = make()
+    assert router.order(HOST, order("victim", "1")) == []  # nothing to say until the broker
+    assert router.order(HOST, order("victim", "2")) == []
+    first, second = sender.queue
+    assert (first.kind, first.client) == ("submit", HOST)
+    assert at.owner_of(first.cid) == "victim" and first.cid != second.cid
+    assert first.request.body and first.request.body["client_order_id"] == first.cid
+    assert [e["event"] for e in journal(tmp_path)] == ["submit", "submit"]
+    assert [o["order_id"] for o in router.status()["working"]] == ["1", "2"]
+
+
+def test_a_connection_trades_only_for_its_own_group(make: Make) -> None:
+    router, sender = make()
+    ((client, update),) = router.order(NEIGHBOUR, order("victim", "1"))
+    assert client == HOST  # like every update of victim's, to the connection that runs it
+    assert update["event"] == "rejected"
+    assert "does not run strategy 'victim'" in update["reason"]
+    assert sender.queue == [] and router.rejected == 1
+
+
+def test_a_risk_refusal_never_reaches_the_broker(make: Make, tmp_path: Path) -> None:
+    router, sender = make()
+    ((client, update),) = router.order(HOST, order("victim", "big", qty=50))
+    assert client == HOST and update["event"] == "rejected"
+    assert "max_order_qty 10" in update["reason"]
+    ((_, update),) = router.order(HOST, order("victim", "spy", symbol="SPY"))
+    assert "not among strategy 'victim''s symbols" in update["reason"]
+    assert sender.queue == []
+    assert [e["event"] for e in journal(tmp_path)] == ["submit", "rejected"] * 2
+
+
+def test_without_an_order_transport_every_order_is_refused_with_the_reason(
+    make: Make,
+) -> None:
+    router, sender = make(no_orders_reason="broker 'sim' has no trading credentials")
+    ((_, update),) = router.order(HOST, order("victim", "1"))
+    assert update["reason"] == "broker 'sim' has no trading credentials"
+    assert sender.queue == []
+
+
+# -- the rate limit: on_limit ------------------------------------------------------------------
+def test_on_limit_queue_waits_behind_the_limit_until_the_queue_is_full(make: Make) -> None:
+    router, sender = make(on_limit="queue", capacity=2)
+    sender.busy = True  # the limiter holds the sender back: requests wait
+    assert router.order(HOST, order("victim", "1")) == []
+    assert router.order(HOST, order("victim", "2")) == []
+    ((_, update),) = router.order(HOST, order("victim", "3"))
+    assert update["event"] == "rejected"
+    assert "the order queue is full (3 waiting" in update["reason"]
+    assert sender.kinds() == ["submit", "submit"]
+
+
+def test_on_limit_reject_refuses_while_anything_waits(make: Make) -> None:
+    router, sender = make(on_limit="reject")
+    assert router.order(HOST, order("victim", "1")) == []  # nothing waiting: goes
+    ((_, update),) = router.order(HOST, order("victim", "2"))
+    assert update["event"] == "rejected"
+    assert "rate limit reached (1 request(s) waiting); orders.on_limit=reject" in update["reason"]
+    sender.take()
+    assert router.order(HOST, order("victim", "3")) == []  # the line is free again
+
+
+# -- the broker's answers ----------------------------------------------------------------------
+def test_on_result_accepts_refuses_or_asks_the_broker(make: Make) -> None:
+    router, sender = make()
+    job = working(router, sender, "victim", "ok")
+    assert router.desk.find("victim", "ok").broker_id == "b-" + job.cid  # type: ignore[union-attr]
+
+    router.order(HOST, order("victim", "refused"))
+    job = sender.take()
+    ((_, update),) = router.on_result(JobResult(job, 403, None, "insufficient buying power"))
+    assert update["event"] == "rejected"
+    assert update["reason"] == "broker refused: insufficient buying power"
+
+    router.order(HOST, order("victim", "lost"))  # the POST may or may not have arrived
+    job = sender.take()
+    assert router.on_result(JobResult(job, 0, None, "ConnectionResetError")) == []
+    (lookup,) = sender.queue
+    assert lookup.kind == "lookup" and job.cid in lookup.request.path
+    sender.take()
+    ((_, update),) = router.on_result(JobResult(lookup, 404, None, "not found"))
+    assert (update["event"], update["reason"]) == ("rejected", "the broker never received it")
+
+    router.order(HOST, order("victim", "arrived"))
+    job = sender.take()
+    router.on_result(JobResult(job, 0, None, "timeout"))
+    lookup = sender.take()
+    ((_, update),) = router.on_result(JobResult(lookup, 200, broker_order(job, "accepted")))
+    assert (update["event"], update["order"]["order_id"]) == ("accepted", "arrived")
+
+
+def test_a_cancel_before_sending_withdraws_and_one_before_the_answer_follows_it(
+    make: Make,
+) -> None:
+    router, sender = make()
+    router.order(HOST, order("victim", "queued"))
+    ((_, update),) = router.cancel(HOST, "victim", "queued")
+    assert update["event"] == "cancelled" and "before it reached the broker" in update["reason"]
+    assert sender.queue == []  # the submit never goes out
+
+    router.order(HOST, order("victim", "inflight"))
+    job = sender.take()  # out at the broker, no broker id yet
+    assert router.cancel(HOST, "victim", "inflight") == []
+    assert sender.queue == []  # the cancel waits for the submit's answer...
+    ((_, update),) = router.on_result(JobResult(job, 200, broker_order(job)))
+    assert update["event"] == "accepted"
+    (cancel,) = sender.queue  # ...and follows it
+    assert cancel.kind == "cancel" and cancel.request.path.endswith("b-" + job.cid)
+
+    ((_, refused),) = router.cancel(NEIGHBOUR, "victim", "inflight")  # not its strategy
+    assert refused["event"] == "rejected" and "no working order" in refused["reason"]
+
+
+def test_trade_updates_reach_the_strategy_owner_with_fills_and_positions(make: Make) -> None:
+    router, sender = make()
+    job = working(router, sender, "victim", "1")
+    fill = at.TradeUpdate("fill", broker_order(job, "filled", filled=1), 90.0, 1)
+    ((client, update),) = router.on_trade_update(fill)
+    assert client == HOST
+    assert (update["event"], update["fill_qty"], update["position"]) == ("filled", 1.0, 1.0)
+    assert router.on_trade_update(fill) == []  # a repeated event changes nothing
+
+
+def test_a_restarted_host_takes_its_strategies_orders_over(make: Make) -> None:
+    router, sender = make(policy="none")
+    job = working(router, sender, "victim", "1")
+    assert router.client_gone(HOST) == []
+    update = at.TradeUpdate("partial_fill", broker_order(job, "partially_filled", 0.5), 90, 0.5)
+    assert router.on_trade_update(update) == []  # nobody owns victim now: kept aside
+    assert [u["event"] for u in router.status()["unrouted"]] == ["partially_filled"]
+    snapshots = router.hello(RESTARTED, "victims")
+    (victim,) = [m for c, m in snapshots if m["strategy"] == "victim"]
+    assert [o["order_id"] for o in victim["working"]] == ["1"]
+    assert victim["positions"] == {"AAPL": 0.5}
+    fill = at.TradeUpdate("fill", broker_order(job, "filled", 1), 90.0, 0.5)
+    ((client, _),) = router.on_trade_update(fill)
+    assert client == RESTARTED
+
+
+# -- auto_cancel when a host's connection goes away ---------------------------------------------
+def test_auto_cancel_strategy_cancels_the_groups_orders_and_nobody_elses(
+    make: Make, tmp_path: Path
+) -> None:
+    router, sender = make(policy="strategy")
+    victim = working(router, sender, "victim", "1")
+    other = working(router, sender, "other", "2")
+    working(router, sender, "neighbour", "3", client=NEIGHBOUR)
+    router.order(HOST, order("victim", "queued"))  # not sent yet
+    (queued,) = sender.queue
+    assert router.client_gone(HOST) == []  # nobody to tell
+    cancels = [j for j in sender.queue if j.kind == "cancel"]
+    assert sorted(j.request.path for j in cancels) == sorted(
+        f"/v2/orders/b-{j.cid}" for j in (victim, other)
+    )
+    entry = [e for e in journal(tmp_path) if e["event"] == "auto_cancel"]
+    assert entry == [{**entry[0], "group": "victims", "policy": "strategy", "orders": 3}]
+    assert router.desk.working("neighbour") != []
+    # The submit still queued is not withdrawn (the owner is forgotten before the cancel
+    # looks for it in the owner's line): it goes out, and its cancel follows its answer.
+    assert sender.take() is queued
+    assert router.on_result(JobResult(queued, 200, broker_order(queued))) == []
+    assert sender.queue[-1].request.path == f"/v2/orders/b-{queued.cid}"
+    assert {j.kind for j in sender.queue} == {"cancel"}
+    assert [u["event"] for u in router.status()["unrouted"]] == ["accepted"]
+
+
+def test_auto_cancel_account_cancels_everything_at_the_broker_in_one_call(make: Make) -> None:
+    router, sender = make(policy="account")
+    working(router, sender, "victim", "1")
+    working(router, sender, "neighbour", "3", client=NEIGHBOUR)
+    assert router.client_gone(HOST) == []
+    (job,) = sender.queue
+    assert (job.kind, job.request.method) == ("cancel_all", "DELETE")
+    assert (job.client, job.request.path) == (HOST, "/v2/orders")
+
+
+def test_auto_cancel_none_keeps_the_orders_for_the_restarted_host(
+    make: Make, tmp_path: Path
+) -> None:
+    router, sender = make(policy="none")
+    working(router, sender, "victim", "1")
+    working(router, sender, "victim", "2")
+    assert router.client_gone(HOST) == []
+    assert sender.queue == []
+    assert len(router.desk.working("victim")) == 2
+    assert not {"cancel", "cancelled", "auto_cancel"} & {e["event"] for e in journal(tmp_path)}
+    snapshots = dict((m["strategy"], m) for _, m in router.hello(RESTARTED, "victims"))
+    assert [o["order_id"] for o in snapshots["victim"]["working"]] == ["1", "2"]
+
+
+def test_a_group_with_nothing_working_cancels_nothing(make: Make) -> None:
+    for policy in ("strategy", "account"):
+        router, sender = make(policy=policy)
+        assert router.client_gone(HOST) == [] and sender.queue == []
+        assert router.client_gone(HOST) == []  # twice: the second knows nothing of it

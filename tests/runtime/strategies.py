@@ -1,0 +1,31 @@
+"""Strategies the host's unit tests load by import path; each records its calls in CALLS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tradeops import Strategy
+
+CALLS: list[tuple[str, str, Any]] = []  # (strategy, callback, what it got)
+
+
+class Probe(Strategy):
+    """Records on_start (with the orders and AAPL position it sees), ticks, timers, stops;
+    raises in on_tick from its params.raise_at-th tick on."""
+
+    def on_start(self) -> None:
+        orders = [o.order_id for o in self.orders()]
+        CALLS.append((self.name, "on_start", (orders, self.position("AAPL"))))
+
+    def on_tick(self, tick: Any) -> None:
+        CALLS.append((self.name, "on_tick", (tick.seq, tick.kind)))
+        if len([c for c in CALLS if c[:2] == (self.name, "on_tick")]) >= self.params.get(
+            "raise_at", float("inf")
+        ):
+            raise RuntimeError(f"boom from {self.name}")
+
+    def on_timer(self) -> None:
+        CALLS.append((self.name, "on_timer", self.now()))
+
+    def on_stop(self) -> None:
+        CALLS.append((self.name, "on_stop", None))

@@ -1,0 +1,243 @@
+"""The strategy host's loop with a fake feed, a fake gateway client and a fake clock.
+
+No process, no bus, no socket: the test hands the host ticks and gateway messages, turns
+the monotonic clock by hand, calls `step()`, and reads what the strategies were called with
+(tests/runtime/strategies.py) and what the gateway was asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.runtime.strategies import CALLS
+from tradeops.gateway.client import GatewayError
+from tradeops.process import child
+from tradeops.process.paths import RunPaths
+from tradeops.process.spec import ProcessSpec
+from tradeops.protocol.tick import Tick
+from tradeops.runtime.host import Host
+from tradeops.topology.load import load_topology
+
+
+class FakeClient:
+    """The gateway connection: records subscriptions, hands over queued messages."""
+
+    def __init__(self, snapshots: list[dict[str, Any]]) -> None:
+        self.inbox = list(snapshots)
+        self.asked: list[tuple[str, tuple[str, ...], str | None]] = []
+        self.live = (True, "")
+        self.broken = False
+        self.closed = False
+
+    def poll(self, timeout: float = 0.0) -> list[dict[str, Any]]:
+        if self.broken:
+            raise GatewayError("the gateway closed the connection")
+        messages, self.inbox = self.inbox, []
+        return messages
+
+    def subscribe(self, symbols: list[str], mode: str) -> dict[str, Any]:
+        self.asked.append(("subscribe", tuple(symbols), mode))
+        return {"results": {s: {"ok": True} for s in symbols}}
+
+    def unsubscribe(self, symbols: list[str]) -> dict[str, Any]:
+        self.asked.append(("unsubscribe", tuple(symbols), None))
+        return {"ok": True}
+
+    def fileno(self) -> int:
+        return -1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeFeed:
+    """One broker's bus as the host reads it: the ticks the test queued."""
+
+    def __init__(self, broker: str, client: FakeClient) -> None:
+        self.broker, self.client = broker, client
+        self.pending: list[Tick] = []
+        self.cursor = 0
+        self.closed = False
+
+    def push(self, kind: str, symbol: str) -> None:
+        self.cursor += 1
+        self.pending.append(Tick.make(kind, symbol, seq=self.cursor, price=1.0, size=1.0))
+
+    def read(self) -> list[Tick]:
+        ticks, self.pending = self.pending, []
+        return ticks
+
+    def take_lost(self) -> int:
+        return 0
+
+    def wait(self, timeout: float, also: list[int] | None = None) -> bool:
+        return False
+
+    def last(self, symbol: str) -> Tick | None:
+        return None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def strategy(name: str, symbols: str = "[AAPL]", extra: str = "") -> str:
+    return (f"  {name}:\n    class: tests.runtime.strategies:Probe\n    broker: sim\n"
+            f"    symbols: {symbols}\n{extra}")  # fmt: skip
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+Make = Callable[..., tuple[Host, list[FakeFeed]]]
+
+
+@pytest.fixture
+def make(tmp_path: Path) -> Iterator[Make]:
+    """`make(strategies_yaml, snapshots=[...])`: a started host running every strategy of
+    the topology in one group, on fake feeds (one per connect: a reconnect gets a new one)."""
+    CALLS.clear()
+    hosts: list[Host] = []
+
+    def build(strategies: str, snapshots: list[dict[str, Any]] | None = None,
+              clock: Clock | None = None) -> tuple[Host, list[FakeFeed]]:
+        file = tmp_path / "t.yaml"
+        file.write_text(f"version: 1\nname: hosting\nbrokers:\n  sim: {{adapter: sim}}\n"
+                        f"strategies:\n{strategies}")  # fmt: skip
+        topology = load_topology(file)
+        names = tuple(topology.strategies)
+        feeds: list[FakeFeed] = []
+
+        def connect(broker: str) -> FakeFeed:
+            first = snapshots if not feeds else []
+            default = [{"op": "orders", "strategy": n, "working": [], "positions": {}}
+                       for n in names]  # fmt: skip
+            feeds.append(FakeFeed(broker, FakeClient(default if first is None else first)))
+            return feeds[-1]
+
+        host = Host(topology, ProcessSpec("bundle", "host", strategies=names),
+                    RunPaths(tmp_path, "hosting"), tmp_path, lambda: 1.7e9,
+                    monotonic=clock or Clock(), connect=connect)  # type: ignore[arg-type]
+        host.start()
+        hosts.append(host)
+        return host, feeds
+
+    yield build
+    for host in hosts:
+        host.stop()
+
+
+def calls(method: str) -> list[tuple[str, Any]]:
+    return [(name, arg) for name, m, arg in CALLS if m == method]
+
+
+def test_ticks_go_to_subscribers_in_priority_order_then_topology_order(make: Make) -> None:
+    host, (feed,) = make(
+        strategy("slow", extra="    priority: low\n    mode: quote\n")
+        + strategy("a", extra="    mode: quote\n")
+        + strategy("fast", extra="    priority: critical\n    mode: quote\n")
+        + strategy("b", symbols="[AAPL, MSFT]")
+        + strategy("mid", extra="    priority: high\n    mode: quote\n")
+    )
+    # The gateway is asked once per symbol for the strongest mode any strategy holds.
+    assert ("subscribe", ("AAPL",), "quote") in feed.client.asked
+    assert ("subscribe", ("MSFT",), "trade") in feed.client.asked
+    feed.push("trade", "AAPL")
+    feed.push("quote", "AAPL")
+    feed.push("trade", "MSFT")
+    assert host.step() is True
+    assert calls("on_tick") == [
+        ("fast", (1, "trade")), ("mid", (1, "trade")), ("a", (1, "trade")), ("b", (1, "trade")),
+        ("slow", (1, "trade")),
+        ("fast", (2, "quote")), ("mid", (2, "quote")), ("a", (2, "quote")), ("slow", (2, "quote")),
+        ("b", (3, "trade")),
+    ]  # fmt: skip
+    assert host.stats.ticks == 3
+
+
+def test_a_raising_strategy_is_stopped_alone_and_its_symbols_released(
+    make: Make, tmp_path: Path
+) -> None:
+    host, (feed,) = make(
+        strategy("flaky", "[AAPL, MSFT]", "    mode: quote\n    params: {raise_at: 2}\n")
+        + strategy("steady", symbols="[AAPL]")
+    )
+    for _ in range(3):
+        feed.push("trade", "AAPL")
+    feed.push("trade", "MSFT")
+    host.step()
+    # flaky raised on its 2nd tick and got nothing after; steady got every tick.
+    assert [s for s, _ in calls("on_tick")].count("flaky") == 2
+    steady = [arg for s, arg in calls("on_tick") if s == "steady"]
+    assert steady == [(1, "trade"), (2, "trade"), (3, "trade")]
+    assert calls("on_stop") == [("flaky", None)]
+    # What only flaky held is released; AAPL drops to steady's weaker mode.
+    assert feed.client.asked[-2:] in (
+        [("subscribe", ("AAPL",), "trade"), ("unsubscribe", ("MSFT",), None)],
+        [("unsubscribe", ("MSFT",), None), ("subscribe", ("AAPL",), "trade")],
+    )
+    host.step()  # stats are published on the first pass and every second after
+    state = child.read_state(tmp_path, "bundle")
+    assert state["errors"] == 1 and "boom from flaky" in state["last_error"]
+    assert state["strategies"]["flaky"]["running"] is False
+    assert state["strategies"]["steady"] == {"running": True, "error": ""}
+    feed.push("trade", "AAPL")
+    host.step()
+    assert calls("on_tick")[-1] == ("steady", (5, "trade"))
+
+
+def test_timers_fire_on_the_monotonic_clock_and_skip_missed_periods(make: Make) -> None:
+    clock = Clock()
+    host, _ = make(strategy("ticker", extra="    timer: 1s\n") + strategy("quiet"), clock=clock)
+    host.step()
+    assert calls("on_timer") == []
+    assert host._idle_timeout() == 0.25  # the idle wait never exceeds a quarter second...
+    clock.now += 0.9
+    assert host._idle_timeout() == pytest.approx(0.1)  # ...and ends when a timer is due
+    host.step()
+    assert calls("on_timer") == []
+    clock.now += 0.1
+    assert host.step() is True
+    assert calls("on_timer") == [("ticker", 1.7e9)]  # strategies read the wall clock
+    clock.now += 5.5  # a stall: five periods missed, one call
+    host.step()
+    host.step()
+    assert len(calls("on_timer")) == 2
+    clock.now += 0.99
+    host.step()
+    assert len(calls("on_timer")) == 2
+    clock.now += 0.01
+    host.step()
+    assert len(calls("on_timer")) == 3
+
+
+def test_on_start_sees_the_orders_and_positions_that_survived_a_restart(make: Make) -> None:
+    working = {"order_id": "o-1", "client_order_id": "t1.keeper.x", "symbol": "AAPL",
+               "side": "buy", "qty": 2, "limit": 1.0, "status": "working"}  # fmt: skip
+    make(strategy("keeper"), snapshots=[
+        {"op": "orders", "strategy": "keeper", "working": [working], "positions": {"AAPL": 3}},
+    ])  # fmt: skip
+    assert calls("on_start") == [("keeper", (["o-1"], 3.0))]
+
+
+def test_a_lost_gateway_is_reconnected_and_every_held_symbol_resubscribed(make: Make) -> None:
+    host, feeds = make(strategy("a", symbols="[AAPL, MSFT]") + strategy("b", symbols="[SPY]"))
+    first = feeds[0]
+    first.client.broken = True
+    host.step()
+    assert len(feeds) == 2 and first.closed
+    assert sorted(feeds[1].client.asked) == [
+        ("subscribe", ("AAPL",), "trade"), ("subscribe", ("MSFT",), "trade"),
+        ("subscribe", ("SPY",), "trade"),
+    ]  # fmt: skip
+    feeds[1].push("trade", "SPY")
+    host.step()
+    assert calls("on_tick") == [("b", (1, "trade"))]
