@@ -2,16 +2,20 @@
 
 `tradeops up --detach` starts this in a session of its own with `--log
 RUN_DIR/logs/supervisor.log`: the console lines (every process's, prefixed) go to that file,
-rotated at 10 MB with five kept, so a long session cannot fill the disk.
+rotated at 10 MB with five kept, so a long session cannot fill the disk. When
+`TRADEOPS_UP_FD` names a pipe, the verdict on whether the desk came up is written to it
+(supervisor/outcome.py).
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from tradeops.process.paths import RunPaths
+from tradeops.supervisor.console import LastWords, rotated_log
+from tradeops.supervisor.outcome import UP_FD, judge, reporter
 from tradeops.supervisor.supervisor import AlreadyRunning, Supervisor
 from tradeops.topology.load import TopologyError, load_topology
 
@@ -19,16 +23,6 @@ from tradeops.topology.load import TopologyError, load_topology
 def _stdout(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
-
-
-def _rotated(path: str) -> Callable[[str], None]:
-    from loguru import logger
-
-    logger.remove()
-    logger.add(
-        path, format="{time:YYYY-MM-DD HH:mm:ss.SSS} {message}", rotation="10 MB", retention=5
-    )
-    return lambda line: logger.info(line)  # no arguments: braces in `line` stay as they are
 
 
 def main(argv: list[str]) -> int:
@@ -41,14 +35,17 @@ def main(argv: list[str]) -> int:
     except TopologyError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
-    console = _rotated(argv[2]) if len(argv) == 3 else _stdout
-    supervisor = Supervisor(topology, path, RunPaths.of(topology), console)
+    console = LastWords(rotated_log(Path(argv[2])) if len(argv) == 3 else _stdout)
+    supervisor = Supervisor(topology, path, RunPaths.of(topology, path), console)
     try:
         supervisor.acquire()
     except AlreadyRunning as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
-    return supervisor.run()
+    up_fd = os.environ.pop(UP_FD, None)
+    if up_fd is None:
+        return supervisor.run()
+    return supervisor.run(reporter(int(up_fd), lambda: judge(supervisor.status(), console.of)))
 
 
 if __name__ == "__main__":
