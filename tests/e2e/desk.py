@@ -70,7 +70,7 @@ class Desk:
         return result
 
     def status(self) -> dict[str, Any]:
-        result = self.cli("status", str(self.file), "--format", "json")
+        result = self.cli("status", "--file", str(self.file), "--format", "json")
         assert result.returncode == 0, result.stdout + result.stderr
         data: dict[str, Any] = json.loads(result.stdout)
         return data
@@ -87,7 +87,7 @@ class Desk:
         return [int(x) for x in path.read_text().split()] if path.exists() else []
 
     def down(self) -> subprocess.CompletedProcess[str]:
-        return self.cli("down", str(self.file), timeout=120)
+        return self.cli("down", "--file", str(self.file), timeout=120)
 
     def cleanup(self) -> None:
         """Whatever a test left: stop the desk, then make sure nothing of it survives."""

@@ -180,7 +180,7 @@ def test_auto_cancel_when_a_host_is_killed(make_desk: Any, tmp_path: Path, polic
         )
         assert len(starts[0]["orders"]) == 2, "the restarted strategy should see its orders"
         assert len(working_at_sim(desk, "victim")) == 2
-        listing = desk.cli("orders", str(desk.file), "--strategy", "victim")
+        listing = desk.cli("orders", "--file", str(desk.file), "--strategy", "victim")
         assert listing.returncode == 0 and "working orders: 2" in listing.stdout
         journal = [json.loads(x) for x in (desk.run_dir / "orders.jsonl").read_text().splitlines()]
         assert not {"cancel", "cancelled", "auto_cancel"} & {e["event"] for e in journal}

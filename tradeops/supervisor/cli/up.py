@@ -205,9 +205,9 @@ def _up_detached(file: Path, paths: RunPaths) -> None:
         for problem in verdict.problems:
             typer.echo(problem, err=True)
         raise fail(
-            f"desk '{paths.name}' started, but not every process is ready (above); it keeps "
-            f"running: `tradeops status -f {file}`, `tradeops logs NAME -f {file}`, "
-            f"`tradeops down -f {file}`"
+            f"desk '{paths.name}' started, but not every process is ready (above); the rest "
+            f"keeps running: see `tradeops status -f {file}`, stop it with `tradeops down -f "
+            f"{file}`"
         )
     typer.echo(f"\ndesk '{paths.name}' is up (supervisor pid {proc.pid})")
     typer.echo(f"  logs:    {paths.logs}/  (tradeops logs [NAME] --follow)")
