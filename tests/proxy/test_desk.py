@@ -43,7 +43,7 @@ def test_up_starts_the_proxy_and_it_rejoins_a_restarted_gateway(
         assert client.subscribe(["AAPL", "MSFT"], "quote")["ok"]
         client.wait_ticks(lambda t: len(t) > 10)
         text = wait_for(
-            lambda: "1 clients" in (out := desk.cli("status", "--file", str(desk.file)).stdout) and out,
+            lambda: "1 clients" in (out := desk.cli("status", "-f", str(desk.file)).stdout) and out,
             what="the proxy's figures in status",
         )
         line = next(x for x in text.splitlines() if x.startswith("proxy "))
