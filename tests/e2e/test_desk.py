@@ -128,6 +128,13 @@ def test_a_raising_strategy_is_stopped_alone(make_desk: object, tmp_path: Path) 
     assert desk.proc("bundle")["pid"] == pid and desk.proc("bundle")["state"] == "running"
     log = (desk.run_dir / "logs" / "bundle.log").read_text()
     assert "RuntimeError: boom from Raiser" in log and "Traceback" in log
+    # Each line of the bundle says which strategy it is about: its own `self.log` lines and
+    # what is logged while its callback runs.
+    assert "| ERROR   | flaky | on_tick raised" in log
+    assert "| INFO    | steady | recording to" in log
+    stopped = desk.cli("stop", "steady", "-f", str(desk.file))
+    assert stopped.returncode == 0, stopped.stderr
+    assert "which also runs flaky: they stop with it" in stopped.stdout
 
 
 def test_a_group_that_crashes_on_start_goes_fatal_alone(make_desk: object, tmp_path: Path) -> None:
