@@ -59,10 +59,18 @@ class Desk:
 
         return RunPaths(self.run_dir.resolve(), self.name).bus
 
-    def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, timeout: float = 60.0, cwd: Path = REPO
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+            [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
         )
+
+    def edit(self, old: str, new: str) -> None:
+        """Change the topology file's text (a setting the header fixes, for example)."""
+        text = self.file.read_text()
+        assert old in text, old
+        self.file.write_text(text.replace(old, new))
 
     def up(self) -> subprocess.CompletedProcess[str]:
         result = self.cli("up", "--detach", str(self.file), timeout=120)

@@ -47,13 +47,13 @@ def up(
 ) -> None:
     """Validate the topology, then start and supervise the whole desk."""
     file = _topology_file(file)
+    _refuse_if_running(file)  # first: a running desk is the answer, whatever else is wrong
     topology = _validated(file)
     paths = RunPaths.of(topology, file)
     try:
         paths.check(topology)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    _refuse_if_running(topology, paths, file)
     _refuse_if_port_taken(topology)
     if detach:
         _up_detached(file, paths)
@@ -89,8 +89,17 @@ def _validated(file: Path) -> Topology:
     return report.topology
 
 
-def _refuse_if_running(topology: Topology, paths: RunPaths, file: Path) -> None:
+def _refuse_if_running(file: Path) -> None:
     """A supervisor holding the desk's lock, or answering on its socket, is this desk."""
+    from tradeops.topology.load import load
+
+    try:
+        topology = load(file).topology
+    except OSError:
+        return  # validation says why the file cannot be read
+    if topology is None:
+        return
+    paths = RunPaths.of(topology, file)
     pid = _lock_holder(paths.lock)
     if pid is None:
         try:
