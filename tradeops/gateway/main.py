@@ -179,23 +179,16 @@ def build_orders(
     rest, stream_url = trading_urls(broker, sim_url)
     rate = broker.orders.rate_limit
     window = SlidingWindow(rate.requests, rate.seconds) if rate else None
-    holder: list[OrderRouter] = []
-    sender = OrderSender(
-        RestTransport(rest, key, secret),
-        window,
-        broker.orders.queue_size,
-        on_result=lambda r: server.post(lambda: server._deliver(holder[0].on_result(r))),
-    )
+    sender = OrderSender(RestTransport(rest, key, secret), window, broker.orders.queue_size)
     router = OrderRouter(desk, sender, journal, group_map, prices, on_limit=broker.orders.on_limit)
-    holder.append(router)
     stream = TradeStream(
         stream_url,
         key,
         secret,
-        on_update=lambda u: server.post(lambda: server._deliver(router.on_trade_update(u))),
+        on_update=lambda u: server.post_replies(lambda: router.on_trade_update(u)),
         on_state=lambda state, cause: server.post(router.resync if state == "live" else _noop),
     )
-    sender.start()
+    sender.start(on_result=lambda r: server.post_replies(lambda: router.on_result(r)))
     stream.start()
     sender.put(Job("open_orders", open_orders()))  # orders that outlived a previous gateway
     return router, sender, stream

@@ -98,20 +98,21 @@ class OrderSender:
         transport: RestTransport,
         window: SlidingWindow | None,
         queue_size: int,
-        on_result: Callable[[JobResult], None],
     ) -> None:
         self._transport = transport
         self._window = window
         self._queue: FairQueue[Job] = FairQueue(queue_size)
         self._cond = threading.Condition()
-        self._on_result = on_result
+        self._on_result: Callable[[JobResult], None] = _ignore
         self._stop = False
         self._busy = False
         self.sent = 0
         self.throttled = 0
         self._thread = threading.Thread(target=self._run, name="orders", daemon=True)
 
-    def start(self) -> None:
+    def start(self, on_result: Callable[[JobResult], None]) -> None:
+        """Start sending; `on_result` gets each job's outcome (on the sender's thread)."""
+        self._on_result = on_result
         self._thread.start()
 
     def put(self, job: Job) -> bool:
@@ -273,3 +274,7 @@ class TradeStream:
                 if isinstance(event, at.TradeUpdate):
                     self._on_update(event)
         return "stopped"
+
+
+def _ignore(result: JobResult) -> None:
+    pass

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from tradeops.supervisor.lifecycle import Restart, Start, Stop
 
 if TYPE_CHECKING:
-    from tradeops.supervisor.supervisor import Supervisor, _Child
+    from tradeops.supervisor.children import Child
+    from tradeops.supervisor.supervisor import Supervisor
 
 
 def handle(sup: Supervisor, command: dict[str, Any]) -> dict[str, Any] | None:
@@ -33,7 +34,7 @@ def handle(sup: Supervisor, command: dict[str, Any]) -> dict[str, Any] | None:
         event: Restart | Stop | Start = (
             Restart() if cmd == "restart" else Stop() if cmd == "stop" else Start()
         )
-        sup._event(target, event)
+        sup.apply(target, event)
         return {
             "ok": True,
             "process": target.spec.name,
@@ -46,7 +47,7 @@ def handle(sup: Supervisor, command: dict[str, Any]) -> dict[str, Any] | None:
     return {"ok": False, "error": f"unknown command {cmd!r}"}
 
 
-def resolve(sup: Supervisor, name: str, cmd: str = "restart") -> tuple[_Child | None, str]:
+def resolve(sup: Supervisor, name: str, cmd: str = "restart") -> tuple[Child | None, str]:
     """A process by its name, or the process group that runs a strategy of that name; the
     note says what else `cmd` (restart, stop, start) does to that group."""
     if name in sup.children:

@@ -1,0 +1,88 @@
+"""What a gateway says about its feed: live or not (the safety gate's input), and its figures.
+
+Pure: it reads the upstream connections' public counters and the pool's targets, and takes
+the time as an argument, so a test can drive it with fake connections and a fake clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+
+class UpstreamView(Protocol):
+    """What health reads of one upstream connection (`gateway.upstream.Upstream`)."""
+
+    @property
+    def state(self) -> str: ...
+    @property
+    def last_tick(self) -> float: ...
+    @property
+    def last_frame(self) -> float: ...
+    @property
+    def reconnects(self) -> int: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def last_error(self) -> str: ...
+
+
+class TickRate:
+    """Ticks per second, refreshed at most once a second."""
+
+    def __init__(self, now: float) -> None:
+        self._when, self._then, self.per_s = now, 0, 0.0
+
+    def update(self, ticks: int, now: float) -> float:
+        if now - self._when >= 1.0:
+            self.per_s = (ticks - self._then) / (now - self._when)
+            self._when, self._then = now, ticks
+        return self.per_s
+
+
+def liveness(
+    upstreams: Mapping[int, UpstreamView],
+    symbols_on: Callable[[int], int],
+    stale_after: float,
+    now: float,
+) -> tuple[bool, str]:
+    """(live, reason): every connection that carries symbols is live and has ticked within
+    `stale_after` seconds. The reason is stable while the cause lasts (health is re-sent to
+    clients only when it changes)."""
+    for conn_id, up in sorted(upstreams.items()):
+        if not symbols_on(conn_id):
+            continue
+        if up.state != "live":
+            return False, f"connection {conn_id} is {up.state}: {up.last_error}".rstrip(": ")
+        if now - (up.last_tick or up.last_frame) > stale_after:
+            return False, f"connection {conn_id}: no tick for over {stale_after:g}s"
+    return True, ""
+
+
+def connection_rows(
+    upstreams: Mapping[int, UpstreamView], symbols_on: Callable[[int], int], now: float
+) -> list[dict[str, Any]]:
+    """One row per upstream connection for `tradeops status`."""
+    return [
+        {
+            "id": conn_id,
+            "state": up.state,
+            "symbols": symbols_on(conn_id),
+            "last_tick_age": round(now - up.last_tick, 3) if up.last_tick else None,
+            "reconnects": up.reconnects,
+            "attempts": up.attempts,
+            "last_error": up.last_error,
+        }
+        for conn_id, up in sorted(upstreams.items())
+    ]
+
+
+def order_summary(status: Mapping[str, Any]) -> dict[str, int]:
+    """The order router's status, counted: working, queued, rejected, throttled, unrouted."""
+    return {
+        "working": len(status["working"]),
+        "queued": status["queued"],
+        "rejected": status["rejected"],
+        "throttled": status["throttled"],
+        "unrouted": len(status["unrouted"]),
+    }

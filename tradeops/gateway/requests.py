@@ -1,0 +1,107 @@
+"""The gateway's client protocol: one request line in, the gateway's answer out.
+
+    → {"op": "hello", "client": "host:signals", "pid": 123, "group": "signals"}
+    ← {"op": "hello", "ok": true, "broker": "sim", "bus": {...}, "v": 1}
+    → {"op": "subscribe", "id": 1, "symbols": ["AAPL"], "mode": "quote"}
+    ← {"op": "reply", "id": 1, "ok": true, "results": {"AAPL": {"ok": true}}}
+    → {"op": "unsubscribe", "id": 2, "symbols": ["AAPL"]}
+    → {"op": "status", "id": 3}
+    → {"op": "order" | "cancel" | "cancel_all" | "orders", ...}   (brokers that take orders)
+
+docs/gateway.md has the whole protocol. Requests are checked here; the decisions belong to
+the core (subscriptions) and the router (orders), whose answers the gateway delivers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+from loguru import logger
+
+from tradeops.gateway.clients import Client, Reply
+from tradeops.gateway.core import Actions, GatewayCore
+from tradeops.gateway.pool import STRENGTH
+from tradeops.gateway.router import OrderRouter
+
+PROTOCOL_VERSION = 1
+
+
+class Gateway(Protocol):
+    """What the protocol needs of the gateway it serves (`GatewayServer`)."""
+
+    broker: str
+    core: GatewayCore
+    router: OrderRouter | None
+
+    def hello_info(self) -> dict[str, Any]: ...
+    def health(self) -> dict[str, Any]: ...
+    def send(self, client: Client, message: dict[str, Any]) -> None: ...
+    def send_health(self, client: Client) -> None: ...
+    def deliver(self, replies: list[Reply]) -> None: ...
+    def carry_out(self, actions: Actions) -> None: ...
+
+
+def handle(gateway: Gateway, client: Client, line: bytes) -> None:
+    """Answer one request line from `client`."""
+    try:
+        msg = json.loads(line)
+        if not isinstance(msg, dict):
+            raise ValueError("not an object")
+    except ValueError as exc:
+        gateway.send(client, {"op": "error", "error": f"malformed request: {exc}"})
+        return
+    op, rid = msg.get("op"), msg.get("id", 0)
+    if op == "hello":
+        _hello(gateway, client, msg)
+    elif op in ("subscribe", "unsubscribe"):
+        _subscription(gateway, client, op, rid, msg)
+    elif op == "status":
+        reply(gateway, client, rid, status=gateway.health())
+    elif op in ("order", "cancel", "cancel_all", "orders") and gateway.router is not None:
+        _orders(gateway, gateway.router, client, op, rid, msg)
+    else:
+        reply(gateway, client, rid, error=f"unknown op {op!r}")
+
+
+def reply(gateway: Gateway, client: Client, rid: Any, error: str = "", **fields: Any) -> None:
+    message = {"op": "reply", "id": rid, "ok": not error, **fields}
+    if error:
+        message["error"] = error
+    gateway.send(client, message)
+
+
+def _hello(gateway: Gateway, client: Client, msg: dict[str, Any]) -> None:
+    client.name = str(msg.get("client", "")) or f"client-{client.sock.fileno()}"
+    client.pid = int(msg.get("pid", 0) or 0)
+    logger.info("{}: client {} (pid {}) connected", gateway.broker, client.name, client.pid)
+    gateway.send(client, {"op": "hello", "ok": True, **gateway.hello_info()})
+    gateway.send_health(client)
+    if gateway.router is not None and msg.get("group"):
+        gateway.deliver(gateway.router.hello(client.sock, str(msg["group"])))
+
+
+def _subscription(gateway: Gateway, client: Client, op: str, rid: Any, msg: dict[str, Any]
+                  ) -> None:
+    symbols, mode = msg.get("symbols"), msg.get("mode", "trade")
+    if not isinstance(symbols, list) or not all(isinstance(s, str) and s for s in symbols):
+        reply(gateway, client, rid, error="symbols must be a list of non-empty strings")
+    elif op == "subscribe" and mode not in STRENGTH:
+        reply(gateway, client, rid, error=f"mode must be trade, quote or depth, not {mode!r}")
+    elif op == "subscribe":
+        gateway.carry_out(gateway.core.subscribe(client.sock, rid, symbols, mode))
+    else:
+        gateway.carry_out(gateway.core.unsubscribe(client.sock, rid, symbols))
+
+
+def _orders(gateway: Gateway, router: OrderRouter, client: Client, op: str, rid: Any,
+            msg: dict[str, Any]) -> None:
+    strategy = str(msg.get("strategy", ""))
+    if op == "order":
+        gateway.deliver(router.order(client.sock, msg))
+    elif op == "cancel":
+        gateway.deliver(router.cancel(client.sock, strategy, str(msg.get("order_id"))))
+    elif op == "cancel_all":
+        gateway.deliver(router.cancel_all(client.sock, strategy))
+    else:
+        reply(gateway, client, rid, orders=router.status())

@@ -1,0 +1,128 @@
+"""One supervised child process: how it is started, and what it says on its two pipes.
+
+A child runs `python -m tradeops.ROLE ...` in a session of its own (so a stop signals its
+whole process group), with `PR_SET_PDEATHSIG` set between fork and exec (so it dies with the
+supervisor, however the supervisor dies). Its stdout and stderr go to one pipe that the
+supervisor prefixes with the child's name; a second pipe carries its one ready line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tradeops.process import child as contract
+from tradeops.process.paths import RunPaths
+from tradeops.process.spec import ROLE_MODULES, ProcessSpec
+from tradeops.supervisor.lifecycle import Proc
+
+
+@dataclass
+class Child:
+    """A process of the desk: its spec, its lifecycle state, and its pipes while it runs."""
+
+    spec: ProcessSpec
+    proc: Proc
+    popen: subprocess.Popen[bytes] | None = None
+    ready_r: int | None = None
+    out: bytearray = field(default_factory=bytearray)
+    detail: dict[str, Any] = field(default_factory=dict)  # from its ready line
+
+
+def role_argv(spec: ProcessSpec, topology_file: str, paths: RunPaths,
+              sim_url: str | None, port: int | None) -> list[str]:
+    """The command line of a role: `python -m tradeops.ROLE --topology ... --name ...`."""
+    argv = [sys.executable, "-m", ROLE_MODULES[spec.role], "--topology", topology_file,
+            "--name", spec.name, "--run-dir", str(paths.run_dir)]
+    if spec.role == "gateway" and sim_url:
+        argv += ["--url", sim_url]
+    if spec.role == "sim" and port:
+        argv += ["--port", str(port)]  # a restarted sim keeps its address
+    return argv
+
+
+def start(c: Child, argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    """Start `c` (OSError when it cannot be); its pipes are left non-blocking on `c`."""
+    ready_r, ready_w = os.pipe()
+    try:
+        popen = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=(ready_w,),
+            env={**env, contract.READY_FD: str(ready_w), contract.SUPERVISOR_PID: str(os.getpid()),
+                 "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+            preexec_fn=contract.die_with_parent,
+        )
+    except OSError:
+        os.close(ready_r)
+        raise
+    finally:
+        os.close(ready_w)
+    c.popen, c.ready_r = popen, ready_r
+    assert popen.stdout is not None
+    os.set_blocking(popen.stdout.fileno(), False)
+    os.set_blocking(ready_r, False)
+    return popen
+
+
+def read_output(c: Child, console: Callable[[str], None]) -> bool:
+    """Pass on the child's complete output lines, prefixed; False once its pipe has closed."""
+    assert c.popen is not None and c.popen.stdout is not None
+    try:
+        data = os.read(c.popen.stdout.fileno(), 65536)
+    except BlockingIOError:
+        return True
+    except OSError:
+        data = b""
+    if not data:
+        if c.out:
+            console(f"{c.spec.name} | {c.out.decode(errors='replace')}")
+            c.out.clear()
+        return False
+    c.out += data
+    while (end := c.out.find(b"\n")) >= 0:
+        console(f"{c.spec.name} | {c.out[:end].decode(errors='replace')}")
+        del c.out[: end + 1]
+    return True
+
+
+def read_ready(c: Child) -> bool | None:
+    """Read the ready pipe: True when the child said it is ready (its details are kept in
+    `c.detail`), False when the pipe closed without a word, None when nothing is there yet."""
+    assert c.ready_r is not None
+    try:
+        data = os.read(c.ready_r, 65536)
+    except BlockingIOError:
+        return None
+    for line in data.decode(errors="replace").splitlines():
+        try:
+            c.detail.update(json.loads(line))
+        except ValueError:
+            continue
+    return bool(data)
+
+
+def killpg(pid: int, sig: int) -> None:
+    """Signal a child's whole process group (the child itself when the group is gone)."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def kill_now(c: Child) -> None:
+    """SIGKILL a child's group and wait for it (the supervisor is leaving)."""
+    if c.popen is not None and c.popen.poll() is None:
+        killpg(c.popen.pid, signal.SIGKILL)
+        c.popen.wait(5)
