@@ -12,14 +12,16 @@ import json
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tradeops.process.paths import RunPaths
-from tradeops.settings import SettingsError, ToolSettings, current
 from tradeops.supervisor.control import NotRunning, request
 from tradeops.topology.model import Topology
+
+if TYPE_CHECKING:
+    from tradeops.settings import ToolSettings
 
 
 class Format(StrEnum):
@@ -65,6 +67,8 @@ def fail(message: str, code: int = 1, output: Format = Format.text) -> typer.Exi
 
 
 def tool_settings(output: Format = Format.text) -> ToolSettings:
+    from tradeops.settings import SettingsError, current  # pydantic-settings: only when used
+
     try:
         return current()
     except SettingsError as exc:
