@@ -49,6 +49,19 @@ def explain(exc: yaml.MarkedYAMLError, text: str) -> Explained:
         )
     if problem.startswith("mapping values are not allowed"):
         return _stray_colon(lines, at)
+    if "undefined alias" in problem:
+        return Explained(
+            "this '*name' refers to an anchor that is not defined above it",
+            "define `&name` on an earlier value, or write the value out",
+            *at,
+        )
+    return _in_context(problem, context, at, opened)
+
+
+def _in_context(
+    problem: str, context: str, at: tuple[int, int], opened: tuple[int, int]
+) -> Explained:
+    """Errors the parser names by what it was reading: a block or flow collection, a quote."""
     if "block mapping" in context and (
         "expected key" in problem or "expected <block end>" in problem
     ):
@@ -78,12 +91,6 @@ def explain(exc: yaml.MarkedYAMLError, text: str) -> Explained:
             "the quote opened here is never closed",
             "close the quote on the same line",
             *opened,
-        )
-    if "undefined alias" in problem:
-        return Explained(
-            "this '*name' refers to an anchor that is not defined above it",
-            "define `&name` on an earlier value, or write the value out",
-            *at,
         )
     return Explained(
         f"YAML syntax: {problem}",
