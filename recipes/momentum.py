@@ -1,7 +1,12 @@
 """A small momentum signal: compares the last price with the mean of the previous `lookback`.
 
-It logs when the signal flips. Order placement is switched on with `params.trade: true` once
-the gateway routes orders; until then it only reports what it would do.
+It logs when the signal flips. With `params.trade: true` it also trades the signal: on each flip
+it sends a market order that takes its position in the symbol to `+qty` (long), `-qty`
+(short) or 0 (flat), with `params.qty` (default 1). It sends nothing while `safe_to_trade()`
+is false or while an earlier order for the symbol is still working. Without `trade` (the
+default) it only reports what it would do.
+
+    params: {lookback: 20, threshold_bps: 2.0, trade: true, qty: 10}
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ class Momentum(Strategy):
         self.threshold_bps = float(self.params.get("threshold_bps", 2.0))
         self.prices: dict[str, deque[float]] = {}
         self.signal: dict[str, int] = {}
+        self.trade = bool(self.params.get("trade", False))
+        self.qty = float(self.params.get("qty", 1))
         self.log.info(
             "momentum started: lookback={} threshold={}bps", self.lookback, self.threshold_bps
         )
@@ -39,7 +46,24 @@ class Momentum(Strategy):
                 self.log.info(
                     "{} {} at {:.2f} ({:+.1f}bps vs mean)", tick.symbol, side, price, move_bps
                 )
+                if self.trade:
+                    self.follow(tick.symbol, signal)
         window.append(price)
+
+    def follow(self, symbol: str, signal: int) -> None:
+        """Send the market order that takes the position in `symbol` to `signal * qty`."""
+        ok, why = self.safe_to_trade()
+        if not ok:
+            self.log.info("{}: not trading the signal: {}", symbol, why)
+            return
+        if any(o.symbol == symbol for o in self.orders()):
+            self.log.info("{}: an order is still working; not adding another", symbol)
+            return
+        delta = signal * self.qty - self.position(symbol)
+        if delta > 0:
+            self.buy(symbol, delta)
+        elif delta < 0:
+            self.sell(symbol, -delta)
 
 
 def _mid(tick: Any) -> float:

@@ -64,13 +64,13 @@ class ClientConnections:
         except BlockingIOError:
             return
         sock.setblocking(False)
-        self._clients[sock] = Client(sock)
-        self._selector.register(sock, selectors.EVENT_READ, "client")
+        client = self._clients[sock] = Client(sock)
+        self._selector.register(sock, selectors.EVENT_READ, client)
 
-    def service(self, sock: socket.socket, mask: int) -> None:
-        """The selector says `sock` is readable or writable: flush, read, handle lines."""
-        client = self._clients.get(sock)
-        if client is None:
+    def service(self, client: Client, mask: int) -> None:
+        """The selector says `client` is readable or writable: flush, read, handle lines."""
+        sock = client.sock
+        if sock not in self._clients:
             return
         if mask & selectors.EVENT_WRITE:
             self._flush(client)
@@ -142,4 +142,4 @@ class ClientConnections:
             self.drop(client.sock)
             return
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.outbuf else 0)
-        self._selector.modify(client.sock, events, "client")
+        self._selector.modify(client.sock, events, client)

@@ -136,13 +136,13 @@ class GatewayServer:
     def run_once(self, timeout: float) -> None:
         """One turn of the loop: sockets, then posted events, then health."""
         for key, mask in self._selector.select(timeout=timeout):
-            if key.data == "listen":
+            if isinstance(key.data, Client):
+                self.clients.service(key.data, mask)
+            elif key.data == "listen":
                 assert self._listener is not None
                 self.clients.accept(self._listener)
-            elif key.data == "wake":
-                self._drain_wake()
             else:
-                self.clients.service(key.fileobj, mask)  # type: ignore[arg-type]
+                self._drain_wake()
         self._drain_events()
         self._check_health()
 

@@ -68,9 +68,15 @@ class _SessionEnded(Exception):
         self.message = message
 
 
+_FATAL_CAUSES: dict[str, Cause] = {
+    "auth": "auth", "subscription": "subscription", "connection-limit": "connection-limit"
+}
+
+
 def _cause(session: FeedSession, code: int) -> Cause | None:
+    """Why the broker's `code` ends a session for good (slow retry), or None."""
     cause = session.fatal_codes.get(code)
-    return cause if cause in ("auth", "subscription", "connection-limit") else None  # type: ignore[return-value]
+    return _FATAL_CAUSES.get(cause) if cause else None
 
 
 class Upstream:

@@ -55,18 +55,22 @@ def _number(value: object) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def admin_routes(sim: RunningSim) -> list[web.RouteDef]:
-    exchange = sim.exchange
+class AdminRoutes:
+    """The admin endpoints of one running sim (tests and fault injection drive them)."""
 
-    async def status(request: web.Request) -> web.Response:
-        return web.json_response(exchange.status(time.time()))
+    def __init__(self, sim: RunningSim) -> None:
+        self.sim = sim
+        self.exchange = sim.exchange
 
-    async def connections(request: web.Request) -> web.Response:
-        return web.json_response({"open": exchange.connections(),
-                                  "closed": list(exchange.journal.connections)})
+    async def status(self, request: web.Request) -> web.Response:
+        return web.json_response(self.exchange.status(time.time()))
 
-    async def subscriptions(request: web.Request) -> web.Response:
-        log = list(exchange.journal.subscriptions)
+    async def connections(self, request: web.Request) -> web.Response:
+        return web.json_response({"open": self.exchange.connections(),
+                                  "closed": list(self.exchange.journal.connections)})
+
+    async def subscriptions(self, request: web.Request) -> web.Response:
+        log = list(self.exchange.journal.subscriptions)
         if "conn" in request.query:
             log = [e for e in log if str(e["conn"]) == request.query["conn"]]
         if "symbol" in request.query:
@@ -75,66 +79,71 @@ def admin_routes(sim: RunningSim) -> list[web.RouteDef]:
                                          if isinstance(syms, list))]
         return web.json_response({"log": log})
 
-    async def orders(request: web.Request) -> web.Response:
-        book = exchange.book
+    async def orders(self, request: web.Request) -> web.Response:
+        book = self.exchange.book
         return web.json_response({
-            "requests": list(exchange.journal.requests),
-            "updates": list(exchange.journal.updates),
+            "requests": list(self.exchange.journal.requests),
+            "updates": list(self.exchange.journal.updates),
             "orders": [dict(o.to_json(), key=o.key) for o in book.orders.values()],
         })
 
-    async def faults(request: web.Request) -> web.Response:
+    async def faults(self, request: web.Request) -> web.Response:
         if request.method == "POST":
             try:
-                exchange.faults.update(await _body(request), time.time())
+                self.exchange.faults.update(await _body(request), time.time())
             except SimConfigError as exc:
                 return _bad(str(exc))
-        return web.json_response(exchange.faults.to_json(time.time()))
+        return web.json_response(self.exchange.faults.to_json(time.time()))
 
-    async def drop(request: web.Request) -> web.Response:
+    async def drop(self, request: web.Request) -> web.Response:
         body = await _body(request)
         abrupt, code = body.get("abrupt"), body.get("code")
         if abrupt is not None and not isinstance(abrupt, bool):
             return _bad("abrupt must be true or false")
         if code is not None and (not isinstance(code, int) or not 1000 <= code <= 4999):
             return _bad("code must be a websocket close code (1000..4999)")
-        dropped = sim.drop_all(abrupt=abrupt, code=code)
-        exchange.faults.drops += 1
+        dropped = self.sim.drop_all(abrupt=abrupt, code=code)
+        self.exchange.faults.drops += 1
         return web.json_response({"dropped": dropped})
 
-    async def silence(request: web.Request) -> web.Response:
+    async def silence(self, request: web.Request) -> web.Response:
         seconds = _number((await _body(request)).get("seconds"))
         if seconds is None or seconds < 0:
             return _bad("seconds must be a number >= 0")
-        exchange.faults.silence(seconds, time.time())
-        return web.json_response(exchange.faults.to_json(time.time()))
+        self.exchange.faults.silence(seconds, time.time())
+        return web.json_response(self.exchange.faults.to_json(time.time()))
 
-    async def price(request: web.Request) -> web.Response:
+    async def price(self, request: web.Request) -> web.Response:
         body = await _body(request)
         symbol, value = body.get("symbol"), _number(body.get("price"))
         if not isinstance(symbol, str) or not is_valid_symbol(symbol):
             return _bad("symbol must be a valid symbol such as AAPL or BTC/USD")
         if value is None or value <= 0:
             return _bad("price must be a positive number")
-        exchange.set_mid(symbol, value, time.time())
-        sim.flush()
-        quote = exchange.feed.touch(symbol, time.time())
+        self.exchange.set_mid(symbol, value, time.time())
+        self.sim.flush()
+        quote = self.exchange.feed.touch(symbol, time.time())
         return web.json_response({"symbol": symbol, "bid": quote.bid if quote else None,
                                   "ask": quote.ask if quote else None})
 
-    async def clear(request: web.Request) -> web.Response:
-        exchange.journal.clear()
+    async def clear(self, request: web.Request) -> web.Response:
+        self.exchange.journal.clear()
         return web.json_response({"cleared": True})
 
-    return [
-        web.get("/admin/status", status),
-        web.get("/admin/connections", connections),
-        web.get("/admin/subscriptions", subscriptions),
-        web.get("/admin/orders", orders),
-        web.get("/admin/faults", faults),
-        web.post("/admin/faults", faults),
-        web.post("/admin/drop", drop),
-        web.post("/admin/silence", silence),
-        web.post("/admin/price", price),
-        web.post("/admin/clear", clear),
-    ]
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/admin/status", self.status),
+            web.get("/admin/connections", self.connections),
+            web.get("/admin/subscriptions", self.subscriptions),
+            web.get("/admin/orders", self.orders),
+            web.get("/admin/faults", self.faults),
+            web.post("/admin/faults", self.faults),
+            web.post("/admin/drop", self.drop),
+            web.post("/admin/silence", self.silence),
+            web.post("/admin/price", self.price),
+            web.post("/admin/clear", self.clear),
+        ]
+
+
+def admin_routes(sim: RunningSim) -> list[web.RouteDef]:
+    return AdminRoutes(sim).routes()

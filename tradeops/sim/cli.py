@@ -23,10 +23,6 @@ _L = "Limits"
 _F = "Faults"
 
 
-def _options(**values: object) -> SimOptions:
-    return SimOptions(**values)  # type: ignore[arg-type]
-
-
 def sim(
     host: Annotated[str, typer.Option(help="Address to bind; loopback unless told otherwise.")
                     ] = "127.0.0.1",
@@ -90,7 +86,7 @@ def sim(
 ) -> None:
     """Run a local exchange speaking Alpaca's v2 dialect (market data, orders, trade updates)."""
     try:
-        options = _options(
+        options = SimOptions(
             host=host, port=port, seed=seed, rate=rate, max_rate=max_rate,
             spread_bps=spread_bps, volatility=volatility, hours=hours, bar_seconds=bar_seconds,
             symbols=tuple(symbol or ()), replay=replay, speed=speed,

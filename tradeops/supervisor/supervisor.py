@@ -229,7 +229,7 @@ class Supervisor:
 
     def _poll(self, timeout: float) -> None:
         for key, _ in self._selector.select(timeout):
-            kind, name = key.data
+            kind, what = key.data  # what: a child's name, or a control connection
             if kind == "wake":
                 with suppress(BlockingIOError):
                     while self._wake_r.recv(4096):
@@ -237,11 +237,11 @@ class Supervisor:
             elif kind == "control":
                 self._accept_control()
             elif kind == "client":
-                self._serve_control(key.fileobj)  # type: ignore[arg-type]
+                self._serve_control(what)
             elif kind == "out":
-                self._read_output(self.children[name])
+                self._read_output(self.children[what])
             elif kind == "ready":
-                self._read_ready(self.children[name])
+                self._read_ready(self.children[what])
 
     def _read_output(self, c: Child) -> None:
         if not children.read_output(c, self.console):
@@ -292,10 +292,10 @@ class Supervisor:
         if conn is not None:
             self._selector.register(conn.sock, selectors.EVENT_READ, ("client", conn))
 
-    def _serve_control(self, sock: socket.socket) -> None:
+    def _serve_control(self, conn: ControlConnection) -> None:
         from tradeops.supervisor.commands import handle
 
-        conn: ControlConnection = self._selector.get_key(sock).data[1]
+        sock = conn.sock
         commands = ControlServer.read(conn)
         if commands is None:
             self._selector.unregister(sock)

@@ -62,47 +62,7 @@ def _check_references(loaded: Loaded, topo: m.Topology) -> None:
             )
     owner: dict[str, str] = {}
     for group, process in topo.processes.items():
-        seen: set[str] = set()
-        for i, strategy in enumerate(process.strategies):
-            path = ("processes", group, "strategies", i)
-            if strategy not in topo.strategies:
-                loaded.findings.append(
-                    loaded.finding(
-                        E,
-                        "unknown-strategy",
-                        path,
-                        f"group '{group}' names strategy '{strategy}', which is not declared",
-                        f"declare it under `strategies`, or use one of: "
-                        f"{', '.join(topo.strategies) or '(none declared)'}"
-                        f"{did_you_mean(strategy, list(topo.strategies))}",
-                        name=strategy,
-                    )
-                )
-            elif strategy in seen:
-                loaded.findings.append(
-                    loaded.finding(
-                        W,
-                        "duplicate-member",
-                        path,
-                        f"strategy '{strategy}' is listed twice in group '{group}'",
-                        "list it once",
-                        name=strategy,
-                    )
-                )
-            elif strategy in owner:
-                loaded.findings.append(
-                    loaded.finding(
-                        E,
-                        "strategy-in-two-groups",
-                        path,
-                        f"strategy '{strategy}' is in group '{owner[strategy]}' and in '{group}'",
-                        "a strategy runs in exactly one process: remove it from one group",
-                        name=strategy,
-                    )
-                )
-            else:
-                owner[strategy] = group
-            seen.add(strategy)
+        _check_members(loaded, topo, group, process, owner)
     for strategy in topo.strategies:
         if strategy not in owner and strategy in topo.processes:
             loaded.findings.append(
@@ -117,6 +77,40 @@ def _check_references(loaded: Loaded, topo: m.Topology) -> None:
                     at_key=True,
                 )
             )
+
+
+def _check_members(
+    loaded: Loaded, topo: m.Topology, group: str, process: m.Process, owner: dict[str, str]
+) -> None:
+    """A group's strategies: declared, listed once, in no other group (`owner` records the
+    group each strategy was first placed in)."""
+    seen: set[str] = set()
+    for i, strategy in enumerate(process.strategies):
+        path = ("processes", group, "strategies", i)
+        if strategy not in topo.strategies:
+            code, severity = "unknown-strategy", E
+            message = f"group '{group}' names strategy '{strategy}', which is not declared"
+            fix = (
+                f"declare it under `strategies`, or use one of: "
+                f"{', '.join(topo.strategies) or '(none declared)'}"
+                f"{did_you_mean(strategy, list(topo.strategies))}"
+            )
+        elif strategy in seen:
+            code, severity = "duplicate-member", W
+            message = f"strategy '{strategy}' is listed twice in group '{group}'"
+            fix = "list it once"
+        elif strategy in owner:
+            code, severity = "strategy-in-two-groups", E
+            message = f"strategy '{strategy}' is in group '{owner[strategy]}' and in '{group}'"
+            fix = "a strategy runs in exactly one process: remove it from one group"
+        else:
+            owner[strategy] = group
+            seen.add(strategy)
+            continue
+        seen.add(strategy)
+        loaded.findings.append(
+            loaded.finding(severity, code, path, message, fix, name=strategy)
+        )
 
 
 RESERVED_PREFIXES = ("gateway-", "sim-")

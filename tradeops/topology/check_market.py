@@ -46,48 +46,46 @@ def check_symbols(loaded: Loaded, topo: m.Topology) -> None:
                     )
                 )
             seen.add(symbol)
-            if broker is not None:
-                problem = symbol_problem(broker, symbol)
-                if problem:
-                    loaded.findings.append(
-                        loaded.finding(
-                            E,
-                            "symbol-format",
-                            (*path, i),
-                            f"'{symbol}' is not a {problem[0]} symbol",
-                            problem[1],
-                            name=symbol,
-                        )
-                    )
+            _check_format(loaded, broker, symbol, (*path, i))
         for i, symbol in enumerate(strategy.limits.symbols or []):
-            if broker is not None and (problem := symbol_problem(broker, symbol)):
-                loaded.findings.append(
-                    loaded.finding(
-                        E,
-                        "symbol-format",
-                        ("strategies", name, "limits", "symbols", i),
-                        f"'{symbol}' is not a {problem[0]} symbol",
-                        problem[1],
-                        name=symbol,
-                    )
-                )
-        if (
-            broker is not None
-            and broker.adapter != "alltick"
-            and strategy.mode == "depth"
-            and broker.effective_feed != "crypto"
-        ):
-            loaded.findings.append(
-                loaded.finding(
-                    E,
-                    "mode-not-supported",
-                    ("strategies", name, "mode"),
-                    f"strategy '{name}': the {broker.effective_feed} feed of broker "
-                    f"'{strategy.broker}' has no depth (order book) data",
-                    "use mode: quote (best bid and ask), or a crypto feed for order books",
-                    name=name,
-                )
+            _check_format(loaded, broker, symbol, ("strategies", name, "limits", "symbols", i))
+        if broker is not None:
+            _check_mode(loaded, broker, name, strategy)
+
+
+def _check_format(
+    loaded: Loaded, broker: m.Broker | None, symbol: str, path: tuple[str | int, ...]
+) -> None:
+    if broker is not None and (problem := symbol_problem(broker, symbol)):
+        loaded.findings.append(
+            loaded.finding(
+                E,
+                "symbol-format",
+                path,
+                f"'{symbol}' is not a {problem[0]} symbol",
+                problem[1],
+                name=symbol,
             )
+        )
+
+
+def _check_mode(loaded: Loaded, broker: m.Broker, name: str, strategy: m.Strategy) -> None:
+    if (
+        broker.adapter != "alltick"
+        and strategy.mode == "depth"
+        and broker.effective_feed != "crypto"
+    ):
+        loaded.findings.append(
+            loaded.finding(
+                E,
+                "mode-not-supported",
+                ("strategies", name, "mode"),
+                f"strategy '{name}': the {broker.effective_feed} feed of broker "
+                f"'{strategy.broker}' has no depth (order book) data",
+                "use mode: quote (best bid and ask), or a crypto feed for order books",
+                name=name,
+            )
+        )
 
 
 def symbol_problem(broker: m.Broker, symbol: str) -> tuple[str, str] | None:
