@@ -4,7 +4,7 @@ import tradeops
 
 
 def test_exported_names() -> None:
-    assert sorted(tradeops.__all__) == ["Strategy", "Tick", "__version__"]
+    assert sorted(tradeops.__all__) == ["Order", "OrderUpdate", "Strategy", "Tick", "__version__"]
     for name in tradeops.__all__:
         assert hasattr(tradeops, name)
 
@@ -35,3 +35,13 @@ def test_a_strategy_outside_a_host_says_how_to_run_it() -> None:
         assert "tradeops up" in str(exc)
     else:
         raise AssertionError("subscribe outside a host must fail")
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    try:
+        tradeops.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
+    except AttributeError as exc:
+        assert "NoSuchThing" in str(exc)
+    else:
+        raise AssertionError("the lazy package face must not invent names")
+    assert set(tradeops.__all__) <= set(dir(tradeops))

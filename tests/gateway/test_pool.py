@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from tradeops.gateway.interest import Interest
-from tradeops.gateway.pool import Change, Pool, Transition
+from tradeops.gateway.pool import Pool, PoolChange, Transition
+from tradeops.protocol.interest import Interest
 
 
 def symbols(n: int, start: int = 0) -> list[str]:
     return [f"S{i:03d}" for i in range(start, start + n)]
 
 
-def settle(pool: Pool) -> list[Change]:
+def settle(pool: Pool) -> list[PoolChange]:
     """Play the broker: send and confirm every change until nothing is left."""
     sent = []
     for conn in range(pool.connections):
@@ -38,7 +38,7 @@ def test_a_thirteenth_symbol_is_one_incremental_change_on_a_connection_with_room
     plan = pool.apply({"NEW": "trade"})
     assert plan.opened == () and plan.dirty == (2,)
     (change,) = settle(pool)
-    assert change == Change(2, (Transition("NEW", None, "trade"),))
+    assert change == PoolChange(2, (Transition("NEW", None, "trade"),))
 
 
 def test_over_capacity_is_refused_with_a_reason() -> None:
@@ -156,25 +156,6 @@ def test_modes_nest_through_interest_refcounts() -> None:
     pool.apply(changed)
     (change,) = settle(pool)
     assert change.transitions == (Transition("AAPL", "trade", None),)
-
-
-def test_interest_counts_clients_not_requests() -> None:
-    interest = Interest()
-    interest.add("a", "X", "trade")
-    assert interest.add("a", "X", "trade") == {}
-    assert interest.add("b", "X", "trade") == {}
-    assert interest.remove("a", "X") == {}
-    assert interest.remove("a", "X") == {}  # twice is harmless
-    assert interest.remove("b", "X") == {"X": None}
-    assert interest.wanted() == {}
-
-
-def test_a_client_asking_again_replaces_its_mode() -> None:
-    interest = Interest()
-    interest.add("a", "X", "depth")
-    interest.add("b", "X", "trade")
-    assert interest.add("a", "X", "trade") == {"X": "trade"}
-    assert interest.symbols_of("a") == {"X": "trade"}
 
 
 def test_growth_and_shrinkage_go_in_separate_changes() -> None:

@@ -19,7 +19,7 @@ from tradeops.protocol.alpaca import (
     to_ns,
 )
 
-# Recorded shapes, as Alpaca sends them (../shared/protocols.md §1.4-1.7).
+# Recorded shapes, as Alpaca sends them (https://docs.alpaca.markets/docs/streaming-market-data).
 TS = "2024-03-01T14:30:00.123456789Z"
 TS_NS = int(datetime(2024, 3, 1, 14, 30, tzinfo=UTC).timestamp()) * 10**9 + 123456789
 TRADE = {

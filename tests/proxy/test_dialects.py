@@ -13,12 +13,12 @@ from typing import Any
 import msgpack
 
 from tradeops.protocol.alpaca_server import AlpacaDataSession, alpaca_code
-from tradeops.protocol.downstream import Frame, Result, SessionConfig
+from tradeops.protocol.codec import Codec
+from tradeops.protocol.downstream import ClientFrame, Result, SessionConfig
 from tradeops.protocol.native import NativeSession
 from tradeops.protocol.openalgo import OpenAlgoSession, parse_mode
 from tradeops.protocol.tick import Tick
 from tradeops.proxy.config import symbol_problem
-from tradeops.sim.dialect import Codec
 from tradeops.topology.model import Broker
 
 SIM = Broker.model_validate({"adapter": "sim"})
@@ -47,7 +47,7 @@ def config(**kw: Any) -> SessionConfig:
     return SessionConfig(**{**base, **kw})
 
 
-def decoded(frames: list[Frame]) -> list[Any]:
+def decoded(frames: list[ClientFrame]) -> list[Any]:
     return [json.loads(p) if text else msgpack.unpackb(p, timestamp=3) for p, text in frames]
 
 

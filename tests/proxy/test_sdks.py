@@ -1,7 +1,7 @@
 """Unmodified client libraries against the proxy: alpaca-py and OpenAlgo's feed client.
 
 alpaca-py's `run()` never returns by itself and its connect/auth reads have no timeout, so
-the SDK runs in a daemon thread and every wait has a deadline (protocols.md §4.14). The
+the SDK runs in a daemon thread and every wait has a deadline. The
 OpenAlgo protocol is checked twice: with a bare websocket-client speaking it as its SDK does
 (always), and with the `openalgo` package itself when it is installed (the dev extra).
 """

@@ -1,7 +1,7 @@
 """The official Alpaca SDK, unmodified, against the sim: typed market data, orders, fills.
 
 alpaca-py's `run()` never returns by itself and its connect/auth reads have no timeout, so
-every SDK stream runs in a daemon thread and every wait has a deadline (protocols.md §4.14).
+every SDK stream runs in a daemon thread and every wait has a deadline.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ from datetime import datetime
 import msgpack
 import pytest
 
-from tradeops.sim import dialect
-from tradeops.sim.dialect import Codec, DecodeError
+from tradeops.protocol import codec
+from tradeops.protocol.codec import Codec
+from tradeops.sim.dialect import event_message
 from tradeops.sim.faults import FaultState
 from tradeops.sim.market import Bar, Quote, Trade
 from tradeops.sim.options import SimConfigError, SimOptions
@@ -17,20 +18,13 @@ from tradeops.sim.options import SimConfigError, SimOptions
 T_NS = 1_714_570_200_123_456_789
 
 
-def test_codec_follows_the_content_type_header() -> None:
-    assert dialect.codec_for("application/msgpack") is Codec.MSGPACK
-    assert dialect.codec_for("application/msgpack; charset=binary") is Codec.MSGPACK
-    assert dialect.codec_for(None) is Codec.JSON
-    assert dialect.codec_for("application/json") is Codec.JSON
-
-
 def test_msgpack_frames_are_arrays_with_timestamp_ext() -> None:
-    items = [dialect.encode_item(Codec.MSGPACK, dialect.event_message(e, Codec.MSGPACK))
+    items = [codec.encode_item(Codec.MSGPACK, event_message(e, Codec.MSGPACK))
              for e in (Quote("AAPL", 1.0, 100, 1.1, 200, T_NS), Trade("AAPL", 1.05, 300, T_NS, 9))]
     for count in (2, 20, 70_000):  # fixarray, array16 and array32 headers
-        decoded = msgpack.unpackb(dialect.frame(Codec.MSGPACK, (items * count)[:count]))
+        decoded = msgpack.unpackb(codec.frame(Codec.MSGPACK, (items * count)[:count]))
         assert len(decoded) == count
-    quote, trade = msgpack.unpackb(dialect.frame(Codec.MSGPACK, items))
+    quote, trade = msgpack.unpackb(codec.frame(Codec.MSGPACK, items))
     assert quote["t"] == msgpack.Timestamp.from_unix_nano(T_NS)
     assert quote == {"T": "q", "S": "AAPL", "bx": "V", "bp": 1.0, "bs": 100, "ax": "V",
                      "ap": 1.1, "as": 200, "c": ["R"], "z": "C", "t": quote["t"]}
@@ -39,8 +33,8 @@ def test_msgpack_frames_are_arrays_with_timestamp_ext() -> None:
 
 def test_json_frames_carry_rfc3339_nanoseconds() -> None:
     bar = Bar("BTC/USD", 1.0, 2.0, 0.5, 1.5, 2.25, 3, 1.25, T_NS)
-    (message,) = json.loads(dialect.frame(Codec.JSON, [
-        dialect.encode_item(Codec.JSON, dialect.event_message(bar, Codec.JSON))]))
+    (message,) = json.loads(codec.frame(Codec.JSON, [
+        codec.encode_item(Codec.JSON, event_message(bar, Codec.JSON))]))
     assert message["t"] == "2024-05-01T13:30:00.123456789Z"
     assert datetime.fromisoformat(message["t"]).microsecond == 123456
     assert {k: message[k] for k in ("T", "S", "o", "h", "l", "c", "v", "n", "vw")} == {
@@ -49,28 +43,10 @@ def test_json_frames_carry_rfc3339_nanoseconds() -> None:
 
 
 def test_crypto_messages_have_the_crypto_field_set() -> None:
-    trade = dialect.event_message(Trade("BTC/USD", 6e4, 0.25, T_NS, 7), Codec.JSON)
-    quote = dialect.event_message(Quote("BTC/USD", 6e4, 0.5, 6.01e4, 0.4, T_NS), Codec.JSON)
+    trade = event_message(Trade("BTC/USD", 6e4, 0.25, T_NS, 7), Codec.JSON)
+    quote = event_message(Quote("BTC/USD", 6e4, 0.5, 6.01e4, 0.4, T_NS), Codec.JSON)
     assert set(trade) == {"T", "S", "p", "s", "t", "i", "tks"} and trade["s"] == 0.25
     assert set(quote) == {"T", "S", "bp", "bs", "ap", "as", "t"}
-
-
-def test_decode_accepts_text_json_binary_msgpack_and_binary_json() -> None:
-    message = {"action": "auth", "key": "k", "secret": "s"}
-    assert dialect.decode(json.dumps(message), Codec.MSGPACK) == message
-    assert dialect.decode(msgpack.packb(message), Codec.MSGPACK) == message
-    assert dialect.decode(json.dumps(message).encode(), Codec.JSON) == message
-    for garbage in ("{nope", b"\xc1\xff", b"\xff\xfe"):
-        with pytest.raises(DecodeError):
-            dialect.decode(garbage, Codec.MSGPACK)
-
-
-def test_subscription_ack_lists_every_channel_of_the_feed() -> None:
-    stock = dialect.subscription(False, {"trades": {"MSFT", "AAPL"}})
-    assert stock["trades"] == ["AAPL", "MSFT"] and stock["corrections"] == ["AAPL", "MSFT"]
-    assert stock["quotes"] == [] and "orderbooks" not in stock
-    crypto = dialect.subscription(True, {})
-    assert crypto["orderbooks"] == [] and "statuses" not in crypto
 
 
 def faults(**options: object) -> FaultState:

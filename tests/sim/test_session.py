@@ -7,7 +7,7 @@ from typing import Any
 
 import msgpack
 
-from tradeops.sim.dialect import Codec
+from tradeops.protocol.codec import Codec
 from tradeops.sim.exchange import Exchange
 from tradeops.sim.options import SimOptions
 from tradeops.sim.session import DataSession, Session, TradeSession

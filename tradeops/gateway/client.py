@@ -7,12 +7,13 @@ own (health changes, lost symbols) are kept for :meth:`GatewayClient.poll`.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
 from collections import deque
 from typing import Any
+
+from tradeops.protocol.ndjson import LineDecoder, Malformed, encode
 
 
 class GatewayError(Exception):
@@ -33,7 +34,7 @@ class GatewayClient:
         except OSError as exc:
             self._sock.close()
             raise GatewayError(f"cannot reach the gateway at {socket_path}: {exc}") from None
-        self._buf = bytearray()
+        self._lines = LineDecoder()
         self._unsolicited: deque[dict[str, Any]] = deque()
         self._next_id = 0
         self.live: tuple[bool, str] = (False, "no health report yet")
@@ -94,7 +95,7 @@ class GatewayClient:
     def _write(self, message: dict[str, Any]) -> None:
         self._sock.settimeout(self.timeout)  # poll() may have left it non-blocking
         try:
-            self._sock.sendall(json.dumps(message).encode() + b"\n")
+            self._sock.sendall(encode(message))
         except OSError as exc:
             raise GatewayError(f"gateway connection lost: {exc}") from None
 
@@ -123,10 +124,9 @@ class GatewayClient:
             raise GatewayError(f"gateway connection lost: {exc}") from None
         if not data:
             raise GatewayError("the gateway closed the connection")
-        self._buf += data
-        while (end := self._buf.find(b"\n")) >= 0:
-            message = json.loads(bytes(self._buf[:end]))
-            del self._buf[: end + 1]
+        for message in self._lines.feed(data):
+            if isinstance(message, Malformed):
+                raise GatewayError(f"malformed message from the gateway: {message.reason}")
             if message.get("op") == "health":
                 self.live = (bool(message["live"]), str(message.get("reason", "")))
             self._unsolicited.append(message)

@@ -1,14 +1,14 @@
 """The gateway's clients: one unix-socket connection each, with its buffers.
 
-Each connection carries newline-delimited JSON both ways (docs/gateway.md). A client that
-stops reading its replies is dropped once `MAX_BACKLOG` bytes wait for it, so one stuck host
-cannot grow the gateway's memory; a request line over `MAX_LINE` bytes is malformed.
+Each connection carries newline-delimited JSON both ways (docs/gateway.md), framed by
+:mod:`tradeops.protocol.ndjson`. A client that stops reading its replies is dropped once
+`MAX_BACKLOG` bytes wait for it, so one stuck host cannot grow the gateway's memory; a request
+line over `ndjson.MAX_LINE` bytes is malformed and drops the client.
 Dropping a client is how its lease ends: `on_gone` tells the gateway to release what it held.
 """
 
 from __future__ import annotations
 
-import json
 import selectors
 import socket
 from collections.abc import Callable, Iterator
@@ -17,7 +17,8 @@ from typing import Any
 
 from loguru import logger
 
-MAX_LINE = 1 << 20  # a request larger than this is malformed
+from tradeops.protocol.ndjson import LineDecoder, Malformed, Message, encode
+
 MAX_BACKLOG = 4 << 20  # bytes queued for a client that does not read: it is dropped
 
 #: A message for a client, addressed by its socket (what the core and the router return).
@@ -29,7 +30,7 @@ class Client:
     sock: socket.socket
     name: str = ""
     pid: int = 0
-    inbuf: bytearray = field(default_factory=bytearray)
+    lines: LineDecoder = field(default_factory=LineDecoder)
     outbuf: bytearray = field(default_factory=bytearray)
 
 
@@ -40,12 +41,12 @@ class ClientConnections:
         self,
         broker: str,
         selector: selectors.BaseSelector,
-        on_line: Callable[[Client, bytes], None],
+        on_message: Callable[[Client, Message | Malformed], None],
         on_gone: Callable[[socket.socket], None],
     ) -> None:
         self.broker = broker
         self._selector = selector
-        self._on_line = on_line
+        self._on_message = on_message
         self._on_gone = on_gone
         self._clients: dict[socket.socket, Client] = {}
 
@@ -68,7 +69,7 @@ class ClientConnections:
         self._selector.register(sock, selectors.EVENT_READ, client)
 
     def service(self, client: Client, mask: int) -> None:
-        """The selector says `client` is readable or writable: flush, read, handle lines."""
+        """The selector says `client` is readable or writable: flush, read, handle messages."""
         sock = client.sock
         if sock not in self._clients:
             return
@@ -85,19 +86,16 @@ class ClientConnections:
         if not data:
             self.drop(sock)
             return
-        client.inbuf += data
-        while (end := client.inbuf.find(b"\n")) >= 0:
-            line = bytes(client.inbuf[:end])
-            del client.inbuf[: end + 1]
-            self._on_line(client, line)
+        for message in client.lines.feed(data):
+            self._on_message(client, message)
             if sock not in self._clients:
                 return
-        if len(client.inbuf) > MAX_LINE:
+        if client.lines.overflow:
             self.send(client, {"op": "error", "error": "request too large"})
             self.drop(sock)
 
     def send(self, client: Client, message: dict[str, Any]) -> None:
-        client.outbuf += json.dumps(message, separators=(",", ":")).encode() + b"\n"
+        client.outbuf += encode(message)
         if len(client.outbuf) > MAX_BACKLOG:
             logger.warning(
                 "{}: client {} does not read its replies; dropping it", self.broker, client.name

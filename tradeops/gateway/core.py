@@ -16,8 +16,9 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tradeops.gateway.interest import Interest
-from tradeops.gateway.pool import STRENGTH, Change, Mode, Pool
+from tradeops.gateway.pool import Pool, PoolChange
+from tradeops.protocol.interest import Interest
+from tradeops.protocol.modes import Mode, covers
 
 Client = Hashable
 
@@ -25,7 +26,7 @@ Client = Hashable
 @dataclass
 class Actions:
     replies: list[tuple[Client, dict[str, Any]]] = field(default_factory=list)
-    sends: list[Change] = field(default_factory=list)
+    sends: list[PoolChange] = field(default_factory=list)
     open: list[int] = field(default_factory=list)
 
     def extend(self, other: Actions) -> None:
@@ -35,7 +36,7 @@ class Actions:
 
 
 @dataclass
-class _Pending:
+class _WaitingSubscribe:
     client: Client
     request: int
     mode: Mode
@@ -43,21 +44,17 @@ class _Pending:
     waiting: dict[str, Mode | None]  # symbol → the client's previous mode (restored on refusal)
 
 
-def _covers(have: Mode | None, want: Mode) -> bool:
-    return have is not None and STRENGTH[have] >= STRENGTH[want]
-
-
 class GatewayCore:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
         self.interest = Interest()
-        self._pending: list[_Pending] = []
+        self._pending: list[_WaitingSubscribe] = []
         self._down: dict[int, str] = {}  # connection → why it is down
 
     # -- clients ------------------------------------------------------------------------------
     def subscribe(self, client: Client, request: int, symbols: list[str], mode: Mode) -> Actions:
         actions = Actions()
-        pending = _Pending(client, request, mode, {}, {})
+        pending = _WaitingSubscribe(client, request, mode, {}, {})
         changed: dict[str, Mode | None] = {}
         previous: dict[str, Mode | None] = {}
         for symbol in dict.fromkeys(symbols):  # duplicates in one request count once
@@ -69,14 +66,14 @@ class GatewayCore:
             if symbol in refused:
                 self._restore(client, symbol, previous[symbol])
                 pending.results[symbol] = {"ok": False, "reason": refused[symbol]}
-            elif _covers(self.pool.mode_of(symbol), self.interest.strongest(symbol) or mode):
+            elif covers(self.pool.mode_of(symbol), self.interest.strongest(symbol) or mode):
                 pending.results[symbol] = {"ok": True}
             else:
                 pending.waiting[symbol] = previous[symbol]
         actions.open += plan.opened
         self._pending.append(pending)
         actions.extend(self._drive(plan.dirty))
-        actions.extend(self._resolve_down())
+        self._queue_behind_down()
         actions.replies += self._finished()
         return actions
 
@@ -115,7 +112,7 @@ class GatewayCore:
         if change is not None:
             for pending in self._pending:
                 for t in change.transitions:
-                    if t.symbol in pending.waiting and _covers(t.after, pending.mode):
+                    if t.symbol in pending.waiting and covers(t.after, pending.mode):
                         del pending.waiting[t.symbol]
                         pending.results[t.symbol] = {"ok": True}
         actions.extend(self._drive((conn,)))
@@ -154,9 +151,8 @@ class GatewayCore:
 
     def upstream_down(self, conn: int, reason: str) -> Actions:
         self._down[conn] = reason
-        actions = self._resolve_down()
-        actions.replies += self._finished()
-        return actions
+        self._queue_behind_down()
+        return Actions(replies=self._finished())
 
     # -- internals ------------------------------------------------------------------------------
     def _apply(self, changed: dict[str, Mode | None]) -> Actions:
@@ -175,7 +171,9 @@ class GatewayCore:
                 actions.sends.append(change)
         return actions
 
-    def _resolve_down(self) -> Actions:
+    def _queue_behind_down(self) -> None:
+        """Answer `queued` for every symbol still waiting on a connection that is down: the
+        interest is kept and subscribes when the connection returns."""
         for pending in self._pending:
             for symbol in list(pending.waiting):
                 conn = self.pool.connection_of(symbol)
@@ -187,7 +185,6 @@ class GatewayCore:
                         "reason": f"broker connection down ({self._down[conn]}); subscribes "
                         "when it returns",
                     }
-        return Actions()
 
     def _finished(self) -> list[tuple[Client, dict[str, Any]]]:
         done = [p for p in self._pending if not p.waiting]

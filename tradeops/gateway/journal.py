@@ -3,33 +3,85 @@
 `RUN_DIR/orders.jsonl` is written by every gateway (and by hosts, for orders refused before
 they left the process) with one `write` per line on a file opened with O_APPEND, so lines
 from several processes never interleave. Nothing about money is lost when a process dies:
-the line is in the kernel before the event is acted on further.
+the line is in the kernel before the event is acted on further. Nor when the disk is full:
+lines wait in memory, in order, until they can be written (see `Journal`).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 
 class Journal:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    """The append-only order journal of one process.
+
+    A line that cannot be written (a full or read-only disk) is kept in memory, in order, and
+    written before any later line as soon as a write succeeds again (`flush` retries, and
+    every new line does). Nothing about money is dropped: the backlog has no cap, and its
+    size and cause are reported (`on_problem`) so `tradeops status` shows them.
+    """
+
+    def __init__(self, path: Path, on_problem: Callable[[str | None], None] | None = None
+                 ) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._on_problem = on_problem or _ignore
+        self._fd = -1
+        self._backlog: deque[bytes] = deque()
+        self.problem = ""
+        self.flush()  # opens the file, or reports why it cannot
 
     def write(self, event: str, **fields: Any) -> None:
         entry = {"time": _now(), "event": event, **fields}
-        os.write(self._fd, json.dumps(entry, separators=(",", ":")).encode() + b"\n")
+        self._backlog.append(json.dumps(entry, separators=(",", ":")).encode() + b"\n")
+        self.flush()
+
+    @property
+    def waiting(self) -> int:
+        """Lines not yet on disk."""
+        return len(self._backlog)
+
+    def flush(self) -> bool:
+        """Write every waiting line, oldest first; False when some are still waiting."""
+        try:
+            if self._fd < 0:
+                self._open()
+            while self._backlog:
+                line = self._backlog[0]
+                written = os.write(self._fd, line)
+                if written < len(line):  # a short write: the rest waits with the backlog
+                    self._backlog[0] = line[written:]
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                self._backlog.popleft()
+        except OSError as exc:
+            reason = f"cannot write {self.path}: {exc.strerror or exc}"
+            self.problem = f"{reason} ({len(self._backlog)} line(s) waiting)"
+            self._on_problem(self.problem)
+            return False
+        if self.problem:
+            self.problem = ""
+            self._on_problem(None)
+        return True
 
     def close(self) -> None:
+        self.flush()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+
+def _ignore(problem: str | None) -> None:
+    pass
 
 
 def journal_path(run_dir: Path) -> Path:

@@ -103,6 +103,7 @@ def run_gateway(ctx: RoleContext) -> int:
         now = time.monotonic()
         if now - last_state >= STATE_EVERY:
             last_state = now
+            router.journal.flush()  # lines that waited for disk space go out first
             child.write_state(
                 paths.run_dir,
                 f"gateway-{broker_name}",
@@ -159,7 +160,9 @@ def build_orders(
     """The order side of a gateway: risk book, rate-limited sender, trade-updates stream."""
     broker = topology.brokers[broker_name]
     desk = OrderDesk.for_broker(topology, broker_name)
-    journal = Journal(journal_path(paths.run_dir))
+    journal = Journal(
+        journal_path(paths.run_dir), on_problem=lambda r: child.report_problem("journal", r)
+    )
     group_map = {
         g.name: (
             [s for s in g.strategies if topology.strategies[s].broker == broker_name],

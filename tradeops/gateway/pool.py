@@ -24,18 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
 
-Mode = Literal["trade", "quote", "depth"]
-STRENGTH: dict[str, int] = {"trade": 1, "quote": 2, "depth": 3}
-
-
-def stronger(a: Mode | None, b: Mode | None) -> Mode | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a if STRENGTH[a] >= STRENGTH[b] else b
+from tradeops.protocol.modes import STRENGTH, Mode
 
 
 def _grows(t: Transition) -> bool:
@@ -52,7 +42,7 @@ class Transition:
 
 
 @dataclass(frozen=True)
-class Change:
+class PoolChange:
     """One broker call on one connection: only growth (subscribe) or only shrinkage."""
 
     connection: int
@@ -81,7 +71,7 @@ class _Connection:
     target: dict[str, Mode] = field(default_factory=dict)
     confirmed: dict[str, Mode] = field(default_factory=dict)
     occupied: set[str] = field(default_factory=set)
-    in_flight: Change | None = None
+    in_flight: PoolChange | None = None
 
     def touch(self, symbol: str) -> None:
         if symbol in self.target or symbol in self.confirmed:
@@ -158,7 +148,7 @@ class Pool:
         )
 
     # -- the conversation with the broker --------------------------------------------------------
-    def begin(self, conn_id: int) -> Change | None:
+    def begin(self, conn_id: int) -> PoolChange | None:
         """The next change to send on a connection, or None (nothing to do, or one in flight)."""
         conn = self._connections[conn_id]
         if conn.in_flight is not None or not conn.dirty():
@@ -172,10 +162,10 @@ class Pool:
         # Growth (new symbols, upgrades) first and shrinkage in a later change: each change is
         # then one subscribe or one unsubscribe message, answered by exactly one broker ack.
         growing = tuple(t for t in moves if _grows(t))
-        conn.in_flight = Change(conn_id, growing or tuple(t for t in moves if not _grows(t)))
+        conn.in_flight = PoolChange(conn_id, growing or tuple(t for t in moves if not _grows(t)))
         return conn.in_flight
 
-    def confirm(self, conn_id: int) -> Change | None:
+    def confirm(self, conn_id: int) -> PoolChange | None:
         """The broker acknowledged the change in flight; returns it (None if none was)."""
         conn = self._connections[conn_id]
         change, conn.in_flight = conn.in_flight, None
@@ -241,7 +231,7 @@ class Pool:
         conn_id = self._home.get(symbol)
         return None if conn_id is None else self._connections[conn_id].confirmed.get(symbol)
 
-    def in_flight(self, conn_id: int) -> Change | None:
+    def in_flight(self, conn_id: int) -> PoolChange | None:
         return self._connections[conn_id].in_flight
 
     def occupancy(self) -> list[int]:

@@ -14,15 +14,15 @@ the core (subscriptions) and the router (orders), whose answers the gateway deli
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol
 
 from loguru import logger
 
 from tradeops.gateway.clients import Client, Reply
 from tradeops.gateway.core import Actions, GatewayCore
-from tradeops.gateway.pool import STRENGTH
 from tradeops.gateway.router import OrderRouter
+from tradeops.protocol.modes import MODES
+from tradeops.protocol.ndjson import Malformed, Message
 
 PROTOCOL_VERSION = 1
 
@@ -42,14 +42,10 @@ class Gateway(Protocol):
     def carry_out(self, actions: Actions) -> None: ...
 
 
-def handle(gateway: Gateway, client: Client, line: bytes) -> None:
-    """Answer one request line from `client`."""
-    try:
-        msg = json.loads(line)
-        if not isinstance(msg, dict):
-            raise ValueError("not an object")
-    except ValueError as exc:
-        gateway.send(client, {"op": "error", "error": f"malformed request: {exc}"})
+def handle(gateway: Gateway, client: Client, msg: Message | Malformed) -> None:
+    """Answer one request from `client` (a line that was not a JSON object: say so)."""
+    if isinstance(msg, Malformed):
+        gateway.send(client, {"op": "error", "error": f"malformed request: {msg.reason}"})
         return
     op, rid = msg.get("op"), msg.get("id", 0)
     if op == "hello":
@@ -86,7 +82,7 @@ def _subscription(gateway: Gateway, client: Client, op: str, rid: Any, msg: dict
     symbols, mode = msg.get("symbols"), msg.get("mode", "trade")
     if not isinstance(symbols, list) or not all(isinstance(s, str) and s for s in symbols):
         reply(gateway, client, rid, error="symbols must be a list of non-empty strings")
-    elif op == "subscribe" and mode not in STRENGTH:
+    elif op == "subscribe" and mode not in MODES:
         reply(gateway, client, rid, error=f"mode must be trade, quote or depth, not {mode!r}")
     elif op == "subscribe":
         gateway.carry_out(gateway.core.subscribe(client.sock, rid, symbols, mode))

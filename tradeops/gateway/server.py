@@ -38,6 +38,7 @@ from tradeops.gateway.health import (
 from tradeops.gateway.pool import Pool
 from tradeops.gateway.router import OrderRouter
 from tradeops.gateway.upstream import Upstream, UpstreamConfig, UpstreamEvent
+from tradeops.process import child
 from tradeops.protocol.feed import MarketData
 
 
@@ -93,7 +94,7 @@ class GatewayServer:
         self.clients = ClientConnections(
             broker,
             self._selector,
-            on_line=lambda client, line: requests.handle(self, client, line),
+            on_message=lambda client, message: requests.handle(self, client, message),
             on_gone=self._client_gone,
         )
         self._wake_r, self._wake_w = socket.socketpair()
@@ -281,6 +282,7 @@ class GatewayServer:
             "ticks_per_s": round(self._rate.per_s, 1),
             "uptime": round(time.time() - self.started, 1),
             "orders": order_summary(self.router.status()) if self.router is not None else {},
+            "problems": child.problems(),
         }
 
     def _check_health(self) -> None:

@@ -25,15 +25,15 @@ import websocket
 from tradeops.gateway.backoff import Backoff, BackoffPolicy, Cause
 from tradeops.protocol.feed import (
     Authenticated,
+    BrokerFrame,
     Connected,
     Failure,
     FeedSession,
-    Frame,
     MarketData,
-    Mode,
     Move,
     Subscribed,
 )
+from tradeops.protocol.modes import Mode
 
 State = Literal["connecting", "authenticating", "live", "backoff", "stopped"]
 
@@ -97,7 +97,7 @@ class Upstream:
         self._ws: websocket.WebSocket | None = None
         self._session: FeedSession | None = None
         self._generation = 0  # bumped per session, so frames queued for a dead one are dropped
-        self._outbox: queue.Queue[tuple[int, Frame] | None] = queue.Queue()
+        self._outbox: queue.Queue[tuple[int, BrokerFrame] | None] = queue.Queue()
         self._backoff = Backoff(config.backoff)
         self._reader = threading.Thread(
             target=self._run, name=f"upstream-{connection}", daemon=True
@@ -243,7 +243,7 @@ class Upstream:
                     healthy = True
                 self._on_ticks(self.connection, ticks)
 
-    def _recv(self, ws: websocket.WebSocket) -> Frame | None:
+    def _recv(self, ws: websocket.WebSocket) -> BrokerFrame | None:
         """The next data frame, or None for a control frame (pings are answered by the
         library; returning lets silence be noticed while pongs keep arriving)."""
         opcode, data = ws.recv_data(control_frame=True)
@@ -264,7 +264,7 @@ class Upstream:
             beat_every = getattr(self._session, "heartbeat_interval", None)
             if beat_every is not None:
                 interval = min(interval, beat_every)
-            item: tuple[int, Frame] | None
+            item: tuple[int, BrokerFrame] | None
             try:
                 item = self._outbox.get(
                     timeout=max(0.05, interval - (time.monotonic() - last_keepalive))
@@ -297,7 +297,7 @@ class Upstream:
                 continue  # the reader notices the broken connection and reconnects
 
     @staticmethod
-    def _send(ws: websocket.WebSocket, frame: Frame) -> None:
+    def _send(ws: websocket.WebSocket, frame: BrokerFrame) -> None:
         if isinstance(frame, str):
             ws.send(frame)
         else:

@@ -8,12 +8,18 @@ session. The child then:
   parent is still the supervisor (it may have died before the child got this far);
 - pins itself to its cores (`os.sched_setaffinity`) and sets up its own logging: loguru to
   `run_dir/logs/NAME.log` (rotated) and to stderr, which the supervisor prefixes with the name;
-- reports ready by writing one line to the file descriptor named by `TRADEOPS_READY_FD`;
-- writes its status for `tradeops status` to `run_dir/state/NAME.json` (atomically).
+- reports ready by writing one line to the file descriptor named by `TRADEOPS_READY_FD`, and
+  keeps that pipe as its report channel: a problem that degrades it (a disk it cannot write)
+  and its end are further lines there, which `tradeops status` shows. The pipe needs no
+  disk, so the report gets through when the run dir is full;
+- writes its status for `tradeops status` to `run_dir/state/NAME.json` (atomically). A write
+  that fails (a full or read-only disk) is reported and retried on the next call; it never
+  raises, so a role that serves data keeps serving.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import faulthandler
 import json
@@ -68,20 +74,21 @@ def pin(cpus: list[int] | None) -> None:
 
 
 def setup_logging(name: str, run_dir: Path, level: str) -> Path:
-    """Log to run_dir/logs/NAME.log (rotated at 10 MB, 5 kept) and to stderr."""
+    """Log to run_dir/logs/NAME.log (rotated at 10 MB, 5 kept) and to stderr.
+
+    The file sink never raises into the code that logs: a line it cannot write (a full
+    disk) is counted and reported (`report_problem("log", ...)`), and writing resumes by
+    itself when space returns. stderr (a pipe to the supervisor) always gets the line."""
+    from tradeops.process.logfile import LogFile
+
     log_dir = run_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # reported by the sink when it cannot open the file
+        log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / f"{name}.log"
     logger.remove()
     logger.add(sys.stderr, level=level, format=_with_strategy(CONSOLE_FORMAT), colorize=False)
-    logger.add(
-        path,
-        level=level,
-        format=_with_strategy(LOG_FORMAT),
-        rotation="10 MB",
-        retention=5,
-        enqueue=False,
-    )
+    sink = LogFile(path, on_problem=lambda reason: _problem("log", reason))
+    logger.add(sink.write, level=level, format=_with_strategy(LOG_FORMAT), colorize=False)
     return path
 
 
@@ -94,27 +101,85 @@ def _with_strategy(fmt: str) -> Callable[[Record], str]:
     return lambda record: tagged if "strategy" in record["extra"] else plain
 
 
+_report_fd: int | None = None
+_problems: dict[str, str] = {}
+
+
 def report_ready(detail: dict[str, Any] | None = None) -> None:
-    """Tell the supervisor this process is ready (once; later calls do nothing)."""
+    """Tell the supervisor this process is ready (once; later calls do nothing). The pipe
+    stays open as the report channel (`report_problem`)."""
+    global _report_fd
     fd = os.environ.pop(READY_FD, None)
     if fd is None:
         return
-    line = json.dumps({"ready": True, **(detail or {})}) + "\n"
+    _report_fd = int(fd)
+    with contextlib.suppress(OSError):  # nothing this process starts may hold the pipe open
+        os.set_inheritable(_report_fd, False)
+    _report({"ready": True, **(detail or {})})
+    for area, reason in _problems.items():  # what went wrong before we were ready
+        _report({"problem": area, "reason": reason})
+
+
+def report_problem(area: str, reason: str | None) -> None:
+    """Say that `area` (state, log, journal) is degraded for `reason`, or with None that it
+    works again. Only changes are sent; each goes to stderr too."""
+    _problem(area, reason)
+
+
+def problems() -> dict[str, str]:
+    """This process's degraded areas and why (for its own status)."""
+    return dict(_problems)
+
+
+def _problem(area: str, reason: str | None) -> None:
+    if reason is None:
+        if _problems.pop(area, None) is not None:
+            _stderr(f"{area} works again")
+            _report({"cleared": area})
+    elif _problems.get(area) != reason:
+        _problems[area] = reason
+        _stderr(f"degraded: {area}: {reason}")
+        _report({"problem": area, "reason": reason})
+
+
+def _stderr(message: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"WARNING | {message}\n")
+        sys.stderr.flush()
+
+
+def _report(message: dict[str, Any]) -> None:
+    global _report_fd
+    if _report_fd is None:
+        return
     try:
-        os.write(int(fd), line.encode())
-        os.close(int(fd))
+        os.write(_report_fd, (json.dumps(message) + "\n").encode())
     except OSError:  # the supervisor went away; PDEATHSIG will end us
-        pass
+        with contextlib.suppress(OSError):
+            os.close(_report_fd)
+        _report_fd = None
 
 
-def write_state(run_dir: Path, name: str, state: dict[str, Any]) -> None:
-    """Publish this process's status for `tradeops status` (atomic replace)."""
+def write_state(run_dir: Path, name: str, state: dict[str, Any]) -> bool:
+    """Publish this process's status for `tradeops status` (atomic replace). Never raises:
+    False when it could not be written (reported as the `state` problem; the next call
+    tries again, and a success clears the problem)."""
     directory = run_dir / "state"
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(state, f)
-    os.replace(tmp, directory / f"{name}.json")
+    tmp = None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
+        with os.fdopen(fd, "w") as f:
+            json.dump(state, f)
+        os.replace(tmp, directory / f"{name}.json")
+    except OSError as exc:
+        if tmp is not None:  # a half-written file must not take the space that is left
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        _problem("state", f"cannot write {directory}: {exc.strerror or exc}")
+        return False
+    _problem("state", None)
+    return True
 
 
 def read_state(run_dir: Path, name: str) -> dict[str, Any]:

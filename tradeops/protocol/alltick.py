@@ -20,18 +20,18 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tradeops.protocol.feed import (
+    BrokerFrame,
     Event,
     Failure,
-    Frame,
     MarketData,
-    Mode,
     Move,
     Subscribed,
 )
+from tradeops.protocol.modes import Mode
 
 HEARTBEAT, HEARTBEAT_ACK = 22000, 22001
 DEPTH_SUB, DEPTH_ACK = 22002, 22003
@@ -66,9 +66,12 @@ class AllTickSession:
     min_request_interval = 1.0
     fatal_codes: Mapping[int, str] = FATAL_CODES
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, trace: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+        """`trace` makes each request's trace id (AllTick echoes it back; we only need it
+        unique); tests pass a fixed one to compare whole frames."""
         self._token = token
         self._seq = itertools.count(1)
+        self._trace = trace
 
     def url(self, base: str) -> str:
         joiner = "&" if "?" in base else "?"
@@ -77,21 +80,23 @@ class AllTickSession:
     def headers(self) -> dict[str, str]:
         return {}
 
-    def auth(self) -> Frame | None:
+    def auth(self) -> BrokerFrame | None:
         return None  # the token travels in the URL
 
-    def heartbeat(self) -> Frame | None:
+    def heartbeat(self) -> BrokerFrame | None:
         return self._request(HEARTBEAT, {})
 
     # -- subscriptions --------------------------------------------------------------------------
-    def change_frames(self, confirmed: Mapping[str, Mode], moves: Iterable[Move]) -> list[Frame]:
+    def change_frames(
+        self, confirmed: Mapping[str, Mode], moves: Iterable[Move]
+    ) -> list[BrokerFrame]:
         target = dict(confirmed)
         for move in moves:
             if move.after is None:
                 target.pop(move.symbol, None)
             else:
                 target[move.symbol] = move.after
-        frames: list[Frame] = []
+        frames: list[BrokerFrame] = []
         old_trades = sorted(confirmed)
         new_trades = sorted(target)
         if new_trades != old_trades:
@@ -123,12 +128,12 @@ class AllTickSession:
 
     def _request(self, cmd: int, data: dict[str, Any]) -> str:
         return json.dumps(
-            {"cmd_id": cmd, "seq_id": next(self._seq), "trace": uuid.uuid4().hex, "data": data},
+            {"cmd_id": cmd, "seq_id": next(self._seq), "trace": self._trace(), "data": data},
             separators=(",", ":"),
         )
 
     # -- incoming -------------------------------------------------------------------------------
-    def receive(self, frame: Frame) -> list[Event]:
+    def receive(self, frame: BrokerFrame) -> list[Event]:
         try:
             msg = json.loads(frame)
         except ValueError as exc:

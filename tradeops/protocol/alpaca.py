@@ -3,7 +3,9 @@
 The gateway's upstream connection feeds every received frame to :meth:`MarketDataSession.receive`
 and sends whatever the builders return. JSON (text frames) and msgpack (binary frames, with
 timestamps as msgpack Timestamp values) are both spoken; msgpack is what Alpaca's own SDK uses
-and costs less to decode. See docs/architecture.md and ../shared/protocols.md §1.
+and costs less to decode. See docs/architecture.md; the dialect is Alpaca's published one
+(https://docs.alpaca.markets/docs/streaming-market-data) as its SDK, alpaca-py, speaks it
+(https://github.com/alpacahq/alpaca-py, ``alpaca/data/live/websocket.py``).
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ import msgpack
 
 from tradeops.protocol.feed import (
     Authenticated,
+    BrokerFrame,
     Connected,
     Event,
     Failure,
-    Frame,
     MarketData,
-    Mode,
     Move,
     Subscribed,
 )
+from tradeops.protocol.modes import Mode
 
 __all__ = [
     "Authenticated",
@@ -47,13 +49,7 @@ CHANNELS: dict[str, tuple[str, ...]] = {
 }
 
 # Error codes whose cause will not go away by reconnecting at once.
-AUTH_FAILED, NOT_AUTHENTICATED, SYMBOL_LIMIT, CONNECTION_LIMIT, INSUFFICIENT = (
-    402,
-    401,
-    405,
-    406,
-    409,
-)
+AUTH_FAILED, NOT_AUTHENTICATED, CONNECTION_LIMIT, INSUFFICIENT = 402, 401, 406, 409
 FATAL_CODES: dict[int, str] = {
     AUTH_FAILED: "auth",
     NOT_AUTHENTICATED: "auth",
@@ -82,15 +78,17 @@ class MarketDataSession:
         """Headers for the websocket upgrade (msgpack is chosen by Content-Type)."""
         return {"Content-Type": "application/msgpack"} if self.codec == "msgpack" else {}
 
-    def heartbeat(self) -> Frame | None:
+    def heartbeat(self) -> BrokerFrame | None:
         return None
 
     # -- outgoing ---------------------------------------------------------------------------
-    def auth(self) -> Frame:
+    def auth(self) -> BrokerFrame:
         self.state = "authenticating"
         return self._encode({"action": "auth", "key": self._key, "secret": self._secret})
 
-    def change_frames(self, confirmed: Mapping[str, Mode], moves: Iterable[Move]) -> list[Frame]:
+    def change_frames(
+        self, confirmed: Mapping[str, Mode], moves: Iterable[Move]
+    ) -> list[BrokerFrame]:
         """The subscribe and/or unsubscribe frames that carry out a pool change, in order.
 
         Alpaca subscriptions are incremental, so `confirmed` is not needed. Each frame is
@@ -111,13 +109,14 @@ class MarketDataSession:
             frames.append(self._encode({"action": "unsubscribe", **drop}))
         return frames
 
-    def _encode(self, message: dict[str, Any]) -> Frame:
+    def _encode(self, message: dict[str, Any]) -> BrokerFrame:
         if self.codec == "msgpack":
-            return msgpack.packb(message)  # type: ignore[no-any-return]
+            packed: bytes = msgpack.packb(message)
+            return packed
         return json.dumps(message, separators=(",", ":"))
 
     # -- incoming ---------------------------------------------------------------------------
-    def receive(self, frame: Frame) -> list[Event]:
+    def receive(self, frame: BrokerFrame) -> list[Event]:
         """Decode one frame (an array of messages) into events; malformed input → Failure 400."""
         try:
             messages = self._decode(frame)
@@ -135,7 +134,7 @@ class MarketDataSession:
                     events.append(event)
         return events
 
-    def _decode(self, frame: Frame) -> Any:
+    def _decode(self, frame: BrokerFrame) -> Any:
         if isinstance(frame, (bytes, bytearray, memoryview)) and self.codec == "msgpack":
             return msgpack.unpackb(frame, timestamp=2)  # Timestamp ext → int ns
         return json.loads(frame)

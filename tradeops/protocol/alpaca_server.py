@@ -1,7 +1,8 @@
 """Alpaca's v2 market-data dialect, server side, as the proxy speaks it. Sans-I/O.
 
 What an unmodified alpaca-py ``StockDataStream(..., url_override="ws://HOST:PORT/v2/iex")``
-(or any Alpaca v2 client) expects, in order (../shared/protocols.md §1):
+(or any Alpaca v2 client) expects, in order (docs/proxy.md; alpaca-py's client is
+``alpaca/data/live/websocket.py`` at https://github.com/alpacahq/alpaca-py):
 
 1. ``[{"T":"success","msg":"connected"}]`` at once;
 2. the client's ``{"action":"auth","key":..,"secret":..}`` answered by exactly one frame:
@@ -16,8 +17,8 @@ What an unmodified alpaca-py ``StockDataStream(..., url_override="ws://HOST:PORT
 
 Only ``trades`` and ``quotes`` are carried (the bus holds no bars the gateway subscribed, no
 order books, statuses or news); other channels are answered with error 410 and left out of
-the set. The message builders, codecs and error texts are the simulated exchange's
-(``tradeops.sim.dialect``): one source for the dialect.
+the set. The message builders and error texts (``alpaca_stream.py``) and the codecs
+(``codec.py``) are shared with the simulated exchange: one source for the dialect.
 """
 
 from __future__ import annotations
@@ -27,24 +28,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from tradeops.protocol import alpaca_stream
+from tradeops.protocol.alpaca_stream import CRYPTO_CHANNELS, ERRORS, KNOWN_CHANNELS, STOCK_CHANNELS
+from tradeops.protocol.codec import Codec, DecodeError, decode, encode_item, frame, timestamp
 from tradeops.protocol.downstream import (
     CLOSE_POLICY,
     Cache,
-    Change,
     DownstreamSession,
     Key,
+    NeedChange,
     Result,
     SessionConfig,
 )
-from tradeops.protocol.feed import Mode
+from tradeops.protocol.modes import Mode
 from tradeops.protocol.tick import BAR, QUOTE, TRADE, SymbolError, Tick, encode_symbol
-from tradeops.sim import dialect
-from tradeops.sim.dialect import ERRORS, Codec, DecodeError, encode_item, frame
 
 SERVED: Final = ("trades", "quotes")
-KNOWN: Final = frozenset(dialect.STOCK_CHANNELS + dialect.CRYPTO_CHANNELS
-                         + ("corrections", "cancelErrors", "news"))
-#: Messages per data frame: alpaca-py refuses frames over 1 MiB (protocols.md §4.13).
+#: Messages per data frame: alpaca-py refuses frames over 1 MiB (the websockets
+#: library's default `max_size`, which alpaca-py's client keeps).
 MAX_ITEMS_PER_FRAME: Final = 1000
 _CODE = re.compile(r"\b(40[0-9]|410|500)\b")
 
@@ -68,7 +69,7 @@ def _size(symbol: str, size: float) -> float | int:
 def data_message(tick: Tick, codec: Codec) -> dict[str, Any] | None:
     """The Alpaca message for one tick (None for kinds Alpaca has no message for)."""
     symbol, code = tick.symbol, tick.kind_code
-    ts = dialect.timestamp(codec, tick.exchange_ns)
+    ts = timestamp(codec, tick.exchange_ns)
     if code == TRADE:
         return {"T": "t", "S": symbol, "i": tick.seq, "p": tick.price,
                 "s": _size(symbol, tick.size), "t": ts}
@@ -89,7 +90,7 @@ def _need(subs: dict[str, set[str]], symbol: str) -> Mode | None:
 
 
 @dataclass(frozen=True)
-class _Pending:
+class _AlpacaRequest:
     before: dict[str, set[str]]
     after: dict[str, set[str]]
     unserved: tuple[str, ...]
@@ -109,16 +110,16 @@ class AlpacaDataSession(DownstreamSession):
         # What `ticks` looks up per tick: raw symbol field → the kinds subscribed.
         self._index: dict[bytes, frozenset[int]] = {}
         self._format = f"alpaca-{codec.value}"
-        self._pending: _Pending | None = None
+        self._pending: _AlpacaRequest | None = None
 
     def open(self, now: float) -> None:
-        self.send(dialect.success("connected"))
+        self.send(alpaca_stream.success("connected"))
 
-    def receive(self, payload: str | bytes, now: float) -> Change | None:
+    def receive(self, payload: str | bytes, now: float) -> NeedChange | None:
         if self.closing is not None:
             return None
         try:
-            message = dialect.decode(payload, self.codec)
+            message = decode(payload, self.codec)
         except DecodeError:
             self.error(400)
             return None
@@ -153,16 +154,16 @@ class AlpacaDataSession(DownstreamSession):
             return
         self.authenticated = True
         self.name = key[:64]
-        self.send(dialect.success("authenticated"))
+        self.send(alpaca_stream.success("authenticated"))
 
-    def _subscribe(self, action: str, message: dict[str, Any]) -> Change | None:
+    def _subscribe(self, action: str, message: dict[str, Any]) -> NeedChange | None:
         assert self.broker is not None
         after = {c: set(s) for c, s in self.subs.items()}
         unserved: list[str] = []
         for channel, symbols in message.items():
             if channel == "action":
                 continue
-            if channel not in KNOWN or not isinstance(symbols, list):
+            if channel not in KNOWN_CHANNELS or not isinstance(symbols, list):
                 self.error(400)
                 return None
             if not all(isinstance(s, str) and not self.config.check_symbol(self.broker, s)
@@ -188,7 +189,7 @@ class AlpacaDataSession(DownstreamSession):
             need = _need(after, symbol)
             if need != _need(self.subs, symbol):
                 wants[(self.broker, symbol)] = need
-        self._pending = _Pending(self.subs, after, tuple(unserved))
+        self._pending = _AlpacaRequest(self.subs, after, tuple(unserved))
         return self._request_change(wants)
 
     def resolved(self, results: Mapping[Key, Result]) -> None:
@@ -219,7 +220,7 @@ class AlpacaDataSession(DownstreamSession):
     def _ack(self) -> dict[str, Any]:
         """The full current set, every channel of the feed listed (empty ones too)."""
         message: dict[str, Any] = {"T": "subscription"}
-        for channel in dialect.CRYPTO_CHANNELS if self.crypto else dialect.STOCK_CHANNELS:
+        for channel in CRYPTO_CHANNELS if self.crypto else STOCK_CHANNELS:
             message[channel] = sorted(self.subs.get(channel, ()))
         if not self.crypto:
             message["corrections"] = []
@@ -294,7 +295,7 @@ class AlpacaDataSession(DownstreamSession):
                          self.codec is Codec.JSON))
 
     def error(self, code: int, *, fatal: bool = False) -> None:
-        self.send(dialect.error(code))
+        self.send(alpaca_stream.error(code))
         if code not in (407, 404):
             self.count_error()
         if fatal:

@@ -12,6 +12,7 @@ names use letters, digits, `_` and `-`; Alpaca allows 128 characters.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -19,14 +20,22 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 ROUTING_PREFIX = "t1"
-_COUNTER = [0]
+_SERIAL = itertools.count(1)
 
 
-def routing_id(strategy: str) -> str:
-    """A fresh client_order_id owned by `strategy`: unique across processes and restarts."""
-    _COUNTER[0] += 1
-    unique = f"{base36(time.time_ns() // 1000)}{base36(os.getpid())}{base36(_COUNTER[0])}"
-    return f"{ROUTING_PREFIX}.{strategy}.{unique}"
+def routing_id(
+    strategy: str, *, now_ns: int | None = None, pid: int | None = None, serial: int | None = None
+) -> str:
+    """A fresh client_order_id owned by `strategy`: unique across processes and restarts.
+
+    Unique because it joins the time in µs, the process id and a per-process serial. Each
+    defaults to the real one (wall clock, ``os.getpid()``, this process's next serial); a test
+    passes fixed values and gets a fixed id.
+    """
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    pid = os.getpid() if pid is None else pid
+    serial = next(_SERIAL) if serial is None else serial
+    return f"{ROUTING_PREFIX}.{strategy}.{base36(now_ns // 1000)}{base36(pid)}{base36(serial)}"
 
 
 def owner_of(client_order_id: str) -> str | None:

@@ -5,7 +5,7 @@ openalgo.py). Each is a :class:`DownstreamSession`: payloads in through :meth:`r
 frames out through :meth:`take`, no sockets. The server drives every session the same way:
 
 1. ``open(now)`` when the websocket is accepted (Alpaca greets here);
-2. ``receive(payload, now)`` per client message. It may return a :class:`Change`: the
+2. ``receive(payload, now)`` per client message. It may return a :class:`NeedChange`: the
    session's new need per (broker, symbol), at the gateway's granularity (the strongest mode
    it needs, None when it needs nothing). The server applies it to the registry and calls
    ``resolved(results)`` once every key has an answer; a session receives no other message
@@ -27,11 +27,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from tradeops.protocol.feed import Mode
+from tradeops.protocol.modes import Mode
 from tradeops.protocol.tick import Tick
 
-#: (payload, text): text frames carry UTF-8 JSON, binary frames msgpack.
-Frame = tuple[bytes, bool]
+#: One websocket message to a proxy client, (payload, text): text frames carry UTF-8 JSON,
+#: binary frames msgpack. (A broker's frames are feed.BrokerFrame.)
+ClientFrame = tuple[bytes, bool]
 #: (broker, symbol)
 Key = tuple[str, str]
 #: Encoded messages shared by every session during one batch of one broker's ticks: per
@@ -52,7 +53,7 @@ class Result:
 
 
 @dataclass(frozen=True)
-class Change:
+class NeedChange:
     """A session's new need per key; None releases the key."""
 
     wants: Mapping[Key, Mode | None]
@@ -97,7 +98,7 @@ class DownstreamSession:
         self.opened = now
         self.authenticated = False
         self.closing: tuple[int, str] | None = None
-        self.out: list[Frame] = []
+        self.out: list[ClientFrame] = []
         #: Tokens refused on this connection; malformed or refused messages.
         self.refused = 0
         self.errors = 0
@@ -108,20 +109,20 @@ class DownstreamSession:
     def open(self, now: float) -> None:
         """The websocket was accepted."""
 
-    def receive(self, payload: str | bytes, now: float) -> Change | None:
+    def receive(self, payload: str | bytes, now: float) -> NeedChange | None:
         raise NotImplementedError
 
     def resolved(self, results: Mapping[Key, Result]) -> None:
-        """Every key of the last Change has its answer."""
+        """Every key of the last NeedChange has its answer."""
         raise NotImplementedError
 
-    def _request_change(self, wants: dict[Key, Mode | None]) -> Change | None:
-        """The Change a request needs, or None when it needs none (then it is answered
+    def _request_change(self, wants: dict[Key, Mode | None]) -> NeedChange | None:
+        """The NeedChange a request needs, or None when it needs none (then it is answered
         at once, as if the registry had replied)."""
         if not wants:
             self.resolved({})
             return None
-        return Change(wants)
+        return NeedChange(wants)
 
     def ticks(self, broker: str, ticks: Sequence[Tick], cache: Cache) -> int:
         raise NotImplementedError
@@ -157,7 +158,7 @@ class DownstreamSession:
                 "symbols": len({k[1] for k in self.holding()})}
 
     # -- helpers ----------------------------------------------------------------------------------
-    def take(self) -> list[Frame]:
+    def take(self) -> list[ClientFrame]:
         out, self.out = self.out, []
         return out
 

@@ -22,41 +22,42 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import msgpack
 
+from tradeops.protocol.codec import Codec, DecodeError, array_header, decode, encode_item
 from tradeops.protocol.downstream import (
     CLOSE_POLICY,
     Cache,
-    Change,
     DownstreamSession,
     Key,
+    NeedChange,
     Result,
     SessionConfig,
 )
-from tradeops.protocol.feed import Mode
+from tradeops.protocol.modes import Mode, kinds_of
 from tradeops.protocol.tick import (
     BAR,
     FLAG_SNAPSHOT,
+    KIND_CODES,
     QUOTE,
     TRADE,
     SymbolError,
     Tick,
     encode_symbol,
 )
-from tradeops.sim.dialect import Codec, DecodeError, decode, encode_item
 
 VERSION: Final = 1
+#: The modes this protocol offers (no order books on the bus yet, so no depth).
 MODES: Final = ("trade", "quote")
 #: Ticks per `ticks` message: keeps frames far below common 1 MiB client limits.
 MAX_TICKS_PER_FRAME: Final = 1000
-#: Tick kinds each mode delivers.
+#: Tick kind codes each mode delivers (the rule is protocol/modes.py's).
 _KINDS: Final[dict[str, frozenset[int]]] = {
-    "trade": frozenset((TRADE, BAR)),
-    "quote": frozenset((TRADE, QUOTE, BAR)),
+    mode: frozenset(KIND_CODES[kind] for kind in kinds_of(mode)) for mode in MODES
 }
 _OPS: Final = ("hello", "subscribe", "unsubscribe", "ping")
 
@@ -88,8 +89,7 @@ def tick_message(tick: Tick) -> dict[str, Any]:
 def ticks_frame(codec: Codec, broker: str, items: list[bytes]) -> bytes:
     """A `ticks` message from tick items encoded by `encode_item` in the same codec."""
     if codec is Codec.MSGPACK:
-        n = len(items)
-        header = bytes((0x90 | n,)) if n < 16 else b"\xdc" + n.to_bytes(2, "big")
+        header = array_header(len(items))
         head: bytes = msgpack.packb("op") + msgpack.packb("ticks") + msgpack.packb("broker")
         head += msgpack.packb(broker) + msgpack.packb("ticks")
         return b"\x83" + head + header + b"".join(items)
@@ -98,7 +98,7 @@ def ticks_frame(codec: Codec, broker: str, items: list[bytes]) -> bytes:
 
 
 @dataclass(frozen=True)
-class _Pending:
+class _NativeRequest:
     op: str
     id: object
     broker: str
@@ -110,8 +110,17 @@ class _Pending:
 class NativeSession(DownstreamSession):
     dialect = "native"
 
-    def __init__(self, config: SessionConfig, now: float, codec: Codec = Codec.JSON) -> None:
+    def __init__(
+        self,
+        config: SessionConfig,
+        now: float,
+        codec: Codec = Codec.JSON,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        """`clock_ns` is the server's time that `pong` reports (the wall clock in the proxy;
+        a fixed function in tests): the session reads no clock of its own."""
         super().__init__(config, now)
+        self._clock_ns = clock_ns
         self.codec = codec
         self.version = 0  # 0 until hello
         self.subs: dict[Key, Mode] = {}
@@ -121,10 +130,10 @@ class NativeSession(DownstreamSession):
         self._live: dict[str, tuple[bool, str]] = {
             b: (False, "not connected to the gateway yet") for b in config.brokers
         }
-        self._pending: _Pending | None = None
+        self._pending: _NativeRequest | None = None
 
     # -- messages in ------------------------------------------------------------------------------
-    def receive(self, payload: str | bytes, now: float) -> Change | None:
+    def receive(self, payload: str | bytes, now: float) -> NeedChange | None:
         if self.closing is not None:
             return None
         try:
@@ -145,7 +154,7 @@ class NativeSession(DownstreamSession):
                 self.close(CLOSE_POLICY, "hello first")
             return None
         if op == "ping":
-            self.send({"op": "pong", "id": rid, "time_ns": time.time_ns()})
+            self.send({"op": "pong", "id": rid, "time_ns": self._clock_ns()})
             return None
         if op == "subscribe":
             return self._subscribe(message, rid)
@@ -198,7 +207,7 @@ class NativeSession(DownstreamSession):
             return None
         return list(dict.fromkeys(symbols))
 
-    def _subscribe(self, message: dict[str, Any], rid: object) -> Change | None:
+    def _subscribe(self, message: dict[str, Any], rid: object) -> NeedChange | None:
         broker = self._broker(message, rid)
         symbols = self._symbols(message, rid) if broker else None
         if broker is None or symbols is None:
@@ -229,7 +238,7 @@ class NativeSession(DownstreamSession):
             self.count_error()
         return self._ask("subscribe", rid, broker, mode, wants, results, symbols)
 
-    def _unsubscribe(self, message: dict[str, Any], rid: object) -> Change | None:
+    def _unsubscribe(self, message: dict[str, Any], rid: object) -> NeedChange | None:
         broker = message.get("broker")
         if "symbols" not in message:  # everything (of one broker, when named)
             keys = [k for k in self.subs if broker is None or k[0] == broker]
@@ -246,8 +255,8 @@ class NativeSession(DownstreamSession):
 
     def _ask(self, op: str, rid: object, broker: str, mode: Mode | None,
              wants: dict[Key, Mode | None], results: dict[str, dict[str, Any]],
-             order: list[str]) -> Change | None:
-        self._pending = _Pending(op, rid, broker, mode, results, tuple(order))
+             order: list[str]) -> NeedChange | None:
+        self._pending = _NativeRequest(op, rid, broker, mode, results, tuple(order))
         return self._request_change(wants)
 
     def resolved(self, results: Mapping[Key, Result]) -> None:

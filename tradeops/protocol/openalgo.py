@@ -1,6 +1,8 @@
 """OpenAlgo's websocket proxy protocol, server side, as its clients speak it. Sans-I/O.
 
-JSON both ways (TEXT frames). The client speaks first (../shared/protocols.md §3)::
+JSON both ways (TEXT frames). The client speaks first (docs/proxy.md; OpenAlgo's own proxy is
+``websocket_proxy/server.py`` at https://github.com/marketcalls/openalgo, its client
+``openalgo/feed.py`` at https://github.com/marketcalls/openalgo-python-library)::
 
     → {"action": "authenticate", "api_key": "<the proxy token>"}
     ← {"type": "auth", "status": "success", ...}
@@ -19,27 +21,27 @@ trade and per quote, with the latest trade and quote known: Quote carries ``ltp`
 ``last_trade_quantity``, ``bid``/``ask``/``bid_qty``/``ask_qty``; Depth one level per side
 (the best bid and ask: the bus carries no deeper book). Session figures (open, high, low,
 close, volume) are not carried. Errors carry ``"type"`` as well as OpenAlgo's
-``status``/``code``/``message``, so the SDK logs them (protocols.md §4.10).
+``status``/``code``/``message``, so the SDK logs them.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from tradeops.protocol.downstream import (
     CLOSE_POLICY,
     Cache,
-    Change,
     DownstreamSession,
     Key,
+    NeedChange,
     Result,
     SessionConfig,
 )
-from tradeops.protocol.feed import Mode
+from tradeops.protocol.modes import Mode
 from tradeops.protocol.tick import QUOTE, TRADE, Tick
 
 LTP, QUOTE_MODE, DEPTH = 1, 2, 3
@@ -69,7 +71,7 @@ def _ms(ns: int) -> int:
 
 
 @dataclass(frozen=True)
-class _Pending:
+class _OpenAlgoRequest:
     action: str
     request_id: object
     mode: int
@@ -81,13 +83,18 @@ class _Pending:
 class OpenAlgoSession(DownstreamSession):
     dialect = "openalgo"
 
-    def __init__(self, config: SessionConfig, now: float) -> None:
+    def __init__(
+        self, config: SessionConfig, now: float, clock_ns: Callable[[], int] = time.time_ns
+    ) -> None:
+        """`clock_ns` is the server's time that `pong` reports (the wall clock in the proxy;
+        a fixed function in tests): the session reads no clock of its own."""
         super().__init__(config, now)
+        self._clock_ns = clock_ns
         self.subs: dict[Instrument, set[int]] = {}
         self._routes: dict[Key, list[tuple[str, int]]] = {}  # (broker, symbol) → (exch, mode)
         self._last_trade: dict[Key, Tick] = {}
         self._last_quote: dict[Key, Tick] = {}
-        self._pending: _Pending | None = None
+        self._pending: _OpenAlgoRequest | None = None
 
     def broker_of(self, exchange: str) -> str | None:
         """The broker an exchange code maps to: the table, else a broker of that name."""
@@ -98,7 +105,7 @@ class OpenAlgoSession(DownstreamSession):
         return matches[0] if matches else None
 
     # -- messages in ------------------------------------------------------------------------------
-    def receive(self, payload: str | bytes, now: float) -> Change | None:
+    def receive(self, payload: str | bytes, now: float) -> NeedChange | None:
         if self.closing is not None:
             return None
         try:
@@ -119,13 +126,13 @@ class OpenAlgoSession(DownstreamSession):
             return None
         if action == "ping":
             self.send({"type": "pong", "status": "success", "server_timestamp": _ms(
-                time.time_ns())} | ({"request_id": rid} if rid is not None else {}))
+                self._clock_ns())} | ({"request_id": rid} if rid is not None else {}))
             return None
         if action in ("subscribe", "unsubscribe"):
             return self._change(str(action), message, rid)
         if action == "unsubscribe_all":
             everything = [(i, self.broker_of(i[0]) or "") for i in self.subs]
-            pending = _Pending("unsubscribe", rid, 0, everything, [], self._copy())
+            pending = _OpenAlgoRequest("unsubscribe", rid, 0, everything, [], self._copy())
             self.subs.clear()
             return self._ask(pending)
         self.error("INVALID_ACTION", f"unknown action {action!r}", rid)
@@ -153,7 +160,7 @@ class OpenAlgoSession(DownstreamSession):
         return [{"symbol": message.get("symbol") or message.get("exchange_token"),
                  "exchange": message.get("exchange")}]
 
-    def _change(self, action: str, message: dict[str, Any], rid: object) -> Change | None:
+    def _change(self, action: str, message: dict[str, Any], rid: object) -> NeedChange | None:
         mode = parse_mode(message.get("mode", LTP))
         if mode is None and (action == "subscribe" or "mode" in message):
             self.error("INVALID_MODE", "mode is 1 (LTP), 2 (Quote) or 3 (Depth)", rid)
@@ -193,9 +200,9 @@ class OpenAlgoSession(DownstreamSession):
             accepted.append(((exchange, symbol), broker))
         if failed:
             self.count_error()
-        return self._ask(_Pending(action, rid, mode or 0, accepted, failed, before))
+        return self._ask(_OpenAlgoRequest(action, rid, mode or 0, accepted, failed, before))
 
-    def _ask(self, pending: _Pending) -> Change | None:
+    def _ask(self, pending: _OpenAlgoRequest) -> NeedChange | None:
         """The change of need per (broker, symbol) between before the request and now."""
         self._pending = pending
         old, new = self._needs(pending.before), self._needs(self.subs)

@@ -24,7 +24,7 @@ from typing import Any, Final
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from tradeops.protocol.downstream import DownstreamSession, Frame, Key, Result
+from tradeops.protocol.downstream import ClientFrame, DownstreamSession, Key, Result
 from tradeops.protocol.tick import Tick
 
 #: The kernel's send buffer per client: what a stalled client can hold before the proxy's
@@ -62,7 +62,7 @@ class Connection:
         self.writer = asyncio.get_running_loop().create_task(self._write())
 
     # -- queueing ---------------------------------------------------------------------------------
-    def push(self, frames: list[Frame], messages: int = 0) -> None:
+    def push(self, frames: list[ClientFrame], messages: int = 0) -> None:
         """Queue frames; `messages` (ticks) are counted against the bound with the last one."""
         if not frames or self.close_request is not None:
             return

@@ -1,10 +1,11 @@
 """The proxy's link to one broker: its gateway connection (the lease) and its tick ring.
 
-:class:`GatewayLink` speaks the gateway's newline-delimited JSON protocol (docs/gateway.md)
-on asyncio, as one client named ``proxy``: requests go out as the registry decides; replies,
-health changes and lost symbols come back to the :class:`LinkEvents` handler on the loop
-thread. When the gateway goes away (a restart) the link reports it, reconnects with backoff,
-says hello again and reports the link up, and the registry asks again for everything wanted.
+:class:`GatewayLink` speaks the gateway's newline-delimited JSON protocol (docs/gateway.md,
+framed by :mod:`tradeops.protocol.ndjson`) on asyncio, as one client named ``proxy``: requests
+go out as the registry decides; replies, health changes and lost symbols come back to the
+:class:`LinkEvents` handler on the loop thread. When the gateway goes away (a restart) the link
+reports it, reconnects with backoff, says hello again and reports the link up, and the registry
+asks again for everything wanted.
 
 :class:`TickPump` is a thread reading the broker's shared-memory ring (from the newest tick)
 and handing each batch to the loop. It hands over one batch at a time and waits until the
@@ -15,17 +16,17 @@ loop has fanned it out, so a loop that falls behind makes the pump fall behind i
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import threading
+from collections.abc import AsyncIterator
 from typing import Any, Final, Protocol
 
 from loguru import logger
 
 from tradeops.bus.reader import RingReader
+from tradeops.protocol.ndjson import LineDecoder, Malformed, Message, encode
 from tradeops.protocol.tick import Tick
 
-MAX_LINE: Final = 1 << 20
 HELLO_TIMEOUT: Final = 10.0
 BACKOFF_MIN, BACKOFF_MAX = 0.1, 2.0
 BATCH: Final = 2048
@@ -97,6 +98,20 @@ class TickPump(threading.Thread):
             done.set()
 
 
+async def _messages(reader: asyncio.StreamReader) -> AsyncIterator[Message]:
+    """The gateway's messages until it closes the connection. ValueError for a line that is
+    not a JSON object or is longer than ndjson.MAX_LINE: a gateway saying that is broken, and
+    the link reconnects."""
+    lines = LineDecoder()
+    while data := await reader.read(65536):
+        for message in lines.feed(data):
+            if isinstance(message, Malformed):
+                raise ValueError(f"malformed message from the gateway: {message.reason}")
+            yield message
+        if lines.overflow:
+            raise ValueError("a line from the gateway is longer than ndjson.MAX_LINE")
+
+
 class GatewayLink:
     def __init__(self, broker: str, socket_path: str, topology: str, events: LinkEvents) -> None:
         self.broker = broker
@@ -116,7 +131,7 @@ class GatewayLink:
         writer = self._writer
         if writer is None or writer.is_closing():
             return False
-        writer.write(json.dumps(message).encode() + b"\n")
+        writer.write(encode(message))
         return True
 
     @property
@@ -128,9 +143,7 @@ class GatewayLink:
         backoff = BACKOFF_MIN
         while True:
             try:
-                reader, writer = await asyncio.open_unix_connection(
-                    self.socket_path, limit=MAX_LINE
-                )
+                reader, writer = await asyncio.open_unix_connection(self.socket_path)
             except OSError as exc:
                 self.last_error = f"cannot reach the gateway: {exc.strerror or exc}"
                 await asyncio.sleep(backoff)
@@ -151,11 +164,11 @@ class GatewayLink:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         hello = {"op": "hello", "client": "proxy", "pid": os.getpid()}
-        writer.write(json.dumps(hello).encode() + b"\n")
-        line = await asyncio.wait_for(reader.readline(), HELLO_TIMEOUT)
-        reply = json.loads(line) if line else {}
-        if not isinstance(reply, dict) or reply.get("op") != "hello":
-            raise ValueError(f"unexpected hello from the gateway: {line[:200]!r}")
+        writer.write(encode(hello))
+        messages = _messages(reader)
+        reply = await asyncio.wait_for(anext(messages, None), HELLO_TIMEOUT)
+        if reply is None or reply.get("op") != "hello":
+            raise ValueError(f"unexpected hello from the gateway: {str(reply)[:200]!r}")
         self._writer = writer
         self.pump = TickPump(self.topology, self.broker, asyncio.get_running_loop(), self.events)
         self.pump.start()
@@ -163,10 +176,7 @@ class GatewayLink:
         self.last_error = ""
         logger.info("proxy: linked to the gateway of broker '{}'", self.broker)
         self.events.link_up(self.broker)
-        while line := await reader.readline():
-            message = json.loads(line)
-            if not isinstance(message, dict):
-                continue
+        async for message in messages:
             if message.get("op") == "health":
                 self.live = (bool(message.get("live")), str(message.get("reason", "")))
             self.events.gateway_message(self.broker, message)

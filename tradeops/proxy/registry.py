@@ -21,8 +21,8 @@ answers, as the difference between what the gateway holds and what clients want.
 
 Every mutation returns a :class:`Step`: gateway requests to send, answers for clients, and
 subscriptions clients lost. The caller carries them out; nothing here does I/O. Counting
-reuses the gateway's :class:`~tradeops.gateway.interest.Interest`; this module adds what the
-proxy needs on top: the gateway's confirmations, and the holders of each symbol for fan-out.
+uses :class:`~tradeops.protocol.interest.Interest`, as the gateway does; this module adds what
+the proxy needs on top: the gateway's confirmations, and the holders of each symbol for fan-out.
 """
 
 from __future__ import annotations
@@ -31,15 +31,10 @@ from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tradeops.gateway.interest import Interest
-from tradeops.gateway.pool import STRENGTH, Mode
+from tradeops.protocol.interest import Interest
+from tradeops.protocol.modes import Mode, covers
 
 Client = Hashable
-
-
-def covers(have: Mode | None, want: Mode) -> bool:
-    """True when a subscription at `have` delivers what `want` needs."""
-    return have is not None and STRENGTH[have] >= STRENGTH[want]
 
 
 @dataclass(frozen=True)
@@ -257,9 +252,6 @@ class Registry:
     def wanted(self, broker: str) -> dict[str, Mode]:
         """The strongest mode clients want per symbol of `broker`."""
         return self._brokers[broker].interest.wanted()
-
-    def is_up(self, broker: str) -> bool:
-        return self._brokers[broker].up
 
     # -- internals --------------------------------------------------------------------------------
     def _set(self, b: _Broker, client: Client, symbol: str, mode: Mode | None) -> None:

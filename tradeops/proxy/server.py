@@ -32,11 +32,12 @@ from websockets.http11 import Request, Response
 
 from tradeops.bus.table import TableReader
 from tradeops.protocol.alpaca_server import AlpacaDataSession
+from tradeops.protocol.codec import Codec, codec_for, decode
 from tradeops.protocol.downstream import (
     Cache,
-    Change,
     DownstreamSession,
     Key,
+    NeedChange,
     Result,
     SessionConfig,
 )
@@ -47,7 +48,6 @@ from tradeops.proxy.config import ALPACA_PATHS, ProxyConfig
 from tradeops.proxy.connection import Connection
 from tradeops.proxy.link import GatewayLink
 from tradeops.proxy.registry import Registry, Step
-from tradeops.sim.dialect import Codec, codec_for, decode
 
 #: Longest a client's request waits for the gateway before it is answered `queued`.
 REQUEST_TIMEOUT: Final = 15.0
@@ -198,7 +198,7 @@ class ProxyServer:
         self.stats.replaced += conn.replaced
         self._carry(self.registry.drop(conn.id))
 
-    async def _apply(self, conn: Connection, change: Change) -> None:
+    async def _apply(self, conn: Connection, change: NeedChange) -> None:
         """Apply a session's change to the registry; wait (bounded) for every answer."""
         conn.waiting = dict.fromkeys(change.wants)
         conn.answered.clear()

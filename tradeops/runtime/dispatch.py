@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from tradeops.topology.model import MODE_STRENGTH, PRIORITY_ORDER
-
-# The weakest mode that receives each kind of tick.
-KIND_NEEDS: dict[str, int] = {"trade": 1, "bar": 1, "quote": 2, "depth": 3}
+from tradeops.protocol.modes import KIND_NEEDS, Mode, receives, strongest
+from tradeops.topology.model import PRIORITY_ORDER
 
 
 @dataclass
@@ -22,14 +20,14 @@ class DispatchTable:
 
     priority: dict[str, int] = field(default_factory=dict)  # strategy → rank
     order: dict[str, int] = field(default_factory=dict)  # strategy → topology position
-    _subs: dict[tuple[str, str], dict[str, str]] = field(default_factory=lambda: defaultdict(dict))
+    _subs: dict[tuple[str, str], dict[str, Mode]] = field(default_factory=lambda: defaultdict(dict))
     _table: dict[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
 
     def add_strategy(self, name: str, priority: str) -> None:
         self.priority[name] = PRIORITY_ORDER[priority]
         self.order[name] = len(self.order)
 
-    def subscribe(self, strategy: str, broker: str, symbol: str, mode: str) -> None:
+    def subscribe(self, strategy: str, broker: str, symbol: str, mode: Mode) -> None:
         self._subs[(broker, symbol)][strategy] = mode
         self._rebuild(broker, symbol)
 
@@ -48,17 +46,16 @@ class DispatchTable:
         """Every symbol some strategy holds on `broker`."""
         return [sym for (b, sym), subs in self._subs.items() if b == broker and subs]
 
-    def strongest(self, broker: str, symbol: str) -> str | None:
-        modes = self._subs.get((broker, symbol), {}).values()
-        return max(modes, key=MODE_STRENGTH.__getitem__) if modes else None
+    def strongest(self, broker: str, symbol: str) -> Mode | None:
+        return strongest(self._subs.get((broker, symbol), {}).values())
 
     def targets(self, broker: str, symbol: str, kind: str) -> tuple[str, ...]:
         return self._table.get((broker, symbol, kind), ())
 
     def _rebuild(self, broker: str, symbol: str) -> None:
         subs = self._subs.get((broker, symbol), {})
-        for kind, needs in KIND_NEEDS.items():
-            names = [s for s, mode in subs.items() if MODE_STRENGTH[mode] >= needs]
+        for kind in KIND_NEEDS:
+            names = [s for s, mode in subs.items() if receives(mode, kind)]
             names.sort(key=lambda s: (self.priority[s], self.order[s]))
             key = (broker, symbol, kind)
             if names:

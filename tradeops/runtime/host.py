@@ -29,11 +29,12 @@ from tradeops.process import child
 from tradeops.process.entry import RoleContext
 from tradeops.process.paths import RunPaths
 from tradeops.process.spec import ProcessSpec
+from tradeops.protocol.modes import Mode
 from tradeops.runtime.dispatch import DispatchTable
 from tradeops.runtime.feed import BrokerFeed
 from tradeops.runtime.host_orders import HostOrders
 from tradeops.runtime.orders import Order
-from tradeops.runtime.strategy import Mode, Strategy
+from tradeops.runtime.strategy import Strategy
 from tradeops.topology.model import Topology
 
 STATS_EVERY = 1.0

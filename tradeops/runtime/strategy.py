@@ -13,9 +13,8 @@ from typing import Any, Literal, Protocol
 
 from loguru import logger
 
+from tradeops.protocol.modes import Mode
 from tradeops.runtime.orders import Order, OrderUpdate
-
-Mode = Literal["trade", "quote", "depth"]
 
 
 class StrategyContext(Protocol):

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from tradeops.sim import dialect
+from tradeops.protocol.alpaca_stream import trade_update
+from tradeops.protocol.codec import Codec, encode_item
 from tradeops.sim.book import Book, Update
-from tradeops.sim.dialect import Codec
+from tradeops.sim.dialect import event_message
 from tradeops.sim.faults import FaultState
 from tradeops.sim.hours import TradingHours
 from tradeops.sim.journal import Journal
@@ -201,8 +202,8 @@ class Exchange:
                 for session in group:
                     item = encoded.get(session.codec)
                     if item is None:
-                        item = encoded[session.codec] = dialect.encode_item(
-                            session.codec, dialect.event_message(event, session.codec))
+                        item = encoded[session.codec] = encode_item(
+                            session.codec, event_message(event, session.codec))
                     session.push_data(item)
                     self.messages_queued += 1
         self.events_generated += count
@@ -226,7 +227,7 @@ class Exchange:
                 "client_order_id": order["client_order_id"], "symbol": order["symbol"],
                 "side": order["side"], "status": order["status"], "qty": update.qty,
                 "price": update.price, "position_qty": update.position_qty}, now)
-            message = dialect.trade_update(update.to_json())
+            message = trade_update(update.to_json())
             for session in listeners.get(update.key, ()):
                 session.send(message)
 

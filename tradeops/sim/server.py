@@ -17,14 +17,12 @@ import contextlib
 import threading
 import time
 from collections import deque
-from typing import Any
 
 from aiohttp import WSMsgType, web
 from loguru import logger
 
-from tradeops.sim import dialect
+from tradeops.protocol.codec import Codec, codec_for, frame
 from tradeops.sim.admin import admin_routes
-from tradeops.sim.dialect import Codec
 from tradeops.sim.exchange import DATA_PATHS, TRADE_PATH, Exchange
 from tradeops.sim.options import SimOptions
 from tradeops.sim.session import DataSession, Session
@@ -64,7 +62,7 @@ class _Connection:
             if session.batched:
                 for i in range(0, len(chunk), MAX_ITEMS_PER_FRAME):
                     part = chunk[i:i + MAX_ITEMS_PER_FRAME]
-                    self._enqueue(dialect.frame(session.codec, part), text, len(part))
+                    self._enqueue(frame(session.codec, part), text, len(part))
             else:
                 for item in chunk:
                     self._enqueue(item, WSMsgType.BINARY, 1)
@@ -158,7 +156,6 @@ class RunningSim:
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._loop_task: asyncio.Task[None] | None = None
-        self._handlers: set[asyncio.Task[Any]] = set()
 
     @property
     def url(self) -> str:
@@ -240,7 +237,7 @@ class RunningSim:
                                    autoping=True)
         await ws.prepare(request)
         exchange = self.exchange
-        codec = dialect.codec_for(request.headers.get("Content-Type"))
+        codec = codec_for(request.headers.get("Content-Type"))
         session = exchange.open_session(request.path, codec, time.time())
         conn: _Connection | None = None
         try:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from tradeops.sim import dialect
-from tradeops.sim.dialect import Codec, DecodeError
+from tradeops.protocol import alpaca_stream
+from tradeops.protocol.alpaca_stream import CRYPTO_CHANNELS, STOCK_CHANNELS
+from tradeops.protocol.codec import Codec, DecodeError, decode, encode_item
 from tradeops.sim.market import is_crypto, is_valid_symbol
 
 if TYPE_CHECKING:
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
 
 #: Close code after a fatal error frame (policy violation), as Alpaca closes.
 CLOSE_POLICY = 1008
-_KNOWN_CHANNELS = frozenset(dialect.STOCK_CHANNELS + dialect.CRYPTO_CHANNELS
-                            + ("corrections", "cancelErrors", "news"))
 
 
 class Session:
@@ -52,7 +51,7 @@ class Session:
 
     def send(self, message: object) -> None:
         """Queue one control message (its own frame)."""
-        self.out.append([dialect.encode_item(self.codec, message)])
+        self.out.append([encode_item(self.codec, message)])
         self._data_chunk = None
         self.exchange.mark_dirty(self)
 
@@ -110,16 +109,16 @@ class DataSession(Session):
         super().__init__(exchange, conn_id, path, codec, now)
         self.feed = feed
         self.crypto = feed == "crypto/us"
-        self.channels = dialect.CRYPTO_CHANNELS if self.crypto else dialect.STOCK_CHANNELS
+        self.channels = CRYPTO_CHANNELS if self.crypto else STOCK_CHANNELS
         self.subs: dict[str, set[str]] = {}
 
     def error(self, code: int, *, fatal: bool = False) -> None:
-        self.send(dialect.error(code))
+        self.send(alpaca_stream.error(code))
         if fatal:
-            self.close(CLOSE_POLICY, dialect.ERRORS[code])
+            self.close(CLOSE_POLICY, alpaca_stream.ERRORS[code])
 
     def open(self, now: float) -> None:
-        self.send(dialect.success("connected"))
+        self.send(alpaca_stream.success("connected"))
 
     def check_timeout(self, now: float) -> None:
         if not self.authenticated and self.closing is None and now >= self.deadline:
@@ -129,7 +128,7 @@ class DataSession(Session):
         if self.closing is not None:
             return
         try:
-            message = dialect.decode(payload, self.codec)
+            message = decode(payload, self.codec)
         except DecodeError:
             self.error(400)
             return
@@ -166,7 +165,7 @@ class DataSession(Session):
             return
         self.key = key
         self.authenticated = True
-        self.send(dialect.success("authenticated"))
+        self.send(alpaca_stream.success("authenticated"))
 
     def _symbol_ok(self, symbol: str) -> bool:
         if symbol == "*":
@@ -195,7 +194,7 @@ class DataSession(Session):
         entry: dict[str, Any] = {"conn": self.id, "key": self.key, "feed": self.feed,
                                  "action": action, "request": request}
         if code is not None:
-            entry.update(result="error", code=code, msg=dialect.ERRORS[code])
+            entry.update(result="error", code=code, msg=alpaca_stream.ERRORS[code])
             self.exchange.journal.subscription(entry, now)
             self.error(code)
             return
@@ -207,13 +206,13 @@ class DataSession(Session):
                      removed={c: s for c, s in removed.items() if s},
                      subscribed={c: sorted(s) for c, s in new.items()})
         self.exchange.journal.subscription(entry, now)
-        self.send(dialect.subscription(self.crypto, new))
+        self.send(alpaca_stream.subscription(self.crypto, new))
 
     def _check_request(self, request: dict[str, Any]) -> int | None:
         """The error code for a malformed or disallowed request, None if it is fine."""
         for channel, symbols in request.items():
             if channel not in self.channels:
-                return 410 if channel in _KNOWN_CHANNELS else 400
+                return 410 if channel in alpaca_stream.KNOWN_CHANNELS else 400
             if not isinstance(symbols, list) or not all(isinstance(s, str) for s in symbols):
                 return 400
             if not all(self._symbol_ok(s) for s in symbols):
@@ -240,19 +239,19 @@ class TradeSession(Session):
 
     def check_timeout(self, now: float) -> None:
         if not self.authenticated and self.closing is None and now >= self.deadline:
-            self.send(dialect.authorization("unauthorized", "authenticate"))
+            self.send(alpaca_stream.authorization("unauthorized", "authenticate"))
             self.close(CLOSE_POLICY, "auth timeout")
 
     def receive(self, payload: str | bytes, now: float) -> None:
         if self.closing is not None:
             return
         try:
-            message = dialect.decode(payload, self.codec)
+            message = decode(payload, self.codec)
         except DecodeError:
-            self.send(dialect.stream_error("invalid syntax"))
+            self.send(alpaca_stream.stream_error("invalid syntax"))
             return
         if not isinstance(message, dict):
-            self.send(dialect.stream_error("invalid syntax"))
+            self.send(alpaca_stream.stream_error("invalid syntax"))
             return
         action = message.get("action")
         data = message.get("data")
@@ -268,20 +267,20 @@ class TradeSession(Session):
                 assert isinstance(key, str)
                 self.key = key
                 self.authenticated = True
-            self.send(dialect.authorization("authorized" if ok else "unauthorized",
+            self.send(alpaca_stream.authorization("authorized" if ok else "unauthorized",
                                             "authenticate"))
         elif action == "listen":
             if not self.authenticated:
-                self.send(dialect.authorization("unauthorized", "listen"))
+                self.send(alpaca_stream.authorization("unauthorized", "listen"))
                 return
             streams = data.get("streams")
             if not isinstance(streams, list):
-                self.send(dialect.stream_error("invalid syntax"))
+                self.send(alpaca_stream.stream_error("invalid syntax"))
                 return
             self.streams = {s for s in streams if s == "trade_updates"}
-            self.send(dialect.listening(sorted(self.streams)))
+            self.send(alpaca_stream.listening(sorted(self.streams)))
         else:
-            self.send(dialect.stream_error(f"unrecognized action: {action!r}"))
+            self.send(alpaca_stream.stream_error(f"unrecognized action: {action!r}"))
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()

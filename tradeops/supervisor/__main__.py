@@ -16,7 +16,7 @@ from pathlib import Path
 from tradeops.process.paths import RunPaths
 from tradeops.supervisor.console import LastWords, rotated_log
 from tradeops.supervisor.outcome import UP_FD, judge, reporter
-from tradeops.supervisor.supervisor import AlreadyRunning, Supervisor
+from tradeops.supervisor.supervisor import CannotStart, Supervisor
 from tradeops.topology.load import TopologyError, load_topology
 
 
@@ -39,7 +39,7 @@ def main(argv: list[str]) -> int:
     supervisor = Supervisor(topology, path, RunPaths.of(topology, path), console)
     try:
         supervisor.acquire()
-    except AlreadyRunning as exc:
+    except CannotStart as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
     up_fd = os.environ.pop(UP_FD, None)

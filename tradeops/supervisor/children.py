@@ -3,7 +3,8 @@
 A child runs `python -m tradeops.ROLE ...` in a session of its own (so a stop signals its
 whole process group), with `PR_SET_PDEATHSIG` set between fork and exec (so it dies with the
 supervisor, however the supervisor dies). Its stdout and stderr go to one pipe that the
-supervisor prefixes with the child's name; a second pipe carries its one ready line.
+supervisor prefixes with the child's name; a second pipe is its report channel: one ready
+line, then a line for each problem that degrades it (a disk it cannot write) and for its end.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ class Child:
     popen: subprocess.Popen[bytes] | None = None
     ready_r: int | None = None
     out: bytearray = field(default_factory=bytearray)
+    reports: bytearray = field(default_factory=bytearray)  # a partial report line
     detail: dict[str, Any] = field(default_factory=dict)  # from its ready line
+    problems: dict[str, str] = field(default_factory=dict)  # area -> why it is degraded
 
 
 def role_argv(spec: ProcessSpec, topology_file: str, paths: RunPaths,
@@ -95,20 +98,36 @@ def read_output(c: Child, console: Callable[[str], None]) -> bool:
     return True
 
 
-def read_ready(c: Child) -> bool | None:
-    """Read the ready pipe: True when the child said it is ready (its details are kept in
-    `c.detail`), False when the pipe closed without a word, None when nothing is there yet."""
+def read_reports(c: Child) -> tuple[bool, bool]:
+    """Read the report pipe: (the child said it is ready, the pipe has closed).
+
+    The ready line's details are kept in `c.detail`; problem lines update `c.problems`."""
     assert c.ready_r is not None
     try:
         data = os.read(c.ready_r, 65536)
     except BlockingIOError:
-        return None
-    for line in data.decode(errors="replace").splitlines():
+        return False, False
+    except OSError:
+        data = b""
+    c.reports += data
+    ready = False
+    while (end := c.reports.find(b"\n")) >= 0:
+        line = bytes(c.reports[:end])
+        del c.reports[: end + 1]
         try:
-            c.detail.update(json.loads(line))
+            message = json.loads(line)
         except ValueError:
             continue
-    return bool(data)
+        if not isinstance(message, dict):
+            continue
+        if message.get("ready"):
+            c.detail.update(message)
+            ready = True
+        elif "problem" in message:
+            c.problems[str(message["problem"])] = str(message.get("reason", ""))
+        elif "cleared" in message:
+            c.problems.pop(str(message["cleared"]), None)
+    return ready, not data
 
 
 def killpg(pid: int, sig: int) -> None:

@@ -9,6 +9,7 @@ supervisor keeps them in that file only. Either way the file holds everyone's li
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,15 +32,26 @@ def split(line: str) -> tuple[str, str | None, str]:
 
 
 def rotated_log(path: Path) -> Console:
-    """Append each line to `path` with a timestamp, rotated at 10 MB with five files kept."""
-    from loguru import logger
+    """Append each line to `path` with a timestamp, rotated at 10 MB with five files kept; a
+    full disk cannot crash it (lines it cannot write are dropped and the problem noted in the
+    file once space returns)."""
+    import time
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    logger.remove()
-    logger.add(
-        path, format="{time:YYYY-MM-DD HH:mm:ss.SSS} {message}", rotation="10 MB", retention=5
-    )
-    return lambda line: logger.info(line)  # no arguments: braces in `line` stay as they are
+    from tradeops.process.logfile import LogFile
+
+    with contextlib.suppress(OSError):  # LogFile reports a directory it cannot write
+        path.parent.mkdir(parents=True, exist_ok=True)
+    lost: list[str] = []
+    log = LogFile(path, on_problem=lambda reason: lost.append(reason or "recovered"))
+
+    def write(line: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        if lost and lost[-1] == "recovered":
+            log.write(f"{stamp} supervisor | the log was not writable for a while: {lost[0]}\n")
+            lost.clear()
+        log.write(f"{stamp} {line}\n")
+
+    return write
 
 
 class LastWords:

@@ -1,18 +1,20 @@
 """The control socket: how `tradeops status|restart|stop|start|down` reach a running desk.
 
 A unix socket `RUN_DIR/NAME.sock`, mode 0600 (only the user who started the desk). One JSON
-object per line each way: `{"cmd": "status"}` → `{"ok": true, ...}`. The supervisor handles
-every command on its one loop, so a command never races a restart.
+object per line each way, framed by :mod:`tradeops.protocol.ndjson`: `{"cmd": "status"}` →
+`{"ok": true, ...}`. The supervisor handles every command on its one loop, so a command never
+races a restart.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from tradeops.protocol.ndjson import LineDecoder, Malformed, Message, encode
 
 
 class NotRunning(Exception):
@@ -29,25 +31,25 @@ def request(path: Path, command: dict[str, Any], timeout: float = 30.0) -> dict[
         sock.close()
         raise NotRunning(f"no running desk answers at {path}") from None
     try:
-        sock.sendall(json.dumps(command).encode() + b"\n")
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
+        sock.sendall(encode(command))
+        lines = LineDecoder()
+        replies: list[Message | Malformed] = []
+        while not replies and (chunk := sock.recv(65536)):
+            replies = lines.feed(chunk)
     finally:
         sock.close()
-    if not buf:
+    if not replies:
         raise NotRunning(f"the desk at {path} closed the connection without answering")
-    reply: dict[str, Any] = json.loads(buf)
+    reply = replies[0]
+    if isinstance(reply, Malformed):
+        raise ValueError(f"the desk at {path} answered something that is not JSON: {reply.reason}")
     return reply
 
 
 @dataclass
 class ControlConnection:
     sock: socket.socket
-    inbuf: bytearray = field(default_factory=bytearray)
+    lines: LineDecoder = field(default_factory=LineDecoder)
 
 
 class ControlServer:
@@ -85,24 +87,18 @@ class ControlServer:
             return None
         if not data:
             return None
-        conn.inbuf += data
-        commands = []
-        while (end := conn.inbuf.find(b"\n")) >= 0:
-            line = bytes(conn.inbuf[:end])
-            del conn.inbuf[: end + 1]
-            try:
-                message = json.loads(line)
-                commands.append(message if isinstance(message, dict) else {"cmd": None})
-            except ValueError:
-                commands.append({"cmd": None})
-        return commands
+        # A line that is no JSON object is still a command: an unknown one, answered as such.
+        return [
+            {"cmd": None} if isinstance(message, Malformed) else message
+            for message in conn.lines.feed(data)
+        ]
 
     @staticmethod
     def reply(conn: ControlConnection, message: dict[str, Any]) -> None:
         try:
             conn.sock.setblocking(True)
             conn.sock.settimeout(5)
-            conn.sock.sendall(json.dumps(message).encode() + b"\n")
+            conn.sock.sendall(encode(message))
             conn.sock.setblocking(False)
         except OSError:  # the command-line client went away
             pass

@@ -14,8 +14,31 @@ from typing import IO
 from tradeops.process.paths import RunPaths
 
 
-class AlreadyRunning(Exception):
+class CannotStart(Exception):
+    """The desk cannot start here; the message says why and what to do, in one line."""
+
+
+class AlreadyRunning(CannotStart):
     pass
+
+
+def unusable_run_dir(paths: RunPaths, exc: OSError) -> CannotStart:
+    return CannotStart(
+        f"cannot use run dir {paths.run_dir}: {exc.strerror or exc}; set settings.run_dir to "
+        "a writable directory with free space"
+    )
+
+
+def check_run_dir(paths: RunPaths) -> None:
+    """Make sure the run dir exists and takes a file; CannotStart (one line) when it does not
+    (read-only, full, or a file in the way)."""
+    probe = paths.run_dir / f".{paths.name}.probe"
+    try:
+        paths.run_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise unusable_run_dir(paths, exc) from None
 
 
 class DeskLock:
@@ -25,8 +48,11 @@ class DeskLock:
 
     def acquire(self, pid: int) -> None:
         """Take the lock and record `pid` in it; AlreadyRunning when another supervisor has it."""
-        self.paths.run_dir.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.paths.lock, "a+")  # noqa: SIM115 (held for the whole run)
+        try:
+            self.paths.run_dir.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.paths.lock, "a+")  # noqa: SIM115 (held for the whole run)
+        except OSError as exc:
+            raise unusable_run_dir(self.paths, exc) from None
         try:
             fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -82,5 +82,9 @@ def render_status(reply: dict[str, Any]) -> str:
     for p, row in zip(reply["processes"], rows, strict=True):
         line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
         extra = _extra(p) or p.get("reason", "")
+        problems = p.get("problems") or {}
+        if problems:
+            degraded = "; ".join(f"{area}: {why}" for area, why in problems.items())
+            extra = f"DEGRADED ({degraded}) {extra}"
         lines.append(f"{line}  {extra}".rstrip())
     return "\n".join(lines)

@@ -29,7 +29,13 @@ from tradeops.process.spec import process_specs
 from tradeops.supervisor import children
 from tradeops.supervisor.children import Child
 from tradeops.supervisor.control import ControlConnection, ControlServer
-from tradeops.supervisor.desklock import AlreadyRunning, DeskLock, remove_leftovers
+from tradeops.supervisor.desklock import (
+    AlreadyRunning,
+    CannotStart,
+    DeskLock,
+    remove_leftovers,
+    unusable_run_dir,
+)
 from tradeops.supervisor.lifecycle import (
     Action,
     Event,
@@ -50,7 +56,7 @@ from tradeops.supervisor.states import ProcessState as S
 from tradeops.supervisor.tiers import LAST_TIER, TierClock, next_tier
 from tradeops.topology.model import Topology
 
-__all__ = ["AlreadyRunning", "Supervisor"]
+__all__ = ["AlreadyRunning", "CannotStart", "Supervisor"]
 
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
 
@@ -86,7 +92,11 @@ class Supervisor:
         self._lock.acquire(os.getpid())
         brokers = [c.spec.broker for c in self.children.values() if c.spec.role == "gateway"]
         remove_leftovers(self.paths, brokers, self.console)
-        self._control = ControlServer(self.paths.control)
+        try:
+            self._control = ControlServer(self.paths.control)
+        except OSError as exc:
+            self._lock.release()
+            raise unusable_run_dir(self.paths, exc) from None
         self._selector.register(self._control.sock, selectors.EVENT_READ, ("control", None))
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
@@ -200,6 +210,7 @@ class Supervisor:
         port = c.detail.get("port") if spec.role == "sim" else None
         argv = children.role_argv(spec, str(self.topology_file), self.paths,
                                   self._sim_urls().get(spec.broker), int(port) if port else None)
+        c.problems.clear()  # a new process: what the last one reported is gone with it
         try:
             popen = children.start(c, argv, {**os.environ, **self._sim_env})
         except OSError as exc:
@@ -259,11 +270,10 @@ class Supervisor:
             c.ready_r = None
 
     def _read_ready(self, c: Child) -> None:
-        said = children.read_ready(c)
-        if said is None:
-            return
-        self._close_ready(c)
-        if said:
+        ready, closed = children.read_reports(c)
+        if closed:
+            self._close_ready(c)
+        if ready:
             self.apply(c, Ready())
 
     def _reap(self) -> None:
@@ -331,6 +341,7 @@ class Supervisor:
             "reason": p.reason,
             "stats": contract.read_state(self.paths.run_dir, c.spec.name) if pid else {},
             "detail": c.detail,  # what it said when ready (a sim: its address)
+            "problems": dict(c.problems) if pid else {},  # what degrades it, and why
         }
 
 

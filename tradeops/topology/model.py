@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from tradeops.protocol.modes import Mode
 from tradeops.topology.units import Duration, RateLimit
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,47}$"
@@ -28,12 +29,9 @@ CLASS_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Adapter = Literal["alpaca", "alltick", "sim"]
 Feed = Literal["iex", "sip", "crypto", "test"]
-Mode = Literal["trade", "quote", "depth"]
 Priority = Literal["critical", "high", "normal", "low"]
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 
-# depth ⊇ quote ⊇ trade: a stronger subscription serves every weaker one.
-MODE_STRENGTH: dict[str, int] = {"trade": 1, "quote": 2, "depth": 3}
 PRIORITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "normal": 2, "low": 3}
 
 # What a broker gets when its file leaves `pool` or `orders.rate_limit` out. Alpaca's free plan

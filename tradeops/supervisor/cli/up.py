@@ -154,7 +154,7 @@ def _refuse_if_port_taken(topology: Topology) -> None:
 
 
 def _up_foreground(topology: Topology, file: Path, paths: RunPaths) -> None:
-    from tradeops.supervisor.supervisor import AlreadyRunning, Supervisor
+    from tradeops.supervisor.supervisor import CannotStart, Supervisor
 
     tool = tool_settings()
 
@@ -172,7 +172,7 @@ def _up_foreground(topology: Topology, file: Path, paths: RunPaths) -> None:
 
     try:
         supervisor.acquire()
-    except AlreadyRunning as exc:
+    except CannotStart as exc:
         raise fail(str(exc)) from None
     # run() returns only after every process has stopped, however it was asked to stop.
     raise typer.Exit(supervisor.run(on_ready))

@@ -1,8 +1,12 @@
-"""Who wants what: interest in (symbol, mode) reference-counted across a gateway's clients.
+"""Who wants what: interest in (symbol, mode) reference-counted across clients.
 
 Pure bookkeeping. Each client holds at most one mode per symbol (asking again replaces it);
-the broker is asked for the strongest mode any client holds. Every mutation returns the
-symbols whose strongest mode changed, which is exactly what the pool must hear.
+the upstream is asked for the strongest mode any client holds. Every mutation returns the
+symbols whose strongest mode changed, which is exactly what the upstream must hear.
+
+Two roles count interest the same way: the gateway (its clients' interest, for the broker's
+pool) and the proxy (its websocket clients' interest, for each gateway). It lives here, below
+both, so the proxy needs nothing of the gateway's internals to count.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable
 
-from tradeops.gateway.pool import STRENGTH, Mode
+from tradeops.protocol.modes import Mode, strongest
 
 Client = Hashable
 
@@ -21,10 +25,7 @@ class Interest:
         self._counts: dict[str, Counter[Mode]] = {}
 
     def strongest(self, symbol: str) -> Mode | None:
-        counts = self._counts.get(symbol)
-        if not counts:
-            return None
-        return max(counts, key=STRENGTH.__getitem__)
+        return strongest(self._counts.get(symbol, ()))
 
     def holds(self, client: Client, symbol: str) -> Mode | None:
         return self._by_client.get(client, {}).get(symbol)
