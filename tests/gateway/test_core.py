@@ -134,3 +134,65 @@ def test_a_failed_resubscribe_tells_every_holder() -> None:
     lost = gw.upstream_refused(0, 405, "symbol limit exceeded")
     assert sorted(c for c, r in lost.replies if r["kind"] == "lost") == ["a", "b"]
     assert gw.interest.wanted() == {}
+
+
+def test_a_refused_downgrade_keeps_the_stronger_mode_and_the_remaining_holder() -> None:
+    gw = core()
+    ack_all(gw, gw.subscribe("strong", 1, ["X"], "quote"))
+    ack_all(gw, gw.subscribe("weak", 1, ["X"], "trade"))
+    (change,) = gw.client_gone("strong").sends
+    assert change.transitions == (Transition("X", "quote", "trade"),)
+    refused = gw.upstream_refused(0, 400, "invalid syntax", now=100.0)
+    assert refused.replies == []  # nobody is told they lost anything
+    assert gw.interest.symbols_of("weak") == {"X": "trade"}
+    assert gw.pool.confirmed(0) == {"X": "quote"} and gw.pool.target(0) == {"X": "quote"}
+    assert "kept at quote" in gw.retrying["X"]
+    assert gw.tick(100.5).sends == []  # not yet
+    (retry,) = gw.tick(101.0).sends  # the downgrade is asked for again
+    assert retry.transitions == (Transition("X", "quote", "trade"),)
+    gw.upstream_ack(0)
+    assert gw.pool.confirmed(0) == {"X": "trade"} and gw.retrying == {}
+
+
+def test_a_transient_refusal_is_retried_with_backoff_and_the_symbol_flows() -> None:
+    gw = core()
+    gw.subscribe("host", 1, ["X"], "trade")
+    gw.upstream_ready(0)
+    first = gw.upstream_refused(0, 429, "too frequent", transient=True, now=10.0)
+    (reply,) = [r for _, r in first.replies]
+    result = reply["results"]["X"]  # type: ignore[index]
+    assert result["ok"] is True and result["queued"] is True and "429" in result["reason"]
+    assert gw.interest.symbols_of("host") == {"X": "trade"}  # the interest is kept
+    (again,) = gw.tick(11.0).sends
+    assert again.transitions == (Transition("X", None, "trade"),)
+    gw.upstream_refused(0, 429, "too frequent", transient=True, now=11.0)
+    assert gw.tick(12.5).sends == []  # the second wait is twice the first
+    (third,) = gw.tick(13.0).sends
+    assert third.transitions == (Transition("X", None, "trade"),)
+    gw.upstream_ack(0)
+    assert gw.pool.confirmed(0) == {"X": "trade"}
+    assert gw.retrying == {} and gw.refused == {}
+
+
+def test_a_final_refusal_is_recorded_per_symbol_and_cleared_when_taken() -> None:
+    gw = core()
+    gw.subscribe("host", 1, ["X"], "trade")
+    gw.upstream_ready(0)
+    gw.upstream_refused(0, 409, "insufficient subscription")
+    assert gw.refused == {"X": "broker refused: 409 insufficient subscription"}
+    gw.subscribe("host", 2, ["X"], "trade")
+    gw.upstream_ack(0)
+    assert gw.refused == {}
+
+
+def test_a_refused_upgrade_leaves_the_weaker_holder_its_mode() -> None:
+    gw = core()
+    ack_all(gw, gw.subscribe("a", 1, ["X"], "trade"))
+    upgrade = gw.subscribe("b", 1, ["X"], "quote")
+    (change,) = upgrade.sends
+    assert change.transitions == (Transition("X", "trade", "quote"),)
+    refused = gw.upstream_refused(0, 409, "insufficient subscription")
+    (reply,) = [r for c, r in refused.replies if c == "b"]
+    assert reply["ok"] is False
+    assert gw.interest.symbols_of("a") == {"X": "trade"}
+    assert gw.pool.confirmed(0) == {"X": "trade"} and gw.pool.target(0) == {"X": "trade"}

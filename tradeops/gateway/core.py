@@ -21,6 +21,8 @@ from tradeops.protocol.interest import Interest
 from tradeops.protocol.modes import Mode, covers
 
 Client = Hashable
+RETRY_FIRST = 1.0  # seconds before the first retry of a refused change; doubled each time
+RETRY_MAX = 60.0
 
 
 @dataclass
@@ -50,6 +52,11 @@ class GatewayCore:
         self.interest = Interest()
         self._pending: list[_WaitingSubscribe] = []
         self._down: dict[int, str] = {}  # connection → why it is down
+        self._retry_at: dict[str, tuple[float, int]] = {}  # symbol → (when, attempt)
+        self._attempts: dict[str, int] = {}  # symbol → refusals in a row (the backoff)
+        self.retrying: dict[str, str] = {}  # symbol → why the broker has not taken it yet
+        self.refused: dict[str, str] = {}  # symbol → the broker's last final refusal ...
+        self._refused_for: dict[str, set[Client]] = {}  # ... kept while a client it hit lives
 
     # -- clients ------------------------------------------------------------------------------
     def subscribe(self, client: Client, request: int, symbols: list[str], mode: Mode) -> Actions:
@@ -98,6 +105,11 @@ class GatewayCore:
     def client_gone(self, client: Client) -> Actions:
         """The client's connection closed: its whole lease is released."""
         self._pending = [p for p in self._pending if p.client != client]
+        for symbol, clients in list(self._refused_for.items()):
+            clients.discard(client)
+            if not clients:  # nobody it hit is left to care
+                del self._refused_for[symbol]
+                self.refused.pop(symbol, None)
         return self._apply(self.interest.drop(client))
 
     # -- the broker -----------------------------------------------------------------------------
@@ -110,6 +122,10 @@ class GatewayCore:
         change = self.pool.confirm(conn)
         actions = Actions()
         if change is not None:
+            for t in change.transitions:  # taken: the broker's earlier answers are history
+                self._attempts.pop(t.symbol, None)
+                self.refused.pop(t.symbol, None)
+                self._refused_for.pop(t.symbol, None)
             for pending in self._pending:
                 for t in change.transitions:
                     if t.symbol in pending.waiting and covers(t.after, pending.mode):
@@ -119,35 +135,77 @@ class GatewayCore:
         actions.replies += self._finished()
         return actions
 
-    def upstream_refused(self, conn: int, code: int, message: str) -> Actions:
+    def upstream_refused(
+        self, conn: int, code: int, message: str, transient: bool = False, now: float = 0.0
+    ) -> Actions:
+        """The broker refused the change in flight on `conn`.
+
+        A transient refusal (a rate limit, a busy broker) is retried with backoff: the
+        clients waiting on it are answered `queued` and keep their interest. A final one is
+        answered `ok: false` to the clients waiting on it. With nobody waiting: a refused
+        downgrade or removal keeps the stronger mode the broker still sends (it serves every
+        remaining holder) and is retried later; a refused upgrade is lost by the holders the
+        confirmed mode does not serve, who are told with a `lost` event."""
         reason = f"broker refused: {code} {message}".strip()
         actions = Actions()
         for t in self.pool.fail(conn):
-            handled = False
-            for pending in self._pending:
-                if t.symbol in pending.waiting:
-                    self._restore(pending.client, t.symbol, pending.waiting.pop(t.symbol))
-                    pending.results[t.symbol] = {"ok": False, "reason": reason}
-                    handled = True
-            if not handled and t.after is not None:
-                # Nobody is waiting (a resubscribe after reconnect failed): every holder loses it.
-                for client in self.interest.clients():
-                    if self.interest.holds(client, t.symbol) is not None:
-                        self.interest.remove(client, t.symbol)
-                        actions.replies.append(
-                            (
-                                client,
-                                {
-                                    "op": "event",
-                                    "kind": "lost",
-                                    "symbol": t.symbol,
-                                    "reason": reason,
-                                },
-                            )
-                        )
+            waiting = [p for p in self._pending if t.symbol in p.waiting]
+            if transient:
+                self._retry_later(t.symbol, now, f"{reason}; retrying")
+                for pending in waiting:
+                    del pending.waiting[t.symbol]
+                    pending.results[t.symbol] = {"ok": True, "queued": True,
+                                                 "reason": f"{reason}; retrying"}
+                continue
+            for pending in waiting:
+                self._restore(pending.client, t.symbol, pending.waiting.pop(t.symbol))
+                pending.results[t.symbol] = {"ok": False, "reason": reason}
+                self._record_refusal(t.symbol, reason, pending.client)
+            if waiting:
+                continue
+            if t.after is None or (t.before is not None and covers(t.before, t.after)):
+                # A refused downgrade or removal: the stronger mode still flows and serves.
+                self._retry_later(t.symbol, now, f"{reason}; kept at {t.before}, retrying")
+            else:
+                actions.replies += self._lose(t.symbol, t.before, reason)
         actions.extend(self._drive((conn,)))
         actions.replies += self._finished()
         return actions
+
+    def tick(self, now: float) -> Actions:
+        """Retry what is due: re-ask the broker for what the interest wants now."""
+        due = [s for s, (when, _) in self._retry_at.items() if when <= now]
+        if not due:
+            return Actions()
+        for symbol in due:
+            del self._retry_at[symbol]
+            self.retrying.pop(symbol, None)
+        return self._apply({s: self.interest.strongest(s) for s in due})
+
+    def _retry_later(self, symbol: str, now: float, why: str) -> None:
+        attempts = self._attempts.get(symbol, 0)
+        self._attempts[symbol] = attempts + 1
+        delay = min(RETRY_FIRST * 2**attempts, RETRY_MAX)
+        self._retry_at[symbol] = (now + delay, attempts + 1)
+        self.retrying[symbol] = why
+
+    def _record_refusal(self, symbol: str, reason: str, client: Client) -> None:
+        self.refused[symbol] = reason
+        self._refused_for.setdefault(symbol, set()).add(client)
+
+    def _lose(self, symbol: str, flowing: Mode | None, reason: str
+              ) -> list[tuple[Client, dict[str, Any]]]:
+        """Holders of `symbol` whose mode the broker's `flowing` mode does not serve lose it."""
+        replies = []
+        for client in self.interest.clients():
+            held = self.interest.holds(client, symbol)
+            if held is not None and not covers(flowing, held):
+                self.interest.remove(client, symbol)
+                replies.append((client, {"op": "event", "kind": "lost", "symbol": symbol,
+                                         "reason": reason}))
+                self._record_refusal(symbol, reason, client)
+        self.pool.apply({symbol: self.interest.strongest(symbol)})
+        return replies
 
     def upstream_down(self, conn: int, reason: str) -> Actions:
         self._down[conn] = reason

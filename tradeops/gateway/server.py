@@ -88,6 +88,7 @@ class GatewayServer:
         self._bus_info = bus_info or {}
         self.upstreams: dict[int, UpstreamLink] = {}
         self._answers = ChangeAnswers()
+        self._transient: dict[int, bool] = {}  # per connection: the first refusal was transient
         self._events: queue.Queue[UpstreamEvent | Callable[[], None]] = queue.Queue()
         self.router: OrderRouter | None = None  # set when the broker takes orders
         self._selector = selectors.DefaultSelector()
@@ -145,6 +146,7 @@ class GatewayServer:
             else:
                 self._drain_wake()
         self._drain_events()
+        self.carry_out(self.core.tick(time.monotonic()))
         self._check_health()
 
     def close(self) -> None:
@@ -204,10 +206,12 @@ class GatewayServer:
         if event.kind == "ready":
             logger.info("{} connection {} authenticated", self.broker, conn)
             self._answers.reset(conn)
+            self._transient.pop(conn, None)
             self.carry_out(self.core.upstream_ready(conn))
         elif event.kind in ("ack", "refused"):
             refusal = None
             if event.kind == "refused":
+                self._transient.setdefault(conn, event.transient)  # the first refusal decides
                 logger.warning("{} connection {}: broker refused a request: {} {}",
                                self.broker, conn, event.code, event.message)
                 refusal = (event.code, event.message)
@@ -215,9 +219,12 @@ class GatewayServer:
             if verdict is None:  # more answers due for this change
                 return
             if verdict.refusal is None:
+                self._transient.pop(conn, None)
                 self.carry_out(self.core.upstream_ack(conn))
             else:
-                self.carry_out(self.core.upstream_refused(conn, *verdict.refusal))
+                self.carry_out(self.core.upstream_refused(
+                    conn, *verdict.refusal, transient=self._transient.pop(conn, False),
+                    now=time.monotonic()))
         else:
             logger.warning("{} connection {} down ({}: {}); retrying in {:.1f}s", self.broker,
                            conn, event.cause, event.message, event.retry_in)
@@ -277,6 +284,8 @@ class GatewayServer:
             "reason": reason,
             "connections": connection_rows(self.upstreams, self._symbols_on, now),
             "symbols": len(self.core.interest.wanted()),
+            "retrying": dict(self.core.retrying),
+            "refused": dict(self.core.refused),
             "clients": len(self.clients),
             "ticks": self.ticks,
             "ticks_per_s": round(self._rate.per_s, 1),

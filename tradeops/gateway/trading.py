@@ -28,6 +28,7 @@ from loguru import logger
 
 from tradeops.gateway.backoff import Backoff, BackoffPolicy
 from tradeops.gateway.ratelimit import FairQueue, SlidingWindow
+from tradeops.gateway.upstream import hang_up
 from tradeops.protocol import alpaca_trading as at
 
 
@@ -226,8 +227,7 @@ class TradeStream:
         self._stop.set()
         ws = self._ws
         if ws is not None:
-            with suppress(Exception):
-                ws.close(timeout=1)
+            hang_up(ws)
         self._thread.join(5)
 
     def _run(self) -> None:
@@ -240,8 +240,7 @@ class TradeStream:
             finally:
                 ws, self._ws = self._ws, None
                 if ws is not None:
-                    with suppress(Exception):
-                        ws.close(timeout=1)
+                    hang_up(ws)
             if self._stop.is_set():
                 return
             self.state = "backoff"

@@ -21,6 +21,7 @@ import itertools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from tradeops.protocol.feed import (
@@ -43,6 +44,8 @@ DEPTH_LEVEL = {"quote": 1, "depth": 5}
 
 # AllTick's `ret` codes that reconnecting will not cure.
 FATAL_CODES: dict[int, str] = {401: "auth", 604: "subscription"}
+# `ret` codes that say "not now": requests too frequent, a busy or failing server.
+TRANSIENT_CODES = frozenset({429, 500, 503})
 DEFAULT_URL = "wss://quote.alltick.io/quote-stock-b-ws-api"
 
 
@@ -65,6 +68,7 @@ class AllTickSession:
     heartbeat_interval: float | None = 10.0
     min_request_interval = 1.0
     fatal_codes: Mapping[int, str] = FATAL_CODES
+    transient_codes: AbstractSet[int] = TRANSIENT_CODES
 
     def __init__(self, token: str, trace: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
         """`trace` makes each request's trace id (AllTick echoes it back; we only need it

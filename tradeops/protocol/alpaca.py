@@ -13,6 +13,7 @@ from __future__ import annotations
 import calendar
 import json
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any, Literal
 
 import msgpack
@@ -50,6 +51,7 @@ CHANNELS: dict[str, tuple[str, ...]] = {
 
 # Error codes whose cause will not go away by reconnecting at once.
 AUTH_FAILED, NOT_AUTHENTICATED, CONNECTION_LIMIT, INSUFFICIENT = 402, 401, 406, 409
+INTERNAL_ERROR = 500  # Alpaca: "internal error"; worth a retry
 FATAL_CODES: dict[int, str] = {
     AUTH_FAILED: "auth",
     NOT_AUTHENTICATED: "auth",
@@ -65,6 +67,7 @@ class MarketDataSession:
     heartbeat_interval: float | None = None  # websocket pings keep Alpaca connections alive
     min_request_interval = 0.0
     fatal_codes: Mapping[int, str] = FATAL_CODES
+    transient_codes: AbstractSet[int] = frozenset({INTERNAL_ERROR})
 
     def __init__(self, key: str, secret: str, codec: Codec = "msgpack") -> None:
         self._key, self._secret = key, secret

@@ -8,6 +8,7 @@ drives any of them through :class:`FeedSession`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol
 
@@ -88,6 +89,9 @@ class FeedSession(Protocol):
     min_request_interval: float
     #: Error codes that will not clear by reconnecting at once, by cause.
     fatal_codes: Mapping[int, str]
+    #: Codes of a refusal worth retrying with backoff (a rate limit, a busy broker); any
+    #: other refusal of a subscription is final.
+    transient_codes: AbstractSet[int]
 
     def url(self, base: str) -> str: ...
     def headers(self) -> dict[str, str]: ...

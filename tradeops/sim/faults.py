@@ -9,7 +9,9 @@ The server asks it questions with the current time (`drop_due`, `silent`) and ob
   (`silence`) or for `silent_for` s every `silent_every` s;
 - `reject_auth`: every authentication fails (402 / unauthorized / HTTP 401);
 - `delay`: seconds the sim waits before every control reply and REST response;
-- `reject_orders`: the exchange accepts each order, then rejects it (`rejected` event).
+- `reject_orders`: the exchange accepts each order, then rejects it (`rejected` event);
+- `refuse_changes`: the next N subscribe/unsubscribe requests are answered with the error
+  `refuse_code` (500 "internal error" by default, which clients may retry) and change nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tradeops.protocol.alpaca_stream import ERRORS
 from tradeops.sim.options import SimConfigError, SimOptions
 
 
@@ -30,6 +33,8 @@ class FaultState:
     reject_auth: bool
     delay: float
     reject_orders: bool
+    refuse_changes: int = 0  # the next N subscribe/unsubscribe requests are refused ...
+    refuse_code: int = 500  # ... with this error code (500 "internal error": worth a retry)
     next_drop: float | None = None
     next_silence: float | None = None
     silent_until: float = 0.0
@@ -79,6 +84,7 @@ class FaultState:
             "drop_every": (int, float, type(None)), "drop_code": (int,), "abrupt": (bool,),
             "silent_every": (int, float, type(None)), "silent_for": (int, float),
             "reject_auth": (bool,), "delay": (int, float), "reject_orders": (bool,),
+            "refuse_changes": (int,), "refuse_code": (int,),
         }
         for name, value in patch.items():
             if name not in kinds:
@@ -91,6 +97,8 @@ class FaultState:
                 raise SimConfigError(f"fault {name} must not be negative")
             if name == "drop_code" and isinstance(value, int) and not 1000 <= value <= 4999:
                 raise SimConfigError(f"drop_code must be a websocket close code: {value}")
+            if name == "refuse_code" and value not in ERRORS:
+                raise SimConfigError(f"refuse_code must be one of {sorted(ERRORS)}: {value}")
         for name, value in patch.items():
             if name in ("drop_every", "silent_every") and value == 0:
                 value = None
@@ -105,4 +113,5 @@ class FaultState:
             "silent_remaining": max(0.0, round(self.silent_until - now, 3)),
             "reject_auth": self.reject_auth, "delay": self.delay,
             "reject_orders": self.reject_orders, "drops": self.drops,
+            "refuse_changes": self.refuse_changes, "refuse_code": self.refuse_code,
         }

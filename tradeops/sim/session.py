@@ -178,6 +178,10 @@ class DataSession(Session):
             return
         request = {k: v for k, v in message.items() if k != "action"}
         code = self._check_request(request)
+        faults = self.exchange.faults
+        if code is None and faults.refuse_changes > 0:  # injected: refuse this one
+            faults.refuse_changes -= 1
+            code = faults.refuse_code
         new = {channel: set(symbols) for channel, symbols in self.subs.items()}
         if code is None:
             for channel, symbols in request.items():

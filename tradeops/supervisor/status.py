@@ -16,6 +16,13 @@ def _mib(n: int | None) -> str:
     return "-" if n is None else f"{n / 1048576:.0f}M"
 
 
+def _symbols(why: dict[str, str], shown: int = 3) -> str:
+    """`AAPL (broker refused: 410 ...), MSFT (...) and 4 more`."""
+    items = [f"{symbol} ({reason})" for symbol, reason in sorted(why.items())[:shown]]
+    more = len(why) - shown
+    return ", ".join(items) + (f" and {more} more" if more > 0 else "")
+
+
 def _extra(row: dict[str, Any]) -> str:
     stats = row.get("stats") or {}
     if row["role"] == "host" and stats:
@@ -36,10 +43,13 @@ def _extra(row: dict[str, Any]) -> str:
         live = "live" if stats.get("live") else f"NOT LIVE: {stats.get('reason', '')}"
         orders = stats.get("orders") or {}
         busy = ", ".join(f"{n} {k}" for k, n in orders.items() if n)
+        refused, retrying = stats.get("refused") or {}, stats.get("retrying") or {}
         return (
             f"{len(conns)} conn, {stats.get('symbols', 0)} symbols, last tick {age}, "
             f"reconnects {sum(c.get('reconnects', 0) for c in conns)}, {live}"
             + (f"; orders: {busy}" if busy else "")
+            + (f"; retrying {_symbols(retrying)}" if retrying else "")
+            + (f"; REFUSED {_symbols(refused)}" if refused else "")
         )
     if row["role"] == "sim":
         return str((row.get("detail") or {}).get("url", ""))
