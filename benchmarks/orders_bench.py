@@ -59,13 +59,13 @@ strategies:
         deadline = time.monotonic() + 120
         while not out.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        status = json.loads(cli("status", str(path), "--format", "json"))
+        status = json.loads(cli("status", "--file", str(path), "--format", "json"))
         http_url = next(p["detail"]["http"] for p in status["processes"]
                         if p["role"] == "sim")
         data: dict[str, list[float]] = ast.literal_eval(out.read_text())
         return data, http_url
     finally:
-        cli("down", str(path))
+        cli("down", "--file", str(path))
 
 
 def direct_round_trips(http_url: str) -> list[float]:

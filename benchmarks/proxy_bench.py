@@ -212,17 +212,17 @@ brokers:
 """)
         cli("up", "--detach", str(path))
         try:
-            status = json.loads(cli("status", str(path), "-f", "json"))
+            status = json.loads(cli("status", "--file", str(path), "--format", "json"))
             rows = {p["name"]: p for p in status["processes"]}
             with GatewayClient(str(Path(tmp) / "run" / "benchproxy-gw-sim.sock"), "bench") as gw:
                 gw.subscribe(SYMBOLS, "quote")
                 yield (rows["proxy"]["detail"]["url"] + "/", rows["sim-sim"]["detail"]["url"],
                        status["bus"])
-                state = json.loads(cli("status", str(path), "-f", "json"))
+                state = json.loads(cli("status", "--file", str(path), "--format", "json"))
                 DESK_STATE.update(
                     next(p for p in state["processes"] if p["name"] == "proxy")["stats"])
         finally:
-            cli("down", str(path))
+            cli("down", "--file", str(path))
 
 
 DESK_STATE: dict[str, Any] = {}

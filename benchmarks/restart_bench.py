@@ -71,9 +71,9 @@ def up_time(groups: int) -> tuple[float, list[int]]:
         start = time.perf_counter()
         cli("up", "--detach", str(path))
         elapsed = time.perf_counter() - start
-        status = json.loads(cli("status", str(path), "--format", "json").stdout)
+        status = json.loads(cli("status", "--file", str(path), "--format", "json").stdout)
         rss = [p["rss"] for p in status["processes"] if p["role"] == "host" and p["rss"]]
-        cli("down", str(path))
+        cli("down", "--file", str(path))
         return elapsed, rss
 
 
@@ -93,7 +93,7 @@ def restart_time(rounds: int) -> list[float]:
                     time.sleep(0.005)
                 times.append(float(first.read_text()) - start)
         finally:
-            cli("down", str(path))
+            cli("down", "--file", str(path))
     return times
 
 

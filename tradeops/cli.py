@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,19 +12,15 @@ from tradeops import __version__
 from tradeops.sim import cli as sim_cli
 from tradeops.supervisor import cli as desk_cli
 from tradeops.supervisor import proxy_cli
+from tradeops.supervisor.cli.common import Format, tool_settings
 
 app = typer.Typer(
     name="tradeops",
     help="Run an algorithmic trading desk from one YAML topology file.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (docs/cli.md)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-class OutputFormat(StrEnum):
-    text = "text"
-    json = "json"
 
 
 def _version(value: bool) -> None:
@@ -47,8 +42,8 @@ def _root(
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Topology files to check.")],
     output: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="text for people, json for machines.")
-    ] = OutputFormat.text,
+        Format, typer.Option("--format", help="text for people, json for machines.")
+    ] = Format.text,
     strict: Annotated[bool, typer.Option(help="Treat warnings as errors.")] = False,
     import_classes: Annotated[
         bool,
@@ -70,10 +65,11 @@ def validate(
 
     options = CheckOptions(import_classes=import_classes, cpu_count=cpu_count)
     reports = [validate_file(f, options, strict) for f in files]
-    if output is OutputFormat.json:
+    if output is Format.json:
         typer.echo(render_json(reports))
     else:
-        typer.echo(render_text(reports, colour=sys.stdout.isatty()))
+        colour = tool_settings().colour_for(sys.stdout.isatty())
+        typer.echo(render_text(reports, colour=colour))
     raise typer.Exit(exit_code(reports))
 
 

@@ -86,10 +86,18 @@ class Desk:
 
         return RunPaths(self.run_dir.resolve(), self.name).bus
 
-    def cli(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, timeout: float = 60.0, cwd: Path = REPO
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+            [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
         )
+
+    def edit(self, old: str, new: str) -> None:
+        """Change the topology file's text (a setting the header fixes, for example)."""
+        text = self.file.read_text()
+        assert old in text, old
+        self.file.write_text(text.replace(old, new))
 
     def up(self) -> subprocess.CompletedProcess[str]:
         result = self.cli("up", "--detach", str(self.file), timeout=120)
@@ -103,7 +111,7 @@ class Desk:
         return request(self.control, {"cmd": "status"})
 
     def status_cli(self) -> dict[str, Any]:
-        result = self.cli("status", str(self.file), "--format", "json")
+        result = self.cli("status", "--file", str(self.file), "--format", "json")
         assert result.returncode == 0, result.stdout + result.stderr
         data: dict[str, Any] = json.loads(result.stdout)
         return data
@@ -120,7 +128,7 @@ class Desk:
         return [int(x) for x in path.read_text().split()] if path.exists() else []
 
     def down(self) -> subprocess.CompletedProcess[str]:
-        return self.cli("down", str(self.file), timeout=120)
+        return self.cli("down", "--file", str(self.file), timeout=120)
 
     def stop(self) -> None:
         """`tradeops down` without the CLI run: ask for it, wait for the supervisor to exit."""

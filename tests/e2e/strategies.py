@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from loguru import logger
+
 from tradeops import Strategy
 
 
@@ -13,6 +15,7 @@ class SeqRecorder(Strategy):
 
     def on_start(self) -> None:
         self._out = open(self.params["out"], "a", buffering=1)  # noqa: SIM115
+        logger.info("recording to {}", self.params["out"])  # not self.log: the host names it
 
     def on_tick(self, tick: Any) -> None:
         self._out.write(f"{tick.seq}\n")

@@ -143,6 +143,13 @@ def test_a_raising_strategy_is_stopped_alone(shared: Desk) -> None:
     assert (row["pid"], row["state"], row["restarts"]) == (pid, "running", 0)
     log = (desk.run_dir / "logs" / "bundle.log").read_text()
     assert "RuntimeError: boom from Raiser" in log and "Traceback" in log
+    # Each line of the bundle says which strategy it is about: its own `self.log` lines and
+    # what is logged while its callback runs.
+    assert "| ERROR   | flaky | on_tick raised" in log
+    assert "| INFO    | steady | recording to" in log
+    stopped = desk.cli("stop", "steady", "-f", str(desk.file))
+    assert stopped.returncode == 0, stopped.stderr
+    assert "which also runs flaky: they stop with it" in stopped.stdout
 
 
 def test_a_group_that_crashes_on_start_goes_fatal_alone(make_desk: object, tmp_path: Path) -> None:
@@ -161,7 +168,10 @@ def test_a_group_that_crashes_on_start_goes_fatal_alone(make_desk: object, tmp_p
     )
     desk: Desk = make_desk("e2ecrash", desk_body(tmp_path, strategies, processes))  # type: ignore[operator]
     result = desk.cli("up", "--detach", str(desk.file), timeout=120)
-    assert result.returncode == 0, result.stderr
+    # Not every process came up: `up` says which, and why, and the rest keeps running.
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.startswith("broken-group: backoff: exited with status 3"), result.stderr
+    assert "is up" not in result.stdout
     steady_pid = desk.proc("steady")["pid"]
     row = wait_for(
         lambda: (r := desk.proc("broken-group"))["state"] == "fatal" and r, timeout=20, what="fatal"
@@ -197,7 +207,7 @@ def test_down_leaves_nothing_and_a_second_up_is_refused(make_desk: object, tmp_p
     wait_for(lambda: processes_mentioning(str(desk.file)) == [], what="all processes gone")
     assert shm_segments(desk.bus) == []
     assert list(desk.run_dir.glob("*.sock")) == []
-    none = desk.cli("status", str(desk.file))
+    none = desk.cli("status", "--file", str(desk.file))
     assert none.returncode == 1 and "no desk is running" in none.stderr
 
 

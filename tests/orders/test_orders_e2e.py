@@ -194,7 +194,7 @@ def test_auto_cancel_when_a_host_is_killed(make_desk: Any, tmp_path: Path) -> No
         what="the victim's orders cancelled",
     )
     assert len(working_at_sim(desk, "neighbour")) == 1
-    listing = desk.cli("orders", str(desk.file), "--strategy", "neighbour")
+    listing = desk.cli("orders", "--file", str(desk.file), "--strategy", "neighbour")
     assert listing.returncode == 0 and "working orders: 1" in listing.stdout
     journal = [json.loads(x) for x in (desk.run_dir / "orders.jsonl").read_text().splitlines()]
     assert [e["policy"] for e in journal if e["event"] == "auto_cancel"] == ["strategy"]

@@ -46,10 +46,10 @@ def test_up_starts_the_proxy_and_it_rejoins_a_restarted_gateway(
         wait_for(  # the proxy publishes its figures once a second
             lambda: "1 clients" in render_status(desk.status()), what="the proxy's figures"
         )
-        text = desk.cli("status", str(desk.file)).stdout  # as `tradeops status` shows them
+        text = desk.cli("status", "--file", str(desk.file)).stdout  # as `tradeops status` shows it
         line = next(x for x in text.splitlines() if x.startswith("proxy "))
         assert url in line and "2 subscriptions" in line and "slow dropped 0" in line
-        listing = desk.cli("proxy", "clients", str(desk.file))
+        listing = desk.cli("proxy", "clients", "--file", str(desk.file))
         assert listing.returncode == 0, listing.stderr
         assert "desk-test" in listing.stdout and "native/json" in listing.stdout
 

@@ -38,8 +38,39 @@ def test_yaml_syntax_error_has_its_position(write_yaml: Callable[..., Path]) -> 
     path = write_yaml("version: 1\nname: desk\nbrokers:\n  sim: {adapter: sim\n  x: 1\n")
     (finding,) = validate_file(path).findings
     assert finding.code == "yaml-syntax"
-    assert finding.line == 5
+    assert finding.line == 4  # where the '{' is left open, not where the parser noticed
+    assert "not closed by '}'" in finding.message
     assert finding.file == str(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "says", "fix"),
+    [
+        # A tab in the indentation (libyaml: "found character that cannot start any token").
+        ("version: 1\nbrokers:\n\tsim: {adapter: sim}\n", 3, "a tab character", "spaces"),
+        # A key without ':' is seen on the next line ("could not find expected ':'").
+        ("version: 1\nbrokers\nstrategies: {}\n", 2, "no ':' after it", "key: value"),
+        # ... or as a ':' that is "not allowed here" on the next line.
+        ("version: 1\nbrokers:\n  sim\n  alpaca: {}\n", 3, "no ':' after it", "key:"),
+        # A value holding ': ' ("mapping values are not allowed here").
+        ("version: 1\nname: a: b\n", 2, "second ':'", "quote the value"),
+        # A key indented off its mapping ("did not find expected key").
+        ("brokers:\n  sim:\n    adapter: sim\n   market: {}\n", 4, "not indented like", "column"),
+        # A list item without its '- ' ("did not find expected '-' indicator").
+        ("strategies:\n  - a\n  b: 1\n", 3, "does not start with '- '", "'- '"),
+        # An unclosed quote is reported where it opens ("found unexpected end of stream").
+        ('version: 1\nname: "desk\nbrokers: {}\n', 2, "quote opened here", "close"),
+    ],
+)
+def test_yaml_errors_in_plain_words_on_the_right_line(
+    write_yaml: Callable[..., Path], text: str, line: int, says: str, fix: str
+) -> None:
+    (finding,) = validate_file(write_yaml(text)).findings
+    assert finding.code == "yaml-syntax"
+    assert finding.line == line, finding
+    assert says in finding.message and fix in finding.fix, finding
+    for jargon in ("token", "simple key", "block", "mapping values", "expected"):
+        assert jargon not in finding.message
 
 
 def test_unknown_key_suggests_the_closest(write_yaml: Callable[..., Path]) -> None:

@@ -28,15 +28,20 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 PR_SET_PDEATHSIG = 1
 READY_FD = "TRADEOPS_READY_FD"
 SUPERVISOR_PID = "TRADEOPS_SUPERVISOR_PID"
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<7} | {message}"
+CONSOLE_FORMAT = "{level:<7} | {message}"
 
 
 def die_with_parent() -> None:
@@ -81,10 +86,19 @@ def setup_logging(name: str, run_dir: Path, level: str) -> Path:
         log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / f"{name}.log"
     logger.remove()
-    logger.add(sys.stderr, level=level, format="{level:<7} | {message}", colorize=False)
+    logger.add(sys.stderr, level=level, format=_with_strategy(CONSOLE_FORMAT), colorize=False)
     sink = LogFile(path, on_problem=lambda reason: _problem("log", reason))
-    logger.add(sink.write, level=level, format=LOG_FORMAT, colorize=False)
+    logger.add(sink.write, level=level, format=_with_strategy(LOG_FORMAT), colorize=False)
     return path
+
+
+def _with_strategy(fmt: str) -> Callable[[Record], str]:
+    """`fmt`, with the strategy's name before the message when a line is bound to one
+    (`strategy.log`, or the host's lines while a strategy's callback runs), so a bundled
+    process's lines read `INFO    | momo | message`."""
+    plain = fmt + "\n{exception}"
+    tagged = fmt.replace("{message}", "{extra[strategy]} | {message}") + "\n{exception}"
+    return lambda record: tagged if "strategy" in record["extra"] else plain
 
 
 _report_fd: int | None = None

@@ -225,7 +225,8 @@ class Host:
         if not slot.running:
             return
         try:
-            getattr(slot.strategy, method)(*args)
+            with logger.contextualize(strategy=slot.name):  # the host's lines name it too
+                getattr(slot.strategy, method)(*args)
         except Exception:
             self._failed(slot, method)
 
@@ -373,10 +374,12 @@ class _Context:
         return self._host.trading.position(strategy, symbol)
 
     def subscribe(self, strategy: str, symbol: str, mode: Mode) -> None:
-        self._host._subscribe(strategy, symbol, mode)
+        with logger.contextualize(strategy=strategy):  # also from on_tick, not contextualized
+            self._host._subscribe(strategy, symbol, mode)
 
     def unsubscribe(self, strategy: str, symbol: str) -> None:
-        self._host._unsubscribe(strategy, symbol)
+        with logger.contextualize(strategy=strategy):
+            self._host._unsubscribe(strategy, symbol)
 
     def last(self, symbol: str) -> Any | None:
         feed = self._host.feeds[self._host.slots[self._name].broker]

@@ -2,16 +2,20 @@
 
 `tradeops up --detach` starts this in a session of its own with `--log
 RUN_DIR/logs/supervisor.log`: the console lines (every process's, prefixed) go to that file,
-rotated at 10 MB with five kept, so a long session cannot fill the disk.
+rotated at 10 MB with five kept, so a long session cannot fill the disk. When
+`TRADEOPS_UP_FD` names a pipe, the verdict on whether the desk came up is written to it
+(supervisor/outcome.py).
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from tradeops.process.paths import RunPaths
+from tradeops.supervisor.console import LastWords, rotated_log
+from tradeops.supervisor.outcome import UP_FD, judge, reporter
 from tradeops.supervisor.supervisor import CannotStart, Supervisor
 from tradeops.topology.load import TopologyError, load_topology
 
@@ -19,26 +23,6 @@ from tradeops.topology.load import TopologyError, load_topology
 def _stdout(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
-
-
-def _rotated(path: str) -> Callable[[str], None]:
-    """The detached supervisor's console: a rotated file that a full disk cannot crash (lines
-    it cannot write are dropped and the problem noted in the file once space returns)."""
-    import time
-
-    from tradeops.process.logfile import LogFile
-
-    lost: list[str] = []
-    log = LogFile(Path(path), on_problem=lambda reason: lost.append(reason or "recovered"))
-
-    def write(line: str) -> None:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        if lost and lost[-1] == "recovered":
-            log.write(f"{stamp} supervisor | the log was not writable for a while: {lost[0]}\n")
-            lost.clear()
-        log.write(f"{stamp} {line}\n")
-
-    return write
 
 
 def main(argv: list[str]) -> int:
@@ -51,14 +35,17 @@ def main(argv: list[str]) -> int:
     except TopologyError as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
-    console = _rotated(argv[2]) if len(argv) == 3 else _stdout
-    supervisor = Supervisor(topology, path, RunPaths.of(topology), console)
+    console = LastWords(rotated_log(Path(argv[2])) if len(argv) == 3 else _stdout)
+    supervisor = Supervisor(topology, path, RunPaths.of(topology, path), console)
     try:
         supervisor.acquire()
     except CannotStart as exc:
         sys.stderr.write(f"{exc}\n")
         return 1
-    return supervisor.run()
+    up_fd = os.environ.pop(UP_FD, None)
+    if up_fd is None:
+        return supervisor.run()
+    return supervisor.run(reporter(int(up_fd), lambda: judge(supervisor.status(), console.of)))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def handle(sup: Supervisor, command: dict[str, Any]) -> dict[str, Any] | None:
             "processes": sup.status(),
         }
     if cmd in ("restart", "stop", "start"):
-        target, note = resolve(sup, str(command.get("name", "")))
+        target, note = resolve(sup, str(command.get("name", "")), str(cmd))
         if target is None:
             return {"ok": False, "error": note}
         event: Restart | Stop | Start = (
@@ -47,8 +47,9 @@ def handle(sup: Supervisor, command: dict[str, Any]) -> dict[str, Any] | None:
     return {"ok": False, "error": f"unknown command {cmd!r}"}
 
 
-def resolve(sup: Supervisor, name: str) -> tuple[Child | None, str]:
-    """A process by its name, or the process group that runs a strategy of that name."""
+def resolve(sup: Supervisor, name: str, cmd: str = "restart") -> tuple[Child | None, str]:
+    """A process by its name, or the process group that runs a strategy of that name; the
+    note says what else `cmd` (restart, stop, start) does to that group."""
     if name in sup.children:
         c = sup.children[name]
         others = [s for s in c.spec.strategies if s != name]
@@ -60,7 +61,7 @@ def resolve(sup: Supervisor, name: str) -> tuple[Child | None, str]:
             note = (
                 (
                     f"strategy '{name}' runs in process group '{c.spec.name}', which also runs "
-                    f"{', '.join(others)}: they restart with it"
+                    f"{', '.join(others)}: they {cmd} with it"
                 )
                 if others
                 else ""

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
-from tradeops.supervisor.cli import FileArg, NameOpt, RunDirOpt, locate
-from tradeops.supervisor.control import NotRunning, request
+from tradeops.supervisor.cli.common import (
+    FileOpt,
+    Format,
+    FormatOpt,
+    NameOpt,
+    RunDirOpt,
+    ask,
+    fail,
+    locate,
+)
 
 
 def _age(seconds: float) -> str:
@@ -52,36 +59,30 @@ def render_clients(stats: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def register(app: typer.Typer) -> None:
-    proxy_app = typer.Typer(
-        help="The websocket proxy of a running desk.", no_args_is_help=True
-    )
-    app.add_typer(proxy_app, name="proxy")
+def clients(
+    file: FileOpt = None,
+    name: NameOpt = None,
+    run_dir: RunDirOpt = None,
+    output: FormatOpt = Format.text,
+) -> None:
+    """Clients of the proxy: dialect, address, symbols, messages sent and queued."""
+    desk = locate(file, name, run_dir, output)
+    reply = ask(desk, {"cmd": "status"}, output)
+    rows = [p for p in reply.get("processes", []) if p.get("role") == "proxy"]
+    if not rows:
+        raise fail("this desk runs no proxy (settings.proxy.enabled is false)", 1, output)
+    stats = rows[0].get("stats") or {}
+    if not stats:
+        raise fail(
+            f"the proxy is {rows[0].get('state')} and has published no figures yet", 1, output
+        )
+    if output is Format.json:
+        typer.echo(json.dumps(stats, indent=2))
+    else:
+        typer.echo(render_clients(stats))
 
-    @proxy_app.command()
-    def clients(
-        file: FileArg = None,
-        name: NameOpt = None,
-        run_dir: RunDirOpt = Path(".tradeops"),
-        output: Annotated[str, typer.Option("--format", "-f", help="text or json")] = "text",
-    ) -> None:
-        """Clients of the proxy: dialect, address, symbols, messages sent and queued."""
-        control = locate(file, name, run_dir)
-        try:
-            reply = request(control, {"cmd": "status"}, 30.0)
-        except NotRunning:
-            typer.echo(f"no desk is running at {control}; start it with `tradeops up`", err=True)
-            raise typer.Exit(1) from None
-        rows = [p for p in reply.get("processes", []) if p.get("role") == "proxy"]
-        if not rows:
-            typer.echo("this desk runs no proxy (settings.proxy.enabled is false)", err=True)
-            raise typer.Exit(1)
-        stats = rows[0].get("stats") or {}
-        if not stats:
-            typer.echo(f"the proxy is {rows[0].get('state')} and has published no figures yet",
-                       err=True)
-            raise typer.Exit(1)
-        if output == "json":
-            typer.echo(json.dumps(stats, indent=2))
-        else:
-            typer.echo(render_clients(stats))
+
+def register(app: typer.Typer) -> None:
+    proxy_app = typer.Typer(help="The websocket proxy of a running desk.", no_args_is_help=True)
+    app.add_typer(proxy_app, name="proxy")
+    proxy_app.command()(clients)

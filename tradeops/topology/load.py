@@ -77,8 +77,8 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
             Finding(
                 Severity.ERROR,
                 "yaml-syntax",
-                f"YAML syntax: {exc.message}",
-                "fix the YAML at this position (indentation, a missing ':' or quote)",
+                exc.message,
+                exc.fix,
                 file,
                 exc.line,
                 exc.column,

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from tradeops.topology.findings import Path
+from tradeops.topology.yamlerrors import explain
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -53,11 +54,12 @@ class DuplicateKey:
 
 
 class YamlSyntaxError(Exception):
-    def __init__(self, message: str, line: int, column: int) -> None:
+    def __init__(self, message: str, line: int, column: int, fix: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.line = line
         self.column = column
+        self.fix = fix or "fix the YAML at this position (indentation, a missing ':' or quote)"
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
@@ -69,10 +71,8 @@ def load_with_positions(text: str) -> tuple[Any, Positions, list[DuplicateKey]]:
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise YamlSyntaxError(problem, line, col) from None
+        said = explain(exc, text)  # plain words, on the line that holds the mistake
+        raise YamlSyntaxError(said.message, said.line, said.column, said.fix) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(str(exc), 1, 1) from None
     positions = Positions()

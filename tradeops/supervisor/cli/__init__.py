@@ -1,0 +1,19 @@
+"""The commands that run and drive a desk, one module per command family.
+
+`common.py` holds what they share (options, finding a desk, failing plainly); `up.py` starts
+a desk; `drive.py` asks a running one (status, restart, stop, start, down); `orders.py` and
+`logs.py` read what it wrote. `tradeops/cli.py` registers them on the typer app.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from tradeops.supervisor.cli import drive, logs, orders, up
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(up.up)
+    drive.register(app)
+    logs.register(app)
+    orders.register(app)

@@ -1,0 +1,142 @@
+"""What every desk command shares: its options, finding the desk it means, failing plainly.
+
+One convention for all commands: `--file/-f` names the topology, `--name` (with `--run-dir`)
+names a desk without its file, and with neither the desk is found from a topology in the
+current directory (`tradeops.yaml`, then `topology.yaml`, or `$TRADEOPS_TOPOLOGY`), else as
+the only desk running under the default run dir (`$TRADEOPS_RUN_DIR`, else `.tradeops`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from tradeops.process.paths import RunPaths
+from tradeops.supervisor.control import NotRunning, request
+from tradeops.topology.model import Topology
+
+if TYPE_CHECKING:
+    from tradeops.settings import ToolSettings
+
+
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+FileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--file",
+        "-f",
+        help="The desk's topology file (default: ./tradeops.yaml, then ./topology.yaml).",
+        show_default=False,
+    ),
+]
+NameOpt = Annotated[
+    str | None,
+    typer.Option("--name", help="The desk's name, looked up in --run-dir (instead of --file)."),
+]
+RunDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--run-dir",
+        help="Where to look for a desk given by --name "
+        "(default: $TRADEOPS_RUN_DIR, else .tradeops).",
+        show_default=False,
+    ),
+]
+FormatOpt = Annotated[
+    Format, typer.Option("--format", help="text for people, json for machines.")
+]
+
+
+def fail(message: str, code: int = 1, output: Format = Format.text) -> typer.Exit:
+    """Print why a command cannot go on (as a JSON error object under --format json) and
+    return the Exit to raise."""
+    if output is Format.json:
+        typer.echo(json.dumps({"ok": False, "error": message}, indent=2))
+    else:
+        typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def tool_settings(output: Format = Format.text) -> ToolSettings:
+    from tradeops.settings import SettingsError, current  # pydantic-settings: only when used
+
+    try:
+        return current()
+    except SettingsError as exc:
+        raise fail(f"bad environment: {exc}", 2, output) from None
+
+
+@dataclass(frozen=True)
+class Desk:
+    """A desk a command means: where it runs, and its topology when a file named it."""
+
+    paths: RunPaths
+    file: Path | None = None
+    topology: Topology | None = None
+
+    @property
+    def hint(self) -> str:
+        """How to name this desk again in a command line."""
+        return f"--file {self.file}" if self.file else f"--name {self.paths.name}"
+
+
+def load(file: Path, output: Format = Format.text) -> Topology:
+    from tradeops.topology.load import TopologyError, load_topology
+
+    try:
+        return load_topology(file)
+    except TopologyError as exc:
+        raise fail(f"{file}: {exc}", 1, output) from None
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror}", 2, output) from None
+
+
+def locate(
+    file: Path | None, name: str | None, run_dir: Path | None, output: Format = Format.text
+) -> Desk:
+    """The desk a command means (see the module's docstring for the order)."""
+    tool = tool_settings(output)
+    if file is None and name is None:
+        file = tool.default_topology()
+    if file is not None:
+        topology = load(file, output)
+        return Desk(RunPaths.of(topology, file), file, topology)
+    base = (run_dir or tool.run_dir).resolve()
+    if name is not None:
+        return Desk(RunPaths(base, name))
+    sockets = sorted(base.glob("*.sock")) if base.is_dir() else []
+    controls = [s for s in sockets if "-gw-" not in s.name]
+    if len(controls) == 1:
+        return Desk(RunPaths(base, controls[0].stem))
+    if not controls:
+        looked = " or ".join(tool.topology_names())
+        raise fail(
+            f"no desk is running from {base}, and there is no {looked} here; name the desk "
+            "with --file TOPOLOGY.yaml (or --name NAME --run-dir DIR)",
+            1,
+            output,
+        )
+    names = ", ".join(s.stem for s in controls)
+    raise fail(f"several desks run from {base} ({names}); choose one with --name", 2, output)
+
+
+def ask(
+    desk: Desk, command: dict[str, Any], output: Format = Format.text, timeout: float = 30.0
+) -> dict[str, Any]:
+    """Send one command to the desk's supervisor; fail plainly when none answers."""
+    try:
+        return request(desk.paths.control, command, timeout)
+    except NotRunning:
+        start = f"tradeops up {desk.file}" if desk.file else "tradeops up TOPOLOGY.yaml"
+        raise fail(
+            f"no desk is running at {desk.paths.control}; start it with `{start}`", 1, output
+        ) from None
