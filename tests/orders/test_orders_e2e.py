@@ -219,5 +219,7 @@ def test_orders_are_refused_locally_when_not_safe_to_trade(make_desk: Any, tmp_p
         timeout=15,
         what="the local rejection",
     )
-    assert "not safe to trade" in rejected[0]["reason"] and "no tick" in rejected[0]["reason"]
+    reason = rejected[0]["reason"]
+    assert "not safe to trade" in reason and "broker 'sim'" in reason
+    assert "no tick" in reason or "no market data yet" in reason, reason
     assert sim_orders(desk)["requests"] == []  # nothing reached the exchange
