@@ -70,6 +70,25 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
     file = os.fspath(path)
     text = FsPath(file).read_text(encoding="utf-8")
     loaded = Loaded(file, None)
+    data = _parse(loaded, text)
+    if data is None:
+        return loaded
+    env = environment_for(FsPath(file), os.environ if environ is None else environ)
+    data = _expand(loaded, data, env)
+    try:
+        loaded.topology = m.Topology.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loaded.findings.append(_from_pydantic(loaded, error))
+    if any(f.is_error for f in loaded.findings):
+        loaded.topology = None
+    return loaded
+
+
+def _parse(loaded: Loaded, text: str) -> dict[str, Any] | None:
+    """The YAML as plain data with positions; None (and a finding) when it is not a mapping
+    of keys."""
+    file = loaded.file
     try:
         data, positions, duplicates = load_with_positions(text)
     except YamlSyntaxError as exc:
@@ -84,7 +103,7 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
                 exc.column,
             )
         )
-        return loaded
+        return None
     loaded.positions = positions
     for dup in duplicates:
         loaded.findings.append(
@@ -110,8 +129,13 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
                 "start from examples/configs/quickstart.yaml",
             )
         )
-        return loaded
-    env = environment_for(FsPath(file), os.environ if environ is None else environ)
+        return None
+    return data
+
+
+def _expand(loaded: Loaded, data: dict[str, Any], env: Mapping[str, str]) -> Any:
+    """`${VAR}`s expanded; each unset variable is a finding that names it."""
+    file = loaded.file
     data, missing = expand(data, env)
     for miss in missing:
         what = "credential" if _is_secret(miss.path) else "value"
@@ -127,14 +151,7 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
                 name=miss.variable,
             )
         )
-    try:
-        loaded.topology = m.Topology.model_validate(data)
-    except ValidationError as exc:
-        for error in exc.errors():
-            loaded.findings.append(_from_pydantic(loaded, error))
-    if any(f.is_error for f in loaded.findings):
-        loaded.topology = None
-    return loaded
+    return data
 
 
 def load_topology(path: str | os.PathLike[str]) -> m.Topology:
@@ -157,10 +174,11 @@ _PATTERN_FIX = {
 
 def _from_pydantic(loaded: Loaded, error: ErrorDetails) -> Finding:
     loc = tuple(error["loc"])
-    kind = error["type"]
-    secret = _is_secret(loc)
-    shown = "" if secret else _short(error.get("input"))
-    msg = error["msg"].removeprefix("Value error, ")
+    return _structural(loaded, loc, error["type"]) or _bad_value(loaded, loc, error)
+
+
+def _structural(loaded: Loaded, loc: tuple[Any, ...], kind: str) -> Finding | None:
+    """An unknown key, a missing key or an invalid name; None for other errors."""
     if kind == "extra_forbidden":
         key = str(loc[-1])
         allowed = _allowed_keys(loc[:-1])
@@ -197,6 +215,16 @@ def _from_pydantic(loaded: Loaded, error: ErrorDetails) -> Finding:
             name=name,
             at_key=True,
         )
+    return None
+
+
+def _bad_value(loaded: Loaded, loc: tuple[Any, ...], error: ErrorDetails) -> Finding:
+    """A value of the wrong kind, with the choices or the pattern it must follow. The input
+    is never shown for a secret."""
+    kind = error["type"]
+    secret = _is_secret(loc)
+    shown = "" if secret else _short(error.get("input"))
+    msg = error["msg"].removeprefix("Value error, ")
     code, fix = "invalid-value", _describe(loc)
     if kind == "literal_error":
         choices = [
