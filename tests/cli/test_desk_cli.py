@@ -66,7 +66,7 @@ def test_f_names_the_topology_not_the_format(here: Path) -> None:
 
 def test_format_json_without_a_desk_is_still_json(here: Path) -> None:
     result = run("status", "--format", "json")
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # no desk runs
     reply = json.loads(result.stdout)
     assert reply["ok"] is False and "no desk is running" in reply["error"]
 
@@ -75,7 +75,7 @@ def test_a_topology_in_the_current_directory_names_the_desk(here: Path) -> None:
     write(here / "topology.yaml", "other")
     write(here / "tradeops.yaml", "main")  # tradeops.yaml comes first
     result = run("status")
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # status: no desk runs
     assert f"no desk is running at {here / '.tradeops' / 'main.sock'}" in result.stderr
 
 

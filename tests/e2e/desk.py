@@ -112,7 +112,7 @@ class Desk:
 
     def status_cli(self) -> dict[str, Any]:
         result = self.cli("status", "--file", str(self.file), "--format", "json")
-        assert result.returncode == 0, result.stdout + result.stderr
+        assert result.returncode in (0, 1), result.stdout + result.stderr  # 1: degraded
         data: dict[str, Any] = json.loads(result.stdout)
         return data
 

@@ -208,7 +208,7 @@ def test_down_leaves_nothing_and_a_second_up_is_refused(make_desk: object, tmp_p
     assert shm_segments(desk.bus) == []
     assert list(desk.run_dir.glob("*.sock")) == []
     none = desk.cli("status", "--file", str(desk.file))
-    assert none.returncode == 1 and "no desk is running" in none.stderr
+    assert none.returncode == 3 and "no desk is running" in none.stderr
 
 
 def test_a_restarted_gateway_is_rejoined_by_its_hosts(make_desk: object, tmp_path: Path) -> None:

@@ -69,6 +69,28 @@ def _extra(row: dict[str, Any]) -> str:
     return ""
 
 
+def degraded(reply: dict[str, Any]) -> list[str]:
+    """Why the desk is not whole, one line per cause; empty when every process runs, every
+    feed is live and every strategy runs."""
+    problems = []
+    for p in reply["processes"]:
+        name, stats = p["name"], p.get("stats") or {}
+        if p["state"] != "running":
+            why = f": {p['reason']}" if p.get("reason") else ""
+            problems.append(f"{name} is {p['state']}{why}")
+            continue
+        if p["role"] == "gateway" and stats and not stats.get("live", True):
+            problems.append(f"{name}: feed not live: {stats.get('reason', '')}")
+        for strategy, state in (stats.get("strategies") or {}).items():
+            if state.get("stuck"):
+                problems.append(f"strategy {strategy}: {state['stuck']}")
+            elif not state.get("running", True):
+                problems.append(f"strategy {strategy} stopped: {state.get('error', '')}")
+        for area, why in (p.get("problems") or {}).items():
+            problems.append(f"{name}: {area}: {why}")
+    return problems
+
+
 def render_status(reply: dict[str, Any]) -> str:
     header = ("NAME", "ROLE", "STATE", "PID", "UPTIME", "RESTARTS", "CPU%", "RSS", "PIN")
     rows = []

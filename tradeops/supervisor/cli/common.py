@@ -101,7 +101,8 @@ def load(file: Path, output: Format = Format.text) -> Topology:
 
 
 def locate(
-    file: Path | None, name: str | None, run_dir: Path | None, output: Format = Format.text
+    file: Path | None, name: str | None, run_dir: Path | None, output: Format = Format.text,
+    not_running: int = 1,
 ) -> Desk:
     """The desk a command means (see the module's docstring for the order)."""
     tool = tool_settings(output)
@@ -122,7 +123,7 @@ def locate(
         raise fail(
             f"no desk is running from {base}, and there is no {looked} here; name the desk "
             "with --file TOPOLOGY.yaml (or --name NAME --run-dir DIR)",
-            1,
+            not_running,
             output,
         )
     names = ", ".join(s.stem for s in controls)
@@ -130,13 +131,16 @@ def locate(
 
 
 def ask(
-    desk: Desk, command: dict[str, Any], output: Format = Format.text, timeout: float = 30.0
+    desk: Desk, command: dict[str, Any], output: Format = Format.text, timeout: float = 30.0,
+    not_running: int = 1,
 ) -> dict[str, Any]:
-    """Send one command to the desk's supervisor; fail plainly when none answers."""
+    """Send one command to the desk's supervisor; fail plainly (exit `not_running`) when none
+    answers."""
     try:
         return request(desk.paths.control, command, timeout)
     except NotRunning:
         start = f"tradeops up {desk.file}" if desk.file else "tradeops up TOPOLOGY.yaml"
         raise fail(
-            f"no desk is running at {desk.paths.control}; start it with `{start}`", 1, output
+            f"no desk is running at {desk.paths.control}; start it with `{start}`",
+            not_running, output,
         ) from None

@@ -19,7 +19,9 @@ from tradeops.supervisor.cli.common import (
     fail,
     locate,
 )
-from tradeops.supervisor.status import render_status
+from tradeops.supervisor.status import degraded, render_status
+
+NO_DESK = 3  # `status` exit code when no desk runs (scripts tell it from degraded)
 
 TargetArg = Annotated[str, typer.Argument(help="A strategy, process group or process name.")]
 
@@ -30,13 +32,22 @@ def status(
     run_dir: RunDirOpt = None,
     output: FormatOpt = Format.text,
 ) -> None:
-    """Show every process of a running desk."""
-    desk = locate(file, name, run_dir, output)
-    reply = ask(desk, {"cmd": "status"}, output)
+    """Show every process of a running desk.
+
+    Exit 0 when every process runs and every feed is live, 1 when the desk is degraded (a
+    process not running, a feed not live, a strategy stopped or stuck, a disk problem), 3
+    when no desk runs."""
+    desk = locate(file, name, run_dir, output, not_running=NO_DESK)
+    reply = ask(desk, {"cmd": "status"}, output, not_running=NO_DESK)
+    reply["degraded"] = degraded(reply)
     if output is Format.json:
         typer.echo(json.dumps(reply, indent=2))
     else:
         typer.echo(render_status(reply))
+        for problem in reply["degraded"]:
+            typer.echo(f"degraded: {problem}")
+    if reply["degraded"]:
+        raise typer.Exit(1)
 
 
 def _command(
