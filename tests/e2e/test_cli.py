@@ -101,3 +101,20 @@ def test_status_exit_codes_tell_scripts_whole_degraded_or_absent(
     assert desk.down().returncode == 0
     gone = desk.cli("status", "-f", str(desk.file))
     assert gone.returncode == 3 and "no desk is running" in gone.stderr
+
+
+def test_restart_refuses_a_file_that_does_not_validate_and_changes_nothing(
+    make_desk: object, tmp_path: Path
+) -> None:
+    desk: Desk = make_desk("e2ebadedit", desk_body(tmp_path, recorder("rec", tmp_path)))  # type: ignore[operator]
+    desk.up()
+    before = desk.proc("rec")
+    desk.file.write_text(desk.file.read_text().replace("[AAPL, MSFT]", "[aapl]"))
+    for command in ("restart", "start"):
+        result = desk.cli(command, "rec", "-f", str(desk.file))
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "'aapl' is not a" in result.stderr
+        assert "the running desk is as it was" in result.stderr
+    after = desk.proc("rec")
+    assert (after["pid"], after["restarts"], after["state"]) == (
+        before["pid"], before["restarts"], "running")

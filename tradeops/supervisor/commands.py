@@ -24,6 +24,7 @@ def handle(sup: Supervisor, command: dict[str, Any]) -> dict[str, Any] | None:
             "pid": os.getpid(),
             "uptime": round(time.time() - sup.started, 1),
             "run_dir": str(sup.paths.run_dir),
+            "topology": str(sup.topology_file),
             "bus": sup.paths.bus,
             "processes": sup.status(),
         }

@@ -9,6 +9,7 @@ the only desk running under the default run dir (`$TRADEOPS_RUN_DIR`, else `.tra
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -98,6 +99,25 @@ def load(file: Path, output: Format = Format.text) -> Topology:
         raise fail(f"{file}: {exc}", 1, output) from None
     except OSError as exc:
         raise fail(f"cannot read {file}: {exc.strerror}", 2, output) from None
+
+
+def validated(file: Path, consequence: str) -> Topology:
+    """The topology of `file` after every check `tradeops validate` runs; on an error the
+    findings are printed and the command fails (exit 1) with `consequence` said."""
+    from tradeops.topology.check import CheckOptions
+    from tradeops.topology.report import render_text
+    from tradeops.topology.validate import validate_file
+
+    report = validate_file(file, CheckOptions())
+    if report.usage_error:
+        raise fail(report.usage_error, 2)
+    if report.errors or report.topology is None:
+        colour = tool_settings().colour_for(sys.stderr.isatty())
+        typer.echo(render_text([report], colour=colour), err=True)
+        raise fail(f"the topology has errors; {consequence}")
+    for finding in report.findings:
+        typer.echo(f"warning: {finding.file}:{finding.line}: {finding.message}", err=True)
+    return report.topology
 
 
 def locate(

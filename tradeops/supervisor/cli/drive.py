@@ -18,6 +18,7 @@ from tradeops.supervisor.cli.common import (
     ask,
     fail,
     locate,
+    validated,
 )
 from tradeops.supervisor.status import degraded, render_status
 
@@ -53,7 +54,12 @@ def status(
 def _command(
     cmd: str, target: str, file: Path | None, name: str | None, run_dir: Path | None
 ) -> None:
-    reply = ask(locate(file, name, run_dir), {"cmd": cmd, "name": target})
+    desk = locate(file, name, run_dir)
+    if cmd in ("restart", "start"):  # the new process reads the file as it is now
+        topology_file = ask(desk, {"cmd": "status"}).get("topology") or desk.file
+        if topology_file:
+            validated(Path(topology_file), f"nothing was {cmd}ed; the running desk is as it was")
+    reply = ask(desk, {"cmd": cmd, "name": target})
     if not reply.get("ok"):
         raise fail(str(reply.get("error")))
     if reply.get("note"):

@@ -22,7 +22,7 @@ from typing import Annotated
 import typer
 
 from tradeops.process.paths import RunPaths
-from tradeops.supervisor.cli.common import fail, tool_settings
+from tradeops.supervisor.cli.common import fail, tool_settings, validated
 from tradeops.supervisor.console import LastWords, rotated_log, split, tee
 from tradeops.supervisor.control import NotRunning, request
 from tradeops.supervisor.outcome import UP_FD, judge, wait_verdict
@@ -48,7 +48,7 @@ def up(
     """Validate the topology, then start and supervise the whole desk."""
     file = _topology_file(file)
     _refuse_if_running(file)  # first: a running desk is the answer, whatever else is wrong
-    topology = _validated(file)
+    topology = validated(file, "nothing was started")
     paths = RunPaths.of(topology, file)
     try:
         paths.check(topology)
@@ -76,23 +76,6 @@ def _topology_file(file: Path | None) -> Path:
         looked = " or ".join(tool.topology_names())
         raise fail(f"no topology given and no {looked} here; run `tradeops up FILE`", 2)
     return found
-
-
-def _validated(file: Path) -> Topology:
-    from tradeops.topology.check import CheckOptions
-    from tradeops.topology.report import render_text
-    from tradeops.topology.validate import validate_file
-
-    report = validate_file(file, CheckOptions())
-    if report.usage_error:
-        raise fail(report.usage_error, 2)
-    if report.errors or report.topology is None:
-        colour = tool_settings().colour_for(sys.stderr.isatty())
-        typer.echo(render_text([report], colour=colour), err=True)
-        raise fail("the topology has errors; nothing was started")
-    for finding in report.findings:
-        typer.echo(f"warning: {finding.file}:{finding.line}: {finding.message}", err=True)
-    return report.topology
 
 
 def _refuse_if_running(file: Path) -> None:
