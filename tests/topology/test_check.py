@@ -86,7 +86,7 @@ def test_crypto_symbol_format(tmp_path: Path) -> None:
 
 def test_alltick_symbol_format(tmp_path: Path) -> None:
     data = base()
-    data["brokers"]["tick"] = {"adapter": "alltick", "credentials": {"key": "k", "secret": "s"}}
+    data["brokers"]["tick"] = {"adapter": "alltick", "credentials": {"token": "t"}}
     data["strategies"]["beta"].update(broker="tick", symbols=["HK:700", "AAPL"])
     f = only(run(tmp_path, data), "symbol-format")
     assert f.name == "AAPL" and "EXCHANGE:CODE" in f.fix

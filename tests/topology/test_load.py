@@ -171,12 +171,48 @@ def test_missing_credential_variable_names_it_not_a_value(
         'brokers:\n  paper:\n    adapter: alpaca\n    credentials: {key: "${TRADEOPS_TEST_NOPE}",'
         ' secret: "hunter2-literal"}\n',
     )
-    findings = validate_file(write_yaml(text)).findings
+    path = write_yaml(text)
+    findings = validate_file(path).findings
     (finding,) = findings
     assert finding.code == "env-missing"
     assert finding.name == "TRADEOPS_TEST_NOPE"
     assert finding.path == ("brokers", "paper", "credentials", "key")
     assert "hunter2" not in str(finding.to_json())
+    # In validate (CI without secrets) a warning; with --strict, and to start a desk, an error.
+    assert not finding.is_error
+    (strict,) = validate_file(path, strict=True).findings
+    (starting,) = validate_file(path, env_required=True).findings
+    assert strict.is_error and starting.is_error and starting.code == "env-missing"
+
+
+def test_a_value_from_the_environment_is_named_not_echoed(
+    write_yaml: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADEOPS_TEST_FEED", "private-feed-name")
+    text = GOOD.replace(
+        "brokers:\n", 'brokers:\n  paper: {adapter: sim, feed: "${TRADEOPS_TEST_FEED}"}\n'
+    )
+    (finding,) = validate_file(write_yaml(text)).findings
+    assert finding.code == "invalid-value"
+    assert "the value of ${TRADEOPS_TEST_FEED}" in finding.message
+    assert "private-feed-name" not in str(finding.to_json())
+
+
+def test_credentials_are_written_in_each_broker_s_words(
+    write_yaml: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRADEOPS_TEST_TOKEN", "t0ken")
+    good = GOOD.replace(
+        "brokers:\n",
+        "brokers:\n  hk:\n    adapter: alltick\n"
+        '    credentials: {token: "${TRADEOPS_TEST_TOKEN}"}\n',
+    )
+    assert validate_file(write_yaml(good)).findings == []
+    wrong = good.replace('{token: "${TRADEOPS_TEST_TOKEN}"}', "{key: a, secret: b}")
+    (finding,) = validate_file(write_yaml(wrong)).findings
+    assert finding.code == "credential-words"
+    assert "needs token" in finding.message and "does not use key, secret" in finding.message
+    assert finding.fix == 'write credentials: {token: "${ALLTICK_TOKEN}"}'
 
 
 def test_secret_values_never_appear_in_findings(write_yaml: Callable[..., Path]) -> None:

@@ -13,13 +13,16 @@ SIM_CREDENTIALS = "TRADEOPS_SIM_CREDENTIALS"
 
 
 def broker_credentials(broker_name: str, broker: Broker) -> tuple[str, str] | None:
-    """The key pair a broker's connections use: its topology credentials, else (for a sim
-    broker) the pair the supervisor generated for this run, else None (the sim accepts any
-    key)."""
-    if broker.credentials is not None:
+    """The key pair a broker's connections use: its topology credentials (for AllTick its
+    token and an empty secret), else (for a sim broker) the pair the supervisor generated for
+    this run, else None (the sim accepts any key)."""
+    creds = broker.credentials
+    if creds is not None:
+        if creds.token is not None:
+            return creds.token.get_secret_value(), ""
         return (
-            broker.credentials.key.get_secret_value(),
-            broker.credentials.secret.get_secret_value(),
+            creds.key.get_secret_value() if creds.key else "",
+            creds.secret.get_secret_value() if creds.secret else "",
         )
     pairs = json.loads(os.environ.get(SIM_CREDENTIALS, "{}"))
     pair = pairs.get(broker_name)

@@ -137,6 +137,44 @@ def _check_reserved(loaded: Loaded, topo: m.Topology) -> None:
             )
 
 
+#: The words each adapter's login is written in, and an example to show in a fix.
+CREDENTIAL_WORDS: dict[str, tuple[frozenset[str], str]] = {
+    "alpaca": (frozenset({"key", "secret"}),
+               '{key: "${ALPACA_KEY}", secret: "${ALPACA_SECRET}"}'),
+    "sim": (frozenset({"key", "secret"}), '{key: "${SIM_KEY}", secret: "${SIM_SECRET}"}'),
+    "alltick": (frozenset({"token"}), '{token: "${ALLTICK_TOKEN}"}'),
+}
+
+
+def _check_credential_words(loaded: Loaded, name: str, broker: m.Broker) -> None:
+    """Credentials in the broker's own words: AllTick one `token`; Alpaca `key` and `secret`."""
+    creds = broker.credentials
+    if creds is None:
+        return
+    words, example = CREDENTIAL_WORDS[broker.adapter]
+    given = {w for w in ("key", "secret", "token") if getattr(creds, w) is not None}
+    if given == words:
+        return
+    missing, extra = sorted(words - given), sorted(given - words)
+    problem = "; ".join(
+        part for part in (
+            f"needs {', '.join(missing)}" if missing else "",
+            f"does not use {', '.join(extra)}" if extra else "",
+        ) if part
+    )
+    loaded.findings.append(
+        loaded.finding(
+            E,
+            "credential-words",
+            ("brokers", name, "credentials"),
+            f"broker '{name}' ({broker.adapter}): the login {problem}",
+            f"write credentials: {example}",
+            name=name,
+            at_key=True,
+        )
+    )
+
+
 def _check_brokers(loaded: Loaded, topo: m.Topology) -> None:
     for name, broker in topo.brokers.items():
         base = ("brokers", name)
@@ -147,12 +185,13 @@ def _check_brokers(loaded: Loaded, topo: m.Topology) -> None:
                     "missing-credentials",
                     base,
                     f"broker '{name}' ({broker.adapter}) has no credentials",
-                    'add credentials: {key: "${KEY_VAR}", secret: "${SECRET_VAR}"} and set those '
-                    "variables in the environment or .env",
+                    f"add credentials: {CREDENTIAL_WORDS[broker.adapter][1]} and set the "
+                    "variable(s) in the environment or .env",
                     name=name,
                     at_key=True,
                 )
             )
+        _check_credential_words(loaded, name, broker)
         if broker.adapter == "alltick" and broker.feed is not None:
             loaded.findings.append(
                 loaded.finding(

@@ -37,18 +37,27 @@ def environment_for(topology_file: FsPath, environ: Mapping[str, str]) -> dict[s
     return merged
 
 
-def expand(data: Any, env: Mapping[str, str]) -> tuple[Any, list[MissingVariable]]:
-    """Expand references in every string value; report each unset variable without a default."""
+def expand(
+    data: Any, env: Mapping[str, str], sources: dict[Path, list[str]] | None = None
+) -> tuple[Any, list[MissingVariable]]:
+    """Expand references in every string value; report each unset variable without a default.
+
+    `sources`, when given, is filled with the variables each expanded value came from, so an
+    error about that value can name the variable instead of echoing what it held."""
     missing: list[MissingVariable] = []
-    return _walk(data, (), env, missing), missing
+    return _walk(data, (), env, missing, {} if sources is None else sources), missing
 
 
-def _walk(data: Any, path: Path, env: Mapping[str, str], missing: list[MissingVariable]) -> Any:
+def _walk(data: Any, path: Path, env: Mapping[str, str], missing: list[MissingVariable],
+          sources: dict[Path, list[str]]) -> Any:
     if isinstance(data, dict):
-        return {k: _walk(v, (*path, k), env, missing) for k, v in data.items()}
+        return {k: _walk(v, (*path, k), env, missing, sources) for k, v in data.items()}
     if isinstance(data, list):
-        return [_walk(v, (*path, i), env, missing) for i, v in enumerate(data)]
+        return [_walk(v, (*path, i), env, missing, sources) for i, v in enumerate(data)]
     if isinstance(data, str) and "$" in data:
+        names = [m.group(2) for m in _REF.finditer(data) if not m.group(1)]
+        if names:
+            sources[path] = names
         return _expand_string(data, path, env, missing)
     return data
 

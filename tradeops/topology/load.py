@@ -31,6 +31,8 @@ class Loaded:
     topology: m.Topology | None
     findings: list[Finding] = field(default_factory=list)
     positions: Positions = field(default_factory=Positions)
+    #: The `${VAR}`s each value came from: errors name them instead of echoing the value.
+    variables: dict[tuple[Any, ...], list[str]] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> FsPath:
@@ -61,11 +63,17 @@ class TopologyError(Exception):
         super().__init__(f"{len(errors)} error(s) in the topology; first: {where}")
 
 
-def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Loaded:
+def load(
+    path: str | os.PathLike[str],
+    environ: Mapping[str, str] | None = None,
+    env_required: bool = True,
+) -> Loaded:
     """Read and validate one topology file.
 
     Raises FileNotFoundError / IsADirectoryError / PermissionError when the file cannot be
-    read (a usage error); every problem with its content is returned as a finding.
+    read (a usage error); every problem with its content is returned as a finding. An unset
+    `${VAR}` is an error when `env_required` (starting a desk), else a warning that names it
+    (`tradeops validate` in CI, where the secrets are not set).
     """
     file = os.fspath(path)
     text = FsPath(file).read_text(encoding="utf-8")
@@ -74,7 +82,7 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
     if data is None:
         return loaded
     env = environment_for(FsPath(file), os.environ if environ is None else environ)
-    data = _expand(loaded, data, env)
+    data = _expand(loaded, data, env, env_required)
     try:
         loaded.topology = m.Topology.model_validate(data)
     except ValidationError as exc:
@@ -133,15 +141,16 @@ def _parse(loaded: Loaded, text: str) -> dict[str, Any] | None:
     return data
 
 
-def _expand(loaded: Loaded, data: dict[str, Any], env: Mapping[str, str]) -> Any:
+def _expand(loaded: Loaded, data: dict[str, Any], env: Mapping[str, str], required: bool
+            ) -> Any:
     """`${VAR}`s expanded; each unset variable is a finding that names it."""
     file = loaded.file
-    data, missing = expand(data, env)
+    data, missing = expand(data, env, loaded.variables)
     for miss in missing:
         what = "credential" if _is_secret(miss.path) else "value"
         loaded.findings.append(
             loaded.finding(
-                Severity.ERROR,
+                Severity.ERROR if required else Severity.WARNING,
                 "env-missing",
                 miss.path,
                 f"{what} {_dotted(miss.path)} needs environment variable {miss.variable}, "
@@ -224,6 +233,9 @@ def _bad_value(loaded: Loaded, loc: tuple[Any, ...], error: ErrorDetails) -> Fin
     kind = error["type"]
     secret = _is_secret(loc)
     shown = "" if secret else _short(error.get("input"))
+    variables = loaded.variables.get(loc)
+    if variables and not secret:  # a value from the environment is named, never echoed
+        shown = " and ".join(f"the value of ${{{v}}}" for v in variables)
     msg = error["msg"].removeprefix("Value error, ")
     code, fix = "invalid-value", _describe(loc)
     if kind == "literal_error":

@@ -98,8 +98,12 @@ class Settings(Frozen):
 
 
 class Credentials(Frozen):
-    key: SecretStr = Field(description="API key id")
-    secret: SecretStr = Field(description="API secret")
+    """A broker's login, in the broker's own words: Alpaca (and the sim) take a key id and a
+    secret, AllTick one token. Which words a broker needs is checked by `tradeops validate`."""
+
+    key: SecretStr | None = Field(None, description="alpaca, sim: API key id")
+    secret: SecretStr | None = Field(None, description="alpaca, sim: API secret")
+    token: SecretStr | None = Field(None, description="alltick: the API token")
 
 
 class Pool(Frozen):

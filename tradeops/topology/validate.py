@@ -30,12 +30,16 @@ class FileReport:
 
 
 def validate_file(
-    path: str | os.PathLike[str], options: CheckOptions | None = None, strict: bool = False
+    path: str | os.PathLike[str],
+    options: CheckOptions | None = None,
+    strict: bool = False,
+    env_required: bool = False,
 ) -> FileReport:
-    """Every finding for one file; `strict` turns warnings into errors."""
+    """Every finding for one file; `strict` turns warnings into errors. An unset `${VAR}` is
+    a warning unless `env_required` (`up`, `restart`) or `strict`."""
     file = os.fspath(path)
     try:
-        loaded = load(file)
+        loaded = load(file, env_required=env_required or strict)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         return FileReport(file, usage_error=f"cannot read {file}: {reason}")

@@ -108,7 +108,7 @@ def validated(file: Path, consequence: str) -> Topology:
     from tradeops.topology.report import render_text
     from tradeops.topology.validate import validate_file
 
-    report = validate_file(file, CheckOptions())
+    report = validate_file(file, CheckOptions(), env_required=True)
     if report.usage_error:
         raise fail(report.usage_error, 2)
     if report.errors or report.topology is None:
