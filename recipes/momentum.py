@@ -52,7 +52,7 @@ class Momentum(Strategy):
 
     def follow(self, symbol: str, signal: int) -> None:
         """Send the market order that takes the position in `symbol` to `signal * qty`."""
-        ok, why = self.safe_to_trade()
+        ok, why = self.safe_to_trade(symbol)
         if not ok:
             self.log.info("{}: not trading the signal: {}", symbol, why)
             return

@@ -41,3 +41,18 @@ class Crasher(Strategy):
 
     def on_start(self) -> None:
         os._exit(3)
+
+
+class Blocker(Strategy):
+    """Blocks forever in its params.after-th on_tick, as a strategy waiting on a dead
+    resource would."""
+
+    def on_start(self) -> None:
+        self.seen = 0
+
+    def on_tick(self, tick: Any) -> None:
+        self.seen += 1
+        if self.seen == int(self.params.get("after", 3)):
+            import threading
+
+            threading.Event().wait()  # never set

@@ -38,7 +38,7 @@ class Context(DetachedContext):
     def orders(self, strategy: str) -> list[Order]:
         return self.working
 
-    def safe_to_trade(self) -> tuple[bool, str]:
+    def safe_to_trade(self, symbol: str | None = None) -> tuple[bool, str]:
         return self.safe
 
 

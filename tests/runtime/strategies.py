@@ -29,3 +29,6 @@ class Probe(Strategy):
 
     def on_stop(self) -> None:
         CALLS.append((self.name, "on_stop", None))
+
+    def on_subscription_refused(self, symbol: str, reason: str) -> None:
+        CALLS.append((self.name, "on_subscription_refused", (symbol, reason)))

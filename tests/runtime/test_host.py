@@ -30,6 +30,7 @@ class FakeClient:
         self.inbox = list(snapshots)
         self.asked: list[tuple[str, tuple[str, ...], str | None]] = []
         self.live = (True, "")
+        self.last_tick: float | None = None
         self.broken = False
         self.closed = False
 
@@ -41,7 +42,8 @@ class FakeClient:
 
     def subscribe(self, symbols: list[str], mode: str) -> dict[str, Any]:
         self.asked.append(("subscribe", tuple(symbols), mode))
-        return {"results": {s: {"ok": True} for s in symbols}}
+        return {"results": {s: {"ok": False, "reason": f"broker refused: 410 {s}"}
+                            if s.startswith("BAD") else {"ok": True} for s in symbols}}
 
     def unsubscribe(self, symbols: list[str]) -> dict[str, Any]:
         self.asked.append(("unsubscribe", tuple(symbols), None))
@@ -188,7 +190,7 @@ def test_a_raising_strategy_is_stopped_alone_and_its_symbols_released(
     state = child.read_state(tmp_path, "bundle")
     assert state["errors"] == 1 and "boom from flaky" in state["last_error"]
     assert state["strategies"]["flaky"]["running"] is False
-    assert state["strategies"]["steady"] == {"running": True, "error": ""}
+    assert state["strategies"]["steady"] == {"running": True, "error": "", "stuck": ""}
     feed.push("trade", "AAPL")
     host.step()
     assert calls("on_tick")[-1] == ("steady", (5, "trade"))
@@ -241,3 +243,39 @@ def test_a_lost_gateway_is_reconnected_and_every_held_symbol_resubscribed(make: 
     feeds[1].push("trade", "SPY")
     host.step()
     assert calls("on_tick") == [("b", (1, "trade"))]
+
+
+def test_a_refused_subscription_reaches_only_the_strategy_that_asked(make: Make) -> None:
+    host, _ = make(strategy("asker", "[AAPL, BADSYM]") + strategy("other"))
+    assert calls("on_subscription_refused") == []  # not before on_start
+    host.step()
+    assert calls("on_subscription_refused") == [
+        ("asker", ("BADSYM", "broker refused: 410 BADSYM"))]
+    assert host.refused == {"BADSYM": "broker refused: 410 BADSYM"}
+
+
+def test_a_lost_symbol_reaches_every_strategy_that_held_it(make: Make) -> None:
+    host, (feed,) = make(strategy("one") + strategy("two"))
+    feed.client.inbox.append({"op": "event", "kind": "lost", "symbol": "AAPL",
+                              "reason": "broker refused: 409 insufficient subscription"})
+    host.step()
+    assert sorted(name for name, _ in calls("on_subscription_refused")) == ["one", "two"]
+
+
+def test_safe_to_trade_names_the_broker_and_the_age_of_its_data(make: Make) -> None:
+    host, (feed,) = make(strategy("s"))
+    assert host.safe_to_trade("s") == (True, "")
+    feed.client.live = (False, "connection 0: no tick for over 30s")
+    feed.client.last_tick = 1.7e9 - 42.0  # the host's clock reads 1.7e9
+    assert host.safe_to_trade("s") == (
+        False, "broker 'sim': connection 0: no tick for over 30s; newest data 42.0s old")
+
+
+def test_a_stuck_strategy_is_not_safe_to_trade(make: Make) -> None:
+    host, _ = make(strategy("s"))
+    host._stuck("s", "on_tick", 12.0, "(stack)")
+    assert host.safe_to_trade("s") == (False, "strategy 's' is stuck in on_tick")
+    state = child.read_state(host.paths.run_dir, "bundle")
+    assert state["strategies"]["s"]["stuck"] == "stuck in on_tick of s for 12s"
+    host._free("s")
+    assert host.safe_to_trade("s") == (True, "")

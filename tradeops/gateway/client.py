@@ -38,6 +38,8 @@ class GatewayClient:
         self._unsolicited: deque[dict[str, Any]] = deque()
         self._next_id = 0
         self.live: tuple[bool, str] = (False, "no health report yet")
+        #: Wall-clock seconds of the gateway's newest market data (None: none yet).
+        self.last_tick: float | None = None
         self._write({"op": "hello", "client": name, "pid": os.getpid(), **hello})
         hello = self._read_until(lambda m: m.get("op") == "hello")
         self.broker: str = hello["broker"]
@@ -129,5 +131,7 @@ class GatewayClient:
                 raise GatewayError(f"malformed message from the gateway: {message.reason}")
             if message.get("op") == "health":
                 self.live = (bool(message["live"]), str(message.get("reason", "")))
+                last = message.get("last_tick")
+                self.last_tick = float(last) if isinstance(last, int | float) else None
             self._unsolicited.append(message)
         return True

@@ -13,6 +13,7 @@ tick arrives or a timer is due.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 import time
@@ -20,7 +21,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from loguru import logger
 
@@ -30,11 +31,13 @@ from tradeops.process.entry import RoleContext
 from tradeops.process.paths import RunPaths
 from tradeops.process.spec import ProcessSpec
 from tradeops.protocol.modes import Mode
+from tradeops.runtime.context import HostContext
 from tradeops.runtime.dispatch import DispatchTable
 from tradeops.runtime.feed import BrokerFeed
+from tradeops.runtime.gate import broker_gate, symbol_gate
 from tradeops.runtime.host_orders import HostOrders
-from tradeops.runtime.orders import Order
 from tradeops.runtime.strategy import Strategy
+from tradeops.runtime.watchdog import EXIT_STUCK, Watchdog
 from tradeops.topology.model import Topology
 
 STATS_EVERY = 1.0
@@ -52,6 +55,7 @@ class _Slot:
     next_timer: float = 0.0
     running: bool = True
     error: str = ""
+    stuck: str = ""  # "stuck in on_tick for 12 s" while the watchdog sees it blocked
 
 
 @dataclass
@@ -92,6 +96,13 @@ class Host:
         self.resume = (
             topology.processes[spec.name].resume if spec.name in topology.processes else "latest"
         )
+        process = topology.processes.get(spec.name)
+        self.callback_timeout = process.callback_timeout if process else 5.0
+        self.on_stuck = process.on_stuck if process else "report"
+        self.stale_after_symbol = topology.settings.stale_after_symbol
+        self.watchdog: Watchdog | None = None
+        self._refusals: list[tuple[str, str, str]] = []  # (strategy, symbol, reason) to tell
+        self.refused: dict[str, str] = {}  # symbol -> why the broker refused it (for status)
         self.table = DispatchTable()
         self.slots: dict[str, _Slot] = {}
         self.feeds: dict[str, BrokerFeed] = {}
@@ -153,16 +164,27 @@ class Host:
         if str(self.topology_dir) not in sys.path:
             sys.path.insert(0, str(self.topology_dir))
         cls = getattr(importlib.import_module(module_name), class_name)
-        strategy: Strategy = cls(name, cfg.params, _Context(self, name))
+        strategy: Strategy = cls(name, cfg.params, HostContext(self, name))
         self.table.add_strategy(name, cfg.priority)
         self.slots[name] = _Slot(name, cfg.broker, strategy, cfg.timer)
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            worked = self.step()
-            if not worked and not self.busy_poll:
-                self._wait(self._idle_timeout())
+        self.watchdog = self.watchdog or self._watchdog(stop)
+        try:
+            while not stop.is_set():
+                worked = self.step()
+                if not worked and not self.busy_poll:
+                    self._wait(self._idle_timeout())
+        finally:
+            self.watchdog.close()
+
+    def _watchdog(self, stop: threading.Event) -> Watchdog:
+        """Started before any callback runs (so a blocked on_start is seen too)."""
+        watchdog = Watchdog(self.callback_timeout, stop, self._stuck, self._still_stuck,
+                            self._free)
+        watchdog.start()
+        return watchdog
 
     def step(self) -> bool:
         """One pass: ticks from every feed, due timers, gateway messages, stats."""
@@ -185,6 +207,8 @@ class Host:
         for name, update in self.trading.take_local():
             self._call(self.slots[name], "on_order_update", update)
             worked = True
+        if self._refusals and self._tell_refusals():
+            worked = True
         now = self.monotonic()
         for slot in self.slots.values():
             if slot.running and slot.timer and now >= slot.next_timer:
@@ -198,13 +222,19 @@ class Host:
     def _dispatch(self, broker: str, ticks: list[Any]) -> None:
         targets = self.table.targets
         slots = self.slots
+        watchdog = self.watchdog
         for tick in ticks:
             for name in targets(broker, tick.symbol, tick.kind):
                 slot = slots[name]
+                if watchdog is not None:  # two stores: the watchdog samples them
+                    watchdog.current = (name, "on_tick")
+                    watchdog.calls += 1
                 try:
                     slot.strategy.on_tick(tick)
                 except Exception:
                     self._failed(slot, "on_tick")
+        if watchdog is not None:
+            watchdog.current = None
         self.stats.ticks += len(ticks)
         self.stats.lag_ns = time.time_ns() - ticks[-1].receive_ns
 
@@ -224,11 +254,46 @@ class Host:
     def _call(self, slot: _Slot, method: str, *args: Any) -> None:
         if not slot.running:
             return
+        watchdog = self.watchdog
+        if watchdog is not None:
+            watchdog.current = (slot.name, method)
+            watchdog.calls += 1
         try:
             with logger.contextualize(strategy=slot.name):  # the host's lines name it too
                 getattr(slot.strategy, method)(*args)
         except Exception:
             self._failed(slot, method)
+        finally:
+            if watchdog is not None:
+                watchdog.current = None
+
+    # -- the watchdog's reports (on its own thread) ---------------------------------------------
+    def _stuck(self, name: str, method: str, seconds: float, stack: str) -> None:
+        slot = self.slots.get(name)
+        if slot is None:
+            return
+        slot.stuck = f"stuck in {method} of {name} for {seconds:.0f}s"
+        logger.error("{}: {} (callback_timeout {:g}s); its orders are refused; where it is:\n{}",
+                     name, slot.stuck, self.callback_timeout, stack)
+        self._publish_stats(self.monotonic())
+        if self.on_stuck == "restart":
+            logger.error("on_stuck: restart: ending the process so the supervisor restarts it")
+            assert self.watchdog is not None
+            self.watchdog.close()
+            os._exit(EXIT_STUCK)
+
+    def _still_stuck(self, name: str, method: str, seconds: float) -> None:
+        slot = self.slots.get(name)
+        if slot is not None:
+            slot.stuck = f"stuck in {method} of {name} for {seconds:.0f}s"
+            if self.monotonic() - self._last_stats >= STATS_EVERY:
+                self._publish_stats(self.monotonic())
+
+    def _free(self, name: str) -> None:
+        slot = self.slots.get(name)
+        if slot is not None and slot.stuck:
+            logger.warning("{}: its callback returned after being {}", name, slot.stuck)
+            slot.stuck = ""
 
     def _failed(self, slot: _Slot, method: str) -> None:
         """A strategy raised: log it, stop it alone, release its subscriptions."""
@@ -260,27 +325,46 @@ class Host:
     def _subscribe(self, strategy: str, symbol: str, mode: Mode) -> None:
         broker = self.slots[strategy].broker
         self.table.subscribe(strategy, broker, symbol, mode)
-        self._sync_subscription(broker, symbol)
+        self._sync_subscription(broker, symbol, strategy)
 
     def _unsubscribe(self, strategy: str, symbol: str) -> None:
         broker = self.slots[strategy].broker
         self.table.unsubscribe(strategy, broker, symbol)
         self._sync_subscription(broker, symbol)
 
-    def _sync_subscription(self, broker: str, symbol: str) -> None:
-        """Tell the gateway the strongest mode this host wants for a symbol."""
+    def _sync_subscription(self, broker: str, symbol: str, asker: str | None = None) -> None:
+        """Tell the gateway the strongest mode this host wants for a symbol. A refusal goes
+        to the strategy that asked (`asker`), else to every holder of the symbol."""
         feed = self.feeds[broker]
         mode = self.table.strongest(broker, symbol)
         if mode is None:
             feed.client.unsubscribe([symbol])
+            self.refused.pop(symbol, None)
             return
         reply = feed.client.subscribe([symbol], mode)
         result = reply.get("results", {}).get(symbol, {})
         if not result.get("ok", False):
             reason = result.get("reason") or reply.get("error", "refused")
             logger.error("subscribing {} on {} was refused: {}", symbol, broker, reason)
-        elif result.get("queued"):
-            logger.warning("{} on {} is queued: {}", symbol, broker, result.get("reason"))
+            self._refused(broker, symbol, str(reason), [asker] if asker else None)
+        else:
+            self.refused.pop(symbol, None)
+            if result.get("queued"):
+                logger.warning("{} on {} is queued: {}", symbol, broker, result.get("reason"))
+
+    def _refused(self, broker: str, symbol: str, reason: str, who: list[str] | None) -> None:
+        """Remember a final refusal for status and tell the strategies (on the loop, after
+        on_start: `on_subscription_refused`)."""
+        self.refused[symbol] = reason
+        holders = who if who is not None else list(self.table.targets(broker, symbol, "trade"))
+        self._refusals += [(name, symbol, reason) for name in holders]
+
+    def _tell_refusals(self) -> bool:
+        refusals, self._refusals = self._refusals, []
+        for name, symbol, reason in refusals:
+            if name in self.slots:
+                self._call(self.slots[name], "on_subscription_refused", symbol, reason)
+        return bool(refusals)
 
     def _reconnect(self, broker: str, why: str) -> None:
         """The gateway went away (it restarts): connect to the new one, resubscribe what the
@@ -302,18 +386,26 @@ class Host:
         elif op == "orders":  # after hello: what survived an earlier incarnation
             self.trading.on_snapshot(message)
         elif op == "event" and message.get("kind") == "lost":
-            logger.error(
-                "{} on {} was lost: {}", message.get("symbol"), broker, message.get("reason")
-            )
+            symbol, reason = str(message.get("symbol")), str(message.get("reason"))
+            logger.error("{} on {} was lost: {}", symbol, broker, reason)
+            self._refused(broker, symbol, reason, None)
         elif message.get("op") == "health" and not message.get("live"):
             logger.warning("{} is not safe to trade: {}", broker, message.get("reason"))
 
-    def safe_to_trade(self, strategy: str) -> tuple[bool, str]:
-        feed = self.feeds[self.slots[strategy].broker]
+    def safe_to_trade(self, strategy: str, symbol: str | None = None) -> tuple[bool, str]:
+        """The strategy's gate: its broker's feed live, its symbol fresh (with
+        `settings.stale_after_symbol`), and the strategy itself not stuck."""
+        slot = self.slots[strategy]
+        if slot.stuck:
+            return False, f"strategy '{strategy}' is {slot.stuck.split(' of ')[0]}"
+        feed = self.feeds[slot.broker]
         live, reason = feed.client.live
-        if not live:
-            return False, f"broker '{feed.broker}': {reason}"
-        return True, ""
+        ok, why = broker_gate(feed.broker, live, reason, feed.client.last_tick, self.clock())
+        if not ok or symbol is None or self.stale_after_symbol is None:
+            return ok, why
+        tick = feed.last(symbol)
+        return symbol_gate(symbol, tick.receive_ns if tick else None, time.time_ns(),
+                           self.stale_after_symbol)
 
     # -- status -------------------------------------------------------------------------------
     def _publish_stats(self, now: float) -> None:
@@ -332,8 +424,10 @@ class Host:
                 "errors": self.stats.errors,
                 "last_error": self.stats.last_error,
                 "strategies": {
-                    s.name: {"running": s.running, "error": s.error} for s in self.slots.values()
+                    s.name: {"running": s.running, "error": s.error, "stuck": s.stuck}
+                    for s in self.slots.values()
                 },
+                "refused": dict(self.refused),
                 "cursors": {b: f.cursor for b, f in self.feeds.items()},
             },
         )
@@ -342,54 +436,6 @@ class Host:
         cursor = child.read_state(self.paths.run_dir, self.spec.name).get("cursors", {})
         value = cursor.get(broker)
         return int(value) if value is not None else None
-
-
-class _Context:
-    """What a strategy reaches through `self.subscribe`, `self.buy`, ... (StrategyContext)."""
-
-    def __init__(self, host: Host, name: str) -> None:
-        self._host, self._name = host, name
-
-    def submit(
-        self,
-        strategy: str,
-        symbol: str,
-        side: Literal["buy", "sell"],
-        qty: float,
-        limit: float | None,
-        tif: str,
-    ) -> str:
-        return self._host.trading.submit(strategy, symbol, side, qty, limit, tif)
-
-    def cancel(self, strategy: str, order_id: str) -> None:
-        self._host.trading.cancel(strategy, order_id)
-
-    def cancel_all(self, strategy: str) -> None:
-        self._host.trading.cancel_all(strategy)
-
-    def orders(self, strategy: str) -> list[Order]:
-        return self._host.trading.orders(strategy)
-
-    def position(self, strategy: str, symbol: str) -> float:
-        return self._host.trading.position(strategy, symbol)
-
-    def subscribe(self, strategy: str, symbol: str, mode: Mode) -> None:
-        with logger.contextualize(strategy=strategy):  # also from on_tick, not contextualized
-            self._host._subscribe(strategy, symbol, mode)
-
-    def unsubscribe(self, strategy: str, symbol: str) -> None:
-        with logger.contextualize(strategy=strategy):
-            self._host._unsubscribe(strategy, symbol)
-
-    def last(self, symbol: str) -> Any | None:
-        feed = self._host.feeds[self._host.slots[self._name].broker]
-        return feed.last(symbol)
-
-    def safe_to_trade(self) -> tuple[bool, str]:
-        return self._host.safe_to_trade(self._name)
-
-    def now(self) -> float:
-        return self._host.clock()
 
 
 def run_host(ctx: RoleContext) -> int:

@@ -55,7 +55,7 @@ class HostOrders:
     ) -> str:
         order_id = f"{self._prefix}-{next(self._ids)}"
         order = Order(order_id, symbol, "sell" if side == "sell" else "buy", qty, limit, tif)
-        ok, why = self.host.safe_to_trade(strategy)
+        ok, why = self.host.safe_to_trade(strategy, symbol)
         reason = f"not safe to trade: {why}"
         feed = self.host.feeds[self.host.slots[strategy].broker]
         if ok:

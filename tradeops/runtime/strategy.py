@@ -44,7 +44,7 @@ class StrategyContext(Protocol):
 
     def last(self, symbol: str) -> Any | None: ...
 
-    def safe_to_trade(self) -> tuple[bool, str]: ...
+    def safe_to_trade(self, symbol: str | None = None) -> tuple[bool, str]: ...
 
     def now(self) -> float: ...
 
@@ -93,7 +93,7 @@ class DetachedContext:
     def last(self, symbol: str) -> Any | None:
         raise self._detached()
 
-    def safe_to_trade(self) -> tuple[bool, str]:
+    def safe_to_trade(self, symbol: str | None = None) -> tuple[bool, str]:
         return False, "not running in a tradeops host"
 
     def now(self) -> float:
@@ -132,6 +132,15 @@ class Strategy:
     def on_order_update(self, update: OrderUpdate) -> None:
         """Called for every update of an order this strategy sent: accepted, rejected (with
         the reason), partially_filled, filled, cancelled."""
+
+    def on_subscription_refused(self, symbol: str, reason: str) -> None:
+        """Called when the broker refused this strategy's subscription of `symbol` for good
+        (a bad or unlisted symbol, a feed the login does not include), or when a symbol it
+        held was lost (the broker refused it again after a reconnect). No ticks of `symbol`
+        come until it is subscribed again. By default the refusal is logged as an error.
+        (A refusal the broker means as "not now", such as a rate limit, is retried by the
+        gateway and not reported here.)"""
+        self.log.error("subscription of {} refused: {}", symbol, reason)
 
     def on_timer(self) -> None:
         """Called every ``timer`` (from the topology) when one is set."""
@@ -179,9 +188,12 @@ class Strategy:
         """The latest tick of ``symbol`` from the bus, or None when none has arrived yet."""
         return self._context.last(symbol)
 
-    def safe_to_trade(self) -> tuple[bool, str]:
-        """``(True, "")`` when data is live; otherwise ``(False, reason)``."""
-        return self._context.safe_to_trade()
+    def safe_to_trade(self, symbol: str | None = None) -> tuple[bool, str]:
+        """``(True, "")`` when the broker's market data is live; otherwise ``(False,
+        reason)``, the reason naming the broker and how old its newest data is. With a
+        `symbol` and `settings.stale_after_symbol` set, that symbol's own newest tick must
+        also be fresh. False too while this strategy is stuck (see `callback_timeout`)."""
+        return self._context.safe_to_trade(symbol)
 
     def now(self) -> float:
         """The host's clock in seconds since the epoch (injected in tests)."""

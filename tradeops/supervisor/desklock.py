@@ -7,8 +7,12 @@ file never blocks the next `up`.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import os
+import signal
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import IO
 
 from tradeops.process.paths import RunPaths
@@ -74,9 +78,41 @@ class DeskLock:
             self._file = None
 
 
+def leftover_processes(paths: RunPaths) -> list[tuple[int, str]]:
+    """(pid, name) of role processes of an earlier run of this desk that are still alive:
+    their command line names this run dir (`python -m tradeops.ROLE ... --run-dir DIR`)."""
+    mine = os.getpid()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == mine:
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode(errors="replace") for a in argv]
+        module, run_dir = _after(words, "-m"), _after(words, "--run-dir")
+        if module.startswith("tradeops.") and run_dir and Path(run_dir) == paths.run_dir:
+            found.append((int(entry.name), _after(words, "--name")))
+    return found
+
+
+def _after(words: list[str], flag: str) -> str:
+    """The word after `flag` in a command line ("" when there is none)."""
+    if flag in words and words.index(flag) + 1 < len(words):
+        return words[words.index(flag) + 1]
+    return ""
+
+
 def remove_leftovers(paths: RunPaths, brokers: Iterable[str], say: Callable[[str], None]) -> None:
-    """What a crashed earlier run of this desk left: shared memory, gateway sockets, state."""
+    """What a crashed earlier run of this desk left: processes (a host blocked in a callback
+    when its supervisor was killed), shared memory, gateway sockets, state. Each is said."""
     from tradeops.bus.names import remove_segments
+
+    for pid, name in leftover_processes(paths):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+        say(f"supervisor | killed {name} (pid {pid}), left running by an earlier run")
 
     removed = remove_segments(paths.bus)
     if removed:

@@ -94,6 +94,9 @@ class ProxySettings(Frozen):
 class Settings(Frozen):
     run_dir: str = Field(".tradeops", description="control socket, logs and state")
     stale_after: Duration = Field(30.0, description="no tick for this long closes the safety gate")
+    stale_after_symbol: Duration | None = Field(
+        None, description="also close safe_to_trade(symbol) when that symbol has no tick this long"
+    )
     proxy: ProxySettings = Field(default_factory=ProxySettings)
 
 
@@ -221,6 +224,12 @@ class Process(Frozen):
     restart: Restart = Field(default_factory=Restart)
     resume: Literal["latest", "replay"] = Field(
         "latest", description="after a restart: newest tick, or replay what was missed"
+    )
+    callback_timeout: Duration = Field(
+        5.0, description="a strategy callback running longer than this is reported stuck"
+    )
+    on_stuck: Literal["report", "restart"] = Field(
+        "report", description="a stuck callback: report it, or also restart the process"
     )
 
     @field_validator("log_level", mode="before")
