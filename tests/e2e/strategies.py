@@ -56,3 +56,20 @@ class Blocker(Strategy):
             import threading
 
             threading.Event().wait()  # never set
+
+
+class FlagRecorder(Strategy):
+    """Writes `seq flags` per tick, and `restart BROKER` when its broker's bus restarts, to
+    params.out (line-buffered, so a kill -9 loses nothing written)."""
+
+    def on_start(self) -> None:
+        self._out = open(self.params["out"], "a", buffering=1)  # noqa: SIM115
+
+    def on_tick(self, tick: Any) -> None:
+        self._out.write(f"{tick.seq} {tick.flags}\n")
+
+    def on_feed_restart(self, broker: str) -> None:
+        self._out.write(f"restart {broker}\n")
+
+    def on_stop(self) -> None:
+        self._out.close()

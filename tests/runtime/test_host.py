@@ -20,6 +20,7 @@ from tradeops.process.paths import RunPaths
 from tradeops.process.spec import ProcessSpec
 from tradeops.protocol.tick import Tick
 from tradeops.runtime.host import Host
+from tradeops.runtime.host_stats import StuckReports
 from tradeops.topology.load import load_topology
 
 
@@ -273,9 +274,10 @@ def test_safe_to_trade_names_the_broker_and_the_age_of_its_data(make: Make) -> N
 
 def test_a_stuck_strategy_is_not_safe_to_trade(make: Make) -> None:
     host, _ = make(strategy("s"))
-    host._stuck("s", "on_tick", 12.0, "(stack)")
+    reports = StuckReports(host)
+    reports.stuck("s", "on_tick", 12.0, "(stack)")
     assert host.safe_to_trade("s") == (False, "strategy 's' is stuck in on_tick")
     state = child.read_state(host.paths.run_dir, "bundle")
     assert state["strategies"]["s"]["stuck"] == "stuck in on_tick of s for 12s"
-    host._free("s")
+    reports.free("s")
     assert host.safe_to_trade("s") == (True, "")

@@ -32,7 +32,7 @@ from tradeops.bus.layout import (
 )
 from tradeops.bus.names import ring_name
 from tradeops.bus.shm import ClosesOnExit, Segment
-from tradeops.protocol.tick import RECORD, RECORD_SIZE, Tick, tick_from_values
+from tradeops.protocol.tick import HEADER, RECORD, RECORD_SIZE, Tick, tick_from_values
 
 __all__ = ["RingReader"]
 
@@ -59,7 +59,8 @@ class RingReader(ClosesOnExit):
     """Attach to ``broker``'s ring in ``topology`` and read its ticks in seq order.
 
     ``start``: ``"newest"`` reads only ticks published from now on; ``"oldest"`` replays the
-    history the ring holds; an int is the seq to read first (see :meth:`seek`). With
+    history the ring holds; an int is the seq to read first (see :meth:`seek`), when the ring
+    is of ``epoch`` (a seq from another epoch starts at the oldest the ring holds instead). With
     ``busy_poll`` the reader spins while it waits (lowest latency, one core per reader; it
     collapses once processes outnumber cores); otherwise it sleeps on its doorbell.
 
@@ -75,6 +76,7 @@ class RingReader(ClosesOnExit):
         start: Start = "newest",
         busy_poll: bool = False,
         resync: Literal["newest", "oldest"] = "newest",
+        epoch: int | None = None,
     ) -> None:
         self.name = ring_name(topology, broker)
         self.broker = broker
@@ -106,6 +108,11 @@ class RingReader(ClosesOnExit):
         #: that did not ring): should stay 0.
         self.late_wakeups = 0
         self._next = 0
+        #: The ring's epoch: its writer's session id (the creation time in its header). A new
+        #: gateway writes a new ring with a new epoch, and `seq` starts again at 1.
+        self.epoch: int = HEADER.unpack_from(self._mm, 0)[6]
+        if isinstance(start, int) and epoch is not None and epoch != self.epoch:
+            start = "oldest"  # a seq of another epoch means nothing here: the new one's start
         if start == "newest":
             self._next = self.cursor + 1
         elif start == "oldest":

@@ -22,6 +22,8 @@ from typing import Any, Final, NamedTuple, cast
 __all__ = [
     "BAR",
     "DEPTH",
+    "FLAG_EPOCH_START",
+    "FLAG_REPEAT",
     "FLAG_SNAPSHOT",
     "HEADER",
     "KIND_CODES",
@@ -68,6 +70,12 @@ KIND_CODES: Final = {"trade": TRADE, "quote": QUOTE, "bar": BAR, "depth": DEPTH}
 
 #: Flag bits; bits not named here are zero when written and ignored when read.
 FLAG_SNAPSHOT: Final = 1  # the value came from a snapshot (REST, resync), not the live stream
+#: Set by a reading host, never written to the bus: a tick its strategies may have seen
+#: already (resumed after a kill -9 in the middle of handing over a batch).
+FLAG_REPEAT: Final = 4
+#: Set by a reading host, never written to the bus: the first tick of a new bus epoch (the
+#: broker's gateway restarted; `seq` starts again at 1).
+FLAG_EPOCH_START: Final = 8
 
 #: The first 48 bytes of every bus segment: magic, layout version, record size, capacity
 #: (slots or entries), data offset (bytes from the segment start to slot 0), writer pid,

@@ -31,6 +31,7 @@ class BrokerFeed:
         self.reader = reader
         self.table = table
         self.cursor = reader.next_seq - 1  # the newest seq handed to strategies
+        self.epoch = reader.epoch
         self._lost_seen = 0
 
     @classmethod
@@ -40,13 +41,18 @@ class BrokerFeed:
         broker: str,
         client: GatewayClient,
         *,
-        start_after: int | None = None,
+        start_after: tuple[int, int] | None = None,
         busy_poll: bool = False,
     ) -> BrokerFeed:
-        """Attach to the broker's bus: from the newest tick, or right after `start_after`
-        (resume: replay) when the ring still holds it."""
-        start: int | Literal["newest"] = "newest" if start_after is None else start_after + 1
-        reader = RingReader(topology, broker, start=start, busy_poll=busy_poll, resync="newest")
+        """Attach to the broker's bus: from the newest tick, or (resume: replay) right after
+        `start_after` = (epoch, seq) when the ring is of that epoch and still holds it; a ring
+        of another epoch (its gateway restarted since) is read from the oldest it holds."""
+        start: int | Literal["newest"] = "newest"
+        epoch = None
+        if start_after is not None:
+            epoch, start = start_after[0], start_after[1] + 1
+        reader = RingReader(topology, broker, start=start, busy_poll=busy_poll,
+                            resync="newest", epoch=epoch)
         try:
             table: TableReader | None = TableReader(topology, broker)
         except FileNotFoundError:

@@ -13,13 +13,12 @@ tick arrives or a timer is due.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +35,12 @@ from tradeops.runtime.dispatch import DispatchTable
 from tradeops.runtime.feed import BrokerFeed
 from tradeops.runtime.gate import broker_gate, symbol_gate
 from tradeops.runtime.host_orders import HostOrders
+from tradeops.runtime.host_stats import STATS_EVERY, HostStats, StuckReports, publish_stats
+from tradeops.runtime.resume import Resume
 from tradeops.runtime.strategy import Strategy
-from tradeops.runtime.watchdog import EXIT_STUCK, Watchdog
+from tradeops.runtime.watchdog import Watchdog
 from tradeops.topology.model import Topology
 
-STATS_EVERY = 1.0
 GATEWAY_WAIT = 30.0  # how long a starting host waits for its gateways
 
 
@@ -56,16 +56,6 @@ class _Slot:
     running: bool = True
     error: str = ""
     stuck: str = ""  # "stuck in on_tick for 12 s" while the watchdog sees it blocked
-
-
-@dataclass
-class HostStats:
-    ticks: int = 0
-    lost: int = 0
-    errors: int = 0
-    lag_ns: int = 0
-    last_error: str = ""
-    rate: tuple[float, int, float] = field(default_factory=lambda: (time.monotonic(), 0, 0.0))
 
 
 class Host:
@@ -103,20 +93,21 @@ class Host:
         self.watchdog: Watchdog | None = None
         self._refusals: list[tuple[str, str, str]] = []  # (strategy, symbol, reason) to tell
         self.refused: dict[str, str] = {}  # symbol -> why the broker refused it (for status)
+        self.resumes = Resume(self.resume, paths.run_dir, spec.name)
         self.table = DispatchTable()
         self.slots: dict[str, _Slot] = {}
         self.feeds: dict[str, BrokerFeed] = {}
         self.stats = HostStats(rate=(monotonic(), 0, 0.0))
-        self._last_stats = 0.0
+        self.last_stats = 0.0
         self.trading = HostOrders(self)  # this host's orders, as the gateway reports them
 
     # -- setup --------------------------------------------------------------------------------
     def start(self) -> None:
         """Connect to every gateway, load strategies, subscribe their symbols, call on_start."""
-        for strategy_name in self.spec.strategies:
-            cfg = self.topology.strategies[strategy_name]
-            if cfg.broker not in self.feeds:
-                self.feeds[cfg.broker] = self._open_feed(cfg.broker)
+        brokers = sorted({self.topology.strategies[s].broker for s in self.spec.strategies})
+        self.resumes.open(brokers)
+        for broker in brokers:
+            self._attach(broker, self.resumes.previous(broker))
         for strategy_name in self.spec.strategies:
             self._load(strategy_name)
         self._await_order_snapshots()
@@ -152,10 +143,19 @@ class Host:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        cursor = self._saved_cursor(broker) if self.resume == "replay" else None
+        start_after = self.resumes.start_after.get(broker) if self.resumes.replay else None
         return BrokerFeed.open(
-            self.paths.bus, broker, client, start_after=cursor, busy_poll=self.busy_poll
+            self.paths.bus, broker, client, start_after=start_after, busy_poll=self.busy_poll
         )
+
+    # -- bus epochs and exact resume -------------------------------------------------------------
+    def _attach(self, broker: str, previous: tuple[int, int] | None) -> None:
+        """Open `broker`'s feed, following `previous` (epoch, seq) with resume: replay; a
+        feed of a new epoch is announced to the strategies (`on_feed_restart`)."""
+        if previous is not None:
+            self.resumes.start_after[broker] = previous
+        feed = self.feeds[broker] = self._open_feed(broker)
+        self.resumes.attached(broker, getattr(feed, "epoch", 0), feed.cursor, previous)
 
     def _load(self, name: str) -> None:
         cfg = self.topology.strategies[name]
@@ -181,19 +181,30 @@ class Host:
 
     def _watchdog(self, stop: threading.Event) -> Watchdog:
         """Started before any callback runs (so a blocked on_start is seen too)."""
-        watchdog = Watchdog(self.callback_timeout, stop, self._stuck, self._still_stuck,
-                            self._free)
+        reports = StuckReports(self)
+        watchdog = Watchdog(self.callback_timeout, stop, reports.stuck, reports.still_stuck,
+                            reports.free)
         watchdog.start()
         return watchdog
 
     def step(self) -> bool:
         """One pass: ticks from every feed, due timers, gateway messages, stats."""
         worked = False
+        resumes = self.resumes
+        if resumes.restarted:
+            self._tell_restarts()
+        cursors = resumes.cursors
         for broker, feed in self.feeds.items():
             ticks = feed.read()
             if ticks:
                 worked = True
+                if resumes.needs_flags(broker):
+                    ticks = resumes.flag(broker, ticks)
+                if cursors is not None:
+                    cursors.handing(broker, ticks[-1].seq)
                 self._dispatch(broker, ticks)
+                if cursors is not None:
+                    cursors.done(broker, ticks[-1].seq)
             self.stats.lost += feed.take_lost()
         for broker, feed in list(self.feeds.items()):
             try:
@@ -215,8 +226,8 @@ class Host:
                 slot.next_timer = now + slot.timer  # missed periods are skipped, not replayed
                 self._call(slot, "on_timer")
                 worked = True
-        if now - self._last_stats >= STATS_EVERY:
-            self._publish_stats(now)
+        if now - self.last_stats >= STATS_EVERY:
+            publish_stats(self, now)
         return worked
 
     def _dispatch(self, broker: str, ticks: list[Any]) -> None:
@@ -267,34 +278,6 @@ class Host:
             if watchdog is not None:
                 watchdog.current = None
 
-    # -- the watchdog's reports (on its own thread) ---------------------------------------------
-    def _stuck(self, name: str, method: str, seconds: float, stack: str) -> None:
-        slot = self.slots.get(name)
-        if slot is None:
-            return
-        slot.stuck = f"stuck in {method} of {name} for {seconds:.0f}s"
-        logger.error("{}: {} (callback_timeout {:g}s); its orders are refused; where it is:\n{}",
-                     name, slot.stuck, self.callback_timeout, stack)
-        self._publish_stats(self.monotonic())
-        if self.on_stuck == "restart":
-            logger.error("on_stuck: restart: ending the process so the supervisor restarts it")
-            assert self.watchdog is not None
-            self.watchdog.close()
-            os._exit(EXIT_STUCK)
-
-    def _still_stuck(self, name: str, method: str, seconds: float) -> None:
-        slot = self.slots.get(name)
-        if slot is not None:
-            slot.stuck = f"stuck in {method} of {name} for {seconds:.0f}s"
-            if self.monotonic() - self._last_stats >= STATS_EVERY:
-                self._publish_stats(self.monotonic())
-
-    def _free(self, name: str) -> None:
-        slot = self.slots.get(name)
-        if slot is not None and slot.stuck:
-            logger.warning("{}: its callback returned after being {}", name, slot.stuck)
-            slot.stuck = ""
-
     def _failed(self, slot: _Slot, method: str) -> None:
         """A strategy raised: log it, stop it alone, release its subscriptions."""
         error = traceback.format_exc(limit=8)
@@ -316,10 +299,11 @@ class Host:
         for slot in self.slots.values():
             self._call(slot, "on_stop")
             slot.running = False
-        self._publish_stats(self.monotonic())
+        publish_stats(self, self.monotonic())
         for feed in self.feeds.values():
             feed.close()
         self.trading.close()
+        self.resumes.close()
 
     # -- subscriptions (also called by strategies through their context) --------------------------
     def _subscribe(self, strategy: str, symbol: str, mode: Mode) -> None:
@@ -359,6 +343,14 @@ class Host:
         holders = who if who is not None else list(self.table.targets(broker, symbol, "trade"))
         self._refusals += [(name, symbol, reason) for name in holders]
 
+    def _tell_restarts(self) -> None:
+        for broker in self.resumes.take_restarted():
+            logger.warning("the bus of broker '{}' restarted (a new gateway): seq starts "
+                           "again at 1", broker)
+            for slot in list(self.slots.values()):
+                if slot.broker == broker:
+                    self._call(slot, "on_feed_restart", broker)
+
     def _tell_refusals(self) -> bool:
         refusals, self._refusals = self._refusals, []
         for name, symbol, reason in refusals:
@@ -368,10 +360,11 @@ class Host:
 
     def _reconnect(self, broker: str, why: str) -> None:
         """The gateway went away (it restarts): connect to the new one, resubscribe what the
-        strategies hold, and read its new bus. Strategies keep running meanwhile."""
+        strategies hold, and read its new bus (a new epoch: with resume: replay from its
+        start, so nothing the new gateway published is skipped). Strategies keep running."""
         logger.warning("lost the gateway of broker '{}' ({}); reconnecting", broker, why)
         old = self.feeds[broker]
-        self.feeds[broker] = self._open_feed(broker)
+        self._attach(broker, (getattr(old, "epoch", 0), old.cursor))
         old.close()
         for symbol in self.table.symbols(broker):
             self._sync_subscription(broker, symbol)
@@ -406,37 +399,6 @@ class Host:
         tick = feed.last(symbol)
         return symbol_gate(symbol, tick.receive_ns if tick else None, time.time_ns(),
                            self.stale_after_symbol)
-
-    # -- status -------------------------------------------------------------------------------
-    def _publish_stats(self, now: float) -> None:
-        when, then, _ = self.stats.rate
-        rate = (self.stats.ticks - then) / (now - when) if now > when else 0.0
-        self.stats.rate = (now, self.stats.ticks, rate)
-        self._last_stats = now
-        child.write_state(
-            self.paths.run_dir,
-            self.spec.name,
-            {
-                "ticks": self.stats.ticks,
-                "ticks_per_s": round(rate, 1),
-                "lag_ms": round(self.stats.lag_ns / 1e6, 3),
-                "lost": self.stats.lost,
-                "errors": self.stats.errors,
-                "last_error": self.stats.last_error,
-                "strategies": {
-                    s.name: {"running": s.running, "error": s.error, "stuck": s.stuck}
-                    for s in self.slots.values()
-                },
-                "refused": dict(self.refused),
-                "cursors": {b: f.cursor for b, f in self.feeds.items()},
-            },
-        )
-
-    def _saved_cursor(self, broker: str) -> int | None:
-        cursor = child.read_state(self.paths.run_dir, self.spec.name).get("cursors", {})
-        value = cursor.get(broker)
-        return int(value) if value is not None else None
-
 
 def run_host(ctx: RoleContext) -> int:
     """The host role's body: run one process group's strategies until `ctx.stop`."""

@@ -142,6 +142,13 @@ class Strategy:
         gateway and not reported here.)"""
         self.log.error("subscription of {} refused: {}", symbol, reason)
 
+    def on_feed_restart(self, broker: str) -> None:
+        """Called when `broker`'s bus restarted: its gateway was replaced, so a new bus epoch
+        began and `seq` starts again at 1 (it is consecutive within an epoch). The first tick
+        of the new epoch carries `FLAG_EPOCH_START` in `tick.flags`. With `resume: replay`
+        nothing the new gateway published is skipped. By default it is logged."""
+        self.log.info("the bus of broker {} restarted; seq starts again at 1", broker)
+
     def on_timer(self) -> None:
         """Called every ``timer`` (from the topology) when one is set."""
 
