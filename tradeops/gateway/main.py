@@ -19,6 +19,7 @@ from tradeops.gateway.pool import Pool
 from tradeops.gateway.ratelimit import SlidingWindow
 from tradeops.gateway.router import OrderRouter
 from tradeops.gateway.server import GatewayServer
+from tradeops.gateway.session import BrokerClock, ClockReading, MarketSession
 from tradeops.gateway.trading import Job, OrderSender, RestTransport, TradeStream
 from tradeops.gateway.upstream import UpstreamConfig
 from tradeops.process import child
@@ -30,6 +31,7 @@ from tradeops.protocol.alltick import AllTickSession
 from tradeops.protocol.alpaca import MarketDataSession
 from tradeops.protocol.alpaca_trading import open_orders
 from tradeops.protocol.feed import FeedSession, MarketData
+from tradeops.protocol.hours import WEEKDAYS, WeeklyHours, parse_session
 from tradeops.topology.model import Broker, Topology
 from tradeops.topology.plan import groups
 
@@ -112,6 +114,7 @@ def run_gateway(ctx: RoleContext) -> int:
 
     router, sender, stream = build_orders(topology, broker_name, paths, sim_url, server)
     server.router = router
+    server.session, broker_clock = market_session(broker_name, broker, sim_url, server)
     try:
         server.bind()
         logger.info(
@@ -131,10 +134,40 @@ def run_gateway(ctx: RoleContext) -> int:
             sender.stop()
         if stream is not None:
             stream.stop()
+        if broker_clock is not None:
+            broker_clock.stop()
         router.journal.close()
         ring.close()
         table.close()
     return 0
+
+
+def market_session(
+    broker_name: str, broker: Broker, sim_url: str | None, server: GatewayServer
+) -> tuple[MarketSession | None, BrokerClock | None]:
+    """When the broker's market is in session (gateway/session.py); None: always."""
+    hours = broker.hours
+    if broker.effective_feed == "crypto" or hours == "24/7":
+        return None, None
+    if hours is not None:
+        return MarketSession(WeeklyHours(
+            zone=hours.timezone,
+            sessions=tuple(parse_session(s) for s in hours.sessions),
+            days=frozenset(WEEKDAYS.index(d) for d in hours.days),
+            holidays=frozenset(hours.holidays),
+        )), None
+    if broker.adapter == "alltick":
+        return None, None
+    session = MarketSession()
+    key, secret = broker_credentials(broker_name, broker) or ("tradeops", "tradeops")
+    rest, _ = trading_urls(broker, sim_url)
+
+    def on_reading(reading: ClockReading) -> None:
+        server.post(lambda: setattr(session, "reading", reading))
+
+    clock = BrokerClock(RestTransport(rest, key, secret), on_reading, time.time)
+    clock.start()
+    return session, clock
 
 
 def trading_urls(broker: Broker, sim_url: str | None) -> tuple[str, str]:

@@ -38,6 +38,7 @@ from tradeops.gateway.health import (
 )
 from tradeops.gateway.pool import Pool
 from tradeops.gateway.router import OrderRouter
+from tradeops.gateway.session import MarketSession
 from tradeops.gateway.upstream import Upstream, UpstreamConfig, UpstreamEvent
 from tradeops.process import child
 from tradeops.protocol.feed import MarketData
@@ -53,6 +54,7 @@ class UpstreamLink(UpstreamView, Protocol):
     """One upstream connection as the loop drives it (`gateway.upstream.Upstream`)."""
 
     subscribed: bool
+    market_open: bool
 
     def start(self) -> None: ...
     def stop(self, timeout: float = ...) -> None: ...
@@ -92,6 +94,7 @@ class GatewayServer:
         self._transient: dict[int, bool] = {}  # per connection: the first refusal was transient
         self._events: queue.Queue[UpstreamEvent | Callable[[], None]] = queue.Queue()
         self.router: OrderRouter | None = None  # set when the broker takes orders
+        self.session: MarketSession | None = None  # set when the market has hours
         self._selector = selectors.DefaultSelector()
         self.clients = ClientConnections(
             broker,
@@ -148,6 +151,9 @@ class GatewayServer:
                 self._drain_wake()
         self._drain_events()
         self.carry_out(self.core.tick(time.monotonic()))
+        market_open = self.session is None or self.session.is_open(time.time())
+        for upstream in self.upstreams.values():
+            upstream.market_open = market_open
         self._check_health()
 
     def close(self) -> None:
@@ -276,9 +282,16 @@ class GatewayServer:
     def _symbols_on(self, conn: int) -> int:
         return len(self.core.pool.target(conn))
 
+    def _gate(self, now: float) -> tuple[bool, str]:
+        """Live or not, and why: off-hours the market's reason, else the feed's."""
+        wall = time.time()
+        if self.session is not None and not self.session.is_open(wall):
+            return False, self.session.closed_reason(wall)
+        return liveness(self.upstreams, self._symbols_on, self.stale_after, now)
+
     def health(self) -> dict[str, Any]:
         now = time.monotonic()
-        live, reason = liveness(self.upstreams, self._symbols_on, self.stale_after, now)
+        live, reason = self._gate(now)
         return {
             "broker": self.broker,
             "live": live,
@@ -293,12 +306,13 @@ class GatewayServer:
             "uptime": round(time.time() - self.started, 1),
             "orders": order_summary(self.router.status()) if self.router is not None else {},
             "problems": child.problems(),
+            "market": self.session.describe(time.time()) if self.session else "open",
         }
 
     def _check_health(self) -> None:
         now = time.monotonic()
         self._rate.update(self.ticks, now)
-        state = liveness(self.upstreams, self._symbols_on, self.stale_after, now)
+        state = self._gate(now)
         if state != self._live:
             self._live = state
             if not state[0]:
@@ -308,7 +322,6 @@ class GatewayServer:
 
     def send_health(self, client: Client) -> None:
         now = time.monotonic()
-        live, reason = self._live if self._live is not None else liveness(
-            self.upstreams, self._symbols_on, self.stale_after, now)
+        live, reason = self._live if self._live is not None else self._gate(now)
         self.send(client, {"op": "health", "live": live, "reason": reason,
                            "last_tick": last_tick_wall(self.upstreams, now, time.time())})

@@ -110,6 +110,7 @@ class Upstream:
         # Read by status from other threads; plain attribute writes are atomic.
         self.state: State = "connecting"
         self.subscribed = False  # set by the gateway: silence only matters when subscribed
+        self.market_open = True  # set by the gateway: off-hours silence is not an outage
         self.last_frame = 0.0
         self.last_tick = 0.0
         self.reconnects = 0
@@ -217,7 +218,8 @@ class Upstream:
                 frame = None
             now = time.monotonic()
             if frame is None:  # a timeout, or a ping/pong: control frames are not data
-                if self.subscribed and now - self.last_frame > cfg.silence_after:
+                quiet = now - self.last_frame > cfg.silence_after
+                if self.subscribed and self.market_open and quiet:
                     raise _SessionEnded(
                         "silent", f"no data for {now - self.last_frame:.1f}s while subscribed"
                     )

@@ -1,35 +1,30 @@
 """Trading hours: when the simulated market produces ticks and fills orders.
 
 Two forms: `24/7`, or `HH:MM-HH:MM Area/City` meaning that window on Monday to Friday in that
-time zone (no holidays). Pure: every question takes `now` (epoch seconds) from the caller.
+time zone (no holidays). The calendar itself is `protocol.hours.WeeklyHours`, which the
+gateway uses for brokers with an `hours:` key.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tradeops.protocol.hours import WeeklyHours
 from tradeops.sim.options import SimConfigError
 
 _WINDOW = re.compile(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s+(\S+)\s*")
 
 
-@dataclass(frozen=True)
-class TradingHours:
-    """A weekly trading window; `always` means 24/7."""
-
-    always: bool
-    open_at: time = time(0, 0)
-    close_at: time = time(0, 0)
-    zone: str = "UTC"
+class TradingHours(WeeklyHours):
+    """The sim's trading hours: one window, Monday to Friday, no holidays (or 24/7)."""
 
     @classmethod
     def parse(cls, text: str) -> TradingHours:
         """Parse `24/7` or `09:30-16:00 America/New_York`; raise SimConfigError otherwise."""
         if text.strip().lower() in ("24/7", "always", ""):
-            return cls(always=True)
+            return cls()
         match = _WINDOW.fullmatch(text)
         if match is None:
             raise SimConfigError(
@@ -46,35 +41,4 @@ class TradingHours:
             ZoneInfo(match.group(5))
         except (ZoneInfoNotFoundError, ValueError):
             raise SimConfigError(f"hours {text!r}: unknown time zone {match.group(5)!r}") from None
-        return cls(always=False, open_at=open_at, close_at=close_at, zone=match.group(5))
-
-    def _local(self, now: float) -> datetime:
-        return datetime.fromtimestamp(now, ZoneInfo(self.zone))
-
-    def is_open(self, now: float) -> bool:
-        if self.always:
-            return True
-        local = self._local(now)
-        return local.weekday() < 5 and self.open_at <= local.time() < self.close_at
-
-    def next_open(self, now: float) -> datetime:
-        """The next moment (strictly after now unless closed now) the market opens, tz-aware."""
-        if self.always:
-            return datetime.fromtimestamp(now, UTC)
-        return self._next_edge(now, self.open_at)
-
-    def next_close(self, now: float) -> datetime:
-        """The next moment the market closes, tz-aware; far in the future for 24/7."""
-        if self.always:
-            return datetime.fromtimestamp(now, UTC) + timedelta(days=365)
-        return self._next_edge(now, self.close_at)
-
-    def _next_edge(self, now: float, edge: time) -> datetime:
-        zone = ZoneInfo(self.zone)
-        local = self._local(now)
-        for days in range(8):
-            day = (local + timedelta(days=days)).date()
-            candidate = datetime.combine(day, edge, tzinfo=zone)
-            if candidate.weekday() < 5 and candidate > local:
-                return candidate
-        raise AssertionError("unreachable: a weekday edge exists within 8 days")
+        return cls(zone=match.group(5), sessions=((open_at, close_at),))

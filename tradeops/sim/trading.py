@@ -19,8 +19,9 @@ import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tradeops.sim.exchange import Exchange
 from tradeops.sim.market import is_crypto
@@ -123,6 +124,8 @@ class TradingApi:
             return Reply(200, self._account(key, now))
         if path == "/v2/clock":
             return Reply(200, self._clock(now))
+        if path == "/v2/calendar":
+            return Reply(200, self._calendar(query, now))
         if path == "/v2/orders":
             return Reply(200, self._list_orders(key, query))
         if path == "/v2/orders:by_client_order_id":
@@ -246,6 +249,32 @@ class TradingApi:
             "trade_suspended_by_user": False, "multiplier": "1", "shorting_enabled": True,
             "daytrade_count": 0, **money,
         }
+
+    def _calendar(self, query: Mapping[str, str], now: float) -> list[dict[str, str]]:
+        """Alpaca's trading days between `start` and `end` (dates; default: today and the
+        next 30 days), from the sim's hours. A 24/7 market has every day, 00:00-23:59."""
+        hours = self.exchange.hours
+        today = datetime.fromtimestamp(now, ZoneInfo(hours.zone)).date()
+        try:
+            start = date.fromisoformat(query.get("start", today.isoformat())[:10])
+            default_end = (today + timedelta(days=30)).isoformat()
+            end = date.fromisoformat(query.get("end", default_end)[:10])
+        except ValueError:
+            raise ApiError(422, 42210000, "start and end must be dates: YYYY-MM-DD") from None
+        days: list[dict[str, str]] = []
+        day = start
+        while day <= end and len(days) < 1000:
+            for opens, closes in hours.sessions_on(day) if not hours.always else [(None, None)]:
+                days.append({
+                    "date": day.isoformat(),
+                    "open": opens.strftime("%H:%M") if opens else "00:00",
+                    "close": closes.strftime("%H:%M") if closes else "23:59",
+                    "session_open": opens.strftime("%H%M") if opens else "0000",
+                    "session_close": closes.strftime("%H%M") if closes else "2359",
+                    "settlement_date": (day + timedelta(days=1)).isoformat(),
+                })
+            day += timedelta(days=1)
+        return days
 
     def _clock(self, now: float) -> dict[str, object]:
         hours = self.exchange.hours

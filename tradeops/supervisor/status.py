@@ -79,7 +79,8 @@ def degraded(reply: dict[str, Any]) -> list[str]:
             why = f": {p['reason']}" if p.get("reason") else ""
             problems.append(f"{name} is {p['state']}{why}")
             continue
-        if p["role"] == "gateway" and stats and not stats.get("live", True):
+        market_open = stats.get("market", "open") == "open"  # off-hours is not an outage
+        if p["role"] == "gateway" and stats and not stats.get("live", True) and market_open:
             problems.append(f"{name}: feed not live: {stats.get('reason', '')}")
         for strategy, state in (stats.get("strategies") or {}).items():
             if state.get("stuck"):

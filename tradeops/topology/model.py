@@ -7,6 +7,7 @@ span several parts of the file (references, capacity, pins) live in ``check.py``
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -142,6 +143,45 @@ class Market(Frozen):
     speed: float = Field(1.0, gt=0, description="replay speed multiplier")
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+
+
+class Hours(Frozen):
+    """A market's weekly calendar, for brokers whose hours tradeops cannot ask."""
+
+    timezone: str = Field(description="IANA time zone of the sessions, e.g. Asia/Hong_Kong")
+    sessions: list[str] = Field(
+        min_length=1, description='local trading sessions, e.g. ["09:30-12:00", "13:00-16:00"]'
+    )
+    days: list[Weekday] = Field(
+        default_factory=lambda: list(WORKDAYS), description="days with sessions"
+    )
+    holidays: list[datetime.date] = Field(
+        default_factory=list, description="dates without sessions (YYYY-MM-DD)"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}; e.g. America/New_York") from None
+        return value
+
+    @field_validator("sessions")
+    @classmethod
+    def _sessions(cls, value: list[str]) -> list[str]:
+        from tradeops.protocol.hours import parse_session
+
+        for session in value:
+            parse_session(session)  # ValueError says what is wrong
+        return value
+
+
 class Broker(Frozen):
     adapter: Adapter = Field(description="alpaca | alltick | sim")
     feed: Feed | None = Field(None, description="alpaca/sim: iex | sip | crypto | test")
@@ -154,6 +194,11 @@ class Broker(Frozen):
     market: Market | None = Field(None, description="sim only: the simulated market")
     silence_after: Duration = Field(
         15.0, description="no data for this long on a subscribed connection: reconnect"
+    )
+    hours: Hours | Literal["24/7"] | None = Field(
+        None,
+        description="the market's sessions; default: alpaca and sim ask the broker's clock, "
+        "alltick and crypto feeds trade around the clock",
     )
 
     @model_validator(mode="before")
