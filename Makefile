@@ -35,14 +35,18 @@ typecheck: $(VENV)/.installed-dev
 # The tests come in two tiers (README.md, "Tests"):
 # - `make test` is the whole suite, what CI runs: ruff, mypy --strict, then every test,
 #   including the `e2e` ones that start real processes and servers (the sim, gateways, the
-#   proxy, whole desks through the CLI). Two to three minutes on two cores.
+#   proxy, whole desks through the CLI), in two pytest-xdist workers: most of an end-to-end
+#   test is waiting for processes and ticks, so two at a time halve the wall time on two
+#   cores (under two minutes here). Every test is independent: its own run dir, shared-memory
+#   namespace and ports. PYTEST_WORKERS=0 runs it in one process.
 # - `make test-fast` is the edit loop: only the tests not marked `e2e`, the sans-I/O and
 #   single-process ones. Under 60 s of pytest on two cores (today ~6 s); it runs no lint or
 #   typecheck, so run `make lint typecheck` before pushing. A test that starts a process or a
 #   TCP server without the `e2e` mark fails (tests/conftest.py), so the fast tier cannot
 #   slow down unnoticed.
+PYTEST_WORKERS ?= 2
 pytest: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS)
 
 test: lint typecheck pytest
 
