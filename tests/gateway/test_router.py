@@ -17,6 +17,7 @@ import pytest
 
 from tradeops.gateway.journal import Journal
 from tradeops.gateway.orders import OrderDesk
+from tradeops.gateway.ratelimit import admission
 from tradeops.gateway.router import OrderRouter
 from tradeops.gateway.trading import Job, JobResult
 from tradeops.protocol import alpaca_trading as at
@@ -52,6 +53,7 @@ class FakeSender:
         self.queue: list[Job] = []
         self.capacity = capacity
         self.busy = False  # a job is out at the broker
+        self.room: int | None = None  # what the rate-limit window allows now (None: no limit)
         self.throttled = 0
 
     def put(self, job: Job) -> bool:
@@ -59,6 +61,13 @@ class FakeSender:
             return False
         self.queue.append(job)
         return True
+
+    def admit(self, job: Job, reject_when_spent: bool) -> str | None:
+        reason = admission(len(self.queue), self.room, self.capacity, reject_when_spent,
+                           lambda: "the window is spent")
+        if reason is None:
+            self.queue.append(job)
+        return reason
 
     def withdraw(self, client: Hashable, cid: str) -> bool:
         for job in self.queue:
@@ -179,25 +188,38 @@ def test_without_an_order_transport_every_order_is_refused_with_the_reason(
 
 
 # -- the rate limit: on_limit ------------------------------------------------------------------
-def test_on_limit_queue_waits_behind_the_limit_until_the_queue_is_full(make: Make) -> None:
-    router, sender = make(on_limit="queue", capacity=2)
-    sender.busy = True  # the limiter holds the sender back: requests wait
-    assert router.order(HOST, order("victim", "1")) == []
-    assert router.order(HOST, order("victim", "2")) == []
-    ((_, update),) = router.order(HOST, order("victim", "3"))
-    assert update["event"] == "rejected"
-    assert "the order queue is full (3 waiting" in update["reason"]
-    assert sender.kinds() == ["submit", "submit"]
+def test_on_limit_queue_holds_only_what_waits_for_the_window(make: Make) -> None:
+    router, sender = make(on_limit="queue", capacity=3)
+    sender.room = 5  # the window allows five requests now
+    refused = [router.order(HOST, order("victim", str(i))) for i in range(20)]
+    assert sender.kinds() == ["submit"] * 8  # five go now, three wait for the window
+    reasons = [u["reason"] for r in refused for _, u in r]
+    assert len(reasons) == 12
+    assert all("3 order(s) already wait for the rate limit, as many as orders.queue_size (3)"
+               in r for r in reasons), reasons[0]
 
 
-def test_on_limit_reject_refuses_while_anything_waits(make: Make) -> None:
+def test_on_limit_reject_refuses_only_once_the_budget_is_spent(make: Make) -> None:
     router, sender = make(on_limit="reject")
-    assert router.order(HOST, order("victim", "1")) == []  # nothing waiting: goes
-    ((_, update),) = router.order(HOST, order("victim", "2"))
-    assert update["event"] == "rejected"
-    assert "rate limit reached (1 request(s) waiting); orders.on_limit=reject" in update["reason"]
-    sender.take()
-    assert router.order(HOST, order("victim", "3")) == []  # the line is free again
+    sender.room = 5
+    results = [router.order(HOST, order("victim", str(i))) for i in range(20)]
+    assert [r == [] for r in results].count(True) == 5
+    ((_, update),) = results[5]
+    assert update["reason"].startswith("rate limit spent: the window is spent")
+    assert update["reason"].endswith("orders.on_limit is reject")
+
+
+def test_max_position_counts_the_order_being_checked_once(make: Make) -> None:
+    router, _ = make()
+    router.desk.strategies["other"] = router.desk.strategies["other"].model_copy(
+        update={"limits": router.desk.strategies["other"].limits.model_copy(
+            update={"max_position": 3.0})})
+    accepted = [router.order(HOST, order("other", str(i))) == [] for i in range(4)]
+    assert accepted == [True, True, True, False]  # three one-lot buys fit under 3
+    router.desk.strategies["other"] = router.desk.strategies["other"].model_copy(
+        update={"limits": router.desk.strategies["other"].limits.model_copy(
+            update={"max_position": 100.0})})
+    assert router.order(HOST, order("other", "big", qty=60)) == []  # 3 + 60 from flat-ish
 
 
 # -- the broker's answers ----------------------------------------------------------------------
@@ -333,3 +355,23 @@ def test_a_group_with_nothing_working_cancels_nothing(make: Make) -> None:
         router, sender = make(policy=policy)
         assert router.client_gone(HOST) == [] and sender.queue == []
         assert router.client_gone(HOST) == []  # twice: the second knows nothing of it
+
+
+@pytest.mark.parametrize(("on_limit", "queue_size", "accepted"), [("reject", 3, 5),
+                                                                  ("queue", 3, 8)])
+def test_the_real_sender_admits_what_its_window_allows(
+    on_limit: str, queue_size: int, accepted: int
+) -> None:
+    """5 orders a minute: `reject` takes the five the budget allows (it took 1 of 20 when
+    anything in flight counted as limited); `queue` also holds three for the window (it
+    refused 16 of 20 when its size counted the whole backlog). The sender is not started:
+    nothing leaves, as when the window is spent."""
+    from tradeops.gateway.ratelimit import SlidingWindow
+    from tradeops.gateway.trading import OrderSender
+
+    sender = OrderSender(None, SlidingWindow(5, 60.0), queue_size)  # type: ignore[arg-type]
+    answers = [sender.admit(Job("submit", at.submit("AAPL", "buy", 1, 90.0, "day", f"c{i}")),
+                            reject_when_spent=on_limit == "reject") for i in range(20)]
+    assert answers.count(None) == accepted
+    refusal = next(a for a in answers if a is not None)
+    assert "orders.rate_limit (5/60s)" in refusal

@@ -97,9 +97,12 @@ class OrderDesk:
         limit: float | None,
         tif: str,
         price: float | None,
+        checking: str = "",
     ) -> str | None:
         """Why this order must not go to the broker, or None. `price`: the latest price of
-        the symbol (for max_notional when there is no limit price)."""
+        the symbol (for max_notional when there is no limit price); `checking`: the routing
+        id of the order being checked, when it is already in the book (it counts once, as
+        the order, not again among the working ones)."""
         cfg = self.strategies.get(strategy)
         if cfg is None:
             return f"strategy '{strategy}' does not trade on broker '{self.broker}'"
@@ -126,7 +129,7 @@ class OrderDesk:
                 + sum(
                     o.signed_remaining
                     for o in self.working(strategy)
-                    if o.symbol == symbol and (o.side == side)
+                    if o.symbol == symbol and o.side == side and o.client_order_id != checking
                 )
             )
             if abs(exposure) > lim.max_position:

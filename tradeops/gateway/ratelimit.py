@@ -41,9 +41,49 @@ class SlidingWindow:
     def record(self, now: float) -> None:
         self._sent.append(now)
 
+    def room(self, now: float) -> int:
+        """Requests that may go now: the budget left in the window (0 while a 429 holds)."""
+        self.wait(now)  # forgets what left the window
+        if self._closed_until > now:
+            return 0
+        return max(0, self.count - len(self._sent))
+
+    def spent_because(self, now: float, waiting: int) -> str:
+        """Why this request may not go now, for a refusal a trader can act on."""
+        if self._closed_until > now:
+            return (f"the broker answered 429 (too many requests); paused for "
+                    f"{self._closed_until - now:.1f}s")
+        return (f"{len(self._sent)} sent in the last {self.seconds:g}s and {waiting} queued "
+                f"to go use the budget of orders.rate_limit ({self.count}/{self.seconds:g}s); "
+                f"a request may go again in {self.wait(now):.1f}s")
+
     def throttled(self, now: float, retry_after: float) -> None:
         """The broker answered 429: send nothing for `retry_after` seconds."""
         self._closed_until = max(self._closed_until, now + retry_after)
+
+
+def admission(waiting: int, room: int | None, queue_size: int, reject_when_spent: bool,
+              spent: Callable[[], str]) -> str | None:
+    """Whether one more order may be queued for the broker: None, or the refusal's reason.
+
+    `waiting`: orders queued and not yet sent; `room`: requests the window allows now (None:
+    no rate limit). With `reject_when_spent`, an order is refused only when the window's
+    budget is spent by what is already sent and waiting; otherwise `queue_size` bounds only
+    the orders that wait for the window (not those the window lets go now)."""
+    if room is None:
+        if waiting >= queue_size:
+            return (f"{waiting} orders already wait for the broker, as many as "
+                    "orders.queue_size allows; slow down")
+        return None
+    beyond = waiting + 1 - room  # this order's place behind the budget (<= 0: it goes now)
+    if beyond <= 0:
+        return None
+    if reject_when_spent:
+        return f"rate limit spent: {spent()}; orders.on_limit is reject"
+    if beyond > queue_size:
+        return (f"{beyond - 1} order(s) already wait for the rate limit, as many as "
+                f"orders.queue_size ({queue_size}) allows: {spent()}")
+    return None
 
 
 class FairQueue(Generic[T]):

@@ -31,6 +31,7 @@ class Sender(Protocol):
     throttled: int
 
     def put(self, job: Job) -> bool: ...
+    def admit(self, job: Job, reject_when_spent: bool) -> str | None: ...
     def withdraw(self, client: Hashable, cid: str) -> bool: ...
     def pending(self) -> int: ...
 
@@ -110,12 +111,9 @@ class OrderRouter:
                 client,
                 record.client_order_id,
             )
-            if self.sender.put(job):
+            reason = self.sender.admit(job, reject_when_spent=self.on_limit == "reject")
+            if reason is None:
                 return []
-            reason = (
-                f"the order queue is full ({self.sender.pending()} waiting for the "
-                "broker's rate limit); raise orders.queue_size or slow down"
-            )
         rejected = self.desk.rejected(record, reason or "no order transport")
         return self._routed(self._journal_updates([rejected]))
 
@@ -133,11 +131,8 @@ class OrderRouter:
             record.limit,
             record.tif,
             self.price(record.symbol),
+            checking=record.client_order_id,
         )
-        if reason is None and self.on_limit == "reject" and self.sender is not None:
-            wait = self.sender.pending()
-            if wait:
-                reason = f"rate limit reached ({wait} request(s) waiting); orders.on_limit=reject"
         return reason
 
     def cancel(self, client: Client, strategy: str, local_id: str) -> list[Reply]:

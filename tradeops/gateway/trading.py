@@ -27,7 +27,7 @@ import websocket
 from loguru import logger
 
 from tradeops.gateway.backoff import Backoff, BackoffPolicy
-from tradeops.gateway.ratelimit import FairQueue, SlidingWindow
+from tradeops.gateway.ratelimit import FairQueue, SlidingWindow, admission
 from tradeops.gateway.upstream import hang_up
 from tradeops.protocol import alpaca_trading as at
 
@@ -102,7 +102,10 @@ class OrderSender:
     ) -> None:
         self._transport = transport
         self._window = window
-        self._queue: FairQueue[Job] = FairQueue(queue_size)
+        self._queue_size = queue_size
+        # Submits are bounded by `admit`; the queue's own bound only guards memory.
+        self._queue: FairQueue[Job] = FairQueue(queue_size + (window.count if window else 0)
+                                                + 10_000)
         self._cond = threading.Condition()
         self._on_result: Callable[[JobResult], None] = _ignore
         self._stop = False
@@ -122,6 +125,22 @@ class OrderSender:
             ok = self._queue.put(job.client, job)
             self._cond.notify()
             return ok
+
+    def admit(self, job: Job, reject_when_spent: bool) -> str | None:
+        """Queue an order unless the rate limit says no (`ratelimit.admission`): None when
+        queued, else the reason, which names the real cause."""
+        with self._cond:
+            now = time.monotonic()
+            window = self._window
+            reason = admission(
+                len(self._queue), window.room(now) if window else None, self._queue_size,
+                reject_when_spent,
+                lambda: window.spent_because(now, len(self._queue)) if window else "",
+            )
+            if reason is None:
+                self._queue.put(job.client, job)
+                self._cond.notify()
+            return reason
 
     def withdraw(self, client: Hashable, cid: str) -> bool:
         """Take a not-yet-sent submit out of the queue (a cancel that beat it)."""
