@@ -39,7 +39,6 @@ ALPACA_DATA = "wss://stream.data.alpaca.markets"
 ALPACA_PAPER = "https://paper-api.alpaca.markets"
 ALPACA_LIVE = "https://api.alpaca.markets"
 STATE_EVERY = 1.0
-ORDER_DRAIN = 3.0  # seconds a stopping gateway gives queued cancels to reach the broker
 
 
 def feed_path(broker: Broker) -> str:
@@ -127,11 +126,11 @@ def run_gateway(ctx: RoleContext) -> int:
         child.report_ready({"socket": server.socket_path, "ring": ring.name})
         server.serve(stop, on_tick=publish_state)
     finally:
-        if sender is not None:  # what the departing hosts' auto_cancel queued goes out first
+        if sender is not None:  # what the departing hosts' auto_cancel asked for is seen through
             router.abandon(sender.withdraw_submits())
-            if not sender.drain(ORDER_DRAIN):
-                logger.error("{} order request(s) were still waiting at shutdown", sender.pending())
+            settle_cancels(server, router, sender, broker.orders.cancel_timeout, publish_state)
             sender.stop()
+        server.close()
         if stream is not None:
             stream.stop()
         if broker_clock is not None:
@@ -140,6 +139,36 @@ def run_gateway(ctx: RoleContext) -> int:
         ring.close()
         table.close()
     return 0
+
+
+def settle_cancels(server: GatewayServer, router: OrderRouter, sender: OrderSender,
+                   timeout: float, on_tick: Callable[[], None]) -> None:
+    """Wait, up to `timeout`, until every cancel the auto-cancel policies asked for is
+    confirmed by the broker; report what is still working (by order) to the supervisor,
+    which `tradeops down` prints."""
+
+    def done() -> bool:
+        return not router.cancelling() and not sender.pending()
+
+    if done():
+        return
+    logger.info("waiting up to {:g}s for {} cancel(s) to be confirmed by the broker",
+                timeout, len(router.cancelling()))
+    if server.settle(done, timeout, on_tick):
+        logger.info("every cancel was confirmed")
+        return
+    left = [
+        {"broker": router.desk.broker, "strategy": o.strategy, "order_id": o.local_id,
+         "client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side,
+         "qty": o.qty, "status": o.status}
+        for o in router.cancelling()
+    ]
+    for order in left:
+        logger.error("still working at the broker after {:g}s: {} {} {} {:g} ({})", timeout,
+                     order["strategy"], order["side"], order["symbol"], order["qty"],
+                     order["client_order_id"])
+    router.journal.write("shutdown_left_working", orders=[o["client_order_id"] for o in left])
+    child.report_detail(left_working=left)
 
 
 def market_session(

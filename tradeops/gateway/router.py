@@ -205,6 +205,8 @@ class OrderRouter:
         )
         self.journal.write("auto_cancel", group=group, policy=policy, orders=len(working))
         if policy == "account" and self.sender is not None:
+            for record in working:  # tracked until the broker confirms each (stopping.py)
+                record.cancel_requested = True
             self.sender.put(Job("cancel_all", at.cancel_all(), client))
             return []
         return self._routed([u for o in working for u in self._cancel(o)])
@@ -245,6 +247,10 @@ class OrderRouter:
                     "took over {} open order(s) placed before this gateway started", adopted
                 )
         return []
+
+    def cancelling(self) -> list[OrderRecord]:
+        """Orders whose cancel was asked for and is not confirmed yet (still live)."""
+        return [o for o in self.desk.orders.values() if o.cancel_requested and o.live]
 
     def abandon(self, jobs: list[Job]) -> None:
         """Submits that never left because the gateway stopped: journal them as cancelled."""

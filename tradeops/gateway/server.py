@@ -105,6 +105,7 @@ class GatewayServer:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_w.setblocking(False)
         self._listener: socket.socket | None = None
+        self._closing = False  # clients gone: only order answers are handled now
         self._live: tuple[bool, str] | None = None
         self.ticks = 0
         self._tick_lock = threading.Lock()
@@ -130,14 +131,29 @@ class GatewayServer:
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
 
     def serve(self, stop: threading.Event, on_tick: Callable[[], None] | None = None) -> None:
-        """Run the loop until `stop` is set; then stop upstreams and close every socket."""
+        """Run the loop until `stop` is set; then stop upstreams and let clients go (their
+        auto-cancel applies). The caller settles the orders (`settle`) and `close`s."""
         try:
             while not stop.is_set():
                 self.run_once(0.25)
                 if on_tick is not None:
                     on_tick()
         finally:
-            self.close()
+            self.close_clients()
+
+    def settle(self, done: Callable[[], bool], timeout: float,
+               on_tick: Callable[[], None] | None = None) -> bool:
+        """Keep handling what the order sender and the trade stream post (broker answers,
+        confirmations) until `done()` or `timeout`; True when done."""
+        deadline = time.monotonic() + timeout
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.run_once(min(0.25, left))
+            if on_tick is not None:
+                on_tick()
+        return True
 
     def run_once(self, timeout: float) -> None:
         """One turn of the loop: sockets, then posted events, then health."""
@@ -156,11 +172,24 @@ class GatewayServer:
             upstream.market_open = market_open
         self._check_health()
 
-    def close(self) -> None:
+    def close_clients(self) -> None:
+        """Stop the upstream connections and drop every client (their auto_cancel applies:
+        nobody watches their orders any more); new clients are no longer accepted."""
+        self._closing = True
         for upstream in list(self.upstreams.values()):
             upstream.stop(timeout=2)
+        self.upstreams.clear()
         for client in self.clients:
-            self.clients.drop(client.sock)  # auto_cancel applies: nobody watches their orders
+            self.clients.drop(client.sock)
+        if self._listener is not None:
+            self._selector.unregister(self._listener)
+            self._listener.close()
+            self._listener = None
+            if os.path.exists(self.socket_path):
+                os.unlink(self.socket_path)
+
+    def close(self) -> None:
+        self.close_clients()
         if self._listener is not None:
             self._selector.unregister(self._listener)
             self._listener.close()
@@ -269,7 +298,7 @@ class GatewayServer:
         self.deliver(actions.replies)
 
     def _open(self, conn: int) -> None:
-        if conn in self.upstreams:
+        if conn in self.upstreams or self._closing:
             return
         upstream = self._upstream_factory(
             conn, self._upstream_config(conn), self._on_upstream_event, self._on_ticks

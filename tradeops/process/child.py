@@ -126,6 +126,12 @@ def report_problem(area: str, reason: str | None) -> None:
     _problem(area, reason)
 
 
+def report_detail(**fields: Any) -> None:
+    """Tell the supervisor something it keeps with this process (e.g. the orders a stopping
+    gateway could not get cancelled), over the report pipe."""
+    _report({"detail": fields})
+
+
 def problems() -> dict[str, str]:
     """This process's degraded areas and why (for its own status)."""
     return dict(_problems)

@@ -8,7 +8,7 @@ everything starts at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from tradeops.topology.model import Topology
@@ -63,8 +63,12 @@ def process_specs(topology: Topology) -> list[ProcessSpec]:
     for name, broker in topology.brokers.items():
         if broker.adapter == "sim":
             specs.append(ProcessSpec(f"sim-{name}", "sim", broker=name))
-    for name in topology.brokers:
-        specs.append(ProcessSpec(f"gateway-{name}", "gateway", broker=name))
+    for name, broker in topology.brokers.items():
+        # A stopping gateway waits up to cancel_timeout for its cancels to be confirmed:
+        # the supervisor must not kill it sooner.
+        grace = max(INFRA_RESTART.grace, broker.orders.cancel_timeout + 5.0)
+        specs.append(ProcessSpec(f"gateway-{name}", "gateway", broker=name,
+                                 restart=replace(INFRA_RESTART, grace=grace)))
     if topology.settings.proxy.enabled and topology.brokers:
         specs.append(ProcessSpec("proxy", "proxy"))
     for group in groups(topology):

@@ -127,6 +127,8 @@ def read_reports(c: Child) -> tuple[bool, bool]:
             c.problems[str(message["problem"])] = str(message.get("reason", ""))
         elif "cleared" in message:
             c.problems.pop(str(message["cleared"]), None)
+        elif isinstance(message.get("detail"), dict):
+            c.detail.update(message["detail"])
     return ready, not data
 
 

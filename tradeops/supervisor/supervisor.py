@@ -142,8 +142,10 @@ class Supervisor:
         self._lock.release()
         self.console(f"supervisor | desk '{self.topology.name}' is down")
         # Answered last: when `tradeops down` returns, only this process's exit remains.
+        left = [o for c in self.children.values() for o in c.detail.get("left_working", [])]
         for conn in self._down_waiters:
-            ControlServer.reply(conn, {"ok": True, "stopped": stopped, "pid": os.getpid()})
+            ControlServer.reply(conn, {"ok": True, "stopped": stopped, "pid": os.getpid(),
+                                       "left_working": left})
             conn.sock.close()
 
     def _on_signal(self, signum: int, frame: object) -> None:
@@ -211,6 +213,7 @@ class Supervisor:
         argv = children.role_argv(spec, str(self.topology_file), self.paths,
                                   self._sim_urls().get(spec.broker), int(port) if port else None)
         c.problems.clear()  # a new process: what the last one reported is gone with it
+        c.detail.pop("left_working", None)
         try:
             popen = children.start(c, argv, {**os.environ, **self._sim_env})
         except OSError as exc:
@@ -286,6 +289,8 @@ class Supervisor:
             if c.popen.stdout is not None and not c.popen.stdout.closed:
                 self._read_output(c)  # its last words
                 self._close_output(c)
+            if c.ready_r is not None:
+                self._read_ready(c)  # its last reports (a gateway's orders left working)
             self._close_ready(c)
             c.popen = None
             self.apply(c, Exited(code))

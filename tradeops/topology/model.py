@@ -129,6 +129,9 @@ class Orders(Frozen):
         "queue", description="what happens to an order over the rate limit"
     )
     queue_size: int = Field(1000, gt=0, description="orders that may wait for the rate limit")
+    cancel_timeout: Duration = Field(
+        60.0, description="how long a stopping gateway waits for its cancels to be confirmed"
+    )
 
 
 class Market(Frozen):

@@ -61,7 +61,7 @@ class Rate(NamedTuple):
         return f"{self.requests}/{unit or format_duration(self.seconds)}"
 
 
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|min|minute|h|hour)\s*$")
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)?\s*(s|sec|second|min|minute|h|hour)\s*$")
 _RATE_UNITS = {
     "s": 1.0,
     "sec": 1.0,
@@ -71,7 +71,7 @@ _RATE_UNITS = {
     "h": 3600.0,
     "hour": 3600.0,
 }
-RATE_PATTERN = r"^\s*\d+\s*/\s*(s|sec|second|min|minute|h|hour)\s*$"
+RATE_PATTERN = r"^\s*\d+\s*/\s*(\d+(\.\d+)?)?\s*(s|sec|second|min|minute|h|hour)\s*$"
 
 
 def parse_rate(value: Any) -> Rate:
@@ -81,8 +81,11 @@ def parse_rate(value: Any) -> Rate:
         count = int(m.group(1))
         if count <= 0:
             raise ValueError("a rate limit must allow at least one request")
-        return Rate(count, _RATE_UNITS[m.group(2)])
-    raise ValueError(f"{value!r} is not a rate; write it as 200/min, 10/s or 5000/h")
+        per = float(m.group(2)) if m.group(2) else 1.0
+        if per <= 0:
+            raise ValueError("a rate's period must be longer than zero")
+        return Rate(count, per * _RATE_UNITS[m.group(3)])
+    raise ValueError(f"{value!r} is not a rate; write it as 200/min, 10/s, 5000/h or 3/10s")
 
 
 RateLimit = Annotated[
@@ -90,6 +93,7 @@ RateLimit = Annotated[
     BeforeValidator(parse_rate),
     PlainSerializer(str, return_type=str),
     WithJsonSchema(
-        {"type": "string", "pattern": RATE_PATTERN, "description": "a rate: 200/min, 10/s, 5000/h"}
+        {"type": "string", "pattern": RATE_PATTERN,
+         "description": "a rate: 200/min, 10/s, 5000/h, 3/10s"}
     ),
 ]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from tradeops.supervisor.cli.common import (
+    Desk,
     FileOpt,
     Format,
     FormatOpt,
@@ -20,9 +22,12 @@ from tradeops.supervisor.cli.common import (
     locate,
     validated,
 )
+from tradeops.supervisor.control import NotRunning, request
 from tradeops.supervisor.status import degraded, render_status
 
 NO_DESK = 3  # `status` exit code when no desk runs (scripts tell it from degraded)
+DOWN_TIMEOUT = 900.0  # bounded: hosts, then every gateway's cancel_timeout, then the rest
+PROGRESS_EVERY = 3.0
 
 TargetArg = Annotated[str, typer.Argument(help="A strategy, process group or process name.")]
 
@@ -93,13 +98,70 @@ def down(
     name: NameOpt = None,
     run_dir: RunDirOpt = None,
 ) -> None:
-    """Stop the whole desk gracefully and report what was stopped."""
-    reply = ask(locate(file, name, run_dir), {"cmd": "down"}, timeout=120.0)
+    """Stop the whole desk gracefully and report what was stopped.
+
+    Hosts stop first, so each gateway applies their groups' auto-cancel and waits (up to
+    `orders.cancel_timeout`) until the broker confirms every cancel, showing progress here.
+    An order still working at the broker afterwards is printed and the exit status is 1."""
+    desk = locate(file, name, run_dir)
+    reply = _down_with_progress(desk)
     pid = int(reply.get("pid", 0))
     deadline = time.monotonic() + 10
     while pid and Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.02)  # the supervisor answers, then exits: wait for that too
     typer.echo(f"stopped: {', '.join(reply.get('stopped', []))}")
+    left = reply.get("left_working") or []
+    for order in left:
+        typer.echo(
+            f"STILL WORKING at broker '{order['broker']}': {order['strategy']} {order['side']} "
+            f"{order['qty']:g} {order['symbol']} (order {order['order_id']}, "
+            f"{order['client_order_id']}): its cancel was not confirmed in time", err=True)
+    if left:
+        raise fail(f"{len(left)} order(s) are still working at the broker; cancel them there, "
+                   "or raise orders.cancel_timeout")
+
+
+def _down_with_progress(desk: Desk) -> dict[str, Any]:
+    """Ask for `down` and, while it runs, say every few seconds what it waits for."""
+    result: dict[str, Any] = {}
+
+    def ask_down() -> None:
+        try:
+            result["reply"] = request(desk.paths.control, {"cmd": "down"}, DOWN_TIMEOUT)
+        except (NotRunning, OSError, ValueError) as exc:
+            result["error"] = exc
+
+    worker = threading.Thread(target=ask_down, daemon=True)
+    worker.start()
+    said = ""
+    while worker.is_alive():
+        worker.join(PROGRESS_EVERY)
+        if worker.is_alive() and (line := _waiting_for(desk)) and line != said:
+            typer.echo(line)
+            said = line
+    if "error" in result:
+        if isinstance(result["error"], NotRunning):
+            raise fail(f"no desk is running at {desk.paths.control}")
+        raise fail(f"down did not complete: {result['error']}")
+    reply: dict[str, Any] = result["reply"]
+    return reply
+
+
+def _waiting_for(desk: Desk) -> str:
+    """`stopping: gateway-sim (2 working, 1 queued)` from the desk's status, or ""."""
+    try:
+        status = request(desk.paths.control, {"cmd": "status"}, 5.0)
+    except (NotRunning, OSError, ValueError):
+        return ""
+    parts = []
+    for p in status.get("processes", []):
+        if p.get("state") != "stopping":
+            continue
+        orders = (p.get("stats") or {}).get("orders") or {}
+        busy = ", ".join(f"{n} {k}" for k, n in orders.items() if n and k in ("working",
+                                                                          "queued"))
+        parts.append(f"{p['name']} ({busy})" if busy else p["name"])
+    return f"stopping: {', '.join(parts)}" if parts else ""
 
 
 def register(app: typer.Typer) -> None:

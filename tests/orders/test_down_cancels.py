@@ -1,0 +1,86 @@
+"""`tradeops down` with the rate-limit window spent: the auto-cancels wait for the window and
+are confirmed before the gateway stops, or `down` lists what is still working and exits 1.
+
+The exchange runs in the test (a SimThread the desk reaches as an Alpaca broker), so it
+outlives the desk and its order book can be read after `down`."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.desk import Desk
+from tests.orders.test_orders_e2e import FAR, events
+from tests.waiting import wait_for
+from tradeops.sim.options import SimOptions
+from tradeops.sim.server import SimThread
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
+
+
+@pytest.fixture
+def sim() -> Iterator[SimThread]:
+    with SimThread(SimOptions(keys={"k": "s"}, rate=40.0, seed=5)) as running:
+        yield running
+
+
+def body(sim: SimThread, out: Path, rate: str, cancel_timeout: str) -> str:
+    orders = [["buy", 1, FAR], ["buy", 1, FAR], ["buy", 1, FAR]]
+    return f"""
+brokers:
+  ext:
+    adapter: alpaca
+    url: {sim.url}/v2/iex
+    credentials: {{key: k, secret: s}}
+    orders: {{url: "{sim.http_url}", rate_limit: {rate}, cancel_timeout: {cancel_timeout}}}
+strategies:
+  resting:
+    class: tests.orders.strategies:OrderBot
+    broker: ext
+    symbols: [AAPL]
+    params: {{out: "{out}", symbol: AAPL, orders: {json.dumps(orders)}}}
+"""
+
+
+def open_at_sim(sim: SimThread) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"{sim.http_url}/admin/orders", timeout=5) as resp:
+        orders = json.loads(resp.read())["orders"]
+    return [o for o in orders if o["status"] in ("accepted", "new", "partially_filled")]
+
+
+def rest_three(desk: Desk, tmp_path: Path, sim: SimThread) -> None:
+    desk.up()
+    wait_for(lambda: len([e for e in events(tmp_path, "resting") if e["event"] == "accepted"])
+             == 3, timeout=30, what="three resting orders")
+    assert len(open_at_sim(sim)) == 3  # and the window is spent: the gateway asked for
+    # the open orders at start (one request) and sent three
+
+
+def test_down_waits_for_the_window_and_leaves_nothing_working(
+    make_desk: Any, tmp_path: Path, sim: SimThread
+) -> None:
+    desk: Desk = make_desk("downwait", body(sim, tmp_path / "resting.jsonl", "4/8s", "30s"))
+    rest_three(desk, tmp_path, sim)
+    result = desk.down()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert open_at_sim(sim) == [], "down must leave no order working at the broker"
+    journal = [json.loads(x) for x in (desk.run_dir / "orders.jsonl").read_text().splitlines()]
+    assert sum(e["event"] == "cancelled" for e in journal) == 3
+
+
+def test_down_lists_what_is_still_working_and_fails_when_time_runs_out(
+    make_desk: Any, tmp_path: Path, sim: SimThread
+) -> None:
+    desk: Desk = make_desk("downleft", body(sim, tmp_path / "resting.jsonl", "4/60s", "1s"))
+    rest_three(desk, tmp_path, sim)
+    result = desk.down()
+    assert result.returncode == 1, result.stdout + result.stderr
+    still = [line for line in result.stderr.splitlines() if line.startswith("STILL WORKING")]
+    assert len(still) == 3 and all("resting buy 1 AAPL" in line for line in still), still
+    assert "3 order(s) are still working at the broker" in result.stderr
+    assert len(open_at_sim(sim)) == 3  # what down said is what the broker has
