@@ -375,3 +375,28 @@ def test_the_real_sender_admits_what_its_window_allows(
     assert answers.count(None) == accepted
     refusal = next(a for a in answers if a is not None)
     assert "orders.rate_limit (5/60s)" in refusal
+
+
+def test_a_gateway_after_a_crash_reconciles_journal_entries_without_an_outcome(
+    make: Make, tmp_path: Path
+) -> None:
+    journal = tmp_path / "orders.jsonl"  # a gateway died after these submits
+    journal.write_text("".join(
+        json.dumps({"event": "submit", "strategy": "victim", "client_order_id": cid}) + "\n"
+        for cid in ("t1.victim.open1", "t1.victim.gone1", "t1.victim.lost1")))
+    router, sender = make()
+    open_order = {"id": "b1", "client_order_id": "t1.victim.open1", "symbol": "AAPL",
+                  "side": "buy", "qty": "1", "status": "new", "time_in_force": "day"}
+    router.on_result(JobResult(Job("open_orders", at.open_orders()), 200, [open_order]))
+    asked = [j.cid for j in sender.queue if j.kind == "reconcile"]
+    assert asked == ["t1.victim.gone1", "t1.victim.lost1"]
+    jobs = {j.cid: j for j in sender.queue}
+    router.on_result(JobResult(jobs["t1.victim.gone1"], 200,
+                               {"id": "b2", "status": "canceled", "filled_qty": "0"}))
+    router.on_result(JobResult(jobs["t1.victim.lost1"], 404, None, "not found"))
+    written = [json.loads(x) for x in journal.read_text().splitlines()][3:]
+    assert [(e["event"], e["client_order_id"], e["reconciled"]) for e in written] == [
+        ("working", "t1.victim.open1", True),
+        ("cancelled", "t1.victim.gone1", True),
+        ("rejected", "t1.victim.lost1", True),
+    ]

@@ -84,3 +84,37 @@ def test_down_lists_what_is_still_working_and_fails_when_time_runs_out(
     assert len(still) == 3 and all("resting buy 1 AAPL" in line for line in still), still
     assert "3 order(s) are still working at the broker" in result.stderr
     assert len(open_at_sim(sim)) == 3  # what down said is what the broker has
+
+
+def test_a_gateway_starting_after_a_crash_fills_in_the_journal(
+    make_desk: Any, tmp_path: Path, sim: SimThread
+) -> None:
+    """A submit the journal has no outcome for (its gateway was killed before the broker's
+    answer was written) gets one from the broker when the next gateway starts."""
+    desk: Desk = make_desk("recon", body(sim, tmp_path / "resting.jsonl", "200/min", "10s"))
+    cid = "t1.resting.crashed1"
+    headers = {"APCA-API-KEY-ID": "k", "APCA-API-SECRET-KEY": "s",
+               "Content-Type": "application/json"}
+    order = {"symbol": "AAPL", "qty": "1", "side": "buy", "type": "limit",
+             "time_in_force": "day", "limit_price": str(FAR), "client_order_id": cid}
+    request = urllib.request.Request(f"{sim.http_url}/v2/orders", method="POST",
+                                     data=json.dumps(order).encode(), headers=headers)
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        broker_id = json.loads(resp.read())["id"]
+    cancel = urllib.request.Request(f"{sim.http_url}/v2/orders/{broker_id}", method="DELETE",
+                                    headers=headers)
+    urllib.request.urlopen(cancel, timeout=5).close()
+    desk.run_dir.mkdir(parents=True, exist_ok=True)
+    journal = desk.run_dir / "orders.jsonl"
+    journal.write_text(json.dumps({"event": "submit", "strategy": "resting",
+                                   "client_order_id": cid}) + '\n{"event": "cance')  # torn
+    desk.up()
+
+    def outcome() -> list[dict[str, Any]]:
+        lines = [json.loads(x) for x in journal.read_text().splitlines()[2:]]
+        return [e for e in lines if e.get("client_order_id") == cid and e.get("reconciled")]
+
+    (line,) = wait_for(outcome, timeout=30, what="the reconciled outcome in the journal")
+    assert line["event"] == "cancelled" and "canceled at the broker" in line["reason"]
+    listing = desk.cli("orders", "-f", str(desk.file))
+    assert listing.returncode == 0, listing.stderr  # the torn line breaks no reader

@@ -77,3 +77,21 @@ def test_state_writes_report_and_clear_without_raising(tmp_path: Path) -> None:
     assert "state" not in child.problems()
     assert json.loads((spot / "state" / "gateway-sim.json").read_text()) == {"live": True}
     assert [p.name for p in (spot / "state").iterdir()] == ["gateway-sim.json"]  # no temp left
+
+
+def test_a_torn_last_line_is_ended_before_the_next_one_and_readers_skip_it(
+    tmp_path: Path,
+) -> None:
+    from tradeops.gateway.journal import open_entries, tail
+
+    path = tmp_path / "orders.jsonl"
+    submit = {"event": "submit", "strategy": "s", "client_order_id": "t1.s.a"}
+    path.write_text(json.dumps(submit) + '\n{"event": "cancelled", "strat')  # killed mid-line
+    journal = Journal(path)
+    journal.write("submit", strategy="s", client_order_id="t1.s.b")
+    journal.close()
+    lines = path.read_text().splitlines()
+    assert lines[1] == '{"event": "cancelled", "strat'  # left alone, but ended
+    assert json.loads(lines[2])["client_order_id"] == "t1.s.b"
+    assert [e["client_order_id"] for e in tail(path, 10)] == ["t1.s.a", "t1.s.b"]
+    assert set(open_entries(path, {"s"})) == {"t1.s.a", "t1.s.b"}  # no outcome yet for either

@@ -9,6 +9,7 @@ lines wait in memory, in order, until they can be written (see `Journal`).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -28,10 +29,12 @@ class Journal:
     size and cause are reported (`on_problem`) so `tradeops status` shows them.
     """
 
-    def __init__(self, path: Path, on_problem: Callable[[str | None], None] | None = None
-                 ) -> None:
+    def __init__(self, path: Path, on_problem: Callable[[str | None], None] | None = None,
+                 fsync_every: float = 1.0) -> None:
         self.path = path
         self._on_problem = on_problem or _ignore
+        self._fsync_every = fsync_every
+        self._synced = time.monotonic()
         self._fd = -1
         self._backlog: deque[bytes] = deque()
         self.problem = ""
@@ -67,6 +70,10 @@ class Journal:
         if self.problem:
             self.problem = ""
             self._on_problem(None)
+        if time.monotonic() - self._synced >= self._fsync_every:  # a crash of the machine
+            self._synced = time.monotonic()  # loses at most this much
+            with contextlib.suppress(OSError):
+                os.fsync(self._fd)
         return True
 
     def close(self) -> None:
@@ -77,11 +84,47 @@ class Journal:
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        size = os.fstat(self._fd).st_size
+        if size and os.pread(self._fd, 1, size - 1) != b"\n":
+            # A line torn by a kill: end it, so the next line is not glued to it.
+            os.write(self._fd, b"\n")
+
+    def open_orders(self, strategies: set[str]) -> dict[str, dict[str, Any]]:
+        """The submits of `strategies` the journal has no outcome for yet (by routing id):
+        what a gateway starting after a crash reconciles with the broker."""
+        return open_entries(self.path, strategies)
 
 
 def _ignore(problem: str | None) -> None:
     pass
+
+
+#: Journal events after which an order has nothing more to happen.
+OUTCOMES = frozenset({"filled", "cancelled", "rejected"})
+
+
+def open_entries(path: Path, strategies: set[str]) -> dict[str, dict[str, Any]]:
+    """Submits without an outcome line, by client order id (torn lines are skipped)."""
+    open_: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return open_
+    with path.open(errors="replace") as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(entry, dict) or entry.get("strategy") not in strategies:
+                continue
+            cid = entry.get("client_order_id")
+            if not cid:
+                continue
+            if entry.get("event") == "submit":
+                open_[cid] = entry
+            elif entry.get("event") in OUTCOMES:
+                open_.pop(cid, None)
+    return open_
 
 
 def journal_path(run_dir: Path) -> Path:

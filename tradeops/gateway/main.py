@@ -223,7 +223,8 @@ def build_orders(
     broker = topology.brokers[broker_name]
     desk = OrderDesk.for_broker(topology, broker_name)
     journal = Journal(
-        journal_path(paths.run_dir), on_problem=lambda r: child.report_problem("journal", r)
+        journal_path(paths.run_dir), on_problem=lambda r: child.report_problem("journal", r),
+        fsync_every=topology.settings.journal_fsync,
     )
     group_map = {
         g.name: (

@@ -25,6 +25,11 @@ Client = Hashable
 Reply = tuple[Client, dict[str, Any]]
 
 
+#: The broker's final order states as journal outcomes (anything else: still working).
+RECONCILED = {"filled": "filled", "canceled": "cancelled", "expired": "cancelled",
+              "done_for_day": "cancelled", "rejected": "rejected"}
+
+
 class Sender(Protocol):
     """What the router asks of the order transport (`trading.OrderSender`; a fake in tests)."""
 
@@ -246,7 +251,41 @@ class OrderRouter:
                 logger.info(
                     "took over {} open order(s) placed before this gateway started", adopted
                 )
+            self._reconcile({str(o.get("client_order_id")) for o in result.body
+                             if isinstance(o, dict)})
+        if job.kind == "reconcile":
+            self._reconciled(job.cid, result)
         return []
+
+    # -- after a crash: journal entries without an outcome -------------------------------------
+    def _reconcile(self, open_at_broker: set[str]) -> None:
+        """Every submit the journal has no outcome for: still working at the broker (say so),
+        or asked about, one request each (`_reconciled` writes what happened)."""
+        strategies = {s for members, _ in self.groups.values() for s in members}
+        for cid, entry in self.journal.open_orders(strategies).items():
+            if cid in open_at_broker:
+                self.journal.write("working", strategy=entry.get("strategy"),
+                                   order_id=entry.get("order_id"), client_order_id=cid,
+                                   reconciled=True)
+            elif cid not in self.desk.orders and self.sender is not None:
+                request = at.HttpRequest(
+                    "GET", f"/v2/orders:by_client_order_id?client_order_id={cid}")
+                self.sender.put(Job("reconcile", request, None, cid))
+
+    def _reconciled(self, cid: str, result: JobResult) -> None:
+        strategy = at.owner_of(cid)
+        if result.status == 404:
+            self.journal.write("rejected", strategy=strategy, client_order_id=cid,
+                               reason="the broker never received it", reconciled=True)
+            return
+        if result.status != 200 or not isinstance(result.body, dict):
+            logger.warning("could not reconcile {} with the broker: {}", cid, result.error)
+            return
+        order = result.body
+        event = RECONCILED.get(str(order.get("status")), "working")
+        self.journal.write(event, strategy=strategy, client_order_id=cid,
+                           broker_order_id=order.get("id"), filled_qty=order.get("filled_qty"),
+                           reason=f"found {order.get('status')} at the broker", reconciled=True)
 
     def cancelling(self) -> list[OrderRecord]:
         """Orders whose cancel was asked for and is not confirmed yet (still live)."""

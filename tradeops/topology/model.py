@@ -95,6 +95,9 @@ class ProxySettings(Frozen):
 class Settings(Frozen):
     run_dir: str = Field(".tradeops", description="control socket, logs and state")
     stale_after: Duration = Field(30.0, description="no tick for this long closes the safety gate")
+    journal_fsync: Duration = Field(
+        1.0, description="the order journal reaches the disk at least this often"
+    )
     stale_after_symbol: Duration | None = Field(
         None, description="also close safe_to_trade(symbol) when that symbol has no tick this long"
     )

@@ -53,7 +53,7 @@ def orders(
     for e in entries:
         rest = {k: v for k, v in e.items() if k not in ("time", "event", "strategy")
                 and v not in (None, "")}
-        typer.echo(f"  {e['time']} {e['event']:<16} {e.get('strategy', '-'):<16} "
+        typer.echo(f"  {e.get('time', '-')} {e.get('event', '-'):<16} {e.get('strategy', '-'):<16} "
                    + " ".join(f"{k}={v}" for k, v in rest.items()))
 
 
