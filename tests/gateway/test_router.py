@@ -400,3 +400,41 @@ def test_a_gateway_after_a_crash_reconciles_journal_entries_without_an_outcome(
         ("cancelled", "t1.victim.gone1", True),
         ("rejected", "t1.victim.lost1", True),
     ]
+
+
+def test_positions_survive_a_gateway_restart_and_max_position_still_limits(
+    make: Make, tmp_path: Path
+) -> None:
+    first, sender = make()
+    first.desk.strategies["other"] = first.desk.strategies["other"].model_copy(
+        update={"limits": first.desk.strategies["other"].limits.model_copy(
+            update={"max_position": 3.0})})
+    assert first.order(HOST, order("other", "1", qty=3)) == []
+    job = sender.take()
+    first.on_result(JobResult(job, 200, {"id": "b1", "client_order_id": job.cid,
+                                         "status": "accepted", "filled_qty": "0"}))
+    first.on_trade_update(at.TradeUpdate("fill", {
+        "id": "b1", "client_order_id": job.cid, "symbol": "AAPL", "side": "buy", "qty": "3",
+        "filled_qty": "3", "filled_avg_price": "90", "status": "filled"}))
+    assert first.desk.position("other", "AAPL") == 3
+    # The gateway is killed and a new one starts on the same journal: not a silent reset.
+    again, _ = make()
+    again.desk.strategies["other"] = first.desk.strategies["other"]
+    assert again.desk.position("other", "AAPL") == 3
+    ((_, update),) = again.order(HOST, order("other", "2", qty=1))
+    assert update["event"] == "rejected" and "beyond limits.max_position 3" in update["reason"]
+
+
+def test_fills_the_journal_missed_are_taken_from_the_broker_once(make: Make, tmp_path: Path
+                                                                  ) -> None:
+    (tmp_path / "orders.jsonl").write_text(json.dumps(
+        {"event": "submit", "strategy": "victim", "client_order_id": "t1.victim.x1",
+         "symbol": "AAPL", "side": "sell", "qty": 5}) + "\n")
+    router, _ = make()
+    assert router.desk.position("victim", "AAPL") == 0
+    open_order = {"id": "b9", "client_order_id": "t1.victim.x1", "symbol": "AAPL",
+                  "side": "sell", "qty": "5", "filled_qty": "2", "status": "partially_filled",
+                  "time_in_force": "day"}
+    router.on_result(JobResult(Job("open_orders", at.open_orders()), 200, [open_order]))
+    router.on_result(JobResult(Job("open_orders", at.open_orders()), 200, [open_order]))
+    assert router.desk.position("victim", "AAPL") == -2  # counted once

@@ -127,6 +127,31 @@ def open_entries(path: Path, strategies: set[str]) -> dict[str, dict[str, Any]]:
     return open_
 
 
+def filled(path: Path, strategies: set[str]) -> dict[str, tuple[str, str, str, float]]:
+    """Per client order id of `strategies`: (strategy, symbol, side, quantity filled as far as
+    the journal knows), for the orders that have a submit line. A gateway rebuilds its
+    strategies' positions from this when it starts."""
+    orders: dict[str, tuple[str, str, str, float]] = {}
+    if not path.exists():
+        return orders
+    with path.open(errors="replace") as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(entry, dict) or entry.get("strategy") not in strategies:
+                continue
+            cid = entry.get("client_order_id")
+            if entry.get("event") == "submit" and cid:
+                orders[cid] = (entry["strategy"], str(entry.get("symbol", "")),
+                               str(entry.get("side", "")), 0.0)
+            elif cid in orders and isinstance(entry.get("filled_qty"), int | float):
+                strategy, symbol, side, done = orders[cid]
+                orders[cid] = (strategy, symbol, side, max(done, float(entry["filled_qty"])))
+    return orders
+
+
 def journal_path(run_dir: Path) -> Path:
     return run_dir / "orders.jsonl"
 

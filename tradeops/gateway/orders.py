@@ -9,6 +9,7 @@ owning strategy: {"event": accepted|rejected|partially_filled|filled|cancelled, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +83,9 @@ class OrderDesk:
     orders: dict[str, OrderRecord] = field(default_factory=dict)  # by client_order_id
     by_local: dict[tuple[str, str], str] = field(default_factory=dict)
     positions: dict[tuple[str, str], float] = field(default_factory=dict)
+    # What the journal knew when this gateway started (restore), per client order id.
+    journal_filled: dict[str, float] = field(default_factory=dict)
+    journal_orders: dict[str, tuple[str, str, str, float]] = field(default_factory=dict)
 
     @classmethod
     def for_broker(cls, topology: Topology, broker: str) -> OrderDesk:
@@ -261,6 +265,30 @@ class OrderDesk:
 
     def working(self, strategy: str) -> list[OrderRecord]:
         return [o for o in self.orders.values() if o.strategy == strategy and o.live]
+
+    def restore(self, fills: Mapping[str, tuple[str, str, str, float]]) -> None:
+        """Positions as the journal knows them (a gateway starting: they must not reset)."""
+        self.journal_filled = {cid: qty for cid, (_, _, _, qty) in fills.items()}
+        self.journal_orders = dict(fills)
+        for strategy, symbol, side, qty in fills.values():
+            if qty and strategy in self.strategies:
+                key = (strategy, symbol)
+                self.positions[key] = self.positions.get(key, 0.0) + (
+                    qty if side == "buy" else -qty)
+
+    def fill_missed(self, cid: str, broker_filled: float) -> None:
+        """The broker says `cid` filled more than the journal knew (fills lost in a crash):
+        count the difference into the position once."""
+        known = self.journal_orders.get(cid)
+        if known is None:
+            return
+        strategy, symbol, side, _ = known
+        extra = broker_filled - self.journal_filled.get(cid, 0.0)
+        if extra > 0:
+            self.journal_filled[cid] = broker_filled
+            key = (strategy, symbol)
+            self.positions[key] = self.positions.get(key, 0.0) + (
+                extra if side == "buy" else -extra)
 
     def position(self, strategy: str, symbol: str) -> float:
         return self.positions.get((strategy, symbol), 0.0)

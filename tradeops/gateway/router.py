@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from loguru import logger
 
-from tradeops.gateway.journal import Journal
+from tradeops.gateway.journal import Journal, filled
 from tradeops.gateway.orders import OrderDesk, OrderRecord, Update
 from tradeops.gateway.trading import Job, JobResult
 from tradeops.protocol import alpaca_trading as at
@@ -63,6 +63,9 @@ class OrderRouter:
         self.group_of: dict[Client, str] = {}
         self.unrouted: deque[dict[str, Any]] = deque(maxlen=200)
         self.rejected = 0
+        # Positions survive a restart of this gateway: rebuilt from the journal's fills.
+        members = {s for names, _ in groups.values() for s in names}
+        self.desk.restore(filled(journal.path, members))
 
     # -- hosts -----------------------------------------------------------------------------------
     def hello(self, client: Client, group: str) -> list[Reply]:
@@ -251,6 +254,10 @@ class OrderRouter:
                 logger.info(
                     "took over {} open order(s) placed before this gateway started", adopted
                 )
+            for o in result.body:
+                if isinstance(o, dict):  # fills the journal missed count once
+                    self.desk.fill_missed(str(o.get("client_order_id")),
+                                          float(o.get("filled_qty") or 0))
             self._reconcile({str(o.get("client_order_id")) for o in result.body
                              if isinstance(o, dict)})
         if job.kind == "reconcile":
@@ -282,6 +289,7 @@ class OrderRouter:
             logger.warning("could not reconcile {} with the broker: {}", cid, result.error)
             return
         order = result.body
+        self.desk.fill_missed(cid, float(order.get("filled_qty") or 0))
         event = RECONCILED.get(str(order.get("status")), "working")
         self.journal.write(event, strategy=strategy, client_order_id=cid,
                            broker_order_id=order.get("id"), filled_qty=order.get("filled_qty"),
