@@ -438,3 +438,24 @@ def test_fills_the_journal_missed_are_taken_from_the_broker_once(make: Make, tmp
     router.on_result(JobResult(Job("open_orders", at.open_orders()), 200, [open_order]))
     router.on_result(JobResult(Job("open_orders", at.open_orders()), 200, [open_order]))
     assert router.desk.position("victim", "AAPL") == -2  # counted once
+
+
+def test_positions_that_differ_from_the_broker_block_orders_until_acknowledged(
+    make: Make, tmp_path: Path
+) -> None:
+    router, sender = make()
+    router.on_result(JobResult(Job("open_orders", at.open_orders()), 200, []))
+    (positions,) = [j for j in sender.queue if j.kind == "positions"]
+    # Someone else bought 5 AAPL on this account: the strategies hold nothing.
+    router.on_result(JobResult(positions, 200, [{"symbol": "AAPL", "qty": "5"}]))
+    assert router.mismatch == {"AAPL": (0.0, 5.0)}
+    assert router.status()["positions_mismatch"] == {"AAPL": {"ours": 0.0, "broker": 5.0}}
+    ((_, update),) = router.order(HOST, order("victim", "1"))
+    assert "positions differ from the broker's (AAPL ours 0, broker 5)" in update["reason"]
+    assert "tradeops orders --ack sim" in update["reason"]
+    assert router.acknowledge() == {"AAPL": (0.0, 5.0)}
+    assert router.order(HOST, order("victim", "2")) == []
+    events = [json.loads(x)["event"] for x in (tmp_path / "orders.jsonl").read_text().splitlines()]
+    assert "positions_mismatch" in events and "positions_acknowledged" in events
+    router.on_result(JobResult(positions, 200, []))  # they match (both flat): nothing blocks
+    assert router.mismatch == {}

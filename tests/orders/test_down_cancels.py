@@ -58,13 +58,13 @@ def rest_three(desk: Desk, tmp_path: Path, sim: SimThread) -> None:
     wait_for(lambda: len([e for e in events(tmp_path, "resting") if e["event"] == "accepted"])
              == 3, timeout=30, what="three resting orders")
     assert len(open_at_sim(sim)) == 3  # and the window is spent: the gateway asked for
-    # the open orders at start (one request) and sent three
+    # the open orders and the positions at start (two requests) and sent three
 
 
 def test_down_waits_for_the_window_and_leaves_nothing_working(
     make_desk: Any, tmp_path: Path, sim: SimThread
 ) -> None:
-    desk: Desk = make_desk("downwait", body(sim, tmp_path / "resting.jsonl", "4/8s", "30s"))
+    desk: Desk = make_desk("downwait", body(sim, tmp_path / "resting.jsonl", "5/8s", "30s"))
     rest_three(desk, tmp_path, sim)
     result = desk.down()
     assert result.returncode == 0, result.stdout + result.stderr
@@ -76,7 +76,7 @@ def test_down_waits_for_the_window_and_leaves_nothing_working(
 def test_down_lists_what_is_still_working_and_fails_when_time_runs_out(
     make_desk: Any, tmp_path: Path, sim: SimThread
 ) -> None:
-    desk: Desk = make_desk("downleft", body(sim, tmp_path / "resting.jsonl", "4/60s", "1s"))
+    desk: Desk = make_desk("downleft", body(sim, tmp_path / "resting.jsonl", "5/60s", "1s"))
     rest_three(desk, tmp_path, sim)
     result = desk.down()
     assert result.returncode == 1, result.stdout + result.stderr
@@ -118,3 +118,32 @@ def test_a_gateway_starting_after_a_crash_fills_in_the_journal(
     assert line["event"] == "cancelled" and "canceled at the broker" in line["reason"]
     listing = desk.cli("orders", "-f", str(desk.file))
     assert listing.returncode == 0, listing.stderr  # the torn line breaks no reader
+
+
+def test_a_position_the_strategies_do_not_know_blocks_orders_until_acknowledged(
+    make_desk: Any, tmp_path: Path, sim: SimThread
+) -> None:
+    """Someone bought on the account outside the desk: the gateway's start finds the broker's
+    position different from its strategies', refuses their orders, and `tradeops orders
+    --ack BROKER` (after a person checked) lets them go again."""
+    headers = {"APCA-API-KEY-ID": "k", "APCA-API-SECRET-KEY": "s",
+               "Content-Type": "application/json"}
+    manual = {"symbol": "AAPL", "qty": "2", "side": "buy", "type": "market",
+              "time_in_force": "day", "client_order_id": "by-hand-1"}
+    request = urllib.request.Request(f"{sim.http_url}/v2/orders", method="POST",
+                                     data=json.dumps(manual).encode(), headers=headers)
+    urllib.request.urlopen(request, timeout=5).close()
+    desk: Desk = make_desk("posack", body(sim, tmp_path / "resting.jsonl", "200/min", "10s"))
+    desk.up()
+    wait_for(lambda: desk.cli("status", "-f", str(desk.file)).returncode == 1
+             and "positions differ from the broker's" in desk.cli(
+                 "status", "-f", str(desk.file)).stdout, timeout=30,
+             what="the mismatch in status")
+    rejected = wait_for(lambda: [e for e in events(tmp_path, "resting")
+                                 if e["event"] == "rejected"], timeout=30,
+                        what="the strategy's orders refused")
+    assert "positions differ from the broker's (AAPL ours 0, broker 2)" in rejected[0]["reason"]
+    acked = desk.cli("orders", "-f", str(desk.file), "--ack", "ext")
+    assert acked.returncode == 0 and "positions acknowledged (AAPL)" in acked.stdout, acked
+    again = desk.cli("orders", "-f", str(desk.file), "--ack", "ext")
+    assert "nothing to acknowledge" in again.stdout

@@ -98,4 +98,5 @@ def order_summary(status: Mapping[str, Any]) -> dict[str, int]:
         "rejected": status["rejected"],
         "throttled": status["throttled"],
         "unrouted": len(status["unrouted"]),
+        "positions_mismatch": len(status.get("positions_mismatch", {})),
     }

@@ -54,6 +54,9 @@ def handle(gateway: Gateway, client: Client, msg: Message | Malformed) -> None:
         _subscription(gateway, client, op, rid, msg)
     elif op == "status":
         reply(gateway, client, rid, status=gateway.health())
+    elif op == "ack_positions" and gateway.router is not None:
+        was = gateway.router.acknowledge()
+        reply(gateway, client, rid, acknowledged=sorted(was))
     elif op in ("order", "cancel", "cancel_all", "orders") and gateway.router is not None:
         _orders(gateway, gateway.router, client, op, rid, msg)
     else:

@@ -66,6 +66,9 @@ class OrderRouter:
         # Positions survive a restart of this gateway: rebuilt from the journal's fills.
         members = {s for names, _ in groups.values() for s in names}
         self.desk.restore(filled(journal.path, members))
+        #: symbol -> (our strategies' total, the broker's) while they differ: new orders are
+        #: refused until a person acknowledges (`tradeops orders --ack BROKER`).
+        self.mismatch: dict[str, tuple[float, float]] = {}
 
     # -- hosts -----------------------------------------------------------------------------------
     def hello(self, client: Client, group: str) -> list[Reply]:
@@ -128,6 +131,11 @@ class OrderRouter:
     def _refusal(self, client: Client, strategy: str, record: OrderRecord) -> str | None:
         if self.no_orders_reason:
             return self.no_orders_reason
+        if self.mismatch:
+            shown = ", ".join(f"{sym} ours {ours:g}, broker {theirs:g}"
+                              for sym, (ours, theirs) in sorted(self.mismatch.items()))
+            return (f"positions differ from the broker's ({shown}); check the account, then "
+                    f"`tradeops orders --ack {self.desk.broker}`")
         group = self.group_of.get(client)
         if group is None or strategy not in self.groups[group][0]:
             return f"this connection does not run strategy '{strategy}'"
@@ -260,9 +268,39 @@ class OrderRouter:
                                           float(o.get("filled_qty") or 0))
             self._reconcile({str(o.get("client_order_id")) for o in result.body
                              if isinstance(o, dict)})
+            if self.sender is not None:  # after the lookups: the account's positions
+                self.sender.put(Job("positions", at.HttpRequest("GET", "/v2/positions")))
         if job.kind == "reconcile":
             self._reconciled(job.cid, result)
+        if job.kind == "positions" and result.status == 200 and isinstance(result.body, list):
+            self._compare_positions(result.body)
         return []
+
+    def _compare_positions(self, broker_positions: list[Any]) -> None:
+        """Our strategies' positions, summed per symbol, against the broker's account: a
+        mismatch is logged, journalled, shown in status and blocks new orders until ack."""
+        theirs = {str(p.get("symbol")): float(p.get("qty") or 0)
+                  for p in broker_positions if isinstance(p, dict)}
+        ours: dict[str, float] = {}
+        for (_, symbol), qty in self.desk.positions.items():
+            ours[symbol] = ours.get(symbol, 0.0) + qty
+        self.mismatch = {s: (ours.get(s, 0.0), theirs.get(s, 0.0))
+                         for s in set(ours) | set(theirs)
+                         if abs(ours.get(s, 0.0) - theirs.get(s, 0.0)) > 1e-9}
+        if self.mismatch:
+            logger.error("positions differ from the broker's: {}; new orders are refused until "
+                         "`tradeops orders --ack {}`", self.mismatch, self.desk.broker)
+            self.journal.write("positions_mismatch", broker=self.desk.broker,
+                               symbols={s: {"ours": o, "broker": t}
+                                        for s, (o, t) in self.mismatch.items()})
+
+    def acknowledge(self) -> dict[str, tuple[float, float]]:
+        """A person checked the account: orders may go again. Returns what was differing."""
+        was, self.mismatch = self.mismatch, {}
+        if was:
+            self.journal.write("positions_acknowledged", broker=self.desk.broker,
+                               symbols=sorted(was))
+        return was
 
     # -- after a crash: journal entries without an outcome -------------------------------------
     def _reconcile(self, open_at_broker: set[str]) -> None:
@@ -367,6 +405,8 @@ class OrderRouter:
             "rejected": self.rejected,
             "queued": self.sender.pending() if self.sender else 0,
             "throttled": self.sender.throttled if self.sender else 0,
+            "positions_mismatch": {s: {"ours": o, "broker": t}
+                                   for s, (o, t) in self.mismatch.items()},
         }
 
 

@@ -36,7 +36,8 @@ from tradeops.protocol import alpaca_trading as at
 class Job:
     """One REST call and whom its answer concerns."""
 
-    kind: Literal["submit", "cancel", "cancel_all", "lookup", "open_orders", "reconcile"]
+    kind: Literal["submit", "cancel", "cancel_all", "lookup", "open_orders", "reconcile",
+                  "positions"]
     request: at.HttpRequest
     client: Hashable = None
     cid: str = ""  # the order's routing id, for submit / cancel / lookup

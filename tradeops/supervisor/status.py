@@ -79,6 +79,9 @@ def degraded(reply: dict[str, Any]) -> list[str]:
             why = f": {p['reason']}" if p.get("reason") else ""
             problems.append(f"{name} is {p['state']}{why}")
             continue
+        if (stats.get("orders") or {}).get("positions_mismatch"):
+            problems.append(f"{name}: positions differ from the broker's; orders are refused "
+                            f"until `tradeops orders --ack {p['name'].removeprefix('gateway-')}`")
         market_open = stats.get("market", "open") == "open"  # off-hours is not an outage
         if p["role"] == "gateway" and stats and not stats.get("live", True) and market_open:
             problems.append(f"{name}: feed not live: {stats.get('reason', '')}")

@@ -29,11 +29,18 @@ def orders(
     name: NameOpt = None,
     run_dir: RunDirOpt = None,
     output: FormatOpt = Format.text,
+    ack: Annotated[str | None, typer.Option(
+        "--ack", metavar="BROKER",
+        help="Acknowledge that BROKER's positions differ from the strategies' (after "
+             "checking the account): new orders are accepted again.")] = None,
 ) -> None:
     """Working orders (asked of each gateway) and the recent order journal."""
     from tradeops.gateway.journal import journal_path, tail
 
     desk = locate(file, name, run_dir, output)
+    if ack is not None:
+        _acknowledge(desk, ack, output)
+        return
     if strategy is not None:
         _check_strategy(desk, strategy, output)
     working = _working(desk, strategy)
@@ -94,6 +101,27 @@ def _working(desk: Desk, strategy: str | None) -> list[dict[str, Any]]:
         working += [o | {"broker": broker} for o in reply.get("orders", {}).get("working", [])
                     if strategy is None or o["strategy"] == strategy]
     return working
+
+
+def _acknowledge(desk: Desk, broker: str, output: Format) -> None:
+    from tradeops.gateway.client import GatewayClient, GatewayError
+
+    sock = desk.paths.gateway_socket(broker)
+    try:
+        with GatewayClient(str(sock), "tradeops orders --ack") as client:
+            reply = client.request({"op": "ack_positions"})
+    except GatewayError as exc:
+        raise fail(f"cannot reach the gateway of broker '{broker}': {exc}", 1, output) from None
+    if not reply.get("ok"):
+        raise fail(str(reply.get("error", "refused")), 1, output)
+    was = reply.get("acknowledged", [])
+    if output is Format.json:
+        typer.echo(json.dumps({"ok": True, "broker": broker, "acknowledged": was}))
+    elif was:
+        typer.echo(f"broker '{broker}': positions acknowledged ({', '.join(was)}); orders are "
+                   "accepted again")
+    else:
+        typer.echo(f"broker '{broker}': nothing to acknowledge; its positions match")
 
 
 def register(app: typer.Typer) -> None:
