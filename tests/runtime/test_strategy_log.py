@@ -37,3 +37,15 @@ def test_lines_logged_while_a_strategy_s_callback_runs_carry_its_name(
     last = process_log.read_text().rstrip()
     assert last.endswith("| WARNING | ticklog | subscribing XYZ was refused")
 
+
+
+def test_a_process_named_after_its_one_strategy_does_not_repeat_the_name(
+    tmp_path: Path,
+) -> None:
+    path = child.setup_logging("ticklog", tmp_path, "INFO")
+    try:
+        Strategy("ticklog").log.info("logging every 50th tick")
+    finally:
+        logger.remove()
+        logger.add(sys.stderr)
+    assert path.read_text().rstrip().endswith("| INFO    | logging every 50th tick")

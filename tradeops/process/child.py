@@ -86,19 +86,22 @@ def setup_logging(name: str, run_dir: Path, level: str) -> Path:
         log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / f"{name}.log"
     logger.remove()
-    logger.add(sys.stderr, level=level, format=_with_strategy(CONSOLE_FORMAT), colorize=False)
+    logger.add(sys.stderr, level=level, format=_with_strategy(CONSOLE_FORMAT, name),
+               colorize=False)
     sink = LogFile(path, on_problem=lambda reason: _problem("log", reason))
-    logger.add(sink.write, level=level, format=_with_strategy(LOG_FORMAT), colorize=False)
+    logger.add(sink.write, level=level, format=_with_strategy(LOG_FORMAT, name), colorize=False)
     return path
 
 
-def _with_strategy(fmt: str) -> Callable[[Record], str]:
+def _with_strategy(fmt: str, process: str = "") -> Callable[[Record], str]:
     """`fmt`, with the strategy's name before the message when a line is bound to one
     (`strategy.log`, or the host's lines while a strategy's callback runs), so a bundled
-    process's lines read `INFO    | momo | message`."""
+    process's lines read `INFO    | momo | message`. A process named after its one strategy
+    is not told its own name twice."""
     plain = fmt + "\n{exception}"
     tagged = fmt.replace("{message}", "{extra[strategy]} | {message}") + "\n{exception}"
-    return lambda record: tagged if "strategy" in record["extra"] else plain
+    return lambda record: (
+        tagged if record["extra"].get("strategy") not in (None, process) else plain)
 
 
 _report_fd: int | None = None
