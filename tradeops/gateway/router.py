@@ -166,12 +166,13 @@ class OrderRouter:
                     },
                 )
             ]
-        return self._routed(self._cancel(record))
+        return self._routed(self._journal_updates(self._cancel(record)))
 
     def cancel_all(self, client: Client, strategy: str) -> list[Reply]:
         if self.owner.get(strategy) != client:
             return []
-        return self._routed([u for o in self.desk.working(strategy) for u in self._cancel(o)])
+        return self._routed(self._journal_updates(
+            [u for o in self.desk.working(strategy) for u in self._cancel(o)]))
 
     def _cancel(self, record: OrderRecord) -> list[Update]:
         if not record.live or record.cancel_requested:
@@ -207,10 +208,17 @@ class OrderRouter:
         if group is None:
             return []
         strategies, policy = self.groups[group]
+        working = [o for s in strategies for o in self.desk.working(s)]
+        # The cancels first, while the owner is known: a submit still queued for the rate
+        # limit is withdrawn from its owner's line and never goes out.
+        updates = self._auto_cancel(client, group, policy, working)
         for s in strategies:
             if self.owner.get(s) == client:
                 del self.owner[s]
-        working = [o for s in strategies for o in self.desk.working(s)]
+        return self._routed(self._journal_updates(updates))
+
+    def _auto_cancel(self, client: Client, group: str, policy: str,
+                     working: list[OrderRecord]) -> list[Update]:
         if policy == "none" or not working:
             return []
         logger.info(
@@ -221,11 +229,11 @@ class OrderRouter:
         )
         self.journal.write("auto_cancel", group=group, policy=policy, orders=len(working))
         if policy == "account" and self.sender is not None:
-            for record in working:  # tracked until the broker confirms each (stopping.py)
+            for record in working:  # tracked until the broker confirms each (settle_cancels)
                 record.cancel_requested = True
             self.sender.put(Job("cancel_all", at.cancel_all(), client))
             return []
-        return self._routed([u for o in working for u in self._cancel(o)])
+        return [u for o in working for u in self._cancel(o)]
 
     # -- the broker ------------------------------------------------------------------------------
     def on_result(self, result: JobResult) -> list[Reply]:
