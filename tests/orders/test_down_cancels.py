@@ -147,3 +147,13 @@ def test_a_position_the_strategies_do_not_know_blocks_orders_until_acknowledged(
     assert acked.returncode == 0 and "positions acknowledged (AAPL)" in acked.stdout, acked
     again = desk.cli("orders", "-f", str(desk.file), "--ack", "ext")
     assert "nothing to acknowledge" in again.stdout
+
+
+def test_stop_of_a_group_waits_for_its_cancels_to_be_confirmed(
+    make_desk: Any, tmp_path: Path, sim: SimThread
+) -> None:
+    desk: Desk = make_desk("stopwait", body(sim, tmp_path / "resting.jsonl", "5/8s", "30s"))
+    rest_three(desk, tmp_path, sim)
+    result = desk.cli("stop", "resting", "-f", str(desk.file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert open_at_sim(sim) == [], "stop must leave none of the group's orders working"

@@ -70,6 +70,10 @@ def _command(
     if reply.get("note"):
         typer.echo(f"note: {reply['note']}")
     typer.echo(f"{cmd}: {reply['process']} ({reply['state']})")
+    if cmd == "stop":
+        from tradeops.supervisor.cli.cancels import await_group_cancels
+
+        _report_left(await_group_cancels(desk, str(reply["process"])))
 
 
 def restart(
@@ -110,11 +114,15 @@ def down(
     while pid and Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
         time.sleep(0.02)  # the supervisor answers, then exits: wait for that too
     typer.echo(f"stopped: {', '.join(reply.get('stopped', []))}")
-    left = reply.get("left_working") or []
+    _report_left(reply.get("left_working") or [])
+
+
+def _report_left(left: list[dict[str, Any]]) -> None:
+    """Each order still working whose cancel was not confirmed; exit 1 when there is one."""
     for order in left:
         typer.echo(
             f"STILL WORKING at broker '{order['broker']}': {order['strategy']} {order['side']} "
-            f"{order['qty']:g} {order['symbol']} (order {order['order_id']}, "
+            f"{order['qty']:g} {order['symbol']} (order {order.get('order_id', '-')}, "
             f"{order['client_order_id']}): its cancel was not confirmed in time", err=True)
     if left:
         raise fail(f"{len(left)} order(s) are still working at the broker; cancel them there, "
