@@ -143,6 +143,9 @@ def test_a_position_the_strategies_do_not_know_blocks_orders_until_acknowledged(
                                  if e["event"] == "rejected"], timeout=30,
                         what="the strategy's orders refused")
     assert "positions differ from the broker's (AAPL ours 0, broker 2)" in rejected[0]["reason"]
+    with urllib.request.urlopen(f"{sim.http_url}/admin/orders", timeout=5) as resp:
+        at_broker = json.loads(resp.read())["orders"]
+    assert [o["client_order_id"] for o in at_broker] == ["by-hand-1"]  # none of ours went out
     acked = desk.cli("orders", "-f", str(desk.file), "--ack", "ext")
     assert acked.returncode == 0 and "positions acknowledged (AAPL)" in acked.stdout, acked
     again = desk.cli("orders", "-f", str(desk.file), "--ack", "ext")

@@ -64,6 +64,7 @@ class FakeFeed:
         self.broker, self.client = broker, client
         self.pending: list[Tick] = []
         self.cursor = 0
+        self.epoch = 1  # the bus's session id: one gateway run
         self.closed = False
 
     def push(self, kind: str, symbol: str) -> None:

@@ -15,7 +15,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,26 +104,31 @@ def _ignore(problem: str | None) -> None:
 OUTCOMES = frozenset({"filled", "cancelled", "rejected"})
 
 
-def open_entries(path: Path, strategies: set[str]) -> dict[str, dict[str, Any]]:
-    """Submits without an outcome line, by client order id (torn lines are skipped)."""
-    open_: dict[str, dict[str, Any]] = {}
+def entries(path: Path) -> Iterator[dict[str, Any]]:
+    """Every readable entry of a journal, in order; a torn or foreign line is skipped."""
     if not path.exists():
-        return open_
+        return
     with path.open(errors="replace") as f:
         for line in f:
             try:
                 entry = json.loads(line)
             except ValueError:
                 continue
-            if not isinstance(entry, dict) or entry.get("strategy") not in strategies:
-                continue
-            cid = entry.get("client_order_id")
-            if not cid:
-                continue
-            if entry.get("event") == "submit":
-                open_[cid] = entry
-            elif entry.get("event") in OUTCOMES:
-                open_.pop(cid, None)
+            if isinstance(entry, dict):
+                yield entry
+
+
+def open_entries(path: Path, strategies: set[str]) -> dict[str, dict[str, Any]]:
+    """Submits without an outcome line, by client order id."""
+    open_: dict[str, dict[str, Any]] = {}
+    for entry in entries(path):
+        cid = entry.get("client_order_id")
+        if not cid or entry.get("strategy") not in strategies:
+            continue
+        if entry.get("event") == "submit":
+            open_[cid] = entry
+        elif entry.get("event") in OUTCOMES:
+            open_.pop(cid, None)
     return open_
 
 
@@ -132,23 +137,16 @@ def filled(path: Path, strategies: set[str]) -> dict[str, tuple[str, str, str, f
     the journal knows), for the orders that have a submit line. A gateway rebuilds its
     strategies' positions from this when it starts."""
     orders: dict[str, tuple[str, str, str, float]] = {}
-    if not path.exists():
-        return orders
-    with path.open(errors="replace") as f:
-        for line in f:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(entry, dict) or entry.get("strategy") not in strategies:
-                continue
-            cid = entry.get("client_order_id")
-            if entry.get("event") == "submit" and cid:
-                orders[cid] = (entry["strategy"], str(entry.get("symbol", "")),
-                               str(entry.get("side", "")), 0.0)
-            elif cid in orders and isinstance(entry.get("filled_qty"), int | float):
-                strategy, symbol, side, done = orders[cid]
-                orders[cid] = (strategy, symbol, side, max(done, float(entry["filled_qty"])))
+    for entry in entries(path):
+        cid = entry.get("client_order_id")
+        if entry.get("strategy") not in strategies:
+            continue
+        if entry.get("event") == "submit" and cid:
+            orders[cid] = (entry["strategy"], str(entry.get("symbol", "")),
+                           str(entry.get("side", "")), 0.0)
+        elif cid in orders and isinstance(entry.get("filled_qty"), int | float):
+            strategy, symbol, side, done = orders[cid]
+            orders[cid] = (strategy, symbol, side, max(done, float(entry["filled_qty"])))
     return orders
 
 
@@ -158,18 +156,8 @@ def journal_path(run_dir: Path) -> Path:
 
 def tail(path: Path, lines: int, strategy: str | None = None) -> list[dict[str, Any]]:
     """The last `lines` entries (of one strategy, if given)."""
-    if not path.exists():
-        return []
-    out: deque[dict[str, Any]] = deque(maxlen=lines)
-    with path.open(errors="replace") as f:
-        for line in f:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if strategy is None or entry.get("strategy") == strategy:
-                out.append(entry)
-    return list(out)
+    return list(deque((e for e in entries(path)
+                       if strategy is None or e.get("strategy") == strategy), maxlen=lines))
 
 
 def _now() -> str:

@@ -83,8 +83,8 @@ class OrderDesk:
     orders: dict[str, OrderRecord] = field(default_factory=dict)  # by client_order_id
     by_local: dict[tuple[str, str], str] = field(default_factory=dict)
     positions: dict[tuple[str, str], float] = field(default_factory=dict)
-    # What the journal knew when this gateway started (restore), per client order id.
-    journal_filled: dict[str, float] = field(default_factory=dict)
+    # What the journal knew when this gateway started (restore), per client order id:
+    # (strategy, symbol, side, filled), the filled part raised by what the broker says.
     journal_orders: dict[str, tuple[str, str, str, float]] = field(default_factory=dict)
 
     @classmethod
@@ -268,7 +268,6 @@ class OrderDesk:
 
     def restore(self, fills: Mapping[str, tuple[str, str, str, float]]) -> None:
         """Positions as the journal knows them (a gateway starting: they must not reset)."""
-        self.journal_filled = {cid: qty for cid, (_, _, _, qty) in fills.items()}
         self.journal_orders = dict(fills)
         for strategy, symbol, side, qty in fills.values():
             if qty and strategy in self.strategies:
@@ -282,10 +281,10 @@ class OrderDesk:
         known = self.journal_orders.get(cid)
         if known is None:
             return
-        strategy, symbol, side, _ = known
-        extra = broker_filled - self.journal_filled.get(cid, 0.0)
+        strategy, symbol, side, counted = known
+        extra = broker_filled - counted
         if extra > 0:
-            self.journal_filled[cid] = broker_filled
+            self.journal_orders[cid] = (strategy, symbol, side, broker_filled)
             key = (strategy, symbol)
             self.positions[key] = self.positions.get(key, 0.0) + (
                 extra if side == "buy" else -extra)

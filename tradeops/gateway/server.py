@@ -189,13 +189,7 @@ class GatewayServer:
                 os.unlink(self.socket_path)
 
     def close(self) -> None:
-        self.close_clients()
-        if self._listener is not None:
-            self._selector.unregister(self._listener)
-            self._listener.close()
-            self._listener = None
-            if os.path.exists(self.socket_path):
-                os.unlink(self.socket_path)
+        self.close_clients()  # idempotent: also the listener and its socket file
         for s in (self._wake_r, self._wake_w):
             s.close()
         self._selector.close()

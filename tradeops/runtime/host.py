@@ -155,7 +155,7 @@ class Host:
         if previous is not None:
             self.resumes.start_after[broker] = previous
         feed = self.feeds[broker] = self._open_feed(broker)
-        self.resumes.attached(broker, getattr(feed, "epoch", 0), feed.cursor, previous)
+        self.resumes.attached(broker, feed.epoch, feed.cursor, previous)
 
     def _load(self, name: str) -> None:
         cfg = self.topology.strategies[name]
@@ -364,7 +364,7 @@ class Host:
         start, so nothing the new gateway published is skipped). Strategies keep running."""
         logger.warning("lost the gateway of broker '{}' ({}); reconnecting", broker, why)
         old = self.feeds[broker]
-        self._attach(broker, (getattr(old, "epoch", 0), old.cursor))
+        self._attach(broker, (old.epoch, old.cursor))
         old.close()
         for symbol in self.table.symbols(broker):
             self._sync_subscription(broker, symbol)

@@ -55,7 +55,7 @@ def publish_stats(host: Host, now: float) -> None:
             },
             "refused": dict(host.refused),
             "cursors": {b: f.cursor for b, f in host.feeds.items()},
-            "epochs": {b: getattr(f, "epoch", 0) for b, f in host.feeds.items()},
+            "epochs": {b: f.epoch for b, f in host.feeds.items()},
         },
     )
 
