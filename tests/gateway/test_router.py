@@ -105,7 +105,8 @@ def make(tmp_path: Path) -> Make:
         sender = FakeSender(capacity)
         groups = {"victims": (["victim", "other"], policy), "neighbours": (["neighbour"], "none")}
         router = OrderRouter(
-            OrderDesk.for_broker(topology, "sim"), sender, Journal(tmp_path / "orders.jsonl"),
+            OrderDesk.for_broker(topology, "sim"), {"main": sender},
+            Journal(tmp_path / "orders.jsonl"),
             groups, lambda symbol: 100.0, **kw,
         )  # fmt: skip
         router.hello(HOST, "victims")
@@ -386,7 +387,8 @@ def test_a_gateway_after_a_crash_reconciles_journal_entries_without_an_outcome(
     router, sender = make()
     open_order = {"id": "b1", "client_order_id": "t1.victim.open1", "symbol": "AAPL",
                   "side": "buy", "qty": "1", "status": "new", "time_in_force": "day"}
-    router.on_result(JobResult(Job("open_orders", at.open_orders()), 200, [open_order]))
+    router.on_result(JobResult(Job("open_orders", at.open_orders(), account="main"), 200,
+                               [open_order]))
     asked = [j.cid for j in sender.queue if j.kind == "reconcile"]
     assert asked == ["t1.victim.gone1", "t1.victim.lost1"]
     jobs = {j.cid: j for j in sender.queue}
@@ -434,8 +436,10 @@ def test_fills_the_journal_missed_are_taken_from_the_broker_once(make: Make, tmp
     open_order = {"id": "b9", "client_order_id": "t1.victim.x1", "symbol": "AAPL",
                   "side": "sell", "qty": "5", "filled_qty": "2", "status": "partially_filled",
                   "time_in_force": "day"}
-    router.on_result(JobResult(Job("open_orders", at.open_orders()), 200, [open_order]))
-    router.on_result(JobResult(Job("open_orders", at.open_orders()), 200, [open_order]))
+    router.on_result(JobResult(Job("open_orders", at.open_orders(), account="main"), 200,
+                               [open_order]))
+    router.on_result(JobResult(Job("open_orders", at.open_orders(), account="main"), 200,
+                               [open_order]))
     assert router.desk.position("victim", "AAPL") == -2  # counted once
 
 
@@ -443,16 +447,22 @@ def test_positions_that_differ_from_the_broker_block_orders_until_acknowledged(
     make: Make, tmp_path: Path
 ) -> None:
     router, sender = make()
-    router.on_result(JobResult(Job("open_orders", at.open_orders()), 200, []))
+    router.start()
+    (start,) = sender.queue
+    assert (start.kind, start.account) == ("open_orders", "main")
+    router.on_result(JobResult(sender.take(), 200, []))
     (positions,) = [j for j in sender.queue if j.kind == "positions"]
+    assert positions.account == "main"
     # Someone else bought 5 AAPL on this account: the strategies hold nothing.
     router.on_result(JobResult(positions, 200, [{"symbol": "AAPL", "qty": "5"}]))
-    assert router.mismatch == {"AAPL": (0.0, 5.0)}
-    assert router.status()["positions_mismatch"] == {"AAPL": {"ours": 0.0, "broker": 5.0}}
+    assert router.mismatch == {"main": {"AAPL": (0.0, 5.0)}}
+    assert router.status()["positions_mismatch"] == {
+        "main": {"AAPL": {"ours": 0.0, "broker": 5.0}}}
     ((_, update),) = router.order(HOST, order("victim", "1"))
-    assert "positions differ from the broker's (AAPL ours 0, broker 5)" in update["reason"]
-    assert "tradeops orders --ack sim" in update["reason"]
-    assert router.acknowledge() == {"AAPL": (0.0, 5.0)}
+    assert ("positions of account 'main' differ from the broker's (AAPL ours 0, broker 5)"
+            in update["reason"])
+    assert "tradeops orders --ack sim.main" in update["reason"]
+    assert router.acknowledge("main") == {"main": {"AAPL": (0.0, 5.0)}}
     assert router.order(HOST, order("victim", "2")) == []
     events = [json.loads(x)["event"] for x in (tmp_path / "orders.jsonl").read_text().splitlines()]
     assert "positions_mismatch" in events and "positions_acknowledged" in events

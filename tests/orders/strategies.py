@@ -14,13 +14,14 @@ from tradeops.runtime.orders import OrderUpdate
 class OrderBot(Strategy):
     """On start: records `self.orders()`, then sends `params.orders` (a list of
     [side, qty, limit-or-null]) on `params.symbol` once the feed is live: once per desk, not
-    again after a restart of its process."""
+    again after a restart of its process (which sends `params.each_restart` instead)."""
 
     def on_start(self) -> None:
         self._out = open(self.params["out"], "a", buffering=1)  # noqa: SIM115
         self._emit("start", orders=[o.order_id for o in self.orders()])
         self._marker = Path(self.params["out"] + ".sent")
-        self._todo = [] if self._marker.exists() else list(self.params.get("orders", []))
+        self._todo = (list(self.params.get("each_restart", [])) if self._marker.exists()
+                      else list(self.params.get("orders", [])))
 
     def on_timer(self) -> None:
         # params.when_unsafe: send on the timer once the feed is NOT live (to be refused).

@@ -136,13 +136,14 @@ def test_a_position_the_strategies_do_not_know_blocks_orders_until_acknowledged(
     desk: Desk = make_desk("posack", body(sim, tmp_path / "resting.jsonl", "200/min", "10s"))
     desk.up()
     wait_for(lambda: desk.cli("status", "-f", str(desk.file)).returncode == 1
-             and "positions differ from the broker's" in desk.cli(
+             and "positions of account ext.main differ from the broker's" in desk.cli(
                  "status", "-f", str(desk.file)).stdout, timeout=30,
              what="the mismatch in status")
     rejected = wait_for(lambda: [e for e in events(tmp_path, "resting")
                                  if e["event"] == "rejected"], timeout=30,
                         what="the strategy's orders refused")
-    assert "positions differ from the broker's (AAPL ours 0, broker 2)" in rejected[0]["reason"]
+    assert ("positions of account 'main' differ from the broker's (AAPL ours 0, broker 2)"
+            in rejected[0]["reason"])
     with urllib.request.urlopen(f"{sim.http_url}/admin/orders", timeout=5) as resp:
         at_broker = json.loads(resp.read())["orders"]
     assert [o["client_order_id"] for o in at_broker] == ["by-hand-1"]  # none of ours went out

@@ -57,8 +57,9 @@ def _keys(cls: type[BaseModel], prefix: str = "") -> Iterator[str]:
         yield path
         nested = _model_in(info.annotation)
         if nested is not None:
-            collection = path in ("brokers", "strategies", "processes")
-            yield from _keys(nested, path + (".NAME." if collection else "."))
+            sep = {"brokers": ".NAME.", "strategies": ".NAME.", "processes": ".NAME.",
+                   "brokers.NAME.accounts": ".ACCOUNT."}.get(path, ".")
+            yield from _keys(nested, path + sep)
 
 
 def test_docs_describe_every_key() -> None:

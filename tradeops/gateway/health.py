@@ -90,13 +90,16 @@ def connection_rows(
     ]
 
 
-def order_summary(status: Mapping[str, Any]) -> dict[str, int]:
-    """The order router's status, counted: working, queued, rejected, throttled, unrouted."""
+def order_summary(status: Mapping[str, Any]) -> dict[str, Any]:
+    """The order router's status, counted (working, queued, rejected, throttled, unrouted),
+    with the accounts whose positions differ from the broker's and what is halted."""
     return {
         "working": len(status["working"]),
         "queued": status["queued"],
         "rejected": status["rejected"],
         "throttled": status["throttled"],
         "unrouted": len(status["unrouted"]),
-        "positions_mismatch": len(status.get("positions_mismatch", {})),
+        "positions_mismatch": sorted(status.get("positions_mismatch", {})),
+        "halted": dict(status.get("halted", {})),
+        "accounts": dict(status.get("accounts", {})),
     }

@@ -150,6 +150,22 @@ def filled(path: Path, strategies: set[str]) -> dict[str, tuple[str, str, str, f
     return orders
 
 
+def halts(path: Path, broker: str) -> dict[tuple[str, str], str]:
+    """The halts in force on a broker's gateway, (scope, target) → when it was halted: what
+    `tradeops halt` wrote and no `tradeops resume` lifted since. Scopes: broker, account,
+    strategy."""
+    held: dict[tuple[str, str], str] = {}
+    for entry in entries(path):
+        if entry.get("broker") != broker or entry.get("event") not in ("halt", "resume"):
+            continue
+        scope = (str(entry.get("scope")), str(entry.get("target")))
+        if entry["event"] == "halt":
+            held.setdefault(scope, str(entry.get("time", "")))
+        else:
+            held.pop(scope, None)
+    return held
+
+
 def journal_path(run_dir: Path) -> Path:
     return run_dir / "orders.jsonl"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from loguru import logger
 
@@ -23,13 +24,12 @@ from tradeops.gateway.session import BrokerClock, ClockReading, MarketSession
 from tradeops.gateway.trading import Job, OrderSender, RestTransport, TradeStream
 from tradeops.gateway.upstream import UpstreamConfig
 from tradeops.process import child
-from tradeops.process.credentials import broker_credentials
+from tradeops.process.credentials import account_credentials, broker_credentials
 from tradeops.process.entry import RoleContext
 from tradeops.process.paths import RunPaths
 from tradeops.protocol.alltick import DEFAULT_URL as ALLTICK_URL
 from tradeops.protocol.alltick import AllTickSession
 from tradeops.protocol.alpaca import MarketDataSession
-from tradeops.protocol.alpaca_trading import open_orders
 from tradeops.protocol.feed import FeedSession, MarketData
 from tradeops.protocol.hours import WEEKDAYS, WeeklyHours, parse_session
 from tradeops.topology.model import Broker, Topology
@@ -111,7 +111,8 @@ def run_gateway(ctx: RoleContext) -> int:
                 {**server.health(), "readers": len(ring.readers()), "cursor": ring.cursor},
             )
 
-    router, sender, stream = build_orders(topology, broker_name, paths, sim_url, server)
+    orders = build_orders(topology, broker_name, paths, sim_url, server)
+    router = orders.router
     server.router = router
     server.session, broker_clock = market_session(broker_name, broker, sim_url, server)
     try:
@@ -126,13 +127,11 @@ def run_gateway(ctx: RoleContext) -> int:
         child.report_ready({"socket": server.socket_path, "ring": ring.name})
         server.serve(stop, on_tick=publish_state)
     finally:
-        if sender is not None:  # what the departing hosts' auto_cancel asked for is seen through
-            router.abandon(sender.withdraw_submits())
-            settle_cancels(server, router, sender, broker.orders.cancel_timeout, publish_state)
-            sender.stop()
+        # What the departing hosts' auto_cancel asked for is seen through.
+        router.abandon(orders.withdraw_submits())
+        settle_cancels(server, router, orders, broker.orders.cancel_timeout, publish_state)
+        orders.stop()
         server.close()
-        if stream is not None:
-            stream.stop()
         if broker_clock is not None:
             broker_clock.stop()
         router.journal.close()
@@ -141,7 +140,7 @@ def run_gateway(ctx: RoleContext) -> int:
     return 0
 
 
-def settle_cancels(server: GatewayServer, router: OrderRouter, sender: OrderSender,
+def settle_cancels(server: GatewayServer, router: OrderRouter, sender: OrderSide,
                    timeout: float, on_tick: Callable[[], None]) -> None:
     """Wait, up to `timeout`, until every cancel the auto-cancel policies asked for is
     confirmed by the broker; report what is still working (by order) to the supervisor,
@@ -212,14 +211,37 @@ def trading_urls(broker: Broker, sim_url: str | None) -> tuple[str, str]:
     return rest, "ws" + rest.removeprefix("http") + "/stream"
 
 
+@dataclass
+class OrderSide:
+    """The order side of a gateway: the router, and per account its sender (REST within
+    the account's rate limit) and its trade-updates stream."""
+
+    router: OrderRouter
+    senders: dict[str, OrderSender]
+    streams: list[TradeStream]
+
+    def pending(self) -> int:
+        return sum(s.pending() for s in self.senders.values())
+
+    def withdraw_submits(self) -> list[Job]:
+        return [job for s in self.senders.values() for job in s.withdraw_submits()]
+
+    def stop(self) -> None:
+        for sender in self.senders.values():
+            sender.stop()
+        for stream in self.streams:
+            stream.stop()
+
+
 def build_orders(
     topology: Topology,
     broker_name: str,
     paths: RunPaths,
     sim_url: str | None,
     server: GatewayServer,
-) -> tuple[OrderRouter, OrderSender | None, TradeStream | None]:
-    """The order side of a gateway: risk book, rate-limited sender, trade-updates stream."""
+) -> OrderSide:
+    """The order side of a gateway: risk book, and per account a rate-limited sender and a
+    trade-updates stream on that account's login."""
     broker = topology.brokers[broker_name]
     desk = OrderDesk.for_broker(topology, broker_name)
     journal = Journal(
@@ -236,28 +258,42 @@ def build_orders(
     prices = _price_lookup(paths.bus, broker_name)
     if broker.adapter == "alltick":
         reason = f"broker '{broker_name}' (alltick) is a market-data feed; it takes no orders"
-        return (
-            OrderRouter(desk, None, journal, group_map, prices, no_orders_reason=reason),
-            None,
-            None,
-        )
-    key, secret = broker_credentials(broker_name, broker) or ("tradeops", "tradeops")
+        router = OrderRouter(desk, {}, journal, group_map, prices, no_orders_reason=reason)
+        return OrderSide(router, {}, [])
     rest, stream_url = trading_urls(broker, sim_url)
     rate = broker.orders.rate_limit
-    window = SlidingWindow(rate.requests, rate.seconds) if rate else None
-    sender = OrderSender(RestTransport(rest, key, secret), window, broker.orders.queue_size)
-    router = OrderRouter(desk, sender, journal, group_map, prices, on_limit=broker.orders.on_limit)
-    stream = TradeStream(
-        stream_url,
-        key,
-        secret,
-        on_update=lambda u: server.post_replies(lambda: router.on_trade_update(u)),
-        on_state=lambda state, cause: server.post(router.resync if state == "live" else _noop),
+    senders: dict[str, OrderSender] = {}
+    logins: dict[str, tuple[str, str]] = {}
+    for account in broker.trading_accounts:
+        key, secret = account_credentials(broker_name, broker, account) or ("tradeops",
+                                                                              "tradeops")
+        logins[account] = (key, secret)
+        window = SlidingWindow(rate.requests, rate.seconds) if rate else None
+        senders[account] = OrderSender(RestTransport(rest, key, secret), window,
+                                       broker.orders.queue_size)
+    router = OrderRouter(
+        desk, senders, journal, group_map, prices, on_limit=broker.orders.on_limit,
+        limits={a: spec.limits for a, spec in broker.trading_accounts.items()},
+        market_tif="gtc" if broker.effective_feed == "crypto" else "day",
     )
-    sender.start(on_result=lambda r: server.post_replies(lambda: router.on_result(r)))
-    stream.start()
-    sender.put(Job("open_orders", open_orders()))  # orders that outlived a previous gateway
-    return router, sender, stream
+    streams = [
+        TradeStream(
+            stream_url,
+            key,
+            secret,
+            on_update=lambda u: server.post_replies(lambda: router.on_trade_update(u)),
+            on_state=lambda state, cause: server.post(router.resync if state == "live"
+                                                      else _noop),
+            name=f"trade-updates-{account}",
+        )
+        for account, (key, secret) in logins.items()
+    ]
+    for sender in senders.values():
+        sender.start(on_result=lambda r: server.post_replies(lambda: router.on_result(r)))
+    for stream in streams:
+        stream.start()
+    router.start()  # orders that outlived a previous gateway, then positions, per account
+    return OrderSide(router, senders, streams)
 
 
 def _noop() -> None:

@@ -7,6 +7,9 @@
     → {"op": "unsubscribe", "id": 2, "symbols": ["AAPL"]}
     → {"op": "status", "id": 3}
     → {"op": "order" | "cancel" | "cancel_all" | "orders", ...}   (brokers that take orders)
+    → {"op": "halt" | "resume", "target": "sim.alpha"}      (`tradeops halt`, `resume`)
+    → {"op": "flatten", "strategy": "s", "dry_run": true}    (`tradeops flatten`)
+    → {"op": "ack_positions", "target": "sim.alpha"}        (`tradeops orders --ack`)
 
 docs/gateway.md has the whole protocol. Requests are checked here; the decisions belong to
 the core (subscriptions) and the router (orders), whose answers the gateway delivers.
@@ -54,9 +57,8 @@ def handle(gateway: Gateway, client: Client, msg: Message | Malformed) -> None:
         _subscription(gateway, client, op, rid, msg)
     elif op == "status":
         reply(gateway, client, rid, status=gateway.health())
-    elif op == "ack_positions" and gateway.router is not None:
-        was = gateway.router.acknowledge()
-        reply(gateway, client, rid, acknowledged=sorted(was))
+    elif op in ("ack_positions", "halt", "resume", "flatten") and gateway.router is not None:
+        _desk_control(gateway, gateway.router, client, op, rid, msg)
     elif op in ("order", "cancel", "cancel_all", "orders") and gateway.router is not None:
         _orders(gateway, gateway.router, client, op, rid, msg)
     else:
@@ -91,6 +93,42 @@ def _subscription(gateway: Gateway, client: Client, op: str, rid: Any, msg: dict
         gateway.carry_out(gateway.core.subscribe(client.sock, rid, symbols, mode))
     else:
         gateway.carry_out(gateway.core.unsubscribe(client.sock, rid, symbols))
+
+
+def _desk_control(gateway: Gateway, router: OrderRouter, client: Client, op: str, rid: Any,
+                  msg: dict[str, Any]) -> None:
+    """A person's commands: acknowledge positions, halt, resume, flatten. A target this
+    broker does not know is answered `known: false` with what it does know, so the CLI,
+    asking every gateway, can tell a typo from a target on another broker."""
+    target = str(msg.get("target") or msg.get("strategy") or "")
+    if op == "ack_positions":
+        account = target.removeprefix(router.desk.broker + ".") if target else ""
+        if account and account != router.desk.broker and account not in router.books:
+            reply(gateway, client, rid, known=False, targets=router.targets())
+            return
+        was = router.acknowledge(None if account in ("", router.desk.broker) else account)
+        reply(gateway, client, rid, known=True, acknowledged={a: sorted(d) for a, d in was.items()})
+        return
+    if op == "flatten":
+        if target not in router.desk.strategies:
+            reply(gateway, client, rid, known=False, targets=router.targets())
+        elif msg.get("dry_run"):
+            reply(gateway, client, rid, known=True,
+                  positions=router.desk.positions_of(target),
+                  working=len(router.desk.working(target)))
+        else:
+            placed, replies = router.flatten(target)
+            gateway.deliver(replies)
+            reply(gateway, client, rid, known=True, orders=placed)
+        return
+    scope = router.scope_of(target)
+    if scope is None:
+        reply(gateway, client, rid, known=False, targets=router.targets())
+    elif op == "halt":
+        gateway.deliver(router.halt(scope))
+        reply(gateway, client, rid, known=True, scope=list(scope))
+    else:
+        reply(gateway, client, rid, known=True, scope=list(scope), resumed=router.resume(scope))
 
 
 def _orders(gateway: Gateway, router: OrderRouter, client: Client, op: str, rid: Any,

@@ -6,23 +6,36 @@ only that group's strategies may trade through its connection), applies the risk
 queues broker calls within the rate limit, routes every update to the connection that owns
 the strategy now (a restarted host takes its strategies' orders over), and applies the
 group's `auto_cancel` policy when that connection goes away.
+
+A broker may hold several accounts: each has its own sender (its login, its rate limit, its
+trade stream), its own limits and day counters (`accounts.py`), its own reconciliation of
+positions with the broker, and may be halted on its own (`tradeops halt BROKER.ACCOUNT`).
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Protocol
 
 from loguru import logger
 
-from tradeops.gateway.journal import Journal, filled
+from tradeops.gateway import accounts
+from tradeops.gateway.accounts import AccountBook, Exposure
+from tradeops.gateway.journal import Journal, entries, filled, halts
 from tradeops.gateway.orders import OrderDesk, OrderRecord, Update
 from tradeops.gateway.trading import Job, JobResult
 from tradeops.protocol import alpaca_trading as at
+from tradeops.topology.model import AccountLimits
 
 Client = Hashable
 Reply = tuple[Client, dict[str, Any]]
+Scope = tuple[str, str]  # ("broker", NAME) | ("account", NAME) | ("strategy", NAME)
+
+
+def utc_today() -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime())
 
 
 #: The broker's final order states as journal outcomes (anything else: still working).
@@ -45,30 +58,48 @@ class OrderRouter:
     def __init__(
         self,
         desk: OrderDesk,
-        sender: Sender | None,
+        senders: Mapping[str, Sender],
         journal: Journal,
         groups: Mapping[str, tuple[list[str], str]],
         price: Callable[[str], float | None],
         on_limit: str = "queue",
         no_orders_reason: str = "",
+        limits: Mapping[str, AccountLimits] | None = None,
+        today: Callable[[], str] = utc_today,
+        market_tif: str = "day",
     ) -> None:
         self.desk = desk
-        self.sender = sender
+        self.senders = dict(senders)  # account → its order transport
         self.journal = journal
         self.groups = groups  # group → (its strategies on this broker, auto_cancel policy)
         self.price = price
         self.on_limit = on_limit
         self.no_orders_reason = no_orders_reason
+        self.today = today
+        self.market_tif = market_tif  # flatten's market orders (crypto wants gtc)
+        self.account_of = {s: cfg.account for s, cfg in desk.strategies.items()}
+        names = set(self.account_of.values()) | set(self.senders) | set(limits or {})
+        self.books = {a: AccountBook(a, (limits or {}).get(a) or AccountLimits())
+                      for a in sorted(names)}
         self.owner: dict[str, Client] = {}  # strategy → the connection that runs it now
         self.group_of: dict[Client, str] = {}
         self.unrouted: deque[dict[str, Any]] = deque(maxlen=200)
         self.rejected = 0
-        # Positions survive a restart of this gateway: rebuilt from the journal's fills.
-        members = {s for names, _ in groups.values() for s in names}
+        # Positions, the accounts' day and halts survive a restart of this gateway: rebuilt
+        # from the journal.
+        members = {s for names_, _ in groups.values() for s in names_}
         self.desk.restore(filled(journal.path, members))
-        #: symbol -> (our strategies' total, the broker's) while they differ: new orders are
-        #: refused until a person acknowledges (`tradeops orders --ack BROKER`).
-        self.mismatch: dict[str, tuple[float, float]] = {}
+        accounts.replay(self.books, self.account_of, entries(journal.path))
+        for book in self.books.values():
+            book.roll(today())
+        self.halts: dict[Scope, str] = halts(journal.path, desk.broker)
+        #: account → symbol → (our strategies' total, the broker's) while they differ: the
+        #: account's new orders are refused until a person acknowledges
+        #: (`tradeops orders --ack BROKER.ACCOUNT`).
+        self.mismatch: dict[str, dict[str, tuple[float, float]]] = {}
+
+    def sender_of(self, strategy: str) -> Sender | None:
+        return self.senders.get(self.account_of.get(strategy, ""))
 
     # -- hosts -----------------------------------------------------------------------------------
     def hello(self, client: Client, group: str) -> list[Reply]:
@@ -113,32 +144,44 @@ class OrderRouter:
             qty=qty,
             limit=limit,
             tif=tif,
+            account=self.account_of.get(strategy),
         )
         reason = self._refusal(client, strategy, record)
-        if reason is None and self.sender is not None:
+        sender = self.sender_of(strategy)
+        if reason is None and sender is not None:
+            account = self.account_of[strategy]
             job = Job(
                 "submit",
                 at.submit(symbol, side, qty, limit, tif, record.client_order_id),
                 client,
                 record.client_order_id,
+                account,
             )
-            reason = self.sender.admit(job, reject_when_spent=self.on_limit == "reject")
+            reason = sender.admit(job, reject_when_spent=self.on_limit == "reject")
             if reason is None:
+                self.books[account].sent(self.today())
                 return []
         rejected = self.desk.rejected(record, reason or "no order transport")
-        return self._routed(self._journal_updates([rejected]))
+        return self._routed(self._journal_updates([rejected], refused=True))
 
     def _refusal(self, client: Client, strategy: str, record: OrderRecord) -> str | None:
         if self.no_orders_reason:
             return self.no_orders_reason
-        if self.mismatch:
-            shown = ", ".join(f"{sym} ours {ours:g}, broker {theirs:g}"
-                              for sym, (ours, theirs) in sorted(self.mismatch.items()))
-            return (f"positions differ from the broker's ({shown}); check the account, then "
-                    f"`tradeops orders --ack {self.desk.broker}`")
         group = self.group_of.get(client)
         if group is None or strategy not in self.groups[group][0]:
             return f"this connection does not run strategy '{strategy}'"
+        halted = self.halted(strategy)
+        if halted:
+            return halted
+        account = self.account_of.get(strategy, "")
+        differ = self.mismatch.get(account)
+        if differ:
+            shown = ", ".join(f"{sym} ours {ours:g}, broker {theirs:g}"
+                              for sym, (ours, theirs) in sorted(differ.items()))
+            return (f"positions of account '{account}' differ from the broker's ({shown}); "
+                    f"check the account, then `tradeops orders --ack "
+                    f"{self.desk.broker}.{account}`")
+        price = self.price(record.symbol)
         reason = self.desk.check(
             strategy,
             record.symbol,
@@ -146,10 +189,115 @@ class OrderRouter:
             record.qty,
             record.limit,
             record.tif,
-            self.price(record.symbol),
+            price,
             checking=record.client_order_id,
         )
+        if reason is None and account in self.books:
+            open_orders, exposure = self._account_exposure(account, record.client_order_id)
+            reason = self.books[account].refusal(
+                self.today(), record.symbol, record.side, record.qty,
+                record.limit if record.limit is not None else price, open_orders, exposure,
+                self.price)
         return reason
+
+    def _account_exposure(self, account: str, besides: str) -> tuple[int, dict[str, Exposure]]:
+        """An account's working orders (but `besides`) and its exposure per symbol."""
+        exposure: dict[str, Exposure] = {}
+        for (strategy, symbol), qty in self.desk.positions.items():
+            if self.account_of.get(strategy) == account and qty:
+                exposure.setdefault(symbol, Exposure()).position += qty
+        open_orders = 0
+        for o in self.desk.orders.values():
+            if not o.live or o.client_order_id == besides or self.account_of.get(
+                    o.strategy) != account:
+                continue
+            open_orders += 1
+            remaining = max(0.0, o.qty - o.filled_qty)
+            e = exposure.setdefault(o.symbol, Exposure())
+            if o.side == "buy":
+                e.buys += remaining
+            else:
+                e.sells += remaining
+        return open_orders, exposure
+
+    # -- halt, resume, flatten ------------------------------------------------------------
+    def scope_of(self, target: str) -> Scope | None:
+        """What `tradeops halt TARGET` means on this broker: the broker, one of its accounts
+        (BROKER.ACCOUNT), or one of its strategies; None when TARGET is none of these."""
+        broker = self.desk.broker
+        if target in ("", broker):
+            return ("broker", broker)
+        if target.startswith(broker + ".") and target[len(broker) + 1:] in self.books:
+            return ("account", target[len(broker) + 1:])
+        if target in self.desk.strategies:
+            return ("strategy", target)
+        return None
+
+    def targets(self) -> list[str]:
+        broker = self.desk.broker
+        return [broker, *(f"{broker}.{a}" for a in self.books), *sorted(self.desk.strategies)]
+
+    def halted(self, strategy: str) -> str | None:
+        """Why `strategy` may not send new orders because of a halt, or None."""
+        account = self.account_of.get(strategy, "")
+        for scope, label in ((("strategy", strategy), strategy),
+                             (("account", account), f"{self.desk.broker}.{account}"),
+                             (("broker", self.desk.broker), self.desk.broker)):
+            if scope in self.halts:
+                return (f"{label} is halted (since {self.halts[scope]}); "
+                        f"`tradeops resume {label}` reopens it")
+        return None
+
+    def halt(self, scope: Scope) -> list[Reply]:
+        """Block new orders in `scope` and cancel its working ones; the journal records when
+        (and a restarted gateway reads the halt back)."""
+        kind, target = scope
+        if scope not in self.halts:
+            self.journal.write("halt", broker=self.desk.broker, scope=kind, target=target)
+            self.halts[scope] = _now()
+        logger.warning("halted {} {}: new orders refused, working orders cancelled", kind, target)
+        if kind == "strategy":
+            return self._routed(self._journal_updates(
+                [u for o in self.desk.working(target) for u in self._cancel(o)]))
+        names = list(self.books) if kind == "broker" else [target]
+        return self._routed(self._journal_updates(
+            [u for account in names for u in self._cancel_account(account, None)]))
+
+    def resume(self, scope: Scope) -> bool:
+        if self.halts.pop(scope, None) is None:
+            return False
+        self.journal.write("resume", broker=self.desk.broker, scope=scope[0], target=scope[1])
+        logger.info("resumed {} {}: new orders accepted", *scope)
+        return True
+
+    def flatten(self, strategy: str) -> tuple[list[dict[str, Any]], list[Reply]]:
+        """Close `strategy`'s positions with market orders, after cancelling its working
+        orders. Neither a halt nor the strategy's limits stop it: it only reduces."""
+        updates = [u for o in self.desk.working(strategy) for u in self._cancel(o)]
+        sender = self.sender_of(strategy)
+        placed: list[dict[str, Any]] = []
+        if sender is None:
+            return placed, self._routed(self._journal_updates(updates))
+        account = self.account_of[strategy]
+        for symbol, qty in sorted(self.desk.positions_of(strategy).items()):
+            side = "sell" if qty > 0 else "buy"
+            record = self.desk.new(strategy, "", symbol, side, abs(qty), None, self.market_tif)
+            record.local_id = record.client_order_id
+            self.desk.by_local[(strategy, record.local_id)] = record.client_order_id
+            self.journal.write("submit", strategy=strategy, order_id=record.local_id,
+                               client_order_id=record.client_order_id, symbol=symbol,
+                               side=side, qty=abs(qty), limit=None, tif=self.market_tif,
+                               account=account, flatten=True)
+            job = Job("submit", at.submit(symbol, side, abs(qty), None, self.market_tif,
+                                          record.client_order_id),
+                      self.owner.get(strategy), record.client_order_id, account)
+            reason = sender.admit(job, reject_when_spent=False)
+            if reason is None:
+                self.books[account].sent(self.today())
+            else:
+                updates.append(self.desk.rejected(record, reason))
+            placed.append(record.to_json() | {"refused": reason or ""})
+        return placed, self._routed(self._journal_updates(updates))
 
     def cancel(self, client: Client, strategy: str, local_id: str) -> list[Reply]:
         record = self.desk.find(strategy, local_id)
@@ -184,19 +332,21 @@ class OrderRouter:
             order_id=record.local_id,
             client_order_id=record.client_order_id,
         )
+        sender = self.sender_of(record.strategy)
         if (
             record.status == "new"
-            and self.sender is not None
-            and self.sender.withdraw(self.owner.get(record.strategy), record.client_order_id)
+            and sender is not None
+            and sender.withdraw(self.owner.get(record.strategy), record.client_order_id)
         ):
             return [self.desk.cancelled_before_sending(record)]
-        if record.broker_id and self.sender is not None:
-            self.sender.put(
+        if record.broker_id and sender is not None:
+            sender.put(
                 Job(
                     "cancel",
                     at.cancel(record.broker_id),
                     self.owner.get(record.strategy),
                     record.client_order_id,
+                    self.account_of[record.strategy],
                 )
             )
         # Without a broker id yet, the cancel goes out as soon as the submit's answer comes.
@@ -228,12 +378,28 @@ class OrderRouter:
             len(working),
         )
         self.journal.write("auto_cancel", group=group, policy=policy, orders=len(working))
-        if policy == "account" and self.sender is not None:
-            for record in working:  # tracked until the broker confirms each (settle_cancels)
-                record.cancel_requested = True
-            self.sender.put(Job("cancel_all", at.cancel_all(), client))
-            return []
+        if policy == "account":  # only the accounts this group trades on
+            return [u for account in sorted({self.account_of[o.strategy] for o in working})
+                    for u in self._cancel_account(account, client)]
         return [u for o in working for u in self._cancel(o)]
+
+    def _cancel_account(self, account: str, client: Client) -> list[Update]:
+        """Cancel every working order of one account at the broker (one DELETE /v2/orders on
+        its login); each of ours is tracked until the broker confirms it (settle_cancels)."""
+        sender = self.senders.get(account)
+        if sender is None:
+            return []
+        mine = [o for o in self.desk.orders.values()
+                if o.live and self.account_of.get(o.strategy) == account]
+        withdrawn: list[Update] = []
+        for record in mine:
+            if record.status == "new" and sender.withdraw(self.owner.get(record.strategy),
+                                                          record.client_order_id):
+                withdrawn.append(self.desk.cancelled_before_sending(record))
+            else:
+                record.cancel_requested = True
+        sender.put(Job("cancel_all", at.cancel_all(), client, "", account))
+        return withdrawn
 
     # -- the broker ------------------------------------------------------------------------------
     def on_result(self, result: JobResult) -> list[Reply]:
@@ -274,56 +440,73 @@ class OrderRouter:
                 if isinstance(o, dict):  # fills the journal missed count once
                     self.desk.fill_missed(str(o.get("client_order_id")),
                                           float(o.get("filled_qty") or 0))
-            self._reconcile({str(o.get("client_order_id")) for o in result.body
-                             if isinstance(o, dict)})
-            if self.sender is not None:  # after the lookups: the account's positions
-                self.sender.put(Job("positions", at.HttpRequest("GET", "/v2/positions")))
+            self._reconcile(job.account, {str(o.get("client_order_id")) for o in result.body
+                                          if isinstance(o, dict)})
+            sender = self.senders.get(job.account)
+            if sender is not None:  # after the lookups: the account's positions
+                sender.put(Job("positions", at.HttpRequest("GET", "/v2/positions"), None, "",
+                               job.account))
         if job.kind == "reconcile":
             self._reconciled(job.cid, result)
         if job.kind == "positions" and result.status == 200 and isinstance(result.body, list):
-            self._compare_positions(result.body)
+            self._compare_positions(job.account, result.body)
         return []
 
-    def _compare_positions(self, broker_positions: list[Any]) -> None:
-        """Our strategies' positions, summed per symbol, against the broker's account: a
-        mismatch is logged, journalled, shown in status and blocks new orders until ack."""
+    def start(self) -> None:
+        """A gateway starting: ask each account for its open orders (taken over, and the
+        journal reconciled with them), then for its positions (compared with ours)."""
+        for account, sender in self.senders.items():
+            sender.put(Job("open_orders", at.open_orders(), None, "", account))
+
+    def _compare_positions(self, account: str, broker_positions: list[Any]) -> None:
+        """Our strategies' positions on `account`, summed per symbol, against the broker's: a
+        mismatch is logged, journalled, shown in status and blocks the account's new orders
+        until acknowledged."""
         theirs = {str(p.get("symbol")): float(p.get("qty") or 0)
                   for p in broker_positions if isinstance(p, dict)}
         ours: dict[str, float] = {}
-        for (_, symbol), qty in self.desk.positions.items():
-            ours[symbol] = ours.get(symbol, 0.0) + qty
-        self.mismatch = {s: (ours.get(s, 0.0), theirs.get(s, 0.0))
-                         for s in set(ours) | set(theirs)
-                         if abs(ours.get(s, 0.0) - theirs.get(s, 0.0)) > 1e-9}
-        if self.mismatch:
-            logger.error("positions differ from the broker's: {}; new orders are refused until "
-                         "`tradeops orders --ack {}`", self.mismatch, self.desk.broker)
-            self.journal.write("positions_mismatch", broker=self.desk.broker,
-                               symbols={s: {"ours": o, "broker": t}
-                                        for s, (o, t) in self.mismatch.items()})
+        for (strategy, symbol), qty in self.desk.positions.items():
+            if self.account_of.get(strategy) == account:
+                ours[symbol] = ours.get(symbol, 0.0) + qty
+        differ = {s: (ours.get(s, 0.0), theirs.get(s, 0.0)) for s in set(ours) | set(theirs)
+                  if abs(ours.get(s, 0.0) - theirs.get(s, 0.0)) > 1e-9}
+        if not differ:
+            self.mismatch.pop(account, None)
+            return
+        self.mismatch[account] = differ
+        label = f"{self.desk.broker}.{account}"
+        logger.error("positions of account {} differ from the broker's: {}; its new orders are "
+                     "refused until `tradeops orders --ack {}`", label, differ, label)
+        self.journal.write("positions_mismatch", broker=self.desk.broker, account=account,
+                           symbols={s: {"ours": o, "broker": t} for s, (o, t) in differ.items()})
 
-    def acknowledge(self) -> dict[str, tuple[float, float]]:
-        """A person checked the account: orders may go again. Returns what was differing."""
-        was, self.mismatch = self.mismatch, {}
-        if was:
-            self.journal.write("positions_acknowledged", broker=self.desk.broker,
-                               symbols=sorted(was))
+    def acknowledge(self, account: str | None = None) -> dict[str, dict[str, tuple[float, float]]]:
+        """A person checked the account (every account when None): its orders may go again.
+        Returns what was differing, per account."""
+        names = list(self.mismatch) if account is None else [account]
+        was = {a: self.mismatch.pop(a) for a in names if a in self.mismatch}
+        for a, differ in was.items():
+            self.journal.write("positions_acknowledged", broker=self.desk.broker, account=a,
+                               symbols=sorted(differ))
         return was
 
     # -- after a crash: journal entries without an outcome -------------------------------------
-    def _reconcile(self, open_at_broker: set[str]) -> None:
-        """Every submit the journal has no outcome for: still working at the broker (say so),
-        or asked about, one request each (`_reconciled` writes what happened)."""
-        strategies = {s for members, _ in self.groups.values() for s in members}
+    def _reconcile(self, account: str, open_at_broker: set[str]) -> None:
+        """Every submit of `account`'s strategies the journal has no outcome for: still
+        working at the broker (say so), or asked about, one request each (`_reconciled`
+        writes what happened)."""
+        strategies = {s for members, _ in self.groups.values() for s in members
+                      if self.account_of.get(s) == account}
+        sender = self.senders.get(account)
         for cid, entry in self.journal.open_orders(strategies).items():
             if cid in open_at_broker:
                 self.journal.write("working", strategy=entry.get("strategy"),
                                    order_id=entry.get("order_id"), client_order_id=cid,
                                    reconciled=True)
-            elif cid not in self.desk.orders and self.sender is not None:
+            elif cid not in self.desk.orders and sender is not None:
                 request = at.HttpRequest(
                     "GET", f"/v2/orders:by_client_order_id?client_order_id={cid}")
-                self.sender.put(Job("reconcile", request, None, cid))
+                sender.put(Job("reconcile", request, None, cid, account))
 
     def _reconciled(self, cid: str, result: JobResult) -> None:
         strategy = at.owner_of(cid)
@@ -353,7 +536,14 @@ class OrderRouter:
                 self._journal_updates([self.desk.cancelled_before_sending(record)])
 
     def on_trade_update(self, update: at.TradeUpdate) -> list[Reply]:
-        return self._routed(self._journal_updates(self.desk.on_trade_update(update)))
+        updates = self.desk.on_trade_update(update)
+        for strategy, u in updates:  # the account's day: realised P&L of each fill
+            account = self.account_of.get(strategy)
+            if u.get("fill_qty") and u.get("fill_price") is not None and account in self.books:
+                self.books[account].on_fill(self.today(), u["order"]["symbol"],
+                                            u["order"]["side"], float(u["fill_qty"]),
+                                            float(u["fill_price"]))
+        return self._routed(self._journal_updates(updates))
 
     def resync(self) -> None:
         """The trade stream reconnected: ask the broker about every live order."""
@@ -362,18 +552,23 @@ class OrderRouter:
                 self._lookup(record)
 
     def _lookup(self, record: OrderRecord) -> None:
-        if self.sender is not None:
+        sender = self.sender_of(record.strategy)
+        if sender is not None:
             request = at.HttpRequest(
                 "GET", f"/v2/orders:by_client_order_id?client_order_id={record.client_order_id}"
             )
-            self.sender.put(
-                Job("lookup", request, self.owner.get(record.strategy), record.client_order_id)
-            )
+            sender.put(Job("lookup", request, self.owner.get(record.strategy),
+                           record.client_order_id, self.account_of[record.strategy]))
 
     # -- routing ------------------------------------------------------------------------------
-    def _journal_updates(self, updates: list[Update]) -> list[Update]:
+    def _journal_updates(self, updates: list[Update], refused: bool = False) -> list[Update]:
+        """Journal each update; `refused`: the desk refused these orders (they never reached
+        the broker, so they do not count against the account's orders of the day)."""
         for strategy, u in updates:
             order = u["order"]
+            extra: dict[str, Any] = {"refused": True} if refused else {}
+            if u.get("fill_qty"):
+                extra |= {"fill_qty": u["fill_qty"], "fill_price": u.get("fill_price")}
             self.journal.write(
                 u["event"],
                 strategy=strategy,
@@ -382,6 +577,7 @@ class OrderRouter:
                 broker_order_id=order.get("broker_order_id"),
                 filled_qty=order.get("filled_qty"),
                 reason=u.get("reason", ""),
+                **extra,
             )
         return updates
 
@@ -411,11 +607,21 @@ class OrderRouter:
             "working": working,
             "unrouted": list(self.unrouted)[-20:],
             "rejected": self.rejected,
-            "queued": self.sender.pending() if self.sender else 0,
-            "throttled": self.sender.throttled if self.sender else 0,
-            "positions_mismatch": {s: {"ours": o, "broker": t}
-                                   for s, (o, t) in self.mismatch.items()},
+            "queued": sum(s.pending() for s in self.senders.values()),
+            "throttled": sum(s.throttled for s in self.senders.values()),
+            "positions_mismatch": {
+                a: {s: {"ours": o, "broker": t} for s, (o, t) in differ.items()}
+                for a, differ in self.mismatch.items()},
+            "halted": {f"{kind}:{target}": since for (kind, target), since in self.halts.items()},
+            "accounts": {a: book.status() for a, book in self.books.items()},
+            "positions": {f"{s}:{sym}": qty for (s, sym), qty in self.desk.positions.items()
+                          if qty},
         }
+
+
+def _now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def _event_of(order: dict[str, Any]) -> str:

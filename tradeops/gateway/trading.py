@@ -41,6 +41,7 @@ class Job:
     request: at.HttpRequest
     client: Hashable = None
     cid: str = ""  # the order's routing id, for submit / cancel / lookup
+    account: str = ""  # whose login the request goes out with
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,7 @@ class TradeStream:
         on_update: Callable[[at.TradeUpdate], None],
         on_state: Callable[[str, str], None],
         backoff: BackoffPolicy | None = None,
+        name: str = "trade-updates",
     ) -> None:
         self.url, self._key, self._secret = url, key, secret
         self._on_update, self._on_state = on_update, on_state
@@ -238,7 +240,7 @@ class TradeStream:
         self._ws: websocket.WebSocket | None = None
         self.state = "connecting"
         self.reconnects = 0
-        self._thread = threading.Thread(target=self._run, name="trade-updates", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()

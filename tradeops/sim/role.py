@@ -15,7 +15,7 @@ from pathlib import Path
 from loguru import logger
 
 from tradeops.process import child
-from tradeops.process.credentials import broker_credentials
+from tradeops.process.credentials import every_login
 from tradeops.process.entry import RoleContext
 from tradeops.sim.options import SimOptions
 from tradeops.topology.model import Broker
@@ -24,13 +24,12 @@ from tradeops.topology.model import Broker
 def sim_options(broker_name: str, broker: Broker, port: int) -> SimOptions:
     """The simulated exchange a topology's sim broker asks for."""
     market = broker.market
-    creds = broker_credentials(broker_name, broker)
     rate = broker.orders.rate_limit
     limits = SimOptions(
         port=port,
         symbols_per_connection=broker.pool.symbols_per_connection,
         max_connections=broker.pool.max_connections,
-        keys={creds[0]: creds[1]} if creds else {},
+        keys=every_login(broker_name, broker),
         order_rate_limit=(rate.requests, rate.seconds) if rate else None,
     )
     if market is None:

@@ -79,9 +79,16 @@ def degraded(reply: dict[str, Any]) -> list[str]:
             why = f": {p['reason']}" if p.get("reason") else ""
             problems.append(f"{name} is {p['state']}{why}")
             continue
-        if (stats.get("orders") or {}).get("positions_mismatch"):
-            problems.append(f"{name}: positions differ from the broker's; orders are refused "
-                            f"until `tradeops orders --ack {p['name'].removeprefix('gateway-')}`")
+        orders, broker = stats.get("orders") or {}, name.removeprefix("gateway-")
+        for account in orders.get("positions_mismatch") or []:
+            problems.append(f"{name}: positions of account {broker}.{account} differ from the "
+                            f"broker's; its orders are refused until "
+                            f"`tradeops orders --ack {broker}.{account}`")
+        for scope, since in (orders.get("halted") or {}).items():
+            kind, target = str(scope).split(":", 1)
+            label = {"broker": broker, "account": f"{broker}.{target}"}.get(kind, target)
+            problems.append(f"{name}: {kind} {label} halted since {since}; "
+                            f"`tradeops resume {label}` reopens it")
         market_open = stats.get("market", "open") == "open"  # off-hours is not an outage
         if p["role"] == "gateway" and stats and not stats.get("live", True) and market_open:
             problems.append(f"{name}: feed not live: {stats.get('reason', '')}")

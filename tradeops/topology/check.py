@@ -146,9 +146,11 @@ CREDENTIAL_WORDS: dict[str, tuple[frozenset[str], str]] = {
 }
 
 
-def _check_credential_words(loaded: Loaded, name: str, broker: m.Broker) -> None:
+def _check_credential_words(loaded: Loaded, name: str, broker: m.Broker,
+                            creds: m.Credentials | None = None,
+                            path: tuple[str | int, ...] | None = None) -> None:
     """Credentials in the broker's own words: AllTick one `token`; Alpaca `key` and `secret`."""
-    creds = broker.credentials
+    creds = creds or broker.credentials
     if creds is None:
         return
     words, example = CREDENTIAL_WORDS[broker.adapter]
@@ -166,7 +168,7 @@ def _check_credential_words(loaded: Loaded, name: str, broker: m.Broker) -> None
         loaded.finding(
             E,
             "credential-words",
-            ("brokers", name, "credentials"),
+            path or ("brokers", name, "credentials"),
             f"broker '{name}' ({broker.adapter}): the login {problem}",
             f"write credentials: {example}",
             name=name,
@@ -178,7 +180,11 @@ def _check_credential_words(loaded: Loaded, name: str, broker: m.Broker) -> None
 def _check_brokers(loaded: Loaded, topo: m.Topology) -> None:
     for name, broker in topo.brokers.items():
         base = ("brokers", name)
-        if broker.adapter in ("alpaca", "alltick") and broker.credentials is None:
+        # Market data can log in with an account's credentials (each account without its
+        # own is reported by _check_accounts).
+        some_account_logs_in = any(a.credentials is not None for a in broker.accounts.values())
+        if (broker.adapter in ("alpaca", "alltick") and broker.credentials is None
+                and not some_account_logs_in):
             loaded.findings.append(
                 loaded.finding(
                     E,
@@ -215,6 +221,65 @@ def _check_brokers(loaded: Loaded, topo: m.Topology) -> None:
                     name=name,
                 )
             )
+
+
+def _login(creds: m.Credentials) -> tuple[str, ...]:
+    return tuple(s.get_secret_value() for s in (creds.key, creds.token) if s is not None)
+
+
+def _check_accounts(loaded: Loaded, topo: m.Topology) -> None:
+    """Accounts: each strategy's is declared on its broker, each declared one has a login of
+    its own (two accounts on one login are one account to the broker), and only brokers
+    that take orders have any."""
+    for name, broker in topo.brokers.items():
+        base = ("brokers", name, "accounts")
+        if broker.accounts and broker.adapter == "alltick":
+            loaded.findings.append(loaded.finding(
+                E, "accounts-not-trading", base,
+                f"broker '{name}' (alltick) is a market-data feed; it has no trading accounts",
+                "remove `accounts`, or trade on an alpaca or sim broker", name=name,
+                at_key=True))
+            continue
+        seen: dict[tuple[str, ...], str] = {}
+        for account, spec in broker.accounts.items():
+            creds = spec.credentials or broker.credentials
+            if spec.credentials is not None:
+                _check_credential_words(loaded, name, broker, spec.credentials,
+                                        (*base, account, "credentials"))
+            if creds is None:
+                if broker.adapter == "alpaca":
+                    loaded.findings.append(loaded.finding(
+                        E, "missing-credentials", (*base, account),
+                        f"account '{account}' of broker '{name}' has no credentials, and "
+                        "the broker has none to lend it",
+                        f"add credentials: {CREDENTIAL_WORDS['alpaca'][1]} under the account",
+                        name=account, at_key=True))
+                continue  # sim: the desk generates a login per account
+            login = _login(creds)
+            if login in seen:
+                loaded.findings.append(loaded.finding(
+                    E, "shared-login", (*base, account),
+                    f"accounts '{seen[login]}' and '{account}' of broker '{name}' log in "
+                    "with the same credentials: the broker sees one account, so limits, "
+                    "positions and auto_cancel: account would mix them",
+                    "give each account its own credentials (or declare one account)",
+                    name=account, at_key=True))
+            seen[login] = account
+    for strategy, strat in topo.strategies.items():
+        broker_ = topo.brokers.get(strat.broker)
+        if broker_ is None or broker_.adapter == "alltick":
+            continue
+        declared = list(broker_.trading_accounts)
+        if strat.account not in declared:
+            how = (f"use one of: {', '.join(declared)}{did_you_mean(strat.account, declared)}"
+                   if broker_.accounts else
+                   f"declare it: brokers.{strat.broker}.accounts.{strat.account}: "
+                   "{credentials: {...}}, or leave `account` out (the broker's own login "
+                   "is account `main`)")
+            loaded.findings.append(loaded.finding(
+                E, "unknown-account", ("strategies", strategy, "account"),
+                f"strategy '{strategy}' trades on account '{strat.account}', which broker "
+                f"'{strat.broker}' does not declare", how, name=strat.account))
 
 
 def _check_proxy(loaded: Loaded, topo: m.Topology) -> None:
@@ -330,6 +395,7 @@ _CHECKS: list[Callable[[Loaded, m.Topology], None]] = [
     _check_references,
     _check_reserved,
     _check_brokers,
+    _check_accounts,
     _check_proxy,
     check_symbols,
     check_capacity,

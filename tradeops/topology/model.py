@@ -137,6 +137,35 @@ class Orders(Frozen):
     )
 
 
+class AccountLimits(Frozen):
+    """Limits over everything an account's strategies do, checked beside each strategy's own."""
+
+    max_gross_notional: float | None = Field(
+        None, gt=0, description="largest Σ |position + working orders| × price over symbols"
+    )
+    max_open_orders: int | None = Field(None, gt=0, description="working orders at once")
+    max_orders_per_day: int | None = Field(
+        None, gt=0, description="orders sent to the broker per UTC day"
+    )
+    max_daily_loss: float | None = Field(
+        None, gt=0, description="realised loss from today's fills (UTC) before only "
+        "position-reducing orders are accepted"
+    )
+
+
+class Account(Frozen):
+    """One trading account at a broker: its own login, orders, fills, positions and limits."""
+
+    credentials: Credentials | None = Field(
+        None, description="the account's login (default: the broker's `credentials`)"
+    )
+    limits: AccountLimits = Field(default_factory=AccountLimits)
+
+
+#: The account of a broker that declares none, and of a strategy that names none.
+DEFAULT_ACCOUNT = "main"
+
+
 class Market(Frozen):
     """The simulated market of an `adapter: sim` broker."""
 
@@ -194,7 +223,14 @@ class Broker(Frozen):
     url: str | None = Field(
         None, pattern=r"^wss?://\S+$", description="override the adapter's endpoint"
     )
-    credentials: Credentials | None = None
+    credentials: Credentials | None = Field(
+        None, description="the login for market data (and orders, without `accounts`)"
+    )
+    accounts: dict[Name, Account] = Field(
+        default_factory=dict,
+        description="trading accounts, each with its own login; default: one account "
+        "`main` with the broker's credentials",
+    )
     pool: Pool
     orders: Orders = Field(default_factory=Orders)
     market: Market | None = Field(None, description="sim only: the simulated market")
@@ -225,6 +261,11 @@ class Broker(Frozen):
         return data
 
     @property
+    def trading_accounts(self) -> dict[str, Account]:
+        """The accounts orders go to: those declared, else `main` on the broker's login."""
+        return dict(self.accounts) or {DEFAULT_ACCOUNT: Account()}
+
+    @property
     def effective_feed(self) -> Feed | None:
         if self.adapter == "alltick":
             return None
@@ -249,7 +290,9 @@ class Strategy(Frozen):
     mode: Mode = Field("trade", description="trade | quote | depth")
     priority: Priority = Field("normal", description="tick dispatch order inside a process")
     timer: Duration | None = Field(None, description="on_timer period")
-    account: str = Field("main", min_length=1, description="account the orders go to")
+    account: str = Field(
+        DEFAULT_ACCOUNT, min_length=1, description="a key of its broker's `accounts`"
+    )
     limits: Limits = Field(default_factory=Limits)
     params: dict[str, Any] = Field(default_factory=dict, description="handed to the strategy")
 

@@ -2,14 +2,16 @@
 
 `common.py` holds what they share (options, finding a desk, failing plainly); `up.py` starts
 a desk; `drive.py` asks a running one (status, restart, stop, start, down); `orders.py` and
-`logs.py` read what it wrote. `tradeops/cli.py` registers them on the typer app.
+`logs.py` read what it wrote;
+`halt.py` holds the kill switch (halt, resume, flatten). `tradeops/cli.py` registers them
+on the typer app.
 """
 
 from __future__ import annotations
 
 import typer
 
-from tradeops.supervisor.cli import drive, logs, orders, up
+from tradeops.supervisor.cli import drive, halt, logs, orders, up
 
 
 def register(app: typer.Typer) -> None:
@@ -17,3 +19,4 @@ def register(app: typer.Typer) -> None:
     drive.register(app)
     logs.register(app)
     orders.register(app)
+    halt.register(app)

@@ -30,9 +30,10 @@ def orders(
     run_dir: RunDirOpt = None,
     output: FormatOpt = Format.text,
     ack: Annotated[str | None, typer.Option(
-        "--ack", metavar="BROKER",
-        help="Acknowledge that BROKER's positions differ from the strategies' (after "
-             "checking the account): new orders are accepted again.")] = None,
+        "--ack", metavar="BROKER[.ACCOUNT]",
+        help="Acknowledge that an account's positions differ from its strategies' (after "
+             "checking the account): its new orders are accepted again. BROKER means each "
+             "of its accounts; a bare ACCOUNT name works when one broker has it.")] = None,
 ) -> None:
     """Working orders (asked of each gateway) and the recent order journal."""
     from tradeops.gateway.journal import journal_path, tail
@@ -103,25 +104,33 @@ def _working(desk: Desk, strategy: str | None) -> list[dict[str, Any]]:
     return working
 
 
-def _acknowledge(desk: Desk, broker: str, output: Format) -> None:
-    from tradeops.gateway.client import GatewayClient, GatewayError
+def _acknowledge(desk: Desk, target: str, output: Format) -> None:
+    """`--ack BROKER` (its every account), `--ack BROKER.ACCOUNT` or `--ack ACCOUNT`."""
+    from tradeops.supervisor.cli.gateways import ask_gateways, known_targets
 
-    sock = desk.paths.gateway_socket(broker)
-    try:
-        with GatewayClient(str(sock), "tradeops orders --ack") as client:
-            reply = client.request({"op": "ack_positions"})
-    except GatewayError as exc:
-        raise fail(f"cannot reach the gateway of broker '{broker}': {exc}", 1, output) from None
-    if not reply.get("ok"):
-        raise fail(str(reply.get("error", "refused")), 1, output)
-    was = reply.get("acknowledged", [])
+    broker_part = target.split(".", 1)[0]
+    replies, unreachable = ask_gateways(desk, {"op": "ack_positions", "target": target},
+                                        "tradeops orders --ack")
+    if "." in target or broker_part in replies or broker_part in unreachable:
+        replies = {b: r for b, r in replies.items() if b == broker_part} or replies
+    acted = {b: r for b, r in replies.items() if r.get("ok") and r.get("known")}
+    if not acted:
+        if broker_part in unreachable:
+            raise fail(f"cannot reach the gateway of broker '{broker_part}': "
+                       f"{unreachable[broker_part]}", 1, output)
+        raise fail(f"no running gateway knows '{target}'; acknowledge one of: "
+                   f"{', '.join(t for t in known_targets(replies) if t != '') or '-'}",
+                   2, output)
+    was = {f"{b}.{a}": symbols for b, r in acted.items()
+           for a, symbols in r.get("acknowledged", {}).items()}
     if output is Format.json:
-        typer.echo(json.dumps({"ok": True, "broker": broker, "acknowledged": was}))
+        typer.echo(json.dumps({"ok": True, "target": target, "acknowledged": was}))
     elif was:
-        typer.echo(f"broker '{broker}': positions acknowledged ({', '.join(was)}); orders are "
-                   "accepted again")
+        for account, symbols in was.items():
+            typer.echo(f"account {account}: positions acknowledged ({', '.join(symbols)}); "
+                       "orders are accepted again")
     else:
-        typer.echo(f"broker '{broker}': nothing to acknowledge; its positions match")
+        typer.echo(f"{target}: nothing to acknowledge; its positions match the broker's")
 
 
 def register(app: typer.Typer) -> None:
