@@ -87,10 +87,11 @@ class Desk:
         return RunPaths(self.run_dir.resolve(), self.name).bus
 
     def cli(
-        self, *args: str, timeout: float = 60.0, cwd: Path = REPO
+        self, *args: str, timeout: float = 60.0, cwd: Path = REPO, input_: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, cwd=cwd
+            [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, cwd=cwd,
+            input=input_ if input_ is not None else "",
         )
 
     def edit(self, old: str, new: str) -> None:

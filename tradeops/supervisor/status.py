@@ -42,7 +42,10 @@ def _extra(row: dict[str, Any]) -> str:
         age = f"{min(ages):.1f}s" if ages else "-"
         live = "live" if stats.get("live") else f"NOT LIVE: {stats.get('reason', '')}"
         orders = stats.get("orders") or {}
-        busy = ", ".join(f"{n} {k}" for k, n in orders.items() if n)
+        busy = ", ".join(f"{n} {k}" for k, n in orders.items() if n and isinstance(n, int))
+        halted = ", ".join(str(scope).split(":", 1)[1] for scope in orders.get("halted") or {})
+        if halted:
+            busy += f"{', ' if busy else ''}HALTED {halted}"
         refused, retrying = stats.get("refused") or {}, stats.get("retrying") or {}
         return (
             f"{len(conns)} conn, {stats.get('symbols', 0)} symbols, last tick {age}, "
