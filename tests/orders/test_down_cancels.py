@@ -7,6 +7,8 @@ outlives the desk and its order book can be read after `down`."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.desk import Desk
+from tests.e2e.desk import Desk, processes_mentioning
 from tests.orders.test_orders_e2e import FAR, events
 from tests.waiting import wait_for
 from tradeops.sim.options import SimOptions
@@ -161,3 +163,50 @@ def test_stop_of_a_group_waits_for_its_cancels_to_be_confirmed(
     result = desk.cli("stop", "resting", "-f", str(desk.file))
     assert result.returncode == 0, result.stdout + result.stderr
     assert open_at_sim(sim) == [], "stop must leave none of the group's orders working"
+
+
+def test_after_a_supervisor_kill_every_order_in_the_journal_gets_its_outcome(
+    make_desk: Any, tmp_path: Path, sim: SimThread
+) -> None:
+    """kill -9 of the supervisor and its gateway together: no process is left to write what
+    happens next. One order is cancelled at the broker meanwhile (as a cancel in flight would
+    be). Once the desk is up again, every order the journal holds has the state the broker's
+    book has, the one the desk did not see marked as reconciled."""
+    desk: Desk = make_desk("supkill", body(sim, tmp_path / "resting.jsonl", "200/min", "10s"))
+    rest_three(desk, tmp_path, sim)
+    gateway, supervisor = desk.proc("gateway-ext")["pid"], desk.supervisor_pid()
+    os.kill(gateway, signal.SIGKILL)
+    os.kill(supervisor, signal.SIGKILL)
+    wait_for(lambda: not processes_mentioning(str(desk.file)), timeout=30,
+             what="the desk gone with its supervisor")
+    (gone, *_) = open_at_sim(sim)
+    headers = {"APCA-API-KEY-ID": "k", "APCA-API-SECRET-KEY": "s"}
+    urllib.request.urlopen(urllib.request.Request(
+        f"{sim.http_url}/v2/orders/{gone['id']}", method="DELETE", headers=headers),
+        timeout=5).close()
+    journal = desk.run_dir / "orders.jsonl"
+    assert not any(json.loads(x).get("event") == "cancelled"
+                   for x in journal.read_text().splitlines())
+    desk.up()
+
+    def final() -> dict[str, dict[str, Any]]:
+        state: dict[str, dict[str, Any]] = {}
+        for e in (json.loads(x) for x in journal.read_text().splitlines() if x.strip()):
+            cid = e.get("client_order_id")
+            if e.get("strategy") == "resting" and cid and e["event"] in (
+                    "submit", "working", "cancelled", "filled", "rejected"):
+                state[cid] = e
+        return state
+
+    def settled() -> dict[str, dict[str, Any]] | None:
+        state = final()
+        return state if state and all(e["event"] != "submit" for e in state.values()) \
+            else None
+
+    state = wait_for(settled, timeout=40, what="an outcome for every submit")
+    working = {o["client_order_id"] for o in open_at_sim(sim)}
+    assert len(state) == 3 and len(working) == 2
+    for cid, entry in state.items():  # what the journal says is what the broker has
+        assert (entry["event"] == "working") == (cid in working), (cid, entry, working)
+    assert state[gone["client_order_id"]]["event"] == "cancelled"
+    assert state[gone["client_order_id"]].get("reconciled") is True
