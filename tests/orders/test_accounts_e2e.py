@@ -180,3 +180,30 @@ processes:
     journal = [json.loads(x) for x in (desk.run_dir / "orders.jsonl").read_text().splitlines()]
     assert [e["event"] for e in journal if e["event"] in ("halt", "resume")] == ["halt",
                                                                                  "resume"]
+
+
+def test_a_sim_broker_makes_a_login_per_declared_account(
+    make_desk: Any, tmp_path: Path
+) -> None:
+    """`adapter: sim` without credentials: the desk generates one login per account, the sim
+    accepts only those, and each account's orders go out on its own."""
+    body = """
+brokers:
+  sim:
+    adapter: sim
+    market: {rate: 40}
+    accounts: {alpha: {}, beta: {}}
+strategies:""" + strategy("a", "alpha", tmp_path, [["buy", 1, FAR]]).replace(
+        "broker: ext", "broker: sim") + strategy("b", "beta", tmp_path, [["buy", 1, FAR]]
+                                                ).replace("broker: ext", "broker: sim")
+    desk: Desk = make_desk("simacct", body)
+    desk.up()
+    wait_for(lambda: accepted(tmp_path, "a") and accepted(tmp_path, "b"), timeout=40,
+             what="both accounts' orders accepted")
+    http = desk.proc("sim-sim")["detail"]["http"]
+    with urllib.request.urlopen(f"{http}/admin/orders", timeout=5) as resp:
+        orders = json.loads(resp.read())["orders"]
+    keys = {o["client_order_id"].split(".")[1]: o["key"] for o in orders}
+    assert keys["a"] != keys["b"] and all(k.startswith("sim-") for k in keys.values())
+    status = json.dumps(desk.status_cli())
+    assert keys["a"] not in status and keys["b"] not in status  # logins are never shown

@@ -149,8 +149,11 @@ def test_a_position_the_strategies_do_not_know_blocks_orders_until_acknowledged(
     with urllib.request.urlopen(f"{sim.http_url}/admin/orders", timeout=5) as resp:
         at_broker = json.loads(resp.read())["orders"]
     assert [o["client_order_id"] for o in at_broker] == ["by-hand-1"]  # none of ours went out
-    acked = desk.cli("orders", "-f", str(desk.file), "--ack", "ext")
-    assert acked.returncode == 0 and "positions acknowledged (AAPL)" in acked.stdout, acked
+    unknown = desk.cli("orders", "-f", str(desk.file), "--ack", "ext.nope")
+    assert unknown.returncode == 2 and "ext.main" in unknown.stderr, unknown
+    acked = desk.cli("orders", "-f", str(desk.file), "--ack", "main")  # a bare account name
+    assert acked.returncode == 0 and "ext.main: positions acknowledged (AAPL)" in acked.stdout, \
+        acked
     again = desk.cli("orders", "-f", str(desk.file), "--ack", "ext")
     assert "nothing to acknowledge" in again.stdout
 
