@@ -198,8 +198,12 @@ strategies:""" + strategy("a", "alpha", tmp_path, [["buy", 1, FAR]]).replace(
                                                 ).replace("broker: ext", "broker: sim")
     desk: Desk = make_desk("simacct", body)
     desk.up()
-    wait_for(lambda: accepted(tmp_path, "a") and accepted(tmp_path, "b"), timeout=40,
-             what="both accounts' orders accepted")
+    try:
+        wait_for(lambda: accepted(tmp_path, "a") and accepted(tmp_path, "b"), timeout=60,
+                 what="both accounts' orders accepted")
+    except AssertionError as exc:  # say what the strategies saw
+        raise AssertionError(f"{exc}; a: {events(tmp_path, 'a')}; b: {events(tmp_path, 'b')}; "
+                             f"status: {desk.status_cli()}") from None
     http = desk.proc("sim-sim")["detail"]["http"]
     with urllib.request.urlopen(f"{http}/admin/orders", timeout=5) as resp:
         orders = json.loads(resp.read())["orders"]

@@ -80,6 +80,7 @@ class Host:
         self.clock = clock
         self.monotonic = monotonic
         self._open_feed = connect or self._connect
+        self.stopping = threading.Event()  # `run`'s stop: a wait for a gateway gives way to it
         self.busy_poll = bool(
             topology.processes.get(spec.name) and topology.processes[spec.name].busy_poll
         )
@@ -140,9 +141,9 @@ class Host:
                 client = GatewayClient(socket_path, f"host:{self.spec.name}", group=self.spec.name)
                 break
             except GatewayError:
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or self.stopping.is_set():
                     raise
-                time.sleep(0.1)
+                self.stopping.wait(0.1)
         start_after = self.resumes.start_after.get(broker) if self.resumes.replay else None
         return BrokerFeed.open(
             self.paths.bus, broker, client, start_after=start_after, busy_poll=self.busy_poll
@@ -170,6 +171,7 @@ class Host:
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
+        self.stopping = stop
         self.watchdog = self.watchdog or self._watchdog(stop)
         try:
             while not stop.is_set():
@@ -210,7 +212,12 @@ class Host:
             try:
                 messages = feed.client.poll()
             except GatewayError as exc:
-                self._reconnect(broker, str(exc))
+                try:
+                    self._reconnect(broker, str(exc))
+                except GatewayError:
+                    if self.stopping.is_set():  # stopping while its gateway is gone too
+                        return worked
+                    raise
                 continue
             for message in messages:
                 worked = True
