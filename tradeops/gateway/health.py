@@ -6,7 +6,7 @@ the time as an argument, so a test can drive it with fake connections and a fake
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 
@@ -102,4 +102,14 @@ def order_summary(status: Mapping[str, Any]) -> dict[str, Any]:
         "positions_mismatch": sorted(status.get("positions_mismatch", {})),
         "halted": dict(status.get("halted", {})),
         "accounts": dict(status.get("accounts", {})),
+        "rejected_by": dict(status.get("rejected_by", {})),
+        "working_by_strategy": _count(o["strategy"] for o in status["working"]),
+        "positions": dict(status.get("positions", {})),
     }
+
+
+def _count(items: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    return counts

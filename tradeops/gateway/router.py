@@ -85,6 +85,7 @@ class OrderRouter:
         self.group_of: dict[Client, str] = {}
         self.unrouted: deque[dict[str, Any]] = deque(maxlen=200)
         self.rejected = 0
+        self.rejected_by: dict[str, int] = {}  # "strategy:cause" → count (metrics)
         # Positions, the accounts' day and halts survive a restart of this gateway: rebuilt
         # from the journal.
         members = {s for names_, _ in groups.values() for s in names_}
@@ -586,6 +587,8 @@ class OrderRouter:
         for strategy, update in updates:
             if update["event"] == "rejected":
                 self.rejected += 1
+                key = f"{strategy}:{rejection_cause(str(update.get('reason', '')))}"
+                self.rejected_by[key] = self.rejected_by.get(key, 0) + 1
             client = self.owner.get(strategy)
             if client is None:
                 logger.warning(
@@ -607,6 +610,7 @@ class OrderRouter:
             "working": working,
             "unrouted": list(self.unrouted)[-20:],
             "rejected": self.rejected,
+            "rejected_by": dict(self.rejected_by),
             "queued": sum(s.pending() for s in self.senders.values()),
             "throttled": sum(s.throttled for s in self.senders.values()),
             "positions_mismatch": {
@@ -617,6 +621,19 @@ class OrderRouter:
             "positions": {f"{s}:{sym}": qty for (s, sym), qty in self.desk.positions.items()
                           if qty},
         }
+
+
+def rejection_cause(reason: str) -> str:
+    """A refusal's reason as a short cause, for counting (metrics): halt, positions_mismatch,
+    risk_limit, account_limit, rate_limit, broker, not_owner or other."""
+    for needle, cause in (("is halted", "halt"), ("differ from the broker", "positions_mismatch"),
+                          ("account '", "account_limit"), ("limits.", "risk_limit"),
+                          ("rate limit", "rate_limit"), ("queue", "rate_limit"),
+                          ("broker refused", "broker"), ("never received", "broker"),
+                          ("does not run strategy", "not_owner")):
+        if needle in reason:
+            return cause
+    return "other"
 
 
 def _now() -> str:

@@ -26,6 +26,8 @@ def handle(sup: Supervisor, command: dict[str, Any]) -> dict[str, Any] | None:
             "run_dir": str(sup.paths.run_dir),
             "topology": str(sup.topology_file),
             "bus": sup.paths.bus,
+            "metrics": ({"url": sup.metrics.url} if sup.metrics is not None
+                        else {"error": sup.metrics_error} if sup.metrics_error else None),
             "processes": sup.status(),
         }
     if cmd in ("restart", "stop", "start"):

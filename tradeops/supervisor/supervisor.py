@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tradeops.process import child as contract
 from tradeops.process.credentials import generate_sim_credentials
@@ -56,6 +56,9 @@ from tradeops.supervisor.states import ProcessState as S
 from tradeops.supervisor.tiers import LAST_TIER, TierClock, next_tier
 from tradeops.topology.model import Topology
 
+if TYPE_CHECKING:
+    from tradeops.supervisor.metrics import MetricsServer
+
 __all__ = ["AlreadyRunning", "CannotStart", "Supervisor"]
 
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
@@ -85,6 +88,10 @@ class Supervisor:
         self._cpu = CpuMeter()
         self.started = time.time()
         self._sim_env = generate_sim_credentials(dict(topology.brokers))
+        #: What a metrics scrape reads (on its own thread): replaced whole by the loop.
+        self.table: list[dict[str, Any]] = []
+        self.metrics: MetricsServer | None = None
+        self.metrics_error = ""
 
     # -- start and stop ------
     def acquire(self) -> None:
@@ -101,6 +108,26 @@ class Supervisor:
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
+        self._start_metrics()
+
+    def _start_metrics(self) -> None:
+        """Serve /metrics when the topology asks; a port that cannot be bound is reported
+        (console and status) and the desk runs without metrics."""
+        settings = self.topology.settings.metrics
+        if settings is None:
+            return
+        from tradeops.supervisor.metrics import DeskCollector, MetricsServer  # only when used
+
+        token = settings.token.get_secret_value() if settings.token else None
+        collector = DeskCollector(self.topology.name, self.paths.run_dir, lambda: self.table)
+        try:
+            self.metrics = MetricsServer(settings.host, settings.port, token, collector)
+        except OSError as exc:
+            self.metrics_error = f"cannot listen on {settings.listen}: {exc.strerror or exc}"
+            self.console(f"supervisor | ERROR   | metrics: {self.metrics_error}")
+            return
+        self.metrics.start()
+        self.console(f"supervisor | metrics on {self.metrics.url}")
 
     def run(self, on_ready: Callable[[], None] | None = None) -> int:
         """Run until `down`, SIGTERM or SIGINT; returns the exit status for `up`."""
@@ -114,6 +141,8 @@ class Supervisor:
                 self._handle_signals()
                 self._reap()
                 self._timers()
+                if self.metrics is not None:
+                    self.table = [self._light_row(c) for c in self.children.values()]
                 if not self._stopping:
                     self._advance_tier()
                     if not announced and self._tiers.tier >= LAST_TIER and self._all_settled():
@@ -131,6 +160,8 @@ class Supervisor:
         return 0
 
     def _finish(self) -> None:
+        if self.metrics is not None:
+            self.metrics.close()
         for c in self.children.values():  # anything still alive: the whole group goes
             children.kill_now(c)
         stopped = [c.spec.name for c in self.children.values()]
@@ -327,6 +358,13 @@ class Supervisor:
     def status(self) -> list[dict[str, Any]]:
         now = time.monotonic()
         return [self._row(c, now) for c in self.children.values()]
+
+    def _light_row(self, c: Child) -> dict[str, Any]:
+        """What a metrics scrape needs of a process, without any I/O."""
+        p = c.proc
+        return {"name": c.spec.name, "role": c.spec.role, "state": p.state.value,
+                "pid": p.pid if p.state.alive else None, "restarts": p.restarts,
+                "started_at": p.started_at}
 
     def _row(self, c: Child, now: float) -> dict[str, Any]:
         p = c.proc

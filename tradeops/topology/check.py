@@ -311,6 +311,32 @@ def _check_proxy(loaded: Loaded, topo: m.Topology) -> None:
     _check_proxy_tls(loaded, topo)
 
 
+def _check_metrics(loaded: Loaded, topo: m.Topology) -> None:
+    metrics = topo.settings.metrics
+    if metrics is None:
+        return
+    if not is_loopback(metrics.host) and metrics.token is None:
+        loaded.findings.append(loaded.finding(
+            E, "metrics-open", ("settings", "metrics", "listen"),
+            f"the metrics endpoint would listen on {metrics.listen}, reachable from other "
+            "machines, without a token",
+            'set settings.metrics.token: "${TRADEOPS_METRICS_TOKEN}", or listen on 127.0.0.1',
+            name=metrics.listen))
+    if not 0 <= metrics.port < 65536:
+        loaded.findings.append(loaded.finding(
+            E, "invalid-value", ("settings", "metrics", "listen"),
+            f"port {metrics.port} is out of range", "use a port between 1 and 65535",
+            name=metrics.listen))
+    proxy = topo.settings.proxy
+    if proxy.enabled and metrics.port and proxy.port == metrics.port and (
+            proxy.host == metrics.host):
+        loaded.findings.append(loaded.finding(
+            E, "port-taken", ("settings", "metrics", "listen"),
+            f"the metrics endpoint and the proxy both listen on {metrics.listen}",
+            "give settings.metrics.listen another port (Prometheus exporters often use 9464)",
+            name=metrics.listen))
+
+
 def _check_proxy_brokers(loaded: Loaded, topo: m.Topology) -> None:
     """`exchanges` and `feeds` must name declared brokers that can serve that dialect."""
     proxy = topo.settings.proxy
@@ -397,6 +423,7 @@ _CHECKS: list[Callable[[Loaded, m.Topology], None]] = [
     _check_brokers,
     _check_accounts,
     _check_proxy,
+    _check_metrics,
     check_symbols,
     check_capacity,
     check_auto_cancel,

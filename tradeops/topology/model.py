@@ -92,6 +92,32 @@ class ProxySettings(Frozen):
         return int(self.listen.rsplit(":", 1)[1])
 
 
+class MetricsSettings(Frozen):
+    """Prometheus metrics, served by the supervisor."""
+
+    listen: str = Field(
+        "127.0.0.1:9464",
+        description="HOST:PORT the metrics endpoint binds; loopback unless a token is set",
+        pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$",
+    )
+    token: SecretStr | None = Field(
+        None, description="scrapers must send `Authorization: Bearer TOKEN`"
+    )
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
 class Settings(Frozen):
     run_dir: str = Field(".tradeops", description="control socket, logs and state")
     stale_after: Duration = Field(30.0, description="no tick for this long closes the safety gate")
@@ -102,6 +128,9 @@ class Settings(Frozen):
         None, description="also close safe_to_trade(symbol) when that symbol has no tick this long"
     )
     proxy: ProxySettings = Field(default_factory=ProxySettings)
+    metrics: MetricsSettings | None = Field(
+        None, description="serve Prometheus metrics (off when left out)"
+    )
 
 
 class Credentials(Frozen):
