@@ -60,13 +60,14 @@ def test_metrics_follow_the_desk(make_desk: Any, tmp_path: Any) -> None:
     def live() -> dict[Any, float] | None:
         samples = scrape(url)
         ok = value(samples, "tradeops_broker_live", broker="sim") == 1.0 and (
-            value(samples, "tradeops_reader_ticks_total", process="watcher") or 0) > 0
+            value(samples, "tradeops_reader_ticks_total", process="watcher") or 0) > 0 and (
+            value(samples, "tradeops_broker_symbols", broker="sim") == 2.0)
         return samples if ok else None
 
     samples = wait_for(live, timeout=30, what="a live feed and ticks read in the metrics")
     assert value(samples, "tradeops_process_up", process="gateway-sim", role="gateway") == 1.0
     assert value(samples, "tradeops_process_restarts_total", process="watcher") == 0.0
-    assert value(samples, "tradeops_broker_symbols", broker="sim") == 2.0
+    assert value(samples, "tradeops_broker_connections", broker="sim") == 1.0
     assert (value(samples, "tradeops_process_resident_memory_bytes", process="watcher")
             or 0) > 1e6
     assert value(samples, "tradeops_strategy_running", strategy="watcher",

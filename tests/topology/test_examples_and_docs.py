@@ -58,7 +58,7 @@ def _keys(cls: type[BaseModel], prefix: str = "") -> Iterator[str]:
         nested = _model_in(info.annotation)
         if nested is not None:
             sep = {"brokers": ".NAME.", "strategies": ".NAME.", "processes": ".NAME.",
-                   "brokers.NAME.accounts": ".ACCOUNT."}.get(path, ".")
+                   "brokers.NAME.accounts": ".ACCOUNT.", "settings.alerts": "[]."}.get(path, ".")
             yield from _keys(nested, path + sep)
 
 

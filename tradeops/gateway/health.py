@@ -103,6 +103,7 @@ def order_summary(status: Mapping[str, Any]) -> dict[str, Any]:
         "halted": dict(status.get("halted", {})),
         "accounts": dict(status.get("accounts", {})),
         "rejected_by": dict(status.get("rejected_by", {})),
+        "auto_cancels": status.get("auto_cancels", 0),
         "working_by_strategy": _count(o["strategy"] for o in status["working"]),
         "positions": dict(status.get("positions", {})),
     }

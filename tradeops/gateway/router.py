@@ -86,6 +86,7 @@ class OrderRouter:
         self.unrouted: deque[dict[str, Any]] = deque(maxlen=200)
         self.rejected = 0
         self.rejected_by: dict[str, int] = {}  # "strategy:cause" → count (metrics)
+        self.auto_cancels = 0  # times an auto_cancel policy fired (alerts)
         # Positions, the accounts' day and halts survive a restart of this gateway: rebuilt
         # from the journal.
         members = {s for names_, _ in groups.values() for s in names_}
@@ -379,6 +380,7 @@ class OrderRouter:
             len(working),
         )
         self.journal.write("auto_cancel", group=group, policy=policy, orders=len(working))
+        self.auto_cancels += 1
         if policy == "account":  # only the accounts this group trades on
             return [u for account in sorted({self.account_of[o.strategy] for o in working})
                     for u in self._cancel_account(account, client)]
@@ -611,6 +613,7 @@ class OrderRouter:
             "unrouted": list(self.unrouted)[-20:],
             "rejected": self.rejected,
             "rejected_by": dict(self.rejected_by),
+            "auto_cancels": self.auto_cancels,
             "queued": sum(s.pending() for s in self.senders.values()),
             "throttled": sum(s.throttled for s in self.senders.values()),
             "positions_mismatch": {

@@ -28,6 +28,7 @@ def handle(sup: Supervisor, command: dict[str, Any]) -> dict[str, Any] | None:
             "bus": sup.paths.bus,
             "metrics": ({"url": sup.metrics.url} if sup.metrics is not None
                         else {"error": sup.metrics_error} if sup.metrics_error else None),
+            "alerts": sup.alerts.status() if sup.alerts is not None else [],
             "processes": sup.status(),
         }
     if cmd in ("restart", "stop", "start"):

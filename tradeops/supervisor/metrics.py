@@ -34,8 +34,9 @@ Table = list[dict[str, Any]]
 
 
 class DeskCollector(Collector):
-    def __init__(self, desk: str, run_dir: Path, table: Callable[[], Table]) -> None:
-        self.desk, self.run_dir, self.table = desk, run_dir, table
+    def __init__(self, desk: str, run_dir: Path, table: Callable[[], Table],
+                 alerts: Callable[[], Table] = list) -> None:
+        self.desk, self.run_dir, self.table, self.alerts = desk, run_dir, table, alerts
 
     def collect(self) -> Iterator[Metric]:
         rows = self.table()
@@ -47,6 +48,23 @@ class DeskCollector(Collector):
         yield from _orders(rows, stats)
         yield from _proxy(rows, stats)
         yield from _recorders(rows, stats)
+        yield from _alert_sinks(self.alerts())
+
+
+def _alert_sinks(sinks: Table) -> Iterator[Metric]:
+    up = GaugeMetricFamily("tradeops_alert_sink_up", "0 while the sink's last delivery failed",
+                           labels=["sink"])
+    sent = CounterMetricFamily("tradeops_alerts_sent", "alerts delivered", labels=["sink"])
+    failed = CounterMetricFamily("tradeops_alerts_failed", "alerts given up after retries",
+                                 labels=["sink"])
+    held = CounterMetricFamily("tradeops_alerts_suppressed", "alerts held back by the rate "
+                               "limit", labels=["sink"])
+    for s in sinks:
+        up.add_metric([s["sink"]], 1.0 if s["ok"] else 0.0)
+        sent.add_metric([s["sink"]], float(s["sent"]))
+        failed.add_metric([s["sink"]], float(s["failed"]))
+        held.add_metric([s["sink"]], float(s["suppressed"]))
+    yield from (up, sent, failed, held)
 
 
 def _processes(rows: Table) -> Iterator[Metric]:

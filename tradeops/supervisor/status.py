@@ -42,7 +42,8 @@ def _extra(row: dict[str, Any]) -> str:
         age = f"{min(ages):.1f}s" if ages else "-"
         live = "live" if stats.get("live") else f"NOT LIVE: {stats.get('reason', '')}"
         orders = stats.get("orders") or {}
-        busy = ", ".join(f"{n} {k}" for k, n in orders.items() if n and isinstance(n, int))
+        busy = ", ".join(f"{n} {k}" for k, n in orders.items()
+                         if n and isinstance(n, int) and k != "auto_cancels")
         halted = ", ".join(str(scope).split(":", 1)[1] for scope in orders.get("halted") or {})
         if halted:
             busy += f"{', ' if busy else ''}HALTED {halted}"
@@ -75,7 +76,8 @@ def _extra(row: dict[str, Any]) -> str:
 def degraded(reply: dict[str, Any]) -> list[str]:
     """Why the desk is not whole, one line per cause; empty when every process runs, every
     feed is live and every strategy runs."""
-    problems = []
+    problems = [f"alert sink {a['sink']} failing: {a['error']}"
+                for a in reply.get("alerts") or [] if not a.get("ok")]
     for p in reply["processes"]:
         name, stats = p["name"], p.get("stats") or {}
         if p["state"] != "running":

@@ -15,6 +15,7 @@ import os
 import selectors
 import signal
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -57,6 +58,7 @@ from tradeops.supervisor.tiers import LAST_TIER, TierClock, next_tier
 from tradeops.topology.model import Topology
 
 if TYPE_CHECKING:
+    from tradeops.supervisor.alerts import AlertService
     from tradeops.supervisor.metrics import MetricsServer
 
 __all__ = ["AlreadyRunning", "CannotStart", "Supervisor"]
@@ -75,7 +77,7 @@ class Supervisor:
         self.topology = topology
         self.topology_file = topology_file.resolve()
         self.paths = paths
-        self.console = console
+        self.console = _serialised(console)  # the loop and the alert threads both write
         self.children = {s.name: Child(s, Proc(s.name, s.restart)) for s in process_specs(topology)}
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -92,6 +94,7 @@ class Supervisor:
         self.table: list[dict[str, Any]] = []
         self.metrics: MetricsServer | None = None
         self.metrics_error = ""
+        self.alerts: AlertService | None = None
 
     # -- start and stop ------
     def acquire(self) -> None:
@@ -109,6 +112,18 @@ class Supervisor:
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
         self._start_metrics()
+        self._start_alerts()
+
+    def _start_alerts(self) -> None:
+        sinks = self.topology.settings.alerts
+        if not sinks:
+            return
+        from tradeops.supervisor.alerts import AlertService  # only when used
+
+        self.alerts = AlertService(self.topology.name, self.paths.run_dir, list(sinks),
+                                   lambda: self.table, lambda: [self.paths.run_dir],
+                                   self.console)
+        self.alerts.start()
 
     def _start_metrics(self) -> None:
         """Serve /metrics when the topology asks; a port that cannot be bound is reported
@@ -119,7 +134,8 @@ class Supervisor:
         from tradeops.supervisor.metrics import DeskCollector, MetricsServer  # only when used
 
         token = settings.token.get_secret_value() if settings.token else None
-        collector = DeskCollector(self.topology.name, self.paths.run_dir, lambda: self.table)
+        collector = DeskCollector(self.topology.name, self.paths.run_dir, lambda: self.table,
+                                  lambda: self.alerts.status() if self.alerts else [])
         try:
             self.metrics = MetricsServer(settings.host, settings.port, token, collector)
         except OSError as exc:
@@ -141,7 +157,7 @@ class Supervisor:
                 self._handle_signals()
                 self._reap()
                 self._timers()
-                if self.metrics is not None:
+                if self.metrics is not None or self.alerts is not None:
                     self.table = [self._light_row(c) for c in self.children.values()]
                 if not self._stopping:
                     self._advance_tier()
@@ -162,6 +178,8 @@ class Supervisor:
     def _finish(self) -> None:
         if self.metrics is not None:
             self.metrics.close()
+        if self.alerts is not None:
+            self.alerts.stop()
         for c in self.children.values():  # anything still alive: the whole group goes
             children.kill_now(c)
         stopped = [c.spec.name for c in self.children.values()]
@@ -364,7 +382,7 @@ class Supervisor:
         p = c.proc
         return {"name": c.spec.name, "role": c.spec.role, "state": p.state.value,
                 "pid": p.pid if p.state.alive else None, "restarts": p.restarts,
-                "started_at": p.started_at}
+                "started_at": p.started_at, "reason": p.reason}
 
     def _row(self, c: Child, now: float) -> dict[str, Any]:
         p = c.proc
@@ -386,6 +404,16 @@ class Supervisor:
             "detail": c.detail,  # what it said when ready (a sim: its address)
             "problems": dict(c.problems) if pid else {},  # what degrades it, and why
         }
+
+
+def _serialised(console: Callable[[str], None]) -> Callable[[str], None]:
+    lock = threading.Lock()
+
+    def write(line: str) -> None:
+        with lock:
+            console(line)
+
+    return write
 
 
 def _running(c: Child) -> bool:

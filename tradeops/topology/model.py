@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from tradeops.protocol.modes import Mode
-from tradeops.topology.units import Duration, RateLimit
+from tradeops.topology.units import Duration, Rate, RateLimit
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,47}$"
 TOPOLOGY_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
@@ -118,6 +118,48 @@ class MetricsSettings(Frozen):
         return int(self.listen.rsplit(":", 1)[1])
 
 
+AlertEvent = Literal[
+    "feed_stale", "feed_recovered", "gate_closed", "gate_reopened", "process_crash",
+    "crash_loop", "auto_cancel", "orders_rejected", "recorder_lost", "disk_full",
+]
+
+
+class AlertSink(Frozen):
+    """Where alerts go: a webhook (JSON, or Slack, Discord or Telegram's format) or a
+    command. Exactly one of `webhook` and `command`."""
+
+    webhook: SecretStr | None = Field(
+        None, description="URL to POST each alert to (a secret: it often holds a token)"
+    )
+    format: Literal["json", "slack", "discord", "telegram"] = Field(
+        "json", description="the webhook's body: our JSON, or Slack's, Discord's, Telegram's"
+    )
+    chat_id: str | None = Field(None, description="telegram: the chat the bot posts to")
+    command: list[str] | None = Field(
+        None, min_length=1, description="program and arguments run per alert (JSON on stdin)"
+    )
+    events: list[AlertEvent] | None = Field(
+        None, description="the events this sink wants (default: all)"
+    )
+    rate_limit: RateLimit = Field(
+        default_factory=lambda: Rate(6, 60.0),
+        description="most alerts of one event kind per window (default 6/min); more are "
+        "counted and reported with the next one",
+    )
+    retries: int = Field(3, ge=0, le=10, description="attempts after a failed delivery")
+    timeout: Duration = Field(5.0, description="one delivery attempt's time limit")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> AlertSink:
+        if (self.webhook is None) == (self.command is None):
+            raise ValueError("give exactly one of `webhook` and `command`")
+        if self.format == "telegram" and not self.chat_id:
+            raise ValueError("format: telegram needs `chat_id` (the bot's chat)")
+        if self.command is not None and self.format != "json":
+            raise ValueError("`format` applies to webhooks; a command gets JSON on stdin")
+        return self
+
+
 class Settings(Frozen):
     run_dir: str = Field(".tradeops", description="control socket, logs and state")
     stale_after: Duration = Field(30.0, description="no tick for this long closes the safety gate")
@@ -130,6 +172,9 @@ class Settings(Frozen):
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     metrics: MetricsSettings | None = Field(
         None, description="serve Prometheus metrics (off when left out)"
+    )
+    alerts: list[AlertSink] = Field(
+        default_factory=list, description="where the desk sends alerts (none by default)"
     )
 
 
