@@ -123,6 +123,30 @@ def test_logs_without_a_desk_reads_the_default_run_dir(here: Path) -> None:
     assert missing.exit_code == 1 and "logs here: supervisor" in missing.stderr
 
 
+def test_logs_filter_by_time_and_pattern_and_colour_each_process(here: Path) -> None:
+    logs = here / ".tradeops" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "supervisor.log").write_text(
+        "2020-01-01 09:00:00 gateway-sim | INFO    | old news\n"
+        "2099-01-01 09:00:00 gateway-sim | INFO    | connected\n"
+        "2099-01-01 09:00:01 momo | ERROR   | boom\n"
+        "2099-01-01 09:00:02 gateway-sim | WARNING | slow\n")
+    recent = run("logs", "--since", "1h", "--no-color")
+    assert recent.exit_code == 0 and "old news" not in recent.stdout
+    assert recent.stdout.count("\n") == 3
+    only = run("logs", "--grep", "gateway-sim", "-n", "1", "--no-color")
+    assert only.stdout == "2099-01-01 09:00:02 gateway-sim | WARNING | slow\n"
+    since = run("logs", "--since", "2099-01-01 09:00:01", "--no-color")
+    assert since.stdout.splitlines()[0].endswith("boom")
+    painted = run("logs", "--color", "-n", "2").stdout
+    assert "\x1b[" in painted and "boom" in painted
+    momo, gw = painted.splitlines()
+    assert "\x1b[31m" in momo  # an ERROR level in red
+    bad = run("logs", "--grep", "(")
+    assert bad.exit_code == 2 and "not a regular expression" in bad.stderr
+    assert run("logs", "--since", "yesterday").exit_code == 2
+
+
 def test_shell_completion_is_offered(monkeypatch: pytest.MonkeyPatch) -> None:
     # typer detects the user's shell from the process tree; under `make test-fast` that is
     # sh, which has no completion, so the test says the user runs bash.
