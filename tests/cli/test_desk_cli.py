@@ -141,6 +141,7 @@ def test_logs_filter_by_time_and_pattern_and_colour_each_process(here: Path) -> 
     painted = run("logs", "--color", "-n", "2").stdout
     assert "\x1b[" in painted and "boom" in painted
     momo, gw = painted.splitlines()
+    assert "\x1b[33m" in gw  # a WARNING in yellow
     assert "\x1b[31m" in momo  # an ERROR level in red
     bad = run("logs", "--grep", "(")
     assert bad.exit_code == 2 and "not a regular expression" in bad.stderr

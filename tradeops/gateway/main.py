@@ -18,7 +18,7 @@ from tradeops.gateway.journal import Journal, journal_path
 from tradeops.gateway.orders import OrderDesk
 from tradeops.gateway.pool import Pool
 from tradeops.gateway.ratelimit import SlidingWindow
-from tradeops.gateway.router import OrderRouter
+from tradeops.gateway.router import OrderRouter, order_config
 from tradeops.gateway.server import GatewayServer
 from tradeops.gateway.session import BrokerClock, ClockReading, MarketSession
 from tradeops.gateway.trading import Job, OrderSender, RestTransport, TradeStream
@@ -33,7 +33,6 @@ from tradeops.protocol.alpaca import MarketDataSession
 from tradeops.protocol.feed import FeedSession, MarketData
 from tradeops.protocol.hours import WEEKDAYS, WeeklyHours, parse_session
 from tradeops.topology.model import Broker, Topology
-from tradeops.topology.plan import groups
 
 ALPACA_DATA = "wss://stream.data.alpaca.markets"
 ALPACA_PAPER = "https://paper-api.alpaca.markets"
@@ -243,18 +242,12 @@ def build_orders(
     """The order side of a gateway: risk book, and per account a rate-limited sender and a
     trade-updates stream on that account's login."""
     broker = topology.brokers[broker_name]
-    desk = OrderDesk.for_broker(topology, broker_name)
+    strategies, group_map, limits = order_config(topology, broker_name)
+    desk = OrderDesk(broker_name, strategies)
     journal = Journal(
         journal_path(paths.run_dir), on_problem=lambda r: child.report_problem("journal", r),
         fsync_every=topology.settings.journal_fsync,
     )
-    group_map = {
-        g.name: (
-            [s for s in g.strategies if topology.strategies[s].broker == broker_name],
-            g.settings.auto_cancel,
-        )
-        for g in groups(topology)
-    }
     prices = _price_lookup(paths.bus, broker_name)
     if broker.adapter == "alltick":
         reason = f"broker '{broker_name}' (alltick) is a market-data feed; it takes no orders"
@@ -273,7 +266,7 @@ def build_orders(
                                        broker.orders.queue_size)
     router = OrderRouter(
         desk, senders, journal, group_map, prices, on_limit=broker.orders.on_limit,
-        limits={a: spec.limits for a, spec in broker.trading_accounts.items()},
+        limits=limits,
         market_tif="gtc" if broker.effective_feed == "crypto" else "day",
     )
     streams = [

@@ -10,6 +10,7 @@
     → {"op": "halt" | "resume", "target": "sim.alpha"}      (`tradeops halt`, `resume`)
     → {"op": "flatten", "strategy": "s", "dry_run": true}    (`tradeops flatten`)
     → {"op": "ack_positions", "target": "sim.alpha"}        (`tradeops orders --ack`)
+    → {"op": "reload", "topology": "/path/desk.yaml"}       (`tradeops apply`)
 
 docs/gateway.md has the whole protocol. Requests are checked here; the decisions belong to
 the core (subscriptions) and the router (orders), whose answers the gateway delivers.
@@ -23,7 +24,7 @@ from loguru import logger
 
 from tradeops.gateway.clients import Client, Reply
 from tradeops.gateway.core import Actions, GatewayCore
-from tradeops.gateway.router import OrderRouter
+from tradeops.gateway.router import OrderRouter, order_config
 from tradeops.protocol.modes import MODES
 from tradeops.protocol.ndjson import Malformed, Message
 
@@ -57,6 +58,8 @@ def handle(gateway: Gateway, client: Client, msg: Message | Malformed) -> None:
         _subscription(gateway, client, op, rid, msg)
     elif op == "status":
         reply(gateway, client, rid, status=gateway.health())
+    elif op == "reload" and gateway.router is not None:
+        _reload(gateway, gateway.router, client, rid, str(msg.get("topology", "")))
     elif op in ("ack_positions", "halt", "resume", "flatten") and gateway.router is not None:
         _desk_control(gateway, gateway.router, client, op, rid, msg)
     elif op in ("order", "cancel", "cancel_all", "orders") and gateway.router is not None:
@@ -93,6 +96,23 @@ def _subscription(gateway: Gateway, client: Client, op: str, rid: Any, msg: dict
         gateway.carry_out(gateway.core.subscribe(client.sock, rid, symbols, mode))
     else:
         gateway.carry_out(gateway.core.unsubscribe(client.sock, rid, symbols))
+
+
+def _reload(gateway: Gateway, router: OrderRouter, client: Client, rid: Any, path: str) -> None:
+    """`tradeops apply`: the strategies' limits and groups from the edited file. A change to
+    the broker itself is not loaded: the supervisor restarts the gateway for that."""
+    from tradeops.topology.load import TopologyError, load_topology
+
+    try:
+        topology = load_topology(path)
+    except (TopologyError, OSError) as exc:
+        reply(gateway, client, rid, error=f"cannot load {path}: {exc}")
+        return
+    if gateway.broker not in topology.brokers:
+        reply(gateway, client, rid, error=f"{path} has no broker '{gateway.broker}'")
+        return
+    gateway.deliver(router.reconfigure(*order_config(topology, gateway.broker)))
+    reply(gateway, client, rid, strategies=sorted(router.desk.strategies))
 
 
 def _desk_control(gateway: Gateway, router: OrderRouter, client: Client, op: str, rid: Any,

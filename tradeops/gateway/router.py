@@ -27,11 +27,25 @@ from tradeops.gateway.journal import Journal, entries, filled, halts
 from tradeops.gateway.orders import OrderDesk, OrderRecord, Update
 from tradeops.gateway.trading import Job, JobResult
 from tradeops.protocol import alpaca_trading as at
-from tradeops.topology.model import AccountLimits
+from tradeops.topology.model import AccountLimits, Strategy, Topology
+from tradeops.topology.plan import groups as groups_of
 
 Client = Hashable
 Reply = tuple[Client, dict[str, Any]]
 Scope = tuple[str, str]  # ("broker", NAME) | ("account", NAME) | ("strategy", NAME)
+
+
+def order_config(topology: Topology, broker: str) -> tuple[
+        dict[str, Strategy], dict[str, tuple[list[str], str]], dict[str, AccountLimits]]:
+    """What a broker's router needs of the topology: its strategies, each group's strategies
+    on it with its auto_cancel policy, and its accounts' limits."""
+    strategies = {n: s for n, s in topology.strategies.items() if s.broker == broker}
+    group_map: dict[str, tuple[list[str], str]] = {
+        g.name: ([s for s in g.strategies if s in strategies], str(g.settings.auto_cancel))
+        for g in groups_of(topology)
+    }
+    spec = topology.brokers[broker]
+    return strategies, group_map, {a: acc.limits for a, acc in spec.trading_accounts.items()}
 
 
 def utc_today() -> str:
@@ -83,6 +97,7 @@ class OrderRouter:
                       for a in sorted(names)}
         self.owner: dict[str, Client] = {}  # strategy → the connection that runs it now
         self.group_of: dict[Client, str] = {}
+        self.unknown_group: dict[Client, str] = {}  # said hello as a group not (yet) known
         self.unrouted: deque[dict[str, Any]] = deque(maxlen=200)
         self.rejected = 0
         self.rejected_by: dict[str, int] = {}  # "strategy:cause" → count (metrics)
@@ -108,7 +123,9 @@ class OrderRouter:
         """A host of `group` connected: it owns its strategies' orders from now on, and learns
         the orders that survived its previous incarnation, and its positions."""
         if group not in self.groups:
+            self.unknown_group[client] = group  # a reload may bring it (`tradeops apply`)
             return []
+        self.unknown_group.pop(client, None)
         self.group_of[client] = group
         replies: list[Reply] = []
         for strategy in self.groups[group][0]:
@@ -354,8 +371,25 @@ class OrderRouter:
         # Without a broker id yet, the cancel goes out as soon as the submit's answer comes.
         return []
 
+    def reconfigure(self, strategies: dict[str, Strategy],
+                    groups: Mapping[str, tuple[list[str], str]],
+                    limits: Mapping[str, AccountLimits]) -> list[Reply]:
+        """New strategies, groups and limits from an edited topology (`tradeops apply`),
+        without a restart: positions, orders and owners stay; a host that said hello as a
+        group this gateway did not know is taken on now."""
+        self.desk.strategies = dict(strategies)
+        self.groups = groups
+        self.account_of = {s: cfg.account for s, cfg in strategies.items()}
+        for account, lim in limits.items():
+            if account in self.books:
+                self.books[account].limits = lim
+        logger.info("reloaded: {} strategies in {} groups", len(strategies), len(groups))
+        return [r for client, group in list(self.unknown_group.items())
+                for r in self.hello(client, group)]
+
     def client_gone(self, client: Client) -> list[Reply]:
         """A host's connection closed: apply its group's auto_cancel policy."""
+        self.unknown_group.pop(client, None)
         group = self.group_of.pop(client, None)
         if group is None:
             return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradeops.supervisor.lifecycle import Restart, Start, Stop
@@ -29,6 +30,7 @@ def handle(sup: Supervisor, command: dict[str, Any]) -> dict[str, Any] | None:
             "metrics": ({"url": sup.metrics.url} if sup.metrics is not None
                         else {"error": sup.metrics_error} if sup.metrics_error else None),
             "alerts": sup.alerts.status() if sup.alerts is not None else [],
+            "apply": sup.apply_status(),
             "processes": sup.status(),
         }
     if cmd in ("restart", "stop", "start"):
@@ -45,6 +47,9 @@ def handle(sup: Supervisor, command: dict[str, Any]) -> dict[str, Any] | None:
             "note": note,
             "state": target.proc.state.value,
         }
+    if cmd == "apply":
+        return sup.begin_apply(Path(str(command.get("topology", ""))),
+                               bool(command.get("dry_run")), str(command.get("expect", "")))
     if cmd == "down":
         sup.shutdown()
         return None

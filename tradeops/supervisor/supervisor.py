@@ -20,14 +20,17 @@ import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tradeops.process import child as contract
 from tradeops.process.credentials import generate_sim_credentials
+from tradeops.process.fingerprint import fingerprints, reload_prints
 from tradeops.process.paths import RunPaths
-from tradeops.process.spec import process_specs
+from tradeops.process.spec import ProcessSpec, process_specs
 from tradeops.supervisor import children
+from tradeops.supervisor.apply import Change, Rollout, plan
 from tradeops.supervisor.children import Child
 from tradeops.supervisor.control import ControlConnection, ControlServer
 from tradeops.supervisor.desklock import (
@@ -44,6 +47,7 @@ from tradeops.supervisor.lifecycle import (
     Proc,
     Ready,
     Report,
+    Restart,
     Signal,
     Spawn,
     Spawned,
@@ -95,6 +99,13 @@ class Supervisor:
         self.metrics: MetricsServer | None = None
         self.metrics_error = ""
         self.alerts: AlertService | None = None
+        self.prints = fingerprints(topology)  # what each process runs with (apply)
+        self.reload_prints = reload_prints(topology)
+        self._reloading: dict[str, threading.Thread] = {}
+        self._posted: deque[Callable[[], None]] = deque()
+        self.rollout: Rollout | None = None
+        self._removing: set[str] = set()
+        self.last_apply: list[str] = []
 
     # -- start and stop ------
     def acquire(self) -> None:
@@ -157,6 +168,9 @@ class Supervisor:
                 self._handle_signals()
                 self._reap()
                 self._timers()
+                while self._posted:
+                    self._posted.popleft()()
+                self._advance_apply()
                 if self.metrics is not None or self.alerts is not None:
                     self.table = [self._light_row(c) for c in self.children.values()]
                 if not self._stopping:
@@ -228,6 +242,156 @@ class Supervisor:
             self._stop_tier_down()
             return False
         return True
+
+    # -- apply: a new topology for the running desk ------
+    def begin_apply(self, path: Path, dry_run: bool, expect: str = "") -> dict[str, Any]:
+        """Plan the change to the topology at `path` and, unless `dry_run`, start carrying
+        it out (`_advance_apply`). The reply holds the plan."""
+        from tradeops.topology.load import TopologyError, load_topology
+
+        if self._stopping:
+            return {"ok": False, "error": "the desk is stopping"}
+        if self.rollout is not None:
+            return {"ok": False, "error": "an apply is under way; wait for it to finish"}
+        try:
+            new = load_topology(path)
+        except TopologyError as exc:
+            first = exc.findings[0] if exc.findings else None
+            where = f"{first.line}: {first.message}" if first else str(exc)
+            return {"ok": False, "error": f"{path} does not load: {where}; run "
+                                          f"`tradeops validate {path}`"}
+        except OSError as exc:
+            return {"ok": False, "error": f"cannot read {path}: {exc.strerror or exc}"}
+        if new.name != self.topology.name:
+            return {"ok": False, "error": f"the file names desk '{new.name}', this is desk "
+                    f"'{self.topology.name}': a new name is a new desk (`tradeops down`, then "
+                    "`tradeops up`)"}
+        if RunPaths.of(new, path).run_dir != self.paths.run_dir:
+            return {"ok": False, "error": "settings.run_dir changed: the run dir holds the "
+                    "desk's sockets and state, so it changes only with `down` and `up`"}
+        specs = {s.name: s for s in process_specs(new)}
+        prints = fingerprints(new)
+        stopped = {n for n, c in self.children.items() if c.proc.state is S.STOPPED}
+        running = {n: (c.spec, self.prints[n]) for n, c in self.children.items()}
+        new_reloads = reload_prints(new)
+        reloads = {n: (self.reload_prints.get(n, ""), new_reloads[n]) for n in new_reloads}
+        changes = plan(running, specs, prints, stopped, reloads)
+        services = [name for name, old, now in (
+            ("metrics", self.topology.settings.metrics, new.settings.metrics),
+            ("alerts", self.topology.settings.alerts, new.settings.alerts)) if old != now]
+        lines = [c.line() for c in changes] + [f"~ restart {s} (in the supervisor)"
+                                               for s in services]
+        digest = str(hash(tuple(lines)))
+        reply = {"ok": True, "plan": lines, "digest": digest,
+                 "changes": sum(c.verb != "keep" for c in changes) + len(services)}
+        if dry_run or not reply["changes"]:
+            return reply
+        if expect and expect != digest:
+            return {"ok": False, "error": "the desk or the file changed since the plan was "
+                                          "shown; run `tradeops apply` again"}
+        self._commit_apply(new, path, specs, prints, changes, services)
+        self.reload_prints = new_reloads
+        return reply
+
+    def _commit_apply(self, new: Topology, path: Path, specs: dict[str, ProcessSpec],
+                      prints: dict[str, str], changes: list[Change], services: list[str]
+                      ) -> None:
+        self.console(f"supervisor | applying {path}: " + "; ".join(
+            c.line() for c in changes if c.verb != "keep"))
+        self.topology, self.topology_file, self.prints = new, path.resolve(), prints
+        env = generate_sim_credentials(dict(new.brokers))  # new sims' logins; keep the old
+        if env:
+            import json
+
+            from tradeops.process.credentials import SIM_CREDENTIALS
+
+            pairs = json.loads(env[SIM_CREDENTIALS])
+            pairs.update(json.loads(self._sim_env.get(SIM_CREDENTIALS, "{}")))
+            self._sim_env = {SIM_CREDENTIALS: json.dumps(pairs)}
+        for change in changes:
+            spec = specs.get(change.name)
+            if spec is None:  # stops: the old spec stays until it is removed
+                continue
+            if change.verb == "start":
+                self.children[change.name] = Child(spec, Proc(change.name, spec.restart))
+            else:
+                c = self.children[change.name]
+                c.spec, c.proc = spec, replace(c.proc, policy=spec.restart)
+        self._removing = {c.name for c in changes if c.verb == "stop"}
+        self.rollout = Rollout.of(changes)
+        if "metrics" in services:
+            if self.metrics is not None:
+                self.metrics.close()
+                self.metrics = None
+            self.metrics_error = ""
+            self._start_metrics()
+        if "alerts" in services:
+            if self.alerts is not None:
+                self.alerts.stop()
+                self.alerts = None
+            self._start_alerts()
+
+    def _advance_apply(self) -> None:
+        rollout = self.rollout
+        if rollout is None:
+            return
+        for name, thread in list(self._reloading.items()):
+            if not thread.is_alive():
+                del self._reloading[name]
+        states = {n: S.STARTING if n in self._reloading else c.proc.state
+                  for n, c in self.children.items()}
+        step = rollout.advance(states, time.monotonic())
+        if step is not None and step.verb == "reload":
+            for name in step.names:
+                self._reload(self.children[name])
+        elif step is not None:
+            for name in step.names:
+                event: Event = (Stop() if step.verb == "stop" else Restart()
+                                if step.verb == "restart" else Start())
+                self.apply(self.children[name], event)
+        if rollout.finished:
+            for name in self._removing:
+                if not _running(self.children[name]):
+                    del self.children[name]
+            self._removing = set()
+            self.last_apply = rollout.done
+            self.rollout = None
+            self.console("supervisor | apply done: " + "; ".join(rollout.done))
+
+    def _reload(self, c: Child) -> None:
+        """Ask a running gateway to load its strategies' limits and groups from the new file,
+        on a thread (the loop never waits on a child); one that cannot is restarted."""
+        sock, path = str(self.paths.gateway_socket(c.spec.broker)), str(self.topology_file)
+
+        def ask() -> None:
+            from tradeops.gateway.client import GatewayClient, GatewayError
+
+            try:
+                with GatewayClient(sock, "supervisor", timeout=10.0) as client:
+                    reply = client.request({"op": "reload", "topology": path})
+                error = "" if reply.get("ok") else str(reply.get("error"))
+            except GatewayError as exc:
+                error = str(exc)
+            if error:
+                self.console(f"supervisor | WARNING | {c.spec.name} could not reload ({error}); "
+                             "restarting it")
+                self._post(lambda: self.apply(c, Restart()))
+
+        thread = threading.Thread(target=ask, name=f"reload-{c.spec.name}", daemon=True)
+        self._reloading[c.spec.name] = thread
+        thread.start()
+
+    def _post(self, action: Callable[[], None]) -> None:
+        """Run `action` on the loop (from another thread)."""
+        self._posted.append(action)
+        with suppress(OSError):
+            self._wake_w.send(b"\0")
+
+    def apply_status(self) -> dict[str, Any]:
+        if self.rollout is not None:
+            return {"running": True, "done": list(self.rollout.done),
+                    "pending": [f"{s.verb} {', '.join(s.names)}" for s in self.rollout.steps]}
+        return {"running": False, "done": list(self.last_apply), "pending": []}
 
     # -- tiers ------
     def _advance_tier(self) -> None:

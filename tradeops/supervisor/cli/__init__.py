@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from tradeops.supervisor.cli import drive, halt, logs, orders, up
+from tradeops.supervisor.cli import apply, drive, halt, logs, orders, up
 
 
 def register(app: typer.Typer) -> None:
@@ -20,3 +20,4 @@ def register(app: typer.Typer) -> None:
     logs.register(app)
     orders.register(app)
     halt.register(app)
+    apply.register(app)
