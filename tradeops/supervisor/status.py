@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 
-def _age(seconds: float | None) -> str:
+def age(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     s = int(seconds)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def _mib(n: int | None) -> str:
+def mib(n: int | None) -> str:
     return "-" if n is None else f"{n / 1048576:.0f}M"
 
 
@@ -23,7 +23,7 @@ def _symbols(why: dict[str, str], shown: int = 3) -> str:
     return ", ".join(items) + (f" and {more} more" if more > 0 else "")
 
 
-def _extra(row: dict[str, Any]) -> str:
+def extra(row: dict[str, Any]) -> str:
     stats = row.get("stats") or {}
     if row["role"] == "host" and stats:
         parts = [
@@ -117,22 +117,22 @@ def render_status(reply: dict[str, Any]) -> str:
                 p["role"],
                 p["state"],
                 str(p["pid"] or "-"),
-                _age(p["uptime"]),
+                age(p["uptime"]),
                 str(p["restarts"]),
                 "-" if p["cpu"] is None else f"{p['cpu']:g}",
-                _mib(p["rss"]),
+                mib(p["rss"]),
                 ",".join(map(str, p["pin"])) if p["pin"] else "-",
             )
         )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = [f"desk '{reply['desk']}' (supervisor pid {reply['pid']}, up {_age(reply['uptime'])})"]
+    lines = [f"desk '{reply['desk']}' (supervisor pid {reply['pid']}, up {age(reply['uptime'])})"]
     lines.append("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     for p, row in zip(reply["processes"], rows, strict=True):
         line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-        extra = _extra(p) or p.get("reason", "")
+        detail = extra(p) or p.get("reason", "")
         problems = p.get("problems") or {}
         if problems:
             degraded = "; ".join(f"{area}: {why}" for area, why in problems.items())
-            extra = f"DEGRADED ({degraded}) {extra}"
-        lines.append(f"{line}  {extra}".rstrip())
+            detail = f"DEGRADED ({degraded}) {detail}"
+        lines.append(f"{line}  {detail}".rstrip())
     return "\n".join(lines)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from tradeops.supervisor.cli import apply, drive, halt, logs, orders, up
+from tradeops.supervisor.cli import apply, drive, halt, logs, orders, top, up
 
 
 def register(app: typer.Typer) -> None:
@@ -21,3 +21,4 @@ def register(app: typer.Typer) -> None:
     orders.register(app)
     halt.register(app)
     apply.register(app)
+    top.register(app)
