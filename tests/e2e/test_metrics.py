@@ -4,6 +4,7 @@ move with known events (a kill -9 counts a restart; a silent exchange turns `liv
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import urllib.error
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import REPO
 from tests.e2e.desk import Desk
 from tests.waiting import wait_for
 
@@ -31,6 +33,10 @@ strategies:
     params: {out: OUT}
 """
 TOKEN = "s3cret-scrape"
+# Families that have no sample until something happens (no halt, no mismatch, no order yet).
+FAMILIES_WITHOUT_SAMPLES = ("tradeops_halted", "tradeops_account_positions_mismatch",
+                            "tradeops_orders_working", "tradeops_orders_rejected_total",
+                            "tradeops_strategy_position", "tradeops_alert_sink_up")
 
 
 def scrape(url: str, token: str | None = TOKEN) -> dict[tuple[str, tuple[tuple[str, str], ...]],
@@ -72,6 +78,11 @@ def test_metrics_follow_the_desk(make_desk: Any, tmp_path: Any) -> None:
             or 0) > 1e6
     assert value(samples, "tradeops_strategy_running", strategy="watcher",
                  process="watcher") == 1.0
+    # The shipped Grafana dashboard asks only for series the desk serves.
+    dashboard = (REPO / "examples" / "grafana" / "tradeops-dashboard.json").read_text()
+    served = {name for name, _ in scrape(url)} | set(FAMILIES_WITHOUT_SAMPLES)
+    asked = set(re.findall(r"tradeops_[a-z_]+", dashboard)) - {"tradeops_desk"}
+    assert asked <= served, asked - served
 
     os.kill(desk.proc("watcher")["pid"], signal.SIGKILL)
     wait_for(lambda: value(scrape(url), "tradeops_process_restarts_total",
