@@ -4,8 +4,8 @@ move with known events (a kill -9 counts a restart; a silent exchange turns `liv
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import urllib.error
 import urllib.request
