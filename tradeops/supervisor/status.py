@@ -51,6 +51,8 @@ def _extra(row: dict[str, Any]) -> str:
             + (f"; retrying {_symbols(retrying)}" if retrying else "")
             + (f"; REFUSED {_symbols(refused)}" if refused else "")
         )
+    if row["role"] == "recorder" and stats:
+        return "; ".join(_recording(broker, b) for broker, b in stats.get("brokers", {}).items())
     if row["role"] == "sim":
         return str((row.get("detail") or {}).get("url", ""))
     if row["role"] == "proxy" and stats:
@@ -67,6 +69,18 @@ def _extra(row: dict[str, Any]) -> str:
             parts.append(f"NO GATEWAY: {', '.join(down)}")
         return ", ".join(parts)
     return ""
+
+
+def _recording(broker: str, b: dict[str, Any]) -> str:
+    """`sim: 12034 rows, 2 files, lost 512 in 1 gap (last 14:03:07 UTC, 512 ticks)`."""
+    import datetime
+
+    text = f"{broker}: {b.get('rows', 0)} rows, {b.get('files', 0)} files, lost {b.get('lost', 0)}"
+    last = b.get("last_gap")
+    if b.get("gaps") and last:
+        at = datetime.datetime.fromtimestamp(last["at"], datetime.UTC).strftime("%H:%M:%S")
+        text += f" in {b['gaps']} gaps (last {at} UTC, {last['lost']} ticks)"
+    return text
 
 
 def degraded(reply: dict[str, Any]) -> list[str]:

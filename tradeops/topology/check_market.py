@@ -121,6 +121,11 @@ def check_capacity(loaded: Loaded, topo: m.Topology) -> None:
     wanted: dict[str, set[str]] = defaultdict(set)
     for strategy in topo.strategies.values():
         wanted[strategy.broker].update(strategy.symbols)
+    record = topo.settings.record
+    if record is not None and record.symbols:  # the recorder subscribes them too
+        for name in topo.brokers:
+            if record.brokers is None or name in record.brokers:
+                wanted[name].update(record.symbols)
     for name, broker in topo.brokers.items():
         need, pool = len(wanted.get(name, ())), broker.pool
         if need <= pool.capacity:
