@@ -37,7 +37,7 @@ TRADE_PATH = "/stream"
 def make_feed(options: SimOptions, hours: TradingHours) -> Feed:
     """The replay of `options.replay` if set, else the seeded random walk."""
     if options.replay is not None:
-        return ReplayFeed(load_rows(options.replay), speed=options.speed,
+        return ReplayFeed(load_rows(options.replay, options), speed=options.speed,
                           bar_seconds=options.bar_seconds, spread_bps=options.spread_bps)
     return RandomWalkMarket(seed=options.seed, rate=options.rate, max_rate=options.max_rate,
                             spread_bps=options.spread_bps, volatility=options.volatility,
