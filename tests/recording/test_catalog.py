@@ -80,7 +80,7 @@ def test_data_commands_list_summarise_and_print(tmp_path: Path) -> None:
     shown = runner.invoke(app, ["data", "show", str(tmp_path)])
     assert shown.exit_code == 0 and "rows:     20" in shown.output
     assert "sessions: 2" in shown.output
-    head = runner.invoke(app, ["data", "head", str(tmp_path), "-n", "3", "--json"])
+    head = runner.invoke(app, ["data", "head", str(tmp_path), "-n", "3", "--format", "json"])
     assert head.exit_code == 0, head.output
     assert '"seq": 3' in head.output and '"seq": 4' not in head.output
     missing = runner.invoke(app, ["data", "ls", str(tmp_path / "nope")])

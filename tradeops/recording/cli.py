@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +20,12 @@ Dir = Annotated[Path | None, typer.Argument(
     show_default=False)]
 File = Annotated[Path | None, typer.Option(
     "--file", "-f", help="A topology: use its recording directory.", show_default=False)]
-Json = Annotated[bool, typer.Option("--json", help="JSON for machines.")]
+class Format(StrEnum):
+    text = "text"
+    json = "json"
+
+
+FormatOpt = Annotated[Format, typer.Option("--format", help="text for people, json for machines.")]
 Broker = Annotated[str | None, typer.Option(
     "--broker", help="The broker to read (needed when the directory holds several).")]
 
@@ -62,7 +68,7 @@ def _size(n: int) -> str:
     return str(n)
 
 
-def ls(directory: Dir = None, file: File = None, as_json: Json = False) -> None:
+def ls(directory: Dir = None, file: File = None, output: FormatOpt = Format.text) -> None:
     """List partitions: broker, date, files, rows, size and exchange-time range."""
     from tradeops.recording.catalog import NotARecording, partitions
 
@@ -71,7 +77,7 @@ def ls(directory: Dir = None, file: File = None, as_json: Json = False) -> None:
         parts = partitions(where)
     except NotARecording as exc:
         raise _fail(str(exc)) from None
-    if as_json:
+    if output is Format.json:
         typer.echo(json.dumps([p.as_dict() for p in parts], indent=2))
         return
     if not parts:
@@ -88,7 +94,7 @@ def ls(directory: Dir = None, file: File = None, as_json: Json = False) -> None:
 
 
 def show(directory: Dir = None, file: File = None, broker: Broker = None,
-         as_json: Json = False) -> None:
+         output: FormatOpt = Format.text) -> None:
     """Summarise one broker's recording: rows, sessions, symbols, kinds, ticks lost."""
     import pyarrow.compute as pc
 
@@ -110,7 +116,7 @@ def show(directory: Dir = None, file: File = None, broker: Broker = None,
             kinds=_counts(table["kind"].cast("string")),
             symbols=_counts(table["symbol"]),
         )
-    if as_json:
+    if output is Format.json:
         typer.echo(json.dumps(summary, indent=2))
         return
     for key, value in summary.items():
@@ -130,7 +136,7 @@ def head(directory: Dir = None, file: File = None, broker: Broker = None,
          rows: Annotated[int, typer.Option("-n", "--rows", min=1, help="How many rows.")] = 10,
          symbol: Annotated[list[str] | None, typer.Option(
              "--symbol", help="Only this symbol (repeat for several).")] = None,
-         as_json: Json = False) -> None:
+         output: FormatOpt = Format.text) -> None:
     """Print the first rows of one broker's recording, in the order they were recorded."""
     from tradeops.recording.catalog import NotARecording, read
 
@@ -140,7 +146,7 @@ def head(directory: Dir = None, file: File = None, broker: Broker = None,
     except NotARecording as exc:
         raise _fail(str(exc)) from None
     first = table.slice(0, rows)
-    if as_json:
+    if output is Format.json:
         records = first.to_pydict()
         for key in ("exchange_ns", "receive_ns"):
             records[key] = first[key].cast("int64").to_pylist()
