@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
+from itertools import starmap
 from pathlib import Path
 from typing import Final
 
@@ -24,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tradeops.protocol.tick import KIND_NAMES, LAYOUT_VERSION, Tick
+from tradeops.protocol.tick import KIND_NAMES, LAYOUT_VERSION, RECORD, Tick
 from tradeops.topology.model import Topology
 
 #: Bump on any change of a column's name, type or meaning, or of the paths above.
@@ -42,14 +43,14 @@ SCHEMA: Final = pa.schema([
     ("vwap", pa.float64()), ("trade_count", pa.uint32()), ("flags", pa.uint8()),
     ("seq", pa.int64()), ("session", pa.int64()), ("lost_before", pa.int64()),
 ])  # fmt: skip
-#: The tick fields copied as they are, with their index in `Tick` and their numpy type.
-_PLAIN: Final = (
-    ("price", 7, np.float64), ("size", 8, np.float64), ("bid", 9, np.float64),
-    ("bid_size", 10, np.float64), ("ask", 11, np.float64), ("ask_size", 12, np.float64),
-    ("open", 13, np.float64), ("high", 14, np.float64), ("low", 15, np.float64),
-    ("close", 16, np.float64), ("volume", 17, np.float64), ("vwap", 18, np.float64),
-    ("trade_count", 3, np.uint32), ("flags", 2, np.uint8), ("seq", 0, np.int64),
-)  # fmt: skip
+#: The bus record (protocol/tick.py RECORD) as a numpy structured type: a batch of records
+#: packed back to back is viewed as columns without a Python step per field.
+RECORD_DTYPE: Final = np.dtype([
+    ("seq", "<i8"), ("kind", "i1"), ("flags", "u1"), ("pad", "V2"), ("trade_count", "<u4"),
+    ("exchange_ns", "<i8"), ("receive_ns", "<i8"), ("symbol", "S32"),
+    *((name, "<f8") for name in ("price", "size", "bid", "bid_size", "ask", "ask_size", "open",
+                                 "high", "low", "close", "volume", "vwap")),
+])  # fmt: skip
 _KINDS: Final = pa.array(KIND_NAMES, pa.string())
 NS_PER_DAY: Final = 86_400 * 10**9
 
@@ -69,25 +70,24 @@ def schema_for(broker: str) -> pa.Schema:
 
 def to_table(ticks: Sequence[Tick], session: int, gaps: Sequence[tuple[int, int]] = ()) -> pa.Table:
     """The rows of `ticks` (read from one ring of epoch `session`), with `lost_before` set at
-    each (index, ticks lost) of `gaps`. Column by column through numpy: about 1.2 µs a tick,
-    where building each column from Python values is several times that."""
+    each (index, ticks lost) of `gaps`. The ticks are packed back into bus records and viewed
+    as numpy columns: about 0.6 µs a tick, where converting each field from Python values
+    cost 2.2 µs (benchmarks/recorder_bench.py)."""
     n = len(ticks)
-    columns = list(zip(*ticks, strict=True))
-    exchange = np.array(columns[4], dtype=np.int64)
-    receive = np.array(columns[5], dtype=np.int64)
-    # The record's symbol field is NUL-padded: numpy's fixed-width bytes drop the padding.
-    symbols = pa.array(np.array(columns[6], dtype="S32")).cast(pa.string())
-    kinds = pa.DictionaryArray.from_arrays(
-        pa.array(np.array(columns[1], dtype=np.int8)), _KINDS)
+    records = np.frombuffer(b"".join(starmap(RECORD.pack, ticks)), dtype=RECORD_DTYPE)
     lost = np.zeros(n, dtype=np.int64)
     for index, count in gaps:
         lost[index] = count
     arrays: dict[str, pa.Array] = {
-        "exchange_ns": pa.array(exchange, UTC_NS), "receive_ns": pa.array(receive, UTC_NS),
-        "symbol": symbols, "kind": kinds,
+        "exchange_ns": pa.array(records["exchange_ns"], UTC_NS),
+        "receive_ns": pa.array(records["receive_ns"], UTC_NS),
+        # The record's symbol field is NUL-padded: numpy's fixed-width bytes drop the padding.
+        "symbol": pa.array(records["symbol"]).cast(pa.string()),
+        "kind": pa.DictionaryArray.from_arrays(pa.array(records["kind"]), _KINDS),
     }
-    for name, index, dtype in _PLAIN:
-        arrays[name] = pa.array(np.array(columns[index], dtype=dtype))
+    for name in SCHEMA.names[4:-2]:
+        if name not in arrays:
+            arrays[name] = pa.array(records[name])
     arrays["session"] = pa.array(np.full(n, session, dtype=np.int64))
     arrays["lost_before"] = pa.array(lost)
     return pa.table([arrays[f.name] for f in SCHEMA], schema=SCHEMA)
