@@ -125,3 +125,20 @@ def test_a_full_disk_makes_the_recorder_fatal_and_the_desk_trades_on(
         text = desk.cli("status", "--file", str(desk.file)).stdout
         assert "fatal" in text and "No space left" in text
         assert desk.down().returncode == 0
+
+
+def test_recorded_symbols_are_subscribed_on_the_recorders_own_lease(
+    make_desk: object, tmp_path: Path
+) -> None:
+    desk: Desk = make_desk("e2erecsyms", """
+brokers:
+  sim: {adapter: sim, market: {seed: 3, rate: 40}}
+""")  # type: ignore[operator]
+    desk.edit("settings:\n", "settings:\n  record: {dir: data, flush: 200ms, symbols: [NVDA],"
+                             " kinds: [quote]}\n")
+    desk.up()  # no strategy wants anything: only the recorder's subscription makes ticks flow
+    wait_for(lambda: recorder_rows(desk) > 20, timeout=30, what="the recorder's own ticks")
+    assert desk.down().returncode == 0
+    table = catalog.read(tmp_path / "data")
+    assert set(table["symbol"].to_pylist()) == {"NVDA"}
+    assert set(table["kind"].cast("string").to_pylist()) == {"quote"}

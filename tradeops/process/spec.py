@@ -40,6 +40,7 @@ ROLE_MODULES: dict[str, str] = {
     "host": "tradeops.runtime",
 }
 RECORDER = "recorder"
+RECORDER_GRACE = 60.0
 # Infrastructure restarts quickly and often; strategy hosts follow their group's policy.
 INFRA_RESTART = RestartPolicy(
     policy="always", max_restarts=10, window=60.0, backoff=0.5, max_backoff=10.0, grace=5.0
@@ -77,7 +78,10 @@ def process_specs(topology: Topology) -> list[ProcessSpec]:
         specs.append(ProcessSpec("proxy", "proxy"))
     record = topology.settings.record
     if record is not None:
-        specs.append(ProcessSpec(RECORDER, "recorder", log_level=record.log_level))
+        # A stopping recorder turns its open files into Parquet files (about 1 s per million
+        # rows): a kill before it finishes only defers that to its next start.
+        specs.append(ProcessSpec(RECORDER, "recorder", log_level=record.log_level,
+                                 restart=replace(INFRA_RESTART, grace=RECORDER_GRACE)))
     for group in groups(topology):
         s = group.settings
         restart = RestartPolicy(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -227,6 +227,3 @@ def _fsync(path: Path) -> None:
 def _error(path: Path, exc: BaseException) -> RecordingError:
     why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
     return RecordingError(f"cannot write {path}: {why}")
-
-
-OnRecovered = Callable[[Recovered], None]
