@@ -44,9 +44,12 @@ def _extra(row: dict[str, Any]) -> str:
         orders = stats.get("orders") or {}
         busy = ", ".join(f"{n} {k}" for k, n in orders.items() if n)
         refused, retrying = stats.get("refused") or {}, stats.get("retrying") or {}
+        backfill = stats.get("backfill")
         return (
             f"{len(conns)} conn, {stats.get('symbols', 0)} symbols, last tick {age}, "
             f"reconnects {sum(c.get('reconnects', 0) for c in conns)}, {live}"
+            + (f"; backfilled {backfill['trades']} trades in {backfill['outages']} outages"
+               if backfill else "")
             + (f"; orders: {busy}" if busy else "")
             + (f"; retrying {_symbols(retrying)}" if retrying else "")
             + (f"; REFUSED {_symbols(refused)}" if refused else "")

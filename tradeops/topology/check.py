@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path as FsPath
 
 from tradeops.topology import model as m
-from tradeops.topology.check_market import check_capacity, check_symbols
+from tradeops.topology.check_market import check_backfill, check_capacity, check_symbols
 from tradeops.topology.check_processes import check_auto_cancel, check_cpu, check_imports
 from tradeops.topology.check_record import check_record
 from tradeops.topology.findings import Finding, Severity, did_you_mean
@@ -336,4 +336,5 @@ _CHECKS: list[Callable[[Loaded, m.Topology], None]] = [
     check_capacity,
     check_auto_cancel,
     check_record,
+    check_backfill,
 ]

@@ -145,3 +145,15 @@ def check_capacity(loaded: Loaded, topo: m.Topology) -> None:
                 name=name,
             )
         )
+
+
+def check_backfill(loaded: Loaded, topo: m.Topology) -> None:
+    """Backfill reads Alpaca's historical stock trades (the sim serves the same API)."""
+    for name, broker in topo.brokers.items():
+        if broker.backfill and (broker.adapter == "alltick" or broker.effective_feed == "crypto"):
+            what = "AllTick" if broker.adapter == "alltick" else "a crypto feed"
+            loaded.findings.append(loaded.finding(
+                E, "backfill-not-supported", ("brokers", name, "backfill"),
+                f"broker '{name}' asks for backfill, which {what} does not have yet",
+                "remove `backfill` (only alpaca and sim stock feeds backfill)", name=name,
+            ))

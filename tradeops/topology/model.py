@@ -242,6 +242,10 @@ class Broker(Frozen):
     silence_after: Duration = Field(
         15.0, description="no data for this long on a subscribed connection: reconnect"
     )
+    backfill: bool = Field(
+        False, description="after a reconnect, fetch the outage's trades from the broker's history"
+    )
+    backfill_max: int = Field(10000, gt=0, description="most trades backfilled per outage")
     hours: Hours | Literal["24/7"] | None = Field(
         None,
         description="the market's sessions; default: alpaca and sim ask the broker's clock, "
