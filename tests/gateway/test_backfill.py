@@ -59,3 +59,16 @@ def test_a_late_tick_is_on_the_ring_flagged_but_never_the_latest_value(bus: str)
     finally:
         ring.close()
         table.close()
+
+
+def test_backfill_is_refused_where_there_is_no_history_to_ask(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tests.topology.helpers import base, only, run
+
+    data = base()
+    data["brokers"]["sim"].update(feed="crypto", backfill=True)
+    data["strategies"] = {}
+    data["processes"] = {}
+    finding = only(run(Path(str(tmp_path)), data), "backfill-not-supported")
+    assert "crypto feed" in finding.message and finding.name == "sim"
