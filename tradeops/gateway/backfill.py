@@ -4,7 +4,9 @@
 went down (`down`, with the symbols it carried); the first ticks on that connection after it
 came back end the outage (`seen`, on the upstream thread, O(1) a batch). The window is
 strictly after the newest exchange time before the outage and strictly before the first one
-after it, so no live tick is fetched again.
+after it, so no live tick is fetched again. The order is safe: a connection's "down" event
+reaches the loop before its "ready", and only after "ready" does the loop send the subscribe
+that makes ticks flow again, so `down` always comes before the ticks that end the outage.
 
 `Backfiller` (I/O, one thread) asks the broker's historical trades API for the window
 (Alpaca: `GET /v2/stocks/trades?symbols=&start=&end=&limit=&page_token=`; the sim answers

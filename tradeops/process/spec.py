@@ -3,8 +3,7 @@
 Tiers start in order, each waiting for the previous one to report ready: simulated exchanges
 (for `adapter: sim` brokers), gateways (one per broker), the websocket proxy (when
 `settings.proxy.enabled`) and the recorder (when `settings.record`), then the strategy hosts
-(one per process group). Within a tier
-everything starts at once.
+(one per process group). Within a tier everything starts at once.
 """
 
 from __future__ import annotations

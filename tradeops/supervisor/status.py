@@ -75,7 +75,7 @@ def _extra(row: dict[str, Any]) -> str:
 
 
 def _recording(broker: str, b: dict[str, Any]) -> str:
-    """`sim: 12034 rows, 2 files, lost 512 in 1 gap (last 14:03:07 UTC, 512 ticks)`."""
+    """`sim: 12034 rows, 2 files, lost 512 in 1 gaps (last 14:03:07 UTC, 512 ticks)`."""
     import datetime
 
     text = f"{broker}: {b.get('rows', 0)} rows, {b.get('files', 0)} files, lost {b.get('lost', 0)}"
