@@ -1,4 +1,7 @@
-"""Logs every `every`-th tick it receives, and a count per symbol on each timer."""
+"""Logs every `every`-th tick it receives, and a count per symbol on each timer.
+
+It keeps nothing: to record ticks to disk, use the recorder (`settings.record`,
+docs/data.md)."""
 
 from __future__ import annotations
 

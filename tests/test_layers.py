@@ -9,7 +9,9 @@ at the top: a lazy import still makes the lower layer depend on the higher one.
 - bus/ knows no role: the gateway writes the ring, the ring does not know the gateway;
 - no role imports the supervisor: roles run alone (``python -m tradeops.ROLE``); only the
   CLI and the supervisor itself may;
-- the proxy reaches a gateway only through its public client (``gateway/client.py``).
+- the proxy and the recorder reach a gateway only through its public client
+  (``gateway/client.py``);
+- recording/ (the Parquet layout) imports no role: the recorder, the sim and the CLI use it.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ IO_MODULES = frozenset({
     "loguru", "asyncio", "socket", "selectors", "threading", "websockets", "websocket",
     "aiohttp", "subprocess",
 })  # fmt: skip
-ABOVE_BUS = ("gateway", "proxy", "runtime", "supervisor", "sim", "process")
-ROLES = ("gateway", "proxy", "runtime", "sim", "process", "bus", "protocol", "topology")
+ABOVE_BUS = ("gateway", "proxy", "runtime", "supervisor", "sim", "process", "recorder")
+ROLES = ("gateway", "proxy", "runtime", "sim", "recorder", "process", "bus", "protocol",
+         "topology", "recording")
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -91,6 +94,21 @@ def test_bus_imports_no_role() -> None:
 
 def test_no_role_imports_the_supervisor() -> None:
     assert violations(sources(*ROLES), lambda m: within(m, "tradeops.supervisor")) == []
+
+
+def test_the_recording_format_imports_no_role() -> None:
+    """recording/ (the Parquet layout, its files and readers) sits below the roles: the
+    recorder writes it, the sim replays it, `tradeops data` reads it."""
+    above = tuple(f"tradeops.{name}" for name in ABOVE_BUS)
+    assert violations(sources("recording"), lambda m: within(m, *above)) == []
+
+
+def test_the_recorder_uses_only_the_gateways_public_client() -> None:
+    def bad(module: str) -> bool:
+        allowed = within(module, "tradeops.gateway.client") or module == "tradeops.gateway"
+        return within(module, "tradeops.gateway") and not allowed
+
+    assert violations(sources("recorder"), bad) == []
 
 
 def test_the_proxy_uses_only_the_gateways_public_client() -> None:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from tradeops import __version__
+from tradeops.recording import cli as data_cli
 from tradeops.sim import cli as sim_cli
 from tradeops.supervisor import cli as desk_cli
 from tradeops.supervisor import proxy_cli
@@ -84,6 +85,7 @@ def schema() -> None:
 desk_cli.register(app)
 sim_cli.register(app)
 proxy_cli.register(app)
+data_cli.register(app)
 
 
 def main() -> None:

@@ -73,3 +73,32 @@ class FlagRecorder(Strategy):
 
     def on_stop(self) -> None:
         self._out.close()
+
+
+class TickTrail(Strategy):
+    """Writes `symbol kind price size bid ask` per tick to params.out: what a strategy saw,
+    to compare with a recording and its replay."""
+
+    def on_start(self) -> None:
+        self._out = open(self.params["out"], "a", buffering=1)  # noqa: SIM115
+
+    def on_tick(self, tick: Any) -> None:
+        self._out.write(f"{tick.symbol} {tick.kind} {tick.price!r} {tick.size!r} "
+                        f"{tick.bid!r} {tick.ask!r}\n")
+
+    def on_stop(self) -> None:
+        self._out.close()
+
+
+class FlagTrail(Strategy):
+    """Writes `flags symbol kind exchange_ns price size` per tick to params.out."""
+
+    def on_start(self) -> None:
+        self._out = open(self.params["out"], "a", buffering=1)  # noqa: SIM115
+
+    def on_tick(self, tick: Any) -> None:
+        self._out.write(f"{tick.flags} {tick.symbol} {tick.kind} {tick.exchange_ns} "
+                        f"{tick.price!r} {tick.size!r}\n")
+
+    def on_stop(self) -> None:
+        self._out.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -69,15 +68,6 @@ def test_timestamps_as_numbers_short_names_and_inferred_types() -> None:
 def test_malformed_rows_are_named(record: dict[str, str], message: str) -> None:
     with pytest.raises(SimConfigError, match=message):
         parse_rows([record], "bad.csv")
-
-
-def test_parquet_needs_pyarrow_and_says_how_to_install_it(tmp_path: Path) -> None:
-    if importlib.util.find_spec("pyarrow") is not None:
-        pytest.skip("pyarrow is installed; the missing-dependency message cannot show")
-    path = tmp_path / "ticks.parquet"
-    path.write_bytes(b"PAR1")
-    with pytest.raises(SimConfigError, match="pip install pyarrow"):
-        load_rows(path)
 
 
 def test_parquet_replays_like_csv(tmp_path: Path) -> None:

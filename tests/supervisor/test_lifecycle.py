@@ -131,3 +131,23 @@ def test_stop_during_backoff_cancels_the_restart() -> None:
     proc, actions = step(proc, Stop(), clock.now)
     assert proc.state is S.STOPPED and actions == []
     assert step(proc, Timer(), clock.now + 100) == (proc, [])
+
+
+def test_a_fatal_reason_leaves_it_down_at_once_with_that_reason_until_start() -> None:
+    proc, clock = started()
+    proc, actions = step(proc, Exited(3, "cannot write /rec: No space left on device"),
+                         clock.now + 1)
+    assert proc.state is S.FATAL and proc.reason == "cannot write /rec: No space left on device"
+    assert not any(isinstance(a, Spawn) for a in actions)
+    assert any(isinstance(a, Report) and "No space left" in a.message for a in actions)
+    proc, actions = step(proc, Timer(), clock.now + 100)
+    assert actions == [] and proc.state is S.FATAL
+    proc, actions = step(proc, Start(), clock.now + 101)
+    assert actions == [Spawn("g")] and proc.reason == ""
+
+
+def test_a_fatal_reason_while_stopping_is_an_ordinary_stop() -> None:
+    proc, clock = started()
+    proc, _ = step(proc, Stop(), clock.now)
+    proc, _ = step(proc, Exited(3, "disk full"), clock.now + 1)
+    assert proc.state is S.STOPPED

@@ -173,6 +173,15 @@ class TickRing(ClosesOnExit):
             append(*row)
         return self.publish()
 
+    def append_late(self, *fields: Any) -> int:
+        """:meth:`append` a record that is not the latest value of its symbol (a backfilled
+        trade): the latest-value table is left as it is. Takes append's positional arguments."""
+        table, self._table = self._table, None
+        try:
+            return self.append(*fields)
+        finally:
+            self._table = table
+
     def readers(self) -> list[ReaderInfo]:
         """The readers attached now (a dead one may linger until its slot is reused)."""
         words = self._words

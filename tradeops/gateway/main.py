@@ -14,6 +14,7 @@ from loguru import logger
 
 from tradeops.bus.ring import TickRing
 from tradeops.bus.table import LatestTable, TableReader
+from tradeops.gateway.backfill import Backfiller, Outages
 from tradeops.gateway.journal import Journal, journal_path
 from tradeops.gateway.orders import OrderDesk
 from tradeops.gateway.pool import Pool
@@ -32,11 +33,13 @@ from tradeops.protocol.alltick import AllTickSession
 from tradeops.protocol.alpaca import MarketDataSession
 from tradeops.protocol.feed import FeedSession, MarketData
 from tradeops.protocol.hours import WEEKDAYS, WeeklyHours, parse_session
+from tradeops.protocol.tick import FLAG_BACKFILL
 from tradeops.topology.model import Broker, Topology
 
 ALPACA_DATA = "wss://stream.data.alpaca.markets"
 ALPACA_PAPER = "https://paper-api.alpaca.markets"
 ALPACA_LIVE = "https://api.alpaca.markets"
+ALPACA_DATA = "https://data.alpaca.markets"  # historical market data (backfill)
 STATE_EVERY = 1.0
 
 
@@ -75,6 +78,11 @@ class BusSink:
     def write(self, connection: int, ticks: list[MarketData]) -> None:
         self.ring.extend(ticks)
 
+    def write_backfill(self, ticks: list[MarketData]) -> None:
+        for tick in ticks:
+            self.ring.append_late(*tick, 0, FLAG_BACKFILL)  # receive_ns now, flags
+        self.ring.publish()
+
 
 def run_gateway(ctx: RoleContext) -> int:
     """The gateway role's body: serve one broker until `ctx.stop`."""
@@ -110,6 +118,10 @@ def run_gateway(ctx: RoleContext) -> int:
                 {**server.health(), "readers": len(ring.readers()), "cursor": ring.cursor},
             )
 
+    if broker.backfill:
+        server.outages, server.backfiller = Outages(), backfiller(broker_name, broker, sim_url,
+                                                                  server)
+        server.backfiller.start()
     orders = build_orders(topology, broker_name, paths, sim_url, server)
     router = orders.router
     server.router = router
@@ -131,6 +143,8 @@ def run_gateway(ctx: RoleContext) -> int:
         settle_cancels(server, router, orders, broker.orders.cancel_timeout, publish_state)
         orders.stop()
         server.close()
+        if server.backfiller is not None:
+            server.backfiller.stop()
         if broker_clock is not None:
             broker_clock.stop()
         router.journal.close()
@@ -195,6 +209,19 @@ def market_session(
     clock = BrokerClock(RestTransport(rest, key, secret), on_reading, time.time)
     clock.start()
     return session, clock
+
+
+def backfiller(name: str, broker: Broker, sim_url: str | None,
+               server: GatewayServer) -> Backfiller:
+    """What fetches an outage's trades: the sim's own history, or Alpaca's market-data API,
+    paced by the broker's request budget."""
+    base = trading_urls(broker, sim_url)[0] if broker.adapter == "sim" else ALPACA_DATA
+    key, secret = broker_credentials(name, broker) or ("tradeops", "-")  # a sim takes any
+    headers = {"APCA-API-KEY-ID": key, "APCA-API-SECRET-KEY": secret}
+    rate = broker.orders.rate_limit
+    return Backfiller(base, headers, server.write_backfill, max_trades=broker.backfill_max,
+                      min_interval=rate.seconds / rate.requests if rate else 0.0,
+                      feed=broker.effective_feed if broker.adapter == "alpaca" else None)
 
 
 def trading_urls(broker: Broker, sim_url: str | None) -> tuple[str, str]:

@@ -20,12 +20,14 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import asdict
 from typing import Any, Protocol
 
 from loguru import logger
 
 from tradeops.gateway import requests
 from tradeops.gateway.answers import ChangeAnswers
+from tradeops.gateway.backfill import Backfiller, Outages
 from tradeops.gateway.clients import Client, ClientConnections, Reply
 from tradeops.gateway.core import Actions, GatewayCore
 from tradeops.gateway.health import (
@@ -48,6 +50,7 @@ class TickSink(Protocol):
     """Where upstream threads put normalised ticks (the bus writer, behind a lock)."""
 
     def write(self, connection: int, ticks: list[MarketData]) -> None: ...
+    def write_backfill(self, ticks: list[MarketData]) -> None: ...
 
 
 class UpstreamLink(UpstreamView, Protocol):
@@ -94,6 +97,8 @@ class GatewayServer:
         self._transient: dict[int, bool] = {}  # per connection: the first refusal was transient
         self._events: queue.Queue[UpstreamEvent | Callable[[], None]] = queue.Queue()
         self.router: OrderRouter | None = None  # set when the broker takes orders
+        self.outages: Outages | None = None  # set with the backfiller (brokers.NAME.backfill)
+        self.backfiller: Backfiller | None = None
         self.session: MarketSession | None = None  # set when the market has hours
         self._selector = selectors.DefaultSelector()
         self.clients = ClientConnections(
@@ -214,6 +219,14 @@ class GatewayServer:
         with self._tick_lock:
             self._sink.write(connection, ticks)
             self.ticks += len(ticks)
+        if self.outages is not None and self.backfiller is not None:
+            outage = self.outages.seen(connection, ticks)
+            if outage is not None:
+                self.backfiller.submit(outage)
+
+    def write_backfill(self, ticks: list[MarketData]) -> None:  # the backfill thread
+        with self._tick_lock:
+            self._sink.write_backfill(ticks)
 
     def _drain_wake(self) -> None:
         with suppress(BlockingIOError):
@@ -258,6 +271,8 @@ class GatewayServer:
         else:
             logger.warning("{} connection {} down ({}: {}); retrying in {:.1f}s", self.broker,
                            conn, event.cause, event.message, event.retry_in)
+            if self.outages is not None:
+                self.outages.down(conn, list(self.core.pool.target(conn)))
             self.carry_out(self.core.upstream_down(conn, f"{event.cause}: {event.message}"))
 
     # -- what the client protocol and the router need -----------------------------------------
@@ -330,6 +345,7 @@ class GatewayServer:
             "orders": order_summary(self.router.status()) if self.router is not None else {},
             "problems": child.problems(),
             "market": self.session.describe(time.time()) if self.session else "open",
+            **({"backfill": asdict(self.backfiller.figures)} if self.backfiller else {}),
         }
 
     def _check_health(self) -> None:

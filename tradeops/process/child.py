@@ -123,6 +123,19 @@ def report_ready(detail: dict[str, Any] | None = None) -> None:
         _report({"problem": area, "reason": reason})
 
 
+def report_fatal(reason: str) -> None:
+    """Say that this process cannot work for `reason` and that a restart would not help (a
+    disk it must write is full); the role exits right after. The supervisor then shows it
+    `fatal` with the reason and leaves it down until `tradeops start` or `restart`. Works
+    before `report_ready` too."""
+    global _report_fd
+    _stderr(f"fatal: {reason}")
+    fd = os.environ.pop(READY_FD, None)
+    if fd is not None and _report_fd is None:
+        _report_fd = int(fd)
+    _report({"fatal": reason})
+
+
 def report_problem(area: str, reason: str | None) -> None:
     """Say that `area` (state, log, journal) is degraded for `reason`, or with None that it
     works again. Only changes are sent; each goes to stderr too."""

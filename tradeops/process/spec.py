@@ -2,8 +2,8 @@
 
 Tiers start in order, each waiting for the previous one to report ready: simulated exchanges
 (for `adapter: sim` brokers), gateways (one per broker), the websocket proxy (when
-`settings.proxy.enabled`), then the strategy hosts (one per process group). Within a tier
-everything starts at once.
+`settings.proxy.enabled`) and the recorder (when `settings.record`), then the strategy hosts
+(one per process group). Within a tier everything starts at once.
 """
 
 from __future__ import annotations
@@ -27,15 +27,19 @@ class RestartPolicy:
     grace: float = 5.0
 
 
-Role = Literal["sim", "gateway", "proxy", "host"]
-TIERS: dict[str, int] = {"sim": 0, "gateway": 1, "proxy": 2, "host": 3}
+Role = Literal["sim", "gateway", "proxy", "recorder", "host"]
+# The recorder starts before the hosts, so it is reading when their first subscriptions flow.
+TIERS: dict[str, int] = {"sim": 0, "gateway": 1, "proxy": 2, "recorder": 2, "host": 3}
 #: The package each role runs as: `python -m tradeops.MODULE --topology ... --name ...`.
 ROLE_MODULES: dict[str, str] = {
     "sim": "tradeops.sim",
     "gateway": "tradeops.gateway",
     "proxy": "tradeops.proxy",
+    "recorder": "tradeops.recorder",
     "host": "tradeops.runtime",
 }
+RECORDER = "recorder"
+RECORDER_GRACE = 60.0
 # Infrastructure restarts quickly and often; strategy hosts follow their group's policy.
 INFRA_RESTART = RestartPolicy(
     policy="always", max_restarts=10, window=60.0, backoff=0.5, max_backoff=10.0, grace=5.0
@@ -71,6 +75,12 @@ def process_specs(topology: Topology) -> list[ProcessSpec]:
                                  restart=replace(INFRA_RESTART, grace=grace)))
     if topology.settings.proxy.enabled and topology.brokers:
         specs.append(ProcessSpec("proxy", "proxy"))
+    record = topology.settings.record
+    if record is not None:
+        # A stopping recorder turns its open files into Parquet files (about 1 s per million
+        # rows): a kill before it finishes only defers that to its next start.
+        specs.append(ProcessSpec(RECORDER, "recorder", log_level=record.log_level,
+                                 restart=replace(INFRA_RESTART, grace=RECORDER_GRACE)))
     for group in groups(topology):
         s = group.settings
         restart = RestartPolicy(

@@ -22,6 +22,7 @@ from typing import Any, Final, NamedTuple, cast
 __all__ = [
     "BAR",
     "DEPTH",
+    "FLAG_BACKFILL",
     "FLAG_EPOCH_START",
     "FLAG_REPEAT",
     "FLAG_SNAPSHOT",
@@ -76,6 +77,10 @@ FLAG_REPEAT: Final = 4
 #: Set by a reading host, never written to the bus: the first tick of a new bus epoch (the
 #: broker's gateway restarted; `seq` starts again at 1).
 FLAG_EPOCH_START: Final = 8
+#: Written by the gateway: a trade fetched from the broker's history after a reconnect, for
+#: the outage it missed. It arrives late and out of wall-clock order; it never becomes the
+#: latest value of its symbol, and it is not market data for the safety gate.
+FLAG_BACKFILL: Final = 16
 
 #: The first 48 bytes of every bus segment: magic, layout version, record size, capacity
 #: (slots or entries), data offset (bytes from the segment start to slot 0), writer pid,

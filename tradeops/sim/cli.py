@@ -43,8 +43,9 @@ def sim(
     symbol: Annotated[list[str] | None, typer.Option(
         help="A listed symbol (repeatable); none = every well-formed symbol.",
         rich_help_panel=_M)] = None,
-    replay: Annotated[Path | None, typer.Option(help="Replay this CSV/Parquet file instead "
-                                                "of the walk.", rich_help_panel=_M)] = None,
+    replay: Annotated[Path | None, typer.Option(help="Replay this CSV/Parquet file, or a "
+                                                "recording directory, instead of the walk.",
+                                                rich_help_panel=_M)] = None,
     speed: Annotated[float, typer.Option(help="Replay speed (1 = real time).",
                                          rich_help_panel=_M)] = 1.0,
     symbols_per_connection: Annotated[int, typer.Option(help="Symbols per connection (405).",

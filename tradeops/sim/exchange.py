@@ -21,6 +21,7 @@ from tradeops.protocol.codec import Codec, encode_item
 from tradeops.sim.book import Book, Update
 from tradeops.sim.dialect import event_message
 from tradeops.sim.faults import FaultState
+from tradeops.sim.history import TradeHistory
 from tradeops.sim.hours import TradingHours
 from tradeops.sim.journal import Journal
 from tradeops.sim.market import Feed, MarketEvent, Quote, RandomWalkMarket, Trade, is_crypto
@@ -37,7 +38,7 @@ TRADE_PATH = "/stream"
 def make_feed(options: SimOptions, hours: TradingHours) -> Feed:
     """The replay of `options.replay` if set, else the seeded random walk."""
     if options.replay is not None:
-        return ReplayFeed(load_rows(options.replay), speed=options.speed,
+        return ReplayFeed(load_rows(options.replay, options), speed=options.speed,
                           bar_seconds=options.bar_seconds, spread_bps=options.spread_bps)
     return RandomWalkMarket(seed=options.seed, rate=options.rate, max_rate=options.max_rate,
                             spread_bps=options.spread_bps, volatility=options.volatility,
@@ -52,6 +53,7 @@ class Exchange:
         self.book = Book(seed=options.seed, cash=options.cash)
         self.faults = FaultState.from_options(options, now)
         self.journal = Journal()
+        self.history = TradeHistory()  # what the market traded, sent or not (backfill)
         self.started = now
         self.sessions: dict[int, Session] = {}
         self._listed = frozenset(options.symbols)
@@ -186,6 +188,8 @@ class Exchange:
                     updates.extend(filled)
                 channel = "quotes"
             elif kind is Trade:
+                assert isinstance(event, Trade)
+                self.history.record(event)
                 channel = "trades"
             else:
                 channel = "bars"

@@ -37,8 +37,9 @@ class SimOptions:
     message, and each step of the walk emits one of each), `max_rate` (cap on ticks per second
     over all symbols), `spread_bps`, `volatility`
     (standard deviation of one step's log return), `hours`, `bar_seconds`, `symbols` (the listed
-    universe; empty = every well-formed symbol), `replay` + `speed` (replay a CSV/Parquet file
-    instead of the walk).
+    universe; empty = every well-formed symbol), `replay` + `speed` (replay a CSV/Parquet file,
+    or a recording directory within `replay_from`..`replay_to` for `replay_symbols`, instead of
+    the walk).
 
     Limits: `symbols_per_connection` (405), `max_connections` per key (406), `keys` (accepted
     key -> secret; empty accepts any), `feeds` (feeds the keys may use, else 409),
@@ -65,6 +66,11 @@ class SimOptions:
     symbols: tuple[str, ...] = ()
     replay: Path | None = None
     speed: float = 1.0
+    # a recording directory's replay: exchange-time window (ns), symbols, which broker's part
+    replay_from: int | None = None
+    replay_to: int | None = None
+    replay_symbols: tuple[str, ...] = ()
+    replay_broker: str | None = None
     # limits
     symbols_per_connection: int = 1000
     max_connections: int = 3
@@ -91,6 +97,7 @@ class SimOptions:
         if self.replay is not None and not isinstance(self.replay, Path):
             object.__setattr__(self, "replay", Path(self.replay))
         object.__setattr__(self, "symbols", tuple(self.symbols))
+        object.__setattr__(self, "replay_symbols", tuple(self.replay_symbols))
         object.__setattr__(self, "feeds", tuple(self.feeds))
 
     def check(self) -> None:
@@ -131,8 +138,8 @@ class SimOptions:
             count, seconds = self.order_rate_limit
             if count < 1 or not seconds > 0:
                 raise SimConfigError("order_rate_limit needs a count >= 1 and seconds > 0")
-        if self.replay is not None and not self.replay.is_file():
-            raise SimConfigError(f"replay file not found: {self.replay}")
+        if self.replay is not None and not self.replay.exists():
+            raise SimConfigError(f"replay file or recording directory not found: {self.replay}")
         # Parsed here so a bad value fails at start, not at the first tick.
         from tradeops.sim.hours import TradingHours
 

@@ -18,14 +18,13 @@ sees the file from its first row; the file then loops. Messages carry the replay
 from __future__ import annotations
 
 import csv
-import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from tradeops.sim.market import BarBuilder, MarketEvent, Quote, Trade
-from tradeops.sim.options import SimConfigError
+from tradeops.sim.options import SimConfigError, SimOptions
 
 _ALIASES = {
     "timestamp": "timestamp", "t": "timestamp", "time": "timestamp",
@@ -35,8 +34,6 @@ _ALIASES = {
     "bid_price": "bid_price", "bp": "bid_price", "bid_size": "bid_size", "bs": "bid_size",
     "ask_price": "ask_price", "ap": "ask_price", "ask_size": "ask_size", "as": "ask_size",
 }
-PYARROW_MISSING = ("replaying a Parquet file needs pyarrow, which is not installed: "
-                   "run `pip install pyarrow` (or replay a CSV file)")
 #: The pause between the last row and the first row of the next loop, in file time.
 _LOOP_GAP_NS = 1_000_000_000
 
@@ -119,17 +116,48 @@ def _fields(row: ReplayRow) -> tuple[str, str, float, float, float, float, float
             row.ask_size)
 
 
-def load_rows(path: Path) -> list[ReplayRow]:
-    """Read a .csv or .parquet replay file. Parquet needs pyarrow (an optional dependency)."""
+def load_rows(path: Path, options: SimOptions | None = None) -> list[ReplayRow]:
+    """Read a recording directory, or a .csv or .parquet replay file."""
+    if path.is_dir():
+        return load_recording(path, options or SimOptions())
     if path.suffix.lower() in (".parquet", ".pq"):
-        try:
-            parquet = importlib.import_module("pyarrow.parquet")
-        except ImportError:
-            raise SimConfigError(PYARROW_MISSING) from None
+        import pyarrow.parquet as parquet
+
         records: list[Mapping[str, object]] = parquet.read_table(str(path)).to_pylist()
         return parse_rows(records, str(path))
     with path.open(newline="", encoding="utf-8") as handle:
         return parse_rows(csv.DictReader(handle), str(path))
+
+
+def load_recording(directory: Path, options: SimOptions) -> list[ReplayRow]:
+    """The trades and quotes of a recording directory (docs/data.md) in the order they were
+    recorded, within the options' window and symbols. A directory holding several brokers is
+    read for the broker of the same name as the one replaying (`replay_broker`), or for its
+    only broker. Offsets follow the exchange times, never going back."""
+    import numpy as np
+
+    from tradeops.recording.catalog import NotARecording, brokers_in, read
+
+    where = str(directory)
+    try:
+        brokers = brokers_in(directory)
+        broker = options.replay_broker if options.replay_broker in brokers else None
+        table = read(directory, broker, start_ns=options.replay_from, end_ns=options.replay_to,
+                     symbols=options.replay_symbols or None, kinds=("trade", "quote"),
+                     columns=["exchange_ns", "symbol", "kind", "price", "size", "bid",
+                              "bid_size", "ask", "ask_size"])
+    except NotARecording as exc:
+        raise SimConfigError(f"replay {where}: {exc}") from None
+    if table.num_rows == 0:
+        raise SimConfigError(f"replay {where}: no trades or quotes in the window and symbols "
+                             "asked for")
+    times = np.asarray(table["exchange_ns"].cast("int64"))
+    offsets = np.maximum.accumulate(times - times[0]).tolist()
+    kinds = ["t" if k == "trade" else "q" for k in table["kind"].cast("string").to_pylist()]
+    values = [table[c].to_pylist() for c in ("symbol", "price", "size", "bid", "bid_size",
+                                             "ask", "ask_size")]
+    return [ReplayRow(int(offset), kind, *row)
+            for offset, kind, *row in zip(offsets, kinds, *values, strict=True)]
 
 
 class ReplayFeed:

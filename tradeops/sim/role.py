@@ -8,6 +8,7 @@ stand-alone `tradeops sim` command). It reports ready with the address it bound.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -21,8 +22,10 @@ from tradeops.sim.options import SimOptions
 from tradeops.topology.model import Broker
 
 
-def sim_options(broker_name: str, broker: Broker, port: int) -> SimOptions:
-    """The simulated exchange a topology's sim broker asks for."""
+def sim_options(broker_name: str, broker: Broker, port: int,
+                base: Path | None = None) -> SimOptions:
+    """The simulated exchange a topology's sim broker asks for; a relative `replay` path is
+    relative to `base` (the topology's folder), so a desk runs from any copy."""
     market = broker.market
     rate = broker.orders.rate_limit
     limits = SimOptions(
@@ -42,15 +45,35 @@ def sim_options(broker_name: str, broker: Broker, port: int) -> SimOptions:
         spread_bps=market.spread_bps,
         hours=market.hours,
         speed=market.speed,
-        replay=Path(market.replay) if market.replay else None,
+        replay=_replay_path(market.replay, base),
+        replay_from=_ns(market.from_),
+        replay_to=_ns(market.to),
+        replay_symbols=tuple(market.symbols or ()),
+        replay_broker=broker_name,
     )
+
+
+def _replay_path(replay: str | None, base: Path | None) -> Path | None:
+    if not replay:
+        return None
+    path = Path(replay).expanduser()
+    return path if path.is_absolute() or base is None else base / path
+
+
+def _ns(when: datetime.datetime | None) -> int | None:
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)  # a recording's times are UTC
+    return int(when.timestamp()) * 10**9 + when.microsecond * 1000
 
 
 def run_sim(ctx: RoleContext) -> int:
     from tradeops.sim.server import start
 
     broker_name = ctx.spec.broker
-    options = sim_options(broker_name, ctx.topology.brokers[broker_name], ctx.port)
+    options = sim_options(broker_name, ctx.topology.brokers[broker_name], ctx.port,
+                          ctx.topology_file.parent)
     stop = ctx.stop
 
     async def serve() -> None:

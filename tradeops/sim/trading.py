@@ -3,7 +3,8 @@
 Routes (all under `/v2`, authenticated with `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY`):
 `GET /account`, `GET /clock`, `POST /orders`, `GET /orders`, `DELETE /orders` (cancel all,
 207), `GET /orders/{id}`, `DELETE /orders/{id}` (204), `GET /orders:by_client_order_id`,
-`GET /positions`, `GET /positions/{symbol}`.
+`GET /positions`, `GET /positions/{symbol}`; and the historical trades of Alpaca's market-data
+API, `GET /stocks/trades` and `GET /stocks/{symbol}/trades` (`history.py`).
 
 Order requests (submit, cancel, cancel-all) are rate limited per key by `order_rate_limit`
 (a sliding window: refused with 429 when `count` requests were accepted in the last `seconds`;
@@ -23,6 +24,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from tradeops.sim import history
 from tradeops.sim.exchange import Exchange
 from tradeops.sim.market import is_crypto
 from tradeops.sim.orders import Order, OrderRequestError, asset_id, fmt, parse_order_request
@@ -120,6 +122,15 @@ class TradingApi:
             return Reply(204)
         if method != "GET":
             raise ApiError(405, 40510000, f"method {method} not allowed on {path}")
+        if path == "/v2/stocks/trades" or (
+                path.startswith("/v2/stocks/") and path.endswith("/trades")):
+            single = None if path == "/v2/stocks/trades" else path.split("/")[3]
+            symbols = [single] if single else [
+                s for s in query.get("symbols", "").split(",") if s]
+            status, reply = history.answer(self.exchange.history, symbols, dict(query), single)
+            if status != 200:
+                raise ApiError(status, int(reply["code"]), str(reply["message"]))
+            return Reply(200, reply)
         if path == "/v2/account":
             return Reply(200, self._account(key, now))
         if path == "/v2/clock":

@@ -81,11 +81,8 @@ class Detector:
             if s and was is not None:
                 if row["role"] == "gateway":
                     alerts += self._gateway(name.removeprefix("gateway-"), s, was, now)
-                elif row["role"] == "recorder" and s.get("lost", 0) > was.get("lost", 0):
-                    lost = s["lost"] - was.get("lost", 0)
-                    alerts.append(Alert("recorder_lost", name,
-                                        f"{name} lost {lost} tick(s) (lapped by the writer)",
-                                        details={"lost": lost, "total": s["lost"]}))
+                elif row["role"] == "recorder":
+                    alerts += _recorder_losses(name, s, was)
             if s:
                 self._stats[name] = s
             self._rows[name] = row
@@ -152,6 +149,19 @@ class Detector:
         if not low:
             self._disk_low.discard(path)
         return []
+
+
+def _recorder_losses(name: str, s: dict[str, Any], was: dict[str, Any]) -> list[Alert]:
+    alerts = []
+    before = was.get("brokers") or {}
+    for broker, figures in (s.get("brokers") or {}).items():
+        lost = int(figures.get("lost", 0)) - int((before.get(broker) or {}).get("lost", 0))
+        if lost > 0:
+            alerts.append(Alert("recorder_lost", name, f"{name} lost {lost} tick(s) of broker "
+                                f"{broker} (lapped by the writer)",
+                                details={"broker": broker, "lost": lost,
+                                         "total": figures["lost"]}))
+    return alerts
 
 
 def sink_label(index: int, sink: AlertSink) -> str:

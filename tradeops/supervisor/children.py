@@ -4,7 +4,8 @@ A child runs `python -m tradeops.ROLE ...` in a session of its own (so a stop si
 whole process group), with `PR_SET_PDEATHSIG` set between fork and exec (so it dies with the
 supervisor, however the supervisor dies). Its stdout and stderr go to one pipe that the
 supervisor prefixes with the child's name; a second pipe is its report channel: one ready
-line, then a line for each problem that degrades it (a disk it cannot write) and for its end.
+line, then a line for each problem that degrades it (a disk it cannot write) and for its end
+(a fatal reason, which makes it `fatal` instead of restarted).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Child:
     reports: bytearray = field(default_factory=bytearray)  # a partial report line
     detail: dict[str, Any] = field(default_factory=dict)  # from its ready line
     problems: dict[str, str] = field(default_factory=dict)  # area -> why it is degraded
+    fatal: str = ""  # why it cannot work, said just before it exits
 
 
 def role_argv(spec: ProcessSpec, topology_file: str, paths: RunPaths,
@@ -125,6 +127,8 @@ def read_reports(c: Child) -> tuple[bool, bool]:
             ready = True
         elif "problem" in message:
             c.problems[str(message["problem"])] = str(message.get("reason", ""))
+        elif "fatal" in message:
+            c.fatal = str(message["fatal"])
         elif "cleared" in message:
             c.problems.pop(str(message["cleared"]), None)
         elif isinstance(message.get("detail"), dict):

@@ -8,6 +8,8 @@ Restart rules (per process group, from the topology's `restart`):
   after a clean exit; `never` leaves it exited.
 - Backoff: `backoff` before the first restart, doubled each time, capped at `max_backoff`;
   a run longer than `window` counts as stable and resets the doubling.
+- A process that reports a fatal reason before exiting (a recorder whose disk is full) is
+  `fatal` at once, with that reason: restarting it would only fail again.
 - Crash loop: more than `max_restarts` unexpected exits within `window` makes it `fatal`
   (reported, left down; the rest of the desk keeps running). `start`/`restart` clears it.
 - Stop: SIGTERM, then SIGKILL to its process group after `grace` seconds.
@@ -69,9 +71,11 @@ class Ready:
 
 @dataclass(frozen=True)
 class Exited:
-    """`code`: the exit status; negative for a signal, as subprocess reports it."""
+    """`code`: the exit status; negative for a signal, as subprocess reports it. `fatal`: the
+    reason the process gave for a failure a restart cannot mend (a full disk), if it gave one."""
 
     code: int
+    fatal: str = ""
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,7 @@ def step(proc: Proc, event: Event, now: float) -> tuple[Proc, list[Action]]:
             return replace(proc, state=S.RUNNING), [Report(proc.name, "INFO", "ready")]
         return proc, []
     if isinstance(event, Exited):
-        return _exited(proc, event.code, now)
+        return _exited(proc, event.code, now, event.fatal)
     # Timer
     if s is S.BACKOFF and proc.wake_at is not None and now >= proc.wake_at:
         return _spawn(replace(proc, restarts=proc.restarts + 1), now)
@@ -159,7 +163,7 @@ def _terminate(proc: Proc, now: float) -> tuple[Proc, list[Action]]:
     return replace(proc, state=S.STOPPING, wake_at=now + proc.policy.grace), actions
 
 
-def _exited(proc: Proc, code: int, now: float) -> tuple[Proc, list[Action]]:
+def _exited(proc: Proc, code: int, now: float, fatal: str = "") -> tuple[Proc, list[Action]]:
     s, policy = proc.state, proc.policy
     how = f"exited with status {code}" if code >= 0 else f"killed by signal {-code}"
     base = replace(proc, pid=None, exit_code=code, wake_at=None)
@@ -170,6 +174,10 @@ def _exited(proc: Proc, code: int, now: float) -> tuple[Proc, list[Action]]:
         return replace(base, state=S.STOPPED), [Report(proc.name, "INFO", "stopped")]
     if not s.alive:
         return base, []
+    if fatal:  # the process said a restart cannot help: left down until `start`
+        return replace(base, state=S.FATAL, reason=fatal), [
+            Report(proc.name, "ERROR", f"{how}: {fatal}; left down (fatal)")
+        ]
     clean = code == 0
     if policy.policy == "never" or (clean and policy.policy == "on-failure"):
         return replace(base, state=S.EXITED, reason=how), [

@@ -135,7 +135,7 @@ def _brokers(rows: Table, stats: dict[str, dict[str, Any]]) -> Iterator[Metric]:
         if ages:
             age.add_metric(b, float(min(ages)))
         reconnects.add_metric(b, float(sum(c.get("reconnects", 0) for c in connections)))
-        backfill.add_metric(b, float(s.get("backfilled", 0)))
+        backfill.add_metric(b, float((s.get("backfill") or {}).get("trades", 0)))
     yield from (live, conns, symbols, ticks, rate, age, reconnects, backfill)
 
 
@@ -218,15 +218,18 @@ def _proxy(rows: Table, stats: dict[str, dict[str, Any]]) -> Iterator[Metric]:
 
 
 def _recorders(rows: Table, stats: dict[str, dict[str, Any]]) -> Iterator[Metric]:
-    written = CounterMetricFamily("tradeops_recorder_rows", "ticks written",
-                                  labels=["process"])
-    size = CounterMetricFamily("tradeops_recorder_bytes", "bytes written", labels=["process"])
+    labels = ["process", "broker"]
+    written = CounterMetricFamily("tradeops_recorder_rows", "ticks written", labels=labels)
+    size = CounterMetricFamily("tradeops_recorder_bytes", "bytes in closed files",
+                               labels=labels)
     lost = CounterMetricFamily("tradeops_recorder_lost_ticks", "ticks lost (lapped)",
-                               labels=["process"])
+                               labels=labels)
     for r, s in _of_role(rows, stats, "recorder"):
-        written.add_metric([r["name"]], float(s.get("rows", 0)))
-        size.add_metric([r["name"]], float(s.get("bytes", 0)))
-        lost.add_metric([r["name"]], float(s.get("lost", 0)))
+        for broker, b in (s.get("brokers") or {}).items():
+            key = [r["name"], broker]
+            written.add_metric(key, float(b.get("rows", 0)))
+            size.add_metric(key, float(b.get("bytes", 0)))
+            lost.add_metric(key, float(b.get("lost", 0)))
     yield from (written, size, lost)
 
 

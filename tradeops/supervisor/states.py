@@ -16,7 +16,7 @@ class ProcessState(StrEnum):
     STOPPING = "stopping"  # asked to stop; waiting for it to exit
     STOPPED = "stopped"  # stopped on request, or never started
     EXITED = "exited"  # exited and its policy says not to restart
-    FATAL = "fatal"  # crashed too often within its window; left down
+    FATAL = "fatal"  # crashed too often within its window, or said it cannot work; left down
 
     @property
     def alive(self) -> bool:

@@ -48,13 +48,18 @@ def extra(row: dict[str, Any]) -> str:
         if halted:
             busy += f"{', ' if busy else ''}HALTED {halted}"
         refused, retrying = stats.get("refused") or {}, stats.get("retrying") or {}
+        backfill = stats.get("backfill")
         return (
             f"{len(conns)} conn, {stats.get('symbols', 0)} symbols, last tick {age}, "
             f"reconnects {sum(c.get('reconnects', 0) for c in conns)}, {live}"
+            + (f"; backfilled {backfill['trades']} trades in {backfill['outages']} outages"
+               if backfill else "")
             + (f"; orders: {busy}" if busy else "")
             + (f"; retrying {_symbols(retrying)}" if retrying else "")
             + (f"; REFUSED {_symbols(refused)}" if refused else "")
         )
+    if row["role"] == "recorder" and stats:
+        return "; ".join(_recording(broker, b) for broker, b in stats.get("brokers", {}).items())
     if row["role"] == "sim":
         return str((row.get("detail") or {}).get("url", ""))
     if row["role"] == "proxy" and stats:
@@ -71,6 +76,18 @@ def extra(row: dict[str, Any]) -> str:
             parts.append(f"NO GATEWAY: {', '.join(down)}")
         return ", ".join(parts)
     return ""
+
+
+def _recording(broker: str, b: dict[str, Any]) -> str:
+    """`sim: 12034 rows, 2 files, lost 512 in 1 gaps (last 14:03:07 UTC, 512 ticks)`."""
+    import datetime
+
+    text = f"{broker}: {b.get('rows', 0)} rows, {b.get('files', 0)} files, lost {b.get('lost', 0)}"
+    last = b.get("last_gap")
+    if b.get("gaps") and last:
+        at = datetime.datetime.fromtimestamp(last["at"], datetime.UTC).strftime("%H:%M:%S")
+        text += f" in {b['gaps']} gaps (last {at} UTC, {last['lost']} ticks)"
+    return text
 
 
 def degraded(reply: dict[str, Any]) -> list[str]:

@@ -426,6 +426,7 @@ class Supervisor:
         argv = children.role_argv(spec, str(self.topology_file), self.paths,
                                   self._sim_urls().get(spec.broker), int(port) if port else None)
         c.problems.clear()  # a new process: what the last one reported is gone with it
+        c.fatal = ""
         c.detail.pop("left_working", None)
         try:
             popen = children.start(c, argv, {**os.environ, **self._sim_env})
@@ -506,7 +507,7 @@ class Supervisor:
                 self._read_ready(c)  # its last reports (a gateway's orders left working)
             self._close_ready(c)
             c.popen = None
-            self.apply(c, Exited(code))
+            self.apply(c, Exited(code, c.fatal))
 
     def _timers(self) -> None:
         for c in self.children.values():

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path as FsPath
 
 from tradeops.topology import model as m
-from tradeops.topology.check_market import check_capacity, check_symbols
+from tradeops.topology.check_market import check_backfill, check_capacity, check_symbols
 from tradeops.topology.check_processes import check_auto_cancel, check_cpu, check_imports
+from tradeops.topology.check_record import check_record
 from tradeops.topology.findings import Finding, Severity, did_you_mean
 from tradeops.topology.load import Loaded
 from tradeops.topology.plan import groups
@@ -114,12 +115,12 @@ def _check_members(
 
 
 RESERVED_PREFIXES = ("gateway-", "sim-")
-RESERVED_NAMES = ("supervisor", "proxy")
+RESERVED_NAMES = ("supervisor", "proxy", "recorder")
 
 
 def _check_reserved(loaded: Loaded, topo: m.Topology) -> None:
-    """Process names `gateway-BROKER`, `sim-BROKER`, `proxy` and `supervisor` belong to the
-    desk's own processes."""
+    """Process names `gateway-BROKER`, `sim-BROKER`, `proxy`, `recorder` and `supervisor`
+    belong to the desk's own processes."""
     for group in groups(topo):
         if group.name.startswith(RESERVED_PREFIXES) or group.name in RESERVED_NAMES:
             path = ("strategies" if group.implicit else "processes", group.name)
@@ -128,8 +129,8 @@ def _check_reserved(loaded: Loaded, topo: m.Topology) -> None:
                     E,
                     "reserved-name",
                     path,
-                    f"process name '{group.name}' is reserved: gateway-*, sim-*, proxy and "
-                    "supervisor name the desk's own processes",
+                    f"process name '{group.name}' is reserved: gateway-*, sim-*, proxy, "
+                    "recorder and supervisor name the desk's own processes",
                     "rename it",
                     name=group.name,
                     at_key=True,
@@ -427,4 +428,6 @@ _CHECKS: list[Callable[[Loaded, m.Topology], None]] = [
     check_symbols,
     check_capacity,
     check_auto_cancel,
+    check_record,
+    check_backfill,
 ]

@@ -121,6 +121,11 @@ def check_capacity(loaded: Loaded, topo: m.Topology) -> None:
     wanted: dict[str, set[str]] = defaultdict(set)
     for strategy in topo.strategies.values():
         wanted[strategy.broker].update(strategy.symbols)
+    record = topo.settings.record
+    if record is not None and record.symbols:  # the recorder subscribes them too
+        for name in topo.brokers:
+            if record.brokers is None or name in record.brokers:
+                wanted[name].update(record.symbols)
     for name, broker in topo.brokers.items():
         need, pool = len(wanted.get(name, ())), broker.pool
         if need <= pool.capacity:
@@ -140,3 +145,15 @@ def check_capacity(loaded: Loaded, topo: m.Topology) -> None:
                 name=name,
             )
         )
+
+
+def check_backfill(loaded: Loaded, topo: m.Topology) -> None:
+    """Backfill reads Alpaca's historical stock trades (the sim serves the same API)."""
+    for name, broker in topo.brokers.items():
+        if broker.backfill and (broker.adapter == "alltick" or broker.effective_feed == "crypto"):
+            what = "AllTick" if broker.adapter == "alltick" else "a crypto feed"
+            loaded.findings.append(loaded.finding(
+                E, "backfill-not-supported", ("brokers", name, "backfill"),
+                f"broker '{name}' asks for backfill, which {what} does not have yet",
+                "remove `backfill` (only alpaca and sim stock feeds backfill)", name=name,
+            ))

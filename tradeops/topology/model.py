@@ -158,6 +158,34 @@ class AlertSink(Frozen):
         if self.command is not None and self.format != "json":
             raise ValueError("`format` applies to webhooks; a command gets JSON on stdin")
         return self
+TickKind = Literal["trade", "quote", "bar"]
+TICK_KINDS: tuple[TickKind, ...] = ("trade", "quote", "bar")
+
+
+class Record(Frozen):
+    """The recorder: ticks from the bus to Parquet files (docs/data.md)."""
+
+    dir: str = Field(
+        min_length=1, description="where the recording goes; relative to the topology's folder"
+    )
+    brokers: list[Name] | None = Field(None, description="brokers to record (default: all)")
+    symbols: list[str] | None = Field(
+        None,
+        description="record only these symbols, and subscribe them so they flow (default: "
+        "every symbol the broker carries)",
+    )
+    kinds: list[TickKind] = Field(
+        default_factory=lambda: list(TICK_KINDS), min_length=1,
+        description="tick kinds to record",
+    )
+    flush: Duration = Field(2.0, description="rows reach the disk at least this often")
+    roll: Duration = Field(900.0, description="a file is closed and a new one begun this often")
+    log_level: LogLevel = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
 
 class Settings(Frozen):
@@ -176,6 +204,7 @@ class Settings(Frozen):
     alerts: list[AlertSink] = Field(
         default_factory=list, description="where the desk sends alerts (none by default)"
     )
+    record: Record | None = Field(None, description="record ticks to Parquet (docs/data.md)")
 
 
 class Credentials(Frozen):
@@ -248,8 +277,18 @@ class Market(Frozen):
     max_rate: float = Field(50000.0, gt=0, description="ticks per second over all symbols")
     spread_bps: float = Field(5.0, ge=0, description="quoted spread in basis points")
     hours: str = Field("24/7", description='"24/7" or e.g. "09:30-16:00 America/New_York"')
-    replay: str | None = Field(None, description="CSV or Parquet of trades/quotes to replay")
+    replay: str | None = Field(
+        None, description="a recording directory, or a CSV or Parquet file, to replay; "
+        "relative to the topology's folder",
+    )
     speed: float = Field(1.0, gt=0, description="replay speed multiplier")
+    from_: datetime.datetime | None = Field(
+        None, alias="from", description="replay a recording from this exchange time (ISO 8601)"
+    )
+    to: datetime.datetime | None = Field(
+        None, description="replay a recording up to this exchange time (ISO 8601, excluded)"
+    )
+    symbols: list[str] | None = Field(None, description="replay only these symbols")
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -311,6 +350,10 @@ class Broker(Frozen):
     silence_after: Duration = Field(
         15.0, description="no data for this long on a subscribed connection: reconnect"
     )
+    backfill: bool = Field(
+        False, description="after a reconnect, fetch the outage's trades from the broker's history"
+    )
+    backfill_max: int = Field(10000, gt=0, description="most trades backfilled per outage")
     hours: Hours | Literal["24/7"] | None = Field(
         None,
         description="the market's sessions; default: alpaca and sim ask the broker's clock, "

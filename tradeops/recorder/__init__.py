@@ -1,0 +1,1 @@
+"""The recorder role: ticks from each broker's bus to Parquet files (docs/data.md)."""
