@@ -19,7 +19,8 @@ from tradeops.topology.schema import topology_schema
 from tradeops.topology.validate import validate_file
 
 EXAMPLES = sorted((REPO / "examples").rglob("*.yaml"))
-FAKE_ENV = {"ALPACA_KEY": "k", "ALPACA_SECRET": "s", "ALLTICK_TOKEN": "t"}
+FAKE_ENV = {"ALPACA_KEY": "k", "ALPACA_SECRET": "s", "ALLTICK_TOKEN": "t",
+            "OPENALGO_API_KEY": "o"}
 
 
 def test_the_required_examples_exist() -> None:

@@ -33,6 +33,8 @@ from tradeops.protocol.alltick import AllTickSession
 from tradeops.protocol.alpaca import MarketDataSession
 from tradeops.protocol.feed import FeedSession, MarketData
 from tradeops.protocol.hours import WEEKDAYS, WeeklyHours, parse_session
+from tradeops.protocol.openalgo_feed import DEFAULT_URL as OPENALGO_URL
+from tradeops.protocol.openalgo_feed import OpenAlgoFeed
 from tradeops.protocol.tick import FLAG_BACKFILL
 from tradeops.topology.model import Broker, Topology
 
@@ -54,6 +56,8 @@ def endpoint(broker: Broker, sim_url: str | None) -> str:
         return broker.url
     if broker.adapter == "alltick":
         return ALLTICK_URL
+    if broker.adapter == "openalgo":
+        return OPENALGO_URL
     base = sim_url if broker.adapter == "sim" else ALPACA_DATA
     if base is None:
         raise ValueError("a sim broker's gateway needs --url (the supervisor passes it)")
@@ -66,6 +70,8 @@ def session_factory(name: str, broker: Broker) -> Callable[[], FeedSession]:
     key, secret = creds if creds else ("tradeops", "tradeops")
     if broker.adapter == "alltick":
         return lambda: AllTickSession(key)
+    if broker.adapter == "openalgo":
+        return lambda: OpenAlgoFeed(key)
     return lambda: MarketDataSession(key, secret, "msgpack")
 
 
@@ -197,7 +203,7 @@ def market_session(
             days=frozenset(WEEKDAYS.index(d) for d in hours.days),
             holidays=frozenset(hours.holidays),
         )), None
-    if broker.adapter == "alltick":
+    if not broker.takes_orders:  # no clock to ask: judged by its data alone
         return None, None
     session = MarketSession()
     key, secret = broker_credentials(broker_name, broker) or ("tradeops", "tradeops")
@@ -276,8 +282,9 @@ def build_orders(
         fsync_every=topology.settings.journal_fsync,
     )
     prices = _price_lookup(paths.bus, broker_name)
-    if broker.adapter == "alltick":
-        reason = f"broker '{broker_name}' (alltick) is a market-data feed; it takes no orders"
+    if not broker.takes_orders:
+        reason = (f"broker '{broker_name}' ({broker.adapter}) is a market-data feed here; "
+                  "it takes no orders")
         router = OrderRouter(desk, {}, journal, group_map, prices, no_orders_reason=reason)
         return OrderSide(router, {}, [])
     rest, stream_url = trading_urls(broker, sim_url)

@@ -16,6 +16,8 @@ SIM_CREDENTIALS = "TRADEOPS_SIM_CREDENTIALS"
 def _pair(creds: Credentials) -> tuple[str, str]:
     if creds.token is not None:  # AllTick: one token
         return creds.token.get_secret_value(), ""
+    if creds.api_key is not None:  # OpenAlgo: one API key
+        return creds.api_key.get_secret_value(), ""
     return (
         creds.key.get_secret_value() if creds.key else "",
         creds.secret.get_secret_value() if creds.secret else "",

@@ -78,6 +78,8 @@ class SessionConfig:
     alpaca_broker: str | None = None
     #: OpenAlgo dialect: exchange code → broker.
     exchanges: Mapping[str, str] = field(default_factory=dict)
+    #: Brokers whose bus symbols carry their exchange (`NSE:RELIANCE`: OpenAlgo, AllTick).
+    qualified: frozenset[str] = frozenset()
 
     def token_ok(self, given: object) -> bool:
         """True when no token is configured, or `given` is it (compared in constant time)."""

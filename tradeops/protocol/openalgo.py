@@ -96,6 +96,12 @@ class OpenAlgoSession(DownstreamSession):
         self._last_quote: dict[Key, Tick] = {}
         self._pending: _OpenAlgoRequest | None = None
 
+    def bus_symbol(self, broker: str, exchange: str, symbol: str) -> str:
+        """The symbol on `broker`'s bus: `EXCHANGE:SYMBOL` for brokers whose symbols carry
+        their exchange (an OpenAlgo or AllTick upstream), else the symbol as the client
+        wrote it."""
+        return f"{exchange}:{symbol}" if broker in self.config.qualified else symbol
+
     def broker_of(self, exchange: str) -> str | None:
         """The broker an exchange code maps to: the table, else a broker of that name."""
         broker = self.config.exchanges.get(exchange)
@@ -179,7 +185,8 @@ class OpenAlgoSession(DownstreamSession):
             broker = self.broker_of(exchange)
             problem = (f"exchange {exchange!r} is not mapped to a broker "
                        "(settings.proxy.exchanges)") if broker is None else (
-                self.config.check_symbol(broker, symbol) if action == "subscribe" else None)
+                self.config.check_symbol(broker, self.bus_symbol(broker, exchange, symbol))
+                if action == "subscribe" else None)
             if action == "subscribe" and not problem and symbol not in symbols and (
                     len(symbols) >= self.config.max_symbols):
                 problem = f"at most {self.config.max_symbols} symbols per client"
@@ -216,7 +223,7 @@ class OpenAlgoSession(DownstreamSession):
             return
         refused = {k: r for k, r in results.items() if not r.ok}
         for instrument, broker in pending.accepted:
-            if (broker, instrument[1]) in refused:  # back to what it held before
+            if (broker, self.bus_symbol(broker, *instrument)) in refused:  # as it was before
                 held = pending.before.get(instrument)
                 if held:
                     self.subs[instrument] = set(held)
@@ -233,7 +240,8 @@ class OpenAlgoSession(DownstreamSession):
             return
         subscriptions = list(pending.failed)
         for (exchange, symbol), broker in pending.accepted:
-            result = results.get((broker, symbol), Result(True))
+            result = results.get((broker, self.bus_symbol(broker, exchange, symbol)),
+                                 Result(True))
             entry: dict[str, Any] = {"symbol": symbol, "exchange": exchange,
                                      "status": "success" if result.ok else "error",
                                      "mode": pending.mode, "depth": 1, "broker": broker}
@@ -299,13 +307,17 @@ class OpenAlgoSession(DownstreamSession):
             buy = [{"price": quote.bid, "quantity": quote.bid_size}] if quote else []
             sell = [{"price": quote.ask, "quantity": quote.ask_size}] if quote else []
             data["depth"] = {"buy": buy, "sell": sell}
-        message = {"type": "market_data", "symbol": tick.symbol, "exchange": exchange,
+        name = tick.symbol  # a bus symbol that carries its exchange loses it on the wire
+        if name.startswith(exchange + ":"):
+            name = name[len(exchange) + 1:]
+        message = {"type": "market_data", "symbol": name, "exchange": exchange,
                    "mode": mode, "data": data}
         return json.dumps(message, separators=(",", ":")).encode()
 
     def lost(self, key: Key, reason: str) -> None:
         broker, symbol = key
-        gone = [i for i in self.subs if i[1] == symbol and self.broker_of(i[0]) == broker]
+        gone = [i for i in self.subs if self.broker_of(i[0]) == broker
+                and self.bus_symbol(broker, *i) == symbol]
         for instrument in gone:
             del self.subs[instrument]
             self.error("SUBSCRIPTION_LOST", f"{instrument[0]}:{symbol}: {reason}")
@@ -334,7 +346,7 @@ class OpenAlgoSession(DownstreamSession):
             if broker is None or not modes:
                 continue
             mode = GATEWAY_MODE[max(modes)]
-            key = (broker, symbol)
+            key = (broker, self.bus_symbol(broker, exchange, symbol))
             if needs.get(key) != "quote":
                 needs[key] = mode
         return needs
@@ -344,7 +356,8 @@ class OpenAlgoSession(DownstreamSession):
         for (exchange, symbol), modes in self.subs.items():
             broker = self.broker_of(exchange)
             if broker is not None:
-                routes.setdefault((broker, symbol), []).extend((exchange, m) for m in sorted(modes))
+                routes.setdefault((broker, self.bus_symbol(broker, exchange, symbol)),
+                                  []).extend((exchange, m) for m in sorted(modes))
         self._routes = routes
         for key in list(self._last_trade.keys() | self._last_quote.keys()):
             if key not in routes:

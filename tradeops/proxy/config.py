@@ -74,7 +74,7 @@ class ProxyConfig:
             if chosen is None:
                 chosen = next(
                     (n for n, b in topology.brokers.items()
-                     if b.adapter != "alltick" and b.effective_feed == feed),
+                     if not b.qualified_symbols and b.effective_feed == feed),
                     None,
                 )  # fmt: skip
             if chosen is not None:
@@ -120,4 +120,5 @@ class ProxyConfig:
             check_symbol=self.check_symbol,
             alpaca_broker=self.feeds.get(path),
             exchanges=self.exchanges,
+            qualified=frozenset(n for n, b in self.brokers.items() if b.qualified_symbols),
         )

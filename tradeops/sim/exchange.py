@@ -25,6 +25,8 @@ from tradeops.sim.history import TradeHistory
 from tradeops.sim.hours import TradingHours
 from tradeops.sim.journal import Journal
 from tradeops.sim.market import Feed, MarketEvent, Quote, RandomWalkMarket, Trade, is_crypto
+from tradeops.sim.openalgo import PATH as OPENALGO_PATH
+from tradeops.sim.openalgo import OpenAlgoServerSession
 from tradeops.sim.options import SimOptions
 from tradeops.sim.replay import ReplayFeed, load_rows
 from tradeops.sim.session import DataSession, Session, TradeSession
@@ -84,6 +86,8 @@ class Exchange:
         session: Session
         if path == TRADE_PATH:
             session = TradeSession(self, conn_id, path, codec, now)
+        elif path == OPENALGO_PATH:
+            session = OpenAlgoServerSession(self, conn_id, path, now)
         else:
             session = DataSession(self, conn_id, path, DATA_PATHS[path], codec, now)
         self.sessions[conn_id] = session
@@ -204,6 +208,11 @@ class Exchange:
                 if not group:
                     continue
                 for session in group:
+                    if session.own_format:  # another dialect (OpenAlgo)
+                        for own in session.encode_event(event):
+                            session.push_data(own)
+                            self.messages_queued += 1
+                        continue
                     item = encoded.get(session.codec)
                     if item is None:
                         item = encoded[session.codec] = encode_item(

@@ -24,6 +24,7 @@ from loguru import logger
 from tradeops.protocol.codec import Codec, codec_for, frame
 from tradeops.sim.admin import admin_routes
 from tradeops.sim.exchange import DATA_PATHS, TRADE_PATH, Exchange
+from tradeops.sim.openalgo import PATH as OPENALGO_PATH
 from tradeops.sim.options import SimOptions
 from tradeops.sim.session import DataSession, Session
 from tradeops.sim.trading import TradingApi
@@ -64,8 +65,9 @@ class _Connection:
                     part = chunk[i:i + MAX_ITEMS_PER_FRAME]
                     self._enqueue(frame(session.codec, part), text, len(part))
             else:
+                opcode = WSMsgType.TEXT if session.text_items else WSMsgType.BINARY
                 for item in chunk:
-                    self._enqueue(item, WSMsgType.BINARY, 1)
+                    self._enqueue(item, opcode, 1)
         if isinstance(session, DataSession) and session.closing is None:
             transport = self.request.transport
             buffered = transport.get_write_buffer_size() if transport is not None else 0
@@ -168,7 +170,7 @@ class RunningSim:
 
     async def _start(self) -> None:
         app = web.Application(client_max_size=_MAX_CLIENT_MESSAGE)
-        for path in (*DATA_PATHS, TRADE_PATH):
+        for path in (*DATA_PATHS, TRADE_PATH, OPENALGO_PATH):
             app.router.add_get(path, self._websocket)
         app.router.add_routes(admin_routes(self))
         app.router.add_route("*", "/v2/{tail:.*}", self._rest)

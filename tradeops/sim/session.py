@@ -29,6 +29,10 @@ class Session:
     kind: ClassVar[str]
     #: Data sessions frame their queued messages as arrays; trade sessions send one per frame.
     batched: ClassVar[bool]
+    #: Unbatched items go out as TEXT frames (OpenAlgo), else BINARY (Alpaca's /stream).
+    text_items: ClassVar[bool] = False
+    #: The session encodes market events itself (`encode_event`), not as Alpaca messages.
+    own_format: ClassVar[bool] = False
 
     def __init__(self, exchange: Exchange, conn_id: int, path: str, codec: Codec,
                  now: float) -> None:
@@ -74,6 +78,10 @@ class Session:
         out, self.out = self.out, []
         self._data_chunk = None
         return out
+
+    def encode_event(self, event: Any) -> list[bytes]:
+        """This session's own messages for a market event (when `own_format`)."""
+        return []
 
     def drop_queued(self) -> None:
         """Forget everything queued (a slow client is about to be told so and closed)."""

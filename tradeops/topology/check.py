@@ -144,6 +144,7 @@ CREDENTIAL_WORDS: dict[str, tuple[frozenset[str], str]] = {
                '{key: "${ALPACA_KEY}", secret: "${ALPACA_SECRET}"}'),
     "sim": (frozenset({"key", "secret"}), '{key: "${SIM_KEY}", secret: "${SIM_SECRET}"}'),
     "alltick": (frozenset({"token"}), '{token: "${ALLTICK_TOKEN}"}'),
+    "openalgo": (frozenset({"api_key"}), '{api_key: "${OPENALGO_API_KEY}"}'),
 }
 
 
@@ -155,7 +156,7 @@ def _check_credential_words(loaded: Loaded, name: str, broker: m.Broker,
     if creds is None:
         return
     words, example = CREDENTIAL_WORDS[broker.adapter]
-    given = {w for w in ("key", "secret", "token") if getattr(creds, w) is not None}
+    given = {w for w in ("key", "secret", "token", "api_key") if getattr(creds, w) is not None}
     if given == words:
         return
     missing, extra = sorted(words - given), sorted(given - words)
@@ -184,7 +185,7 @@ def _check_brokers(loaded: Loaded, topo: m.Topology) -> None:
         # Market data can log in with an account's credentials (each account without its
         # own is reported by _check_accounts).
         some_account_logs_in = any(a.credentials is not None for a in broker.accounts.values())
-        if (broker.adapter in ("alpaca", "alltick") and broker.credentials is None
+        if (broker.adapter != "sim" and broker.credentials is None
                 and not some_account_logs_in):
             loaded.findings.append(
                 loaded.finding(
@@ -199,13 +200,14 @@ def _check_brokers(loaded: Loaded, topo: m.Topology) -> None:
                 )
             )
         _check_credential_words(loaded, name, broker)
-        if broker.adapter == "alltick" and broker.feed is not None:
+        if broker.qualified_symbols and broker.feed is not None:
             loaded.findings.append(
                 loaded.finding(
                     E,
                     "feed-not-supported",
                     (*base, "feed"),
-                    f"broker '{name}': `feed` applies to alpaca and sim brokers, not alltick",
+                    f"broker '{name}': `feed` applies to alpaca and sim brokers, not "
+                    f"{broker.adapter}",
                     "remove `feed`",
                     name=name,
                 )
@@ -234,10 +236,11 @@ def _check_accounts(loaded: Loaded, topo: m.Topology) -> None:
     that take orders have any."""
     for name, broker in topo.brokers.items():
         base = ("brokers", name, "accounts")
-        if broker.accounts and broker.adapter == "alltick":
+        if broker.accounts and not broker.takes_orders:
             loaded.findings.append(loaded.finding(
                 E, "accounts-not-trading", base,
-                f"broker '{name}' (alltick) is a market-data feed; it has no trading accounts",
+                f"broker '{name}' ({broker.adapter}) is a market-data feed here; it has no "
+                "trading accounts",
                 "remove `accounts`, or trade on an alpaca or sim broker", name=name,
                 at_key=True))
             continue
@@ -268,7 +271,7 @@ def _check_accounts(loaded: Loaded, topo: m.Topology) -> None:
             seen[login] = account
     for strategy, strat in topo.strategies.items():
         broker_ = topo.brokers.get(strat.broker)
-        if broker_ is None or broker_.adapter == "alltick":
+        if broker_ is None or not broker_.takes_orders:
             continue
         declared = list(broker_.trading_accounts)
         if strat.account not in declared:

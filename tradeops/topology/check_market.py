@@ -14,6 +14,9 @@ E, W = Severity.ERROR, Severity.WARNING
 STOCK_SYMBOL = re.compile(r"^[A-Z][A-Z.]{0,15}$")
 CRYPTO_SYMBOL = re.compile(r"^[A-Z0-9]{2,15}/[A-Z0-9]{2,15}$")
 ALLTICK_SYMBOL = re.compile(r"^[A-Z0-9]{1,16}:[A-Za-z0-9._-]{1,32}$")
+# OpenAlgo's symbol format: exchange codes (NSE, BSE, NFO, BFO, MCX, CDS, BCD, NSE_INDEX, ...)
+# and upper-case symbols with digits, `&` (M&M), `-` (BAJAJ-AUTO) and `_`.
+OPENALGO_SYMBOL = re.compile(r"^[A-Z][A-Z_]{1,15}:[A-Z0-9][A-Z0-9&_-]{0,47}$")
 CRYPTO_QUOTES = ("USDT", "USDC", "USD", "BTC", "ETH")
 
 
@@ -71,7 +74,7 @@ def _check_format(
 
 def _check_mode(loaded: Loaded, broker: m.Broker, name: str, strategy: m.Strategy) -> None:
     if (
-        broker.adapter != "alltick"
+        not broker.qualified_symbols
         and strategy.mode == "depth"
         and broker.effective_feed != "crypto"
     ):
@@ -94,6 +97,11 @@ def symbol_problem(broker: m.Broker, symbol: str) -> tuple[str, str] | None:
         if ALLTICK_SYMBOL.match(symbol):
             return None
         return "AllTick", "write AllTick symbols as EXCHANGE:CODE, e.g. HK:700 or US:AAPL"
+    if broker.adapter == "openalgo":
+        if OPENALGO_SYMBOL.match(symbol):
+            return None
+        return ("OpenAlgo", "write OpenAlgo symbols as EXCHANGE:SYMBOL in upper case, e.g. "
+                "NSE:RELIANCE, NFO:NIFTY28NOV2424000CE or MCX:CRUDEOIL19DEC24FUT")
     if broker.effective_feed == "crypto":
         if CRYPTO_SYMBOL.match(symbol):
             return None
@@ -150,8 +158,9 @@ def check_capacity(loaded: Loaded, topo: m.Topology) -> None:
 def check_backfill(loaded: Loaded, topo: m.Topology) -> None:
     """Backfill reads Alpaca's historical stock trades (the sim serves the same API)."""
     for name, broker in topo.brokers.items():
-        if broker.backfill and (broker.adapter == "alltick" or broker.effective_feed == "crypto"):
-            what = "AllTick" if broker.adapter == "alltick" else "a crypto feed"
+        if broker.backfill and (broker.qualified_symbols or broker.effective_feed == "crypto"):
+            what = {"alltick": "AllTick", "openalgo": "OpenAlgo"}.get(broker.adapter,
+                                                                      "a crypto feed")
             loaded.findings.append(loaded.finding(
                 E, "backfill-not-supported", ("brokers", name, "backfill"),
                 f"broker '{name}' asks for backfill, which {what} does not have yet",

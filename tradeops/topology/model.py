@@ -28,7 +28,7 @@ TOPOLOGY_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 CLASS_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$"
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
-Adapter = Literal["alpaca", "alltick", "sim"]
+Adapter = Literal["alpaca", "alltick", "openalgo", "sim"]
 Feed = Literal["iex", "sip", "crypto", "test"]
 Priority = Literal["critical", "high", "normal", "low"]
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
@@ -40,9 +40,17 @@ PRIORITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "normal": 2, "low": 
 DEFAULT_POOL: dict[str, dict[str, int]] = {
     "alpaca": {"symbols_per_connection": 30, "max_connections": 1},
     "alltick": {"symbols_per_connection": 100, "max_connections": 1},
+    # OpenAlgo's websocket proxy: 1000 symbols per connection, 3 connections per user.
+    "openalgo": {"symbols_per_connection": 1000, "max_connections": 3},
     "sim": {"symbols_per_connection": 1000, "max_connections": 3},
 }
-DEFAULT_RATE_LIMIT: dict[str, str | None] = {"alpaca": "200/min", "alltick": None, "sim": None}
+DEFAULT_RATE_LIMIT: dict[str, str | None] = {
+    "alpaca": "200/min", "alltick": None, "openalgo": None, "sim": None,
+}
+#: Adapters whose brokers take orders through tradeops; the others are market data only.
+TRADING_ADAPTERS = frozenset({"alpaca", "sim"})
+#: Adapters whose symbols are `EXCHANGE:CODE`.
+QUALIFIED_ADAPTERS = frozenset({"alltick", "openalgo"})
 
 
 class Frozen(BaseModel):
@@ -214,6 +222,7 @@ class Credentials(Frozen):
     key: SecretStr | None = Field(None, description="alpaca, sim: API key id")
     secret: SecretStr | None = Field(None, description="alpaca, sim: API secret")
     token: SecretStr | None = Field(None, description="alltick: the API token")
+    api_key: SecretStr | None = Field(None, description="openalgo: the OpenAlgo API key")
 
 
 class Pool(Frozen):
@@ -331,7 +340,7 @@ class Hours(Frozen):
 
 
 class Broker(Frozen):
-    adapter: Adapter = Field(description="alpaca | alltick | sim")
+    adapter: Adapter = Field(description="alpaca | alltick | openalgo | sim")
     feed: Feed | None = Field(None, description="alpaca/sim: iex | sip | crypto | test")
     url: str | None = Field(
         None, pattern=r"^wss?://\S+$", description="override the adapter's endpoint"
@@ -384,9 +393,18 @@ class Broker(Frozen):
 
     @property
     def effective_feed(self) -> Feed | None:
-        if self.adapter == "alltick":
+        if self.adapter in QUALIFIED_ADAPTERS:
             return None
         return self.feed or "iex"
+
+    @property
+    def takes_orders(self) -> bool:
+        return self.adapter in TRADING_ADAPTERS
+
+    @property
+    def qualified_symbols(self) -> bool:
+        """Symbols are `EXCHANGE:CODE` (AllTick, OpenAlgo)."""
+        return self.adapter in QUALIFIED_ADAPTERS
 
 
 class Limits(Frozen):

@@ -1,0 +1,66 @@
+"""The OpenAlgo upstream dialect with bytes: what the gateway sends an OpenAlgo server and
+how it reads the answers (no socket)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from tradeops.protocol.feed import Authenticated, Failure, MarketData, Subscribed
+from tradeops.protocol.modes import Mode
+from tradeops.protocol.openalgo_feed import OpenAlgoFeed
+
+
+@dataclass(frozen=True)
+class M:
+    symbol: str
+    before: Mode | None
+    after: Mode | None
+
+
+def test_auth_and_one_frame_per_openalgo_mode() -> None:
+    feed = OpenAlgoFeed("k3y")
+    assert json.loads(feed.auth() or "") == {"action": "authenticate", "api_key": "k3y"}
+    frames = [json.loads(f) for f in feed.change_frames({}, [
+        M("NSE:RELIANCE", None, "trade"), M("NSE:INFY", None, "quote"),
+        M("BSE:TCS", "quote", "trade")])]
+    assert frames == [
+        {"action": "unsubscribe", "mode": 3, "symbols": [{"exchange": "BSE", "symbol": "TCS"}]},
+        {"action": "subscribe", "mode": 1, "symbols": [
+            {"exchange": "NSE", "symbol": "RELIANCE"}, {"exchange": "NSE", "symbol": "INFY"}]},
+        {"action": "subscribe", "mode": 3, "depth": 5,
+         "symbols": [{"exchange": "NSE", "symbol": "INFY"}]},
+    ]
+
+
+def test_answers_become_events() -> None:
+    feed = OpenAlgoFeed("k")
+    assert feed.receive('{"type": "auth", "status": "success"}') == [Authenticated()]
+    (bad,) = feed.receive('{"status": "error", "code": "AUTHENTICATION_ERROR", '
+                          '"message": "Invalid API key"}')
+    assert isinstance(bad, Failure) and bad.code == 401 and bad.code in feed.fatal_codes
+    assert feed.receive('{"type": "subscribe", "status": "success", "subscriptions": '
+                        '[{"symbol": "X", "exchange": "NSE", "status": "success"}]}') == [
+        Subscribed({})]
+    (refused,) = feed.receive(json.dumps({"type": "subscribe", "status": "error", "subscriptions": [
+        {"symbol": "NOPE", "exchange": "NSE", "status": "error", "message": "no such"}]}))
+    assert isinstance(refused, Failure) and "NSE:NOPE (no such)" in refused.message
+
+
+def test_market_data_as_trades_and_quotes() -> None:
+    feed = OpenAlgoFeed("k")
+    (trade,) = feed.receive(json.dumps({"type": "market_data", "symbol": "RELIANCE",
+                                        "exchange": "NSE", "mode": 1, "data": {
+                                            "ltp": 1424.0, "timestamp": 1748353658856,
+                                            "ltt": 1748353658000, "last_trade_quantity": 7}}))
+    assert trade == MarketData("trade", "NSE:RELIANCE", 1748353658000 * 1_000_000,
+                               price=1424.0, size=7.0)
+    (quote,) = feed.receive(json.dumps({"type": "market_data", "symbol": "INFY",
+                                        "exchange": "NSE", "mode": 3, "data": {
+                                            "ltp": 10, "timestamp": 1000, "depth": {
+                                                "buy": [{"price": 9.95, "quantity": 3}],
+                                                "sell": [{"price": 10.05, "quantity": 4}]}}}))
+    assert (quote.kind, quote.bid, quote.bid_size, quote.ask, quote.ask_size) == (
+        "quote", 9.95, 3.0, 10.05, 4.0)
+    assert feed.receive('{"type": "market_data", "symbol": "X", "exchange": "NSE", '
+                        '"mode": 1, "data": {}}') == []  # no ltp: nothing to say
