@@ -66,6 +66,23 @@ def run_stream() -> Iterator[Callable[[Any], None]]:
         assert not thread.is_alive(), "the SDK stream did not stop"
 
 
+def test_alpaca_py_at_the_root_path_as_proxy_agent_users_have_it(
+    desk: ProxyDesk, run_stream: Callable[[Any], None]
+) -> None:
+    """`url_override="ws://host:8765"`, no path: the Alpaca proxy agent's setting. The client
+    waits for the greeting, so its silence says it speaks Alpaca: it gets the /v2/iex feed."""
+    pytest.importorskip("alpaca")
+    from alpaca.data.live import StockDataStream
+    from alpaca.data.models import Trade
+
+    received = Received()
+    stream = StockDataStream("any-key", TOKEN, url_override=desk.url)
+    stream.subscribe_trades(received.handler, "SDKR")
+    run_stream(stream)
+    trade = received.wait_for(lambda i: isinstance(i, Trade))
+    assert trade.symbol == "SDKR" and trade.price > 0
+
+
 def test_alpaca_py_receives_typed_trades_and_quotes(
     desk: ProxyDesk, run_stream: Callable[[Any], None]
 ) -> None:

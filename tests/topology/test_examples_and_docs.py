@@ -20,7 +20,7 @@ from tradeops.topology.validate import validate_file
 
 EXAMPLES = sorted((REPO / "examples").rglob("*.yaml"))
 FAKE_ENV = {"ALPACA_KEY": "k", "ALPACA_SECRET": "s", "ALLTICK_TOKEN": "t",
-            "OPENALGO_API_KEY": "o"}
+            "OPENALGO_API_KEY": "o", "APCA_API_KEY_ID": "k", "APCA_API_SECRET_KEY": "s"}
 
 
 def test_the_required_examples_exist() -> None:

@@ -5,7 +5,9 @@ registry, the sessions and the fan-out need no locks. Routes, on one port:
 
     /                     native (first message {"op": "hello"}) or OpenAlgo (first message
                           {"action": "authenticate"}); native msgpack when the upgrade says
-                          Content-Type: application/msgpack
+                          Content-Type: application/msgpack; a client silent for
+                          ROOT_SILENCE is an Alpaca client waiting for the greeting and
+                          gets the /v2/iex feed (the Alpaca proxy agent's habit)
     /v2/iex /v2/sip /v2/test /v1beta3/crypto/us    Alpaca market data
 
 Any other path is refused with HTTP 404 at the upgrade, and connections beyond
@@ -20,7 +22,7 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Final
@@ -48,6 +50,12 @@ from tradeops.proxy.config import ALPACA_PATHS, ProxyConfig
 from tradeops.proxy.connection import ClientSocket, Connection
 from tradeops.proxy.link import GatewayLink
 from tradeops.proxy.registry import Registry, Step
+
+#: A client of the root path that says nothing this long is an Alpaca client waiting for the
+#: greeting (alpaca-py with `url_override="ws://host:8765"`, as proxy-agent users have it):
+#: it is served the Alpaca feed of /v2/iex. Native and OpenAlgo clients speak first.
+ROOT_SILENCE: Final = 0.5
+ROOT_ALPACA: Final = "/v2/iex"
 
 #: Longest a client's request waits for the gateway before it is answered `queued`.
 REQUEST_TIMEOUT: Final = 15.0
@@ -146,13 +154,23 @@ class ProxyServer:
         self.conns[conn.id] = conn
         self.stats.accepted += 1
         codec = codec_for(ws.request.headers.get("Content-Type"))
+        first: str | bytes | None = None
         if path in ALPACA_PATHS:
             self._attach(conn, AlpacaDataSession(self._session_config(path), _now(), path, codec))
-        elif codec is Codec.MSGPACK:
-            self._attach(conn, NativeSession(self._session_config(path), _now(), codec))
+        else:  # the root: whoever speaks first is native or OpenAlgo; silence is Alpaca
+            try:
+                first = await asyncio.wait_for(ws.recv(), ROOT_SILENCE)
+            except TimeoutError:
+                self._attach(conn, AlpacaDataSession(self._session_config(ROOT_ALPACA), _now(),
+                                                     ROOT_ALPACA, codec))
+            except ConnectionClosed:
+                self._forget(conn)
+                return
+            if first is not None and codec is Codec.MSGPACK:
+                self._attach(conn, NativeSession(self._session_config(path), _now(), codec))
         ours = False  # who ends it: we (an error, a slow client) or the client
         try:
-            async for payload in ws:
+            async for payload in _then(first, ws):
                 if conn.session is None:
                     self._attach(conn, self._detect(path, payload))
                 session = conn.session
@@ -392,3 +410,12 @@ class ProxyServer:
 
 
 _now: Callable[[], float] = time.monotonic
+
+
+async def _then(first: str | bytes | None, ws: ServerConnection
+                ) -> AsyncIterator[str | bytes]:
+    """The client's messages: `first` (already read, if any), then the rest."""
+    if first is not None:
+        yield first
+    async for payload in ws:
+        yield payload
