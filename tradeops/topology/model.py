@@ -286,6 +286,9 @@ class Market(Frozen):
     max_rate: float = Field(50000.0, gt=0, description="ticks per second over all symbols")
     spread_bps: float = Field(5.0, ge=0, description="quoted spread in basis points")
     hours: str = Field("24/7", description='"24/7" or e.g. "09:30-16:00 America/New_York"')
+    bar_seconds: Duration = Field(
+        60.0, description="length of the sim's bars (60s: Alpaca's minute bars; less in tests)"
+    )
     replay: str | None = Field(
         None, description="a recording directory, or a CSV or Parquet file, to replay; "
         "relative to the topology's folder",
