@@ -249,3 +249,16 @@ def test_flatten_closes_positions_at_market_even_when_halted(tmp_path: Path) -> 
     assert kinds[0][0] == "submit" and kinds[0][1]["type"] == "market"
     assert desk.router.desk.orders[resting.cid].cancel_requested
     assert any(e.get("flatten") for e in desk.journal() if e["event"] == "submit")
+
+
+def test_a_reload_keeps_what_connected_hosts_and_live_orders_need(tmp_path: Path) -> None:
+    """`tradeops apply` reloads a gateway while a removed group's host may still be there."""
+    desk = Desk(tmp_path, limits={"alpha": AccountLimits()})
+    job = desk.working("a", "1")
+    strategies = {n: s for n, s in desk.topology.strategies.items() if n != "a"}
+    desk.router.reconfigure(strategies, {"gb": (["b"], "none")}, {})
+    assert "ga" in desk.router.groups  # still connected: kept until its host goes
+    desk.router.client_gone(HOST_A)  # its group, gone from the file, still cancels
+    (cancel,) = [j for j in desk.senders["alpha"].queue if j.kind == "cancel_all"]
+    assert cancel.account == "alpha"
+    assert desk.router.desk.orders[job.cid].cancel_requested

@@ -378,8 +378,14 @@ class OrderRouter:
         without a restart: positions, orders and owners stay; a host that said hello as a
         group this gateway did not know is taken on now."""
         self.desk.strategies = dict(strategies)
-        self.groups = groups
-        self.account_of = {s: cfg.account for s, cfg in strategies.items()}
+        # A group still connected keeps its policy until its host goes (apply stops removed
+        # groups first, but a slow stop must not leave its orders without a policy), and a
+        # removed strategy's account stays known while it has orders to route.
+        kept = {g: self.groups[g] for g in set(self.group_of.values())
+                if g not in groups and g in self.groups}
+        self.groups = {**groups, **kept}
+        self.account_of = {**self.account_of,
+                           **{s: cfg.account for s, cfg in strategies.items()}}
         for account, lim in limits.items():
             if account in self.books:
                 self.books[account].limits = lim
