@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from tradeops.protocol import alpaca_stream
 from tradeops.protocol.alpaca_stream import CRYPTO_CHANNELS, STOCK_CHANNELS
 from tradeops.protocol.codec import Codec, DecodeError, decode, encode_item
-from tradeops.sim.market import is_crypto, is_valid_symbol
+from tradeops.sim.dialect import event_message
+from tradeops.sim.market import MarketEvent, is_crypto, is_valid_symbol
 
 if TYPE_CHECKING:
     from tradeops.sim.exchange import Exchange
@@ -29,6 +30,8 @@ class Session:
     kind: ClassVar[str]
     #: Data sessions frame their queued messages as arrays; trade sessions send one per frame.
     batched: ClassVar[bool]
+    #: Unbatched messages go out as TEXT frames (AllTick) rather than BINARY (trade updates).
+    text_frames: ClassVar[bool] = False
 
     def __init__(self, exchange: Exchange, conn_id: int, path: str, codec: Codec,
                  now: float) -> None:
@@ -74,6 +77,15 @@ class Session:
         out, self.out = self.out, []
         self._data_chunk = None
         return out
+
+    @property
+    def cache_key(self) -> object:
+        """Sessions with equal keys get the same bytes for a market event (encoded once)."""
+        return self.codec
+
+    def encode_event(self, event: MarketEvent) -> bytes:
+        """One market event in this session's dialect (Alpaca's, in its codec)."""
+        return encode_item(self.codec, event_message(event, self.codec))
 
     def drop_queued(self) -> None:
         """Forget everything queued (a slow client is about to be told so and closed)."""
