@@ -152,3 +152,20 @@ def test_pushes_carry_trades_and_a_book_of_the_requested_depth() -> None:
     # The client's own decoder reads the best level back as a quote.
     (quote,) = wire.AllTickSession("t").receive(json.dumps(book))
     assert (quote.kind, quote.symbol, quote.bid, quote.ask) == ("quote", "US:AAPL", 101.4, 101.6)
+
+
+def test_bad_alltick_options_are_refused_by_name() -> None:
+    with pytest.raises(SimConfigError, match="alltick_heartbeat_timeout must be a positive"):
+        SimOptions(alltick_heartbeat_timeout=0).check()
+    with pytest.raises(SimConfigError, match="alltick_request_interval must be zero or more"):
+        SimOptions(alltick_request_interval=-1).check()
+    with pytest.raises(SimConfigError, match="alltick_request_interval must not be negative"):
+        exchange().faults.update({"alltick_request_interval": -0.5}, NOW)
+
+
+def test_a_zero_interval_lets_every_request_through() -> None:
+    x = exchange(alltick_request_interval=0.0)
+    s = connect(x)
+    s.receive(request(wire.HEARTBEAT, {}), NOW)
+    s.receive(subscribe_trades("AAPL.US"), NOW)
+    assert [m["ret"] for m in said(s)] == [200, 200]
