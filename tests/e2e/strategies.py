@@ -102,3 +102,16 @@ class FlagTrail(Strategy):
 
     def on_stop(self) -> None:
         self._out.close()
+
+
+class TickRecorder(Strategy):
+    """Appends `kind symbol price bid ask` of every tick it receives to params.out."""
+
+    def on_start(self) -> None:
+        self._out = open(self.params["out"], "a", buffering=1)  # noqa: SIM115
+
+    def on_tick(self, tick: Any) -> None:
+        self._out.write(f"{tick.kind} {tick.symbol} {tick.price} {tick.bid} {tick.ask}\n")
+
+    def on_stop(self) -> None:
+        self._out.close()

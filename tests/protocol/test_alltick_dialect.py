@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tradeops.gateway.pool import Transition
-from tradeops.protocol.alltick import AllTickSession, from_wire, to_wire
+from tradeops.protocol.alltick import (
+    REQUEST_INTERVAL,
+    TRADE_SUB,
+    AllTickSession,
+    depth_push,
+    from_wire,
+    response,
+    to_wire,
+    trade_push,
+)
 from tradeops.protocol.feed import Failure, MarketData, Subscribed
 
 # Shapes from AllTick's published API (protocol numbers 22004/22005, 22998, 22999).
@@ -91,3 +102,40 @@ def test_acks_and_errors() -> None:
     assert session.receive(json.dumps({"ret": 200, "cmd_id": 22001})) == []
     (garbage,) = session.receive("{not json")
     assert isinstance(garbage, Failure) and garbage.code == 400
+
+
+def test_requests_are_paced_with_a_margin_above_alltick_s_one_second() -> None:
+    """AllTick refuses a request under 1.000 s after the last; jitter makes exactly 1.000 s
+    land under now and then, so the default keeps a margin, and the margin is a choice."""
+    assert AllTickSession("t").min_request_interval == REQUEST_INTERVAL > 1.0
+    assert AllTickSession("t", request_interval=1.2).min_request_interval == 1.2
+    with pytest.raises(ValueError, match="request_interval"):
+        AllTickSession("t", request_interval=0)
+
+
+def test_the_token_is_never_in_a_session_s_repr() -> None:
+    assert "s3cret" not in repr(AllTickSession("s3cret")) + str(AllTickSession("s3cret"))
+
+
+def test_only_a_bad_token_ends_the_session_other_refusals_refuse_one_change() -> None:
+    session = AllTickSession("t")
+    assert dict(session.fatal_codes) == {401: "auth"}
+    assert 429 in session.transient_codes
+    for code in (600, 604, 605):
+        assert code not in session.fatal_codes and code not in session.transient_codes
+
+
+def test_the_server_side_builders_speak_the_same_bytes() -> None:
+    assert response(TRADE_SUB, 429, 3, "tr") == (
+        '{"ret":429,"msg":"rate limit","cmd_id":22005,"seq_id":3,"trace":"tr","data":{}}'
+    )
+    session = AllTickSession("t")
+    assert session.receive(response(TRADE_SUB, 429, 3, "tr")) == [Failure(429, "rate limit")]
+    assert session.receive(trade_push("700.HK", 1, 1605509068000, 651.12, 300)) == [
+        MarketData("trade", "HK:700", 1605509068000 * 10**6, 651.12, 300.0)
+    ]
+    book = depth_push("700.HK", 2, 1605509068000, [(9.12, 100), (9.11, 50)], [(9.13, 200)])
+    assert session.receive(book) == [
+        MarketData("quote", "HK:700", 1605509068000 * 10**6, 0.0, 0.0, 9.12, 100.0, 9.13, 200.0)
+    ]
+    assert json.loads(book)["data"]["bids"][1] == {"price": "9.11", "volume": "50"}

@@ -282,3 +282,21 @@ def test_a_stuck_strategy_is_not_safe_to_trade(make: Make) -> None:
     assert state["strategies"]["s"]["stuck"] == "stuck in on_tick of s for 12s"
     reports.free("s")
     assert host.safe_to_trade("s") == (True, "")
+
+
+def test_configured_symbols_are_asked_for_in_one_request_per_mode(make: Make) -> None:
+    """One request becomes one broker change: a broker with one request a second (AllTick)
+    would otherwise take N seconds to start N symbols."""
+    _, (feed,) = make(strategy("a", symbols="[AAPL, MSFT, SPY, QQQ]")
+                      + strategy("b", symbols="[AAPL, IBM]", extra="    mode: quote\n"))
+    assert sorted(feed.client.asked) == [
+        ("subscribe", ("AAPL", "IBM"), "quote"),
+        ("subscribe", ("MSFT", "SPY", "QQQ"), "trade"),
+    ]
+
+
+def test_a_refusal_in_a_batch_reaches_only_the_strategies_that_named_it(make: Make) -> None:
+    host, _ = make(strategy("asker", "[AAPL, BADSYM, MSFT]") + strategy("other", "[AAPL]"))
+    host.step()
+    assert calls("on_subscription_refused") == [
+        ("asker", ("BADSYM", "broker refused: 410 BADSYM"))]

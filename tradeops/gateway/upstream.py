@@ -294,7 +294,13 @@ class Upstream:
                 if time.monotonic() - last_keepalive >= interval:
                     beat = session.heartbeat()
                     if beat is not None:
+                        # An application heartbeat is a request like any other: AllTick counts
+                        # it against the same one-a-second pace, so it waits its turn too.
+                        wait = last_request + session.min_request_interval - time.monotonic()
+                        if wait > 0 and self._stop.wait(wait):
+                            return
                         self._send(ws, beat)
+                        last_request = time.monotonic()
                     else:
                         ws.ping()
                     last_keepalive = time.monotonic()

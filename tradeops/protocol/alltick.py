@@ -13,6 +13,21 @@ module translates both ways.
 
 Modes: `trade` subscribes the trade list; `quote` adds the order book at depth 1 (best bid and
 ask); `depth` asks for 5 levels (the tick record carries the best level).
+
+Checked against AllTick's own documentation (en.apis.alltick.co, and the API repository
+alltick/alltick-realtime-forex-crypto-stock-tick-finance-websocket-api): 22004 subscribes
+trades (answered 22005, pushed as 22998), 22002 subscribes the order book with an optional
+`depth_level` (answered 22003, pushed as 22999), 22006 cancels by `cancel_type` (0 all, 1
+book, 2 trades; answered 22007), 22000 is the heartbeat (answered 22001). Push fields are
+strings; `tick_time` is in milliseconds.
+
+Pacing: AllTick refuses (429) a request that arrives less than a second after the one before
+on the same connection, and counts heartbeats as requests. A client pacing at exactly 1.000 s
+lands just under now and then (scheduling and network jitter), so the session asks for
+`request_interval` (1.05 s by default) and the upstream paces heartbeats with everything else.
+
+The server side of the dialect (responses, pushes, error texts) is here too, for the
+simulated exchange and for tests that hold the client to the same bytes.
 """
 
 from __future__ import annotations
@@ -42,11 +57,29 @@ TRADE_PUSH, DEPTH_PUSH = 22998, 22999
 CANCEL_DEPTH, CANCEL_TRADES = 1, 2
 DEPTH_LEVEL = {"quote": 1, "depth": 5}
 
-# AllTick's `ret` codes that reconnecting will not cure.
-FATAL_CODES: dict[int, str] = {401: "auth", 604: "subscription"}
+CANCEL_ALL = 0
+#: AllTick's `ret` codes and their `msg`, as its error-code page lists them.
+ERRORS: dict[int, str] = {
+    200: "ok",
+    400: "request data param invalid",
+    401: "token invalid",
+    429: "rate limit",
+    600: "code invalid",
+    601: "body empty",
+    603: "token level not enough",
+    604: "code unauthorized",
+    605: "too many requests",
+}
+
+# AllTick's `ret` codes that reconnecting will not cure: a bad token ends the session. A code
+# the token may not have (604) or too many codes (605) refuse that one change only: ending the
+# session for it would drop every other symbol on the connection, again at each reconnect.
+FATAL_CODES: dict[int, str] = {401: "auth"}
 # `ret` codes that say "not now": requests too frequent, a busy or failing server.
 TRANSIENT_CODES = frozenset({429, 500, 503})
 DEFAULT_URL = "wss://quote.alltick.io/quote-stock-b-ws-api"
+#: Seconds between two requests on one connection: AllTick's 1 s plus a safety margin.
+REQUEST_INTERVAL = 1.05
 
 
 def to_wire(symbol: str) -> str:
@@ -66,16 +99,31 @@ class AllTickSession:
 
     greeting = False
     heartbeat_interval: float | None = 10.0
-    min_request_interval = 1.0
     fatal_codes: Mapping[int, str] = FATAL_CODES
     transient_codes: AbstractSet[int] = TRANSIENT_CODES
 
-    def __init__(self, token: str, trace: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
+    def __init__(
+        self,
+        token: str,
+        trace: Callable[[], str] = lambda: uuid.uuid4().hex,
+        *,
+        request_interval: float = REQUEST_INTERVAL,
+    ) -> None:
         """`trace` makes each request's trace id (AllTick echoes it back; we only need it
-        unique); tests pass a fixed one to compare whole frames."""
+        unique); tests pass a fixed one to compare whole frames. `request_interval`: seconds
+        between two requests (heartbeats included); below 1.0 AllTick answers 429."""
+        if not request_interval > 0:
+            raise ValueError(
+                f"request_interval must be a positive number of seconds, got {request_interval!r}"
+                f"; AllTick allows one request a second, so use {REQUEST_INTERVAL}"
+            )
         self._token = token
         self._seq = itertools.count(1)
         self._trace = trace
+        self.min_request_interval = request_interval
+
+    def __repr__(self) -> str:  # never the token: sessions end up in logs and tracebacks
+        return f"AllTickSession(request_interval={self.min_request_interval})"
 
     def url(self, base: str) -> str:
         joiner = "&" if "?" in base else "?"
@@ -180,6 +228,47 @@ class AllTickSession:
             return []
         ret = int(msg["ret"])
         return [] if ret == 200 else [Failure(ret, str(msg.get("msg", "")))]
+
+
+# -- the server side (the simulated exchange; tests) ---------------------------------------------
+def response(cmd: int, ret: int, seq_id: object = 0, trace: object = "") -> str:
+    """The answer to request `cmd` (its id + 1) with AllTick's `ret` code and `msg`."""
+    return json.dumps(
+        {"ret": ret, "msg": ERRORS.get(ret, "error"), "cmd_id": cmd + 1, "seq_id": seq_id,
+         "trace": trace, "data": {}},
+        separators=(",", ":"),
+    )
+
+
+def trade_push(code: str, seq: int, tick_ms: int, price: float, volume: float) -> str:
+    """A 22998 trade push; every value a string, as AllTick sends them."""
+    return json.dumps(
+        {"cmd_id": TRADE_PUSH, "data": {
+            "code": code, "seq": str(seq), "tick_time": str(tick_ms), "price": _num(price),
+            "volume": _num(volume), "turnover": _num(round(price * volume, 4)),
+            "trade_direction": 0}},
+        separators=(",", ":"),
+    )
+
+
+def depth_push(
+    code: str, seq: int, tick_ms: int,
+    bids: Iterable[tuple[float, float]], asks: Iterable[tuple[float, float]],
+) -> str:
+    """A 22999 order-book push: levels best first, each `{"price", "volume"}` as strings."""
+    def side(levels: Iterable[tuple[float, float]]) -> list[dict[str, str]]:
+        return [{"price": _num(p), "volume": _num(v)} for p, v in levels]
+
+    return json.dumps(
+        {"cmd_id": DEPTH_PUSH, "data": {
+            "code": code, "seq": str(seq), "tick_time": str(tick_ms),
+            "bids": side(bids), "asks": side(asks)}},
+        separators=(",", ":"),
+    )
+
+
+def _num(value: float) -> str:
+    return repr(round(value, 6)) if value != int(value) else str(int(value))
 
 
 def _book(target: Mapping[str, Mode]) -> list[tuple[str, int]]:

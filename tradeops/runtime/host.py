@@ -115,7 +115,8 @@ class Host:
         for slot in list(self.slots.values()):
             cfg = self.topology.strategies[slot.name]
             for symbol in cfg.symbols:
-                self._subscribe(slot.name, symbol, cfg.mode)
+                self.table.subscribe(slot.name, slot.broker, symbol, cfg.mode)
+        self._subscribe_configured()
         for slot in list(self.slots.values()):
             self._call(slot, "on_start")
             if slot.timer:
@@ -323,6 +324,25 @@ class Host:
         self.table.unsubscribe(strategy, broker, symbol)
         self._sync_subscription(broker, symbol)
 
+    def _subscribe_configured(self) -> None:
+        """Every symbol the strategies' configs name, one request per broker and mode.
+
+        The gateway turns one request into one change per broker connection. Asked one
+        symbol at a time, each waited on, a broker that takes one request a second (AllTick)
+        started N symbols in N seconds, 2N in depth mode (trades and book are two requests)."""
+        for broker in sorted({slot.broker for slot in self.slots.values()}):
+            by_mode: dict[Mode, list[str]] = {}
+            for symbol in self.table.symbols(broker):
+                mode = self.table.strongest(broker, symbol)
+                if mode is not None:
+                    by_mode.setdefault(mode, []).append(symbol)
+            for mode, symbols in sorted(by_mode.items()):
+                reply = self.feeds[broker].client.subscribe(symbols, mode)
+                for symbol in symbols:
+                    askers = [slot.name for slot in self.slots.values() if slot.broker == broker
+                              and symbol in self.topology.strategies[slot.name].symbols]
+                    self._take_result(broker, symbol, reply, askers)
+
     def _sync_subscription(self, broker: str, symbol: str, asker: str | None = None) -> None:
         """Tell the gateway the strongest mode this host wants for a symbol. A refusal goes
         to the strategy that asked (`asker`), else to every holder of the symbol."""
@@ -332,12 +352,18 @@ class Host:
             feed.client.unsubscribe([symbol])
             self.refused.pop(symbol, None)
             return
-        reply = feed.client.subscribe([symbol], mode)
+        self._take_result(broker, symbol, feed.client.subscribe([symbol], mode),
+                          [asker] if asker else None)
+
+    def _take_result(self, broker: str, symbol: str, reply: dict[str, Any],
+                     askers: list[str] | None) -> None:
+        """Act on the gateway's answer for one symbol of a subscribe request; a refusal goes
+        to `askers` (None: every holder of the symbol)."""
         result = reply.get("results", {}).get(symbol, {})
         if not result.get("ok", False):
             reason = result.get("reason") or reply.get("error", "refused")
             logger.error("subscribing {} on {} was refused: {}", symbol, broker, reason)
-            self._refused(broker, symbol, str(reason), [asker] if asker else None)
+            self._refused(broker, symbol, str(reason), askers)
         else:
             self.refused.pop(symbol, None)
             if result.get("queued"):

@@ -67,6 +67,12 @@ def sim(
                                                 rich_help_panel=_L)] = 10.0,
     cash: Annotated[float, typer.Option(help="Starting cash of each account.",
                                         rich_help_panel=_L)] = 100_000.0,
+    alltick_heartbeat_timeout: Annotated[float, typer.Option(
+        help="AllTick dialect: seconds without a heartbeat before the server closes.",
+        rich_help_panel=_L)] = 30.0,
+    alltick_request_interval: Annotated[float, typer.Option(
+        help="AllTick dialect: least seconds between two requests (429 otherwise).",
+        rich_help_panel=_L)] = 1.0,
     drop_every: Annotated[float | None, typer.Option(help="Drop every connection every N s.",
                                                      rich_help_panel=_F)] = None,
     drop_code: Annotated[int, typer.Option(help="Close code of a drop.", rich_help_panel=_F)
@@ -85,7 +91,8 @@ def sim(
                                                 rich_help_panel=_F)] = False,
     log_level: Annotated[str, typer.Option(help="Log level on stderr.")] = "INFO",
 ) -> None:
-    """Run a local exchange speaking Alpaca's v2 dialect (market data, orders, trade updates)."""
+    """Run a local exchange speaking Alpaca's v2 dialect (market data, orders, trade updates)
+    and AllTick's market-data websocket (/quote-stock-b-ws-api?token=...)."""
     try:
         options = SimOptions(
             host=host, port=port, seed=seed, rate=rate, max_rate=max_rate,
@@ -95,6 +102,8 @@ def sim(
             keys=parse_keys(key or []), feeds=tuple(feed) if feed else SimOptions().feeds,
             order_rate_limit=parse_rate_limit(order_rate_limit) if order_rate_limit else None,
             slow_client_bytes=slow_client_bytes, auth_timeout=auth_timeout, cash=cash,
+            alltick_heartbeat_timeout=alltick_heartbeat_timeout,
+            alltick_request_interval=alltick_request_interval,
             drop_every=drop_every, drop_code=drop_code, abrupt=abrupt,
             silent_every=silent_every, silent_for=silent_for, reject_auth=reject_auth,
             delay=delay, reject_orders=reject_orders)

@@ -17,9 +17,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from tradeops.protocol.alpaca_stream import trade_update
-from tradeops.protocol.codec import Codec, encode_item
+from tradeops.protocol.codec import Codec
+from tradeops.sim.alltick import ALLTICK_PATHS, AllTickSession
 from tradeops.sim.book import Book, Update
-from tradeops.sim.dialect import event_message
 from tradeops.sim.faults import FaultState
 from tradeops.sim.history import TradeHistory
 from tradeops.sim.hours import TradingHours
@@ -35,6 +35,8 @@ from tradeops.sim.session import DataSession, Session, TradeSession
 DATA_PATHS = {"/v2/iex": "iex", "/v2/sip": "sip", "/v2/test": "test",
               "/v1beta3/crypto/us": "crypto/us"}
 TRADE_PATH = "/stream"
+#: A connection that subscribes market data, in either dialect.
+Subscriber = DataSession | AllTickSession
 
 
 def make_feed(options: SimOptions, hours: TradingHours) -> Feed:
@@ -59,7 +61,7 @@ class Exchange:
         self.started = now
         self.sessions: dict[int, Session] = {}
         self._listed = frozenset(options.symbols)
-        self._index: dict[tuple[str, str], set[DataSession]] = {}
+        self._index: dict[tuple[str, str], set[Subscriber]] = {}
         self._wild: dict[tuple[bool, str], set[DataSession]] = {}
         self._active: set[str] = set()
         self._dirty: dict[int, Session] = {}
@@ -79,12 +81,15 @@ class Exchange:
         self._dirty.clear()
         return dirty
 
-    def open_session(self, path: str, codec: Codec, now: float) -> Session:
-        """A session for a websocket on `path` (a key of DATA_PATHS or TRADE_PATH)."""
+    def open_session(self, path: str, codec: Codec, now: float, query: str = "") -> Session:
+        """A session for a websocket on `path` (a key of DATA_PATHS, TRADE_PATH or one of
+        ALLTICK_PATHS, whose token is in the URL's `query`)."""
         conn_id = self._next_id
         self._next_id += 1
         session: Session
-        if path == TRADE_PATH:
+        if path in ALLTICK_PATHS:
+            session = AllTickSession(self, conn_id, path, query, now)
+        elif path == TRADE_PATH:
             session = TradeSession(self, conn_id, path, codec, now)
         elif path == OPENALGO_PATH:
             session = OpenAlgoServerSession(self, conn_id, path, now)
@@ -99,7 +104,7 @@ class Exchange:
         if self.sessions.pop(session.id, None) is None:
             return
         self._dirty.pop(session.id, None)
-        if isinstance(session, DataSession) and session.subs:
+        if isinstance(session, DataSession | AllTickSession) and session.subs:
             self.resubscribe(session, {}, now)
         entry = session.describe()
         entry.update(opened_at=session.opened, closed_at=now, reason=reason)
@@ -113,8 +118,19 @@ class Exchange:
             return True
         return self.options.keys.get(key) == secret
 
+    def check_token(self, token: str) -> bool:
+        """An AllTick token: one of the sim's keys (any non-empty one when none are set)."""
+        if self.faults.reject_auth or not token:
+            return False
+        return not self.options.keys or token in self.options.keys
+
     def claim_connection(self, session: Session, key: str) -> bool:
         """True if `key` may open one more market-data connection (406 otherwise)."""
+        if isinstance(session, AllTickSession):  # AllTick counts per token, its own paths
+            used = sum(1 for s in self.sessions.values()
+                       if isinstance(s, AllTickSession) and s.authenticated
+                       and s.token_is(key) and s is not session)
+            return used < self.options.max_connections
         used = sum(1 for s in self.sessions.values()
                    if isinstance(s, DataSession) and s.authenticated and s.key == key
                    and s is not session)
@@ -125,7 +141,7 @@ class Exchange:
 
     # -- subscriptions ----------------------------------------------------------------------
 
-    def resubscribe(self, session: DataSession, new: dict[str, set[str]], now: float) -> None:
+    def resubscribe(self, session: Subscriber, new: dict[str, set[str]], now: float) -> None:
         """Replace a session's subscriptions in the index and (de)activate symbols."""
         for channel, symbols in session.subs.items():
             for symbol in symbols - new.get(channel, set()):
@@ -133,14 +149,15 @@ class Exchange:
         for channel, symbols in new.items():
             for symbol in symbols - session.subs.get(channel, set()):
                 if symbol == "*":
+                    assert isinstance(session, DataSession)  # AllTick has no wildcard
                     self._wild.setdefault((session.crypto, channel), set()).add(session)
                 else:
                     self._index.setdefault((channel, symbol), set()).add(session)
         self.refresh_active(now)
 
-    def _index_remove(self, session: DataSession, channel: str, symbol: str) -> None:
+    def _index_remove(self, session: Subscriber, channel: str, symbol: str) -> None:
         key = (session.crypto, channel) if symbol == "*" else (channel, symbol)
-        table: dict[Any, set[DataSession]] = self._wild if symbol == "*" else self._index
+        table: dict[Any, set[Any]] = self._wild if symbol == "*" else self._index
         members = table.get(key)
         if members is not None:
             members.discard(session)
@@ -203,20 +220,20 @@ class Exchange:
             wildcard = wild.get((is_crypto(event.symbol), channel)) if wild else None
             if not subscribers and not wildcard:
                 continue
-            encoded: dict[Codec, bytes] = {}
+            encoded: dict[object, bytes] = {}  # by dialect and codec: encoded once each
             for group in (subscribers, wildcard):
                 if not group:
                     continue
                 for session in group:
-                    if session.own_format:  # another dialect (OpenAlgo)
-                        for own in session.encode_event(event):
+                    if session.own_format:  # one event, several messages (OpenAlgo)
+                        for own in session.encode_events(event):
                             session.push_data(own)
                             self.messages_queued += 1
                         continue
-                    item = encoded.get(session.codec)
+                    key = session.cache_key
+                    item = encoded.get(key)
                     if item is None:
-                        item = encoded[session.codec] = encode_item(
-                            session.codec, event_message(event, session.codec))
+                        item = encoded[key] = session.encode_event(event)
                     session.push_data(item)
                     self.messages_queued += 1
         self.events_generated += count

@@ -11,7 +11,11 @@ The server asks it questions with the current time (`drop_due`, `silent`) and ob
 - `delay`: seconds the sim waits before every control reply and REST response;
 - `reject_orders`: the exchange accepts each order, then rejects it (`rejected` event);
 - `refuse_changes`: the next N subscribe/unsubscribe requests are answered with the error
-  `refuse_code` (500 "internal error" by default, which clients may retry) and change nothing.
+  `refuse_code` (500 "internal error" by default, which clients may retry) and change nothing
+  (AllTick connections answer 429, AllTick's retryable refusal);
+- `alltick_heartbeat_timeout`, `alltick_request_interval`: the AllTick dialect's limits, here
+  so a test can shorten the heartbeat window at run time (every AllTick connection that has
+  not sent a heartbeat within it is closed: a missed heartbeat, on demand).
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ class FaultState:
     reject_orders: bool
     refuse_changes: int = 0  # the next N subscribe/unsubscribe requests are refused ...
     refuse_code: int = 500  # ... with this error code (500 "internal error": worth a retry)
+    alltick_heartbeat_timeout: float = 30.0
+    alltick_request_interval: float = 1.0
     next_drop: float | None = None
     next_silence: float | None = None
     silent_until: float = 0.0
@@ -45,7 +51,9 @@ class FaultState:
     def from_options(cls, options: SimOptions, now: float) -> FaultState:
         state = cls(options.drop_every, options.drop_code, options.abrupt, options.silent_every,
                     options.silent_for, options.reject_auth, options.delay,
-                    options.reject_orders)
+                    options.reject_orders,
+                    alltick_heartbeat_timeout=options.alltick_heartbeat_timeout,
+                    alltick_request_interval=options.alltick_request_interval)
         state._schedule(now)
         return state
 
@@ -85,6 +93,7 @@ class FaultState:
             "silent_every": (int, float, type(None)), "silent_for": (int, float),
             "reject_auth": (bool,), "delay": (int, float), "reject_orders": (bool,),
             "refuse_changes": (int,), "refuse_code": (int,),
+            "alltick_heartbeat_timeout": (int, float), "alltick_request_interval": (int, float),
         }
         for name, value in patch.items():
             if name not in kinds:
@@ -95,6 +104,9 @@ class FaultState:
                 raise SimConfigError(f"fault {name} has the wrong type: {value!r}")
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
                 raise SimConfigError(f"fault {name} must not be negative")
+            if name == "alltick_heartbeat_timeout" and value == 0:
+                raise SimConfigError("alltick_heartbeat_timeout must be a positive number of "
+                                     "seconds (AllTick's is 30)")
             if name == "drop_code" and isinstance(value, int) and not 1000 <= value <= 4999:
                 raise SimConfigError(f"drop_code must be a websocket close code: {value}")
             if name == "refuse_code" and value not in ERRORS:
@@ -114,4 +126,6 @@ class FaultState:
             "reject_auth": self.reject_auth, "delay": self.delay,
             "reject_orders": self.reject_orders, "drops": self.drops,
             "refuse_changes": self.refuse_changes, "refuse_code": self.refuse_code,
+            "alltick_heartbeat_timeout": self.alltick_heartbeat_timeout,
+            "alltick_request_interval": self.alltick_request_interval,
         }

@@ -48,7 +48,7 @@ def parse_mode(value: object) -> int | None:
 class OpenAlgoServerSession(DataSession):
     kind = "openalgo"
     batched: ClassVar[bool] = False
-    text_items: ClassVar[bool] = True
+    text_frames: ClassVar[bool] = True
     own_format: ClassVar[bool] = True
 
     def __init__(self, exchange: Exchange, conn_id: int, path: str, now: float) -> None:
@@ -166,7 +166,7 @@ class OpenAlgoServerSession(DataSession):
                         "successful": [o for o in outcome if o["status"] == "success"],
                         "failed": failed, "message": "unsubscribed", "broker": "sim"})
 
-    def encode_event(self, event: MarketEvent) -> list[bytes]:
+    def encode_events(self, event: MarketEvent) -> list[bytes]:
         """This session's market_data messages for one market event (one per mode it holds
         that the event feeds)."""
         held = self.modes.get(event.symbol)

@@ -46,6 +46,10 @@ class SimOptions:
     `order_rate_limit` ((count, seconds) of order requests per key, else 429),
     `slow_client_bytes` (queued bytes before 407), `auth_timeout` (404), `cash`.
 
+    AllTick dialect: `alltick_heartbeat_timeout` (seconds without a heartbeat before the server
+    closes the connection; AllTick's 30), `alltick_request_interval` (least seconds between two
+    requests on a connection, else 429; AllTick's 1). Its tokens are the `keys`.
+
     Faults: `drop_every` (close every connection every N s), `drop_code`, `abrupt`
     (drops abort the TCP connection: clients see 1006), `silent_every` + `silent_for`
     (no market data for `silent_for` s every `silent_every` s), `reject_auth`, `delay`
@@ -80,6 +84,8 @@ class SimOptions:
     slow_client_bytes: int = 8 * 1024 * 1024
     auth_timeout: float = 10.0
     cash: float = 100_000.0
+    alltick_heartbeat_timeout: float = 30.0
+    alltick_request_interval: float = 1.0
     # faults
     drop_every: float | None = None
     drop_code: int = 1012
@@ -105,6 +111,7 @@ class SimOptions:
         positive = {
             "rate": self.rate, "max_rate": self.max_rate, "speed": self.speed,
             "bar_seconds": self.bar_seconds, "auth_timeout": self.auth_timeout,
+            "alltick_heartbeat_timeout": self.alltick_heartbeat_timeout,
         }
         for name, value in positive.items():
             if not (math.isfinite(value) and value > 0):
@@ -112,6 +119,7 @@ class SimOptions:
         non_negative = {
             "spread_bps": self.spread_bps, "volatility": self.volatility,
             "delay": self.delay, "silent_for": self.silent_for, "cash": self.cash,
+            "alltick_request_interval": self.alltick_request_interval,
         }
         for name, value in non_negative.items():
             if not (math.isfinite(value) and value >= 0):

@@ -23,6 +23,7 @@ from loguru import logger
 
 from tradeops.protocol.codec import Codec, codec_for, frame
 from tradeops.sim.admin import admin_routes
+from tradeops.sim.alltick import ALLTICK_PATHS
 from tradeops.sim.exchange import DATA_PATHS, TRADE_PATH, Exchange
 from tradeops.sim.openalgo import PATH as OPENALGO_PATH
 from tradeops.sim.options import SimOptions
@@ -65,9 +66,9 @@ class _Connection:
                     part = chunk[i:i + MAX_ITEMS_PER_FRAME]
                     self._enqueue(frame(session.codec, part), text, len(part))
             else:
-                opcode = WSMsgType.TEXT if session.text_items else WSMsgType.BINARY
+                single = WSMsgType.TEXT if session.text_frames else WSMsgType.BINARY
                 for item in chunk:
-                    self._enqueue(item, opcode, 1)
+                    self._enqueue(item, single, 1)
         if isinstance(session, DataSession) and session.closing is None:
             transport = self.request.transport
             buffered = transport.get_write_buffer_size() if transport is not None else 0
@@ -170,7 +171,7 @@ class RunningSim:
 
     async def _start(self) -> None:
         app = web.Application(client_max_size=_MAX_CLIENT_MESSAGE)
-        for path in (*DATA_PATHS, TRADE_PATH, OPENALGO_PATH):
+        for path in (*DATA_PATHS, TRADE_PATH, *ALLTICK_PATHS, OPENALGO_PATH):
             app.router.add_get(path, self._websocket)
         app.router.add_routes(admin_routes(self))
         app.router.add_route("*", "/v2/{tail:.*}", self._rest)
@@ -240,7 +241,8 @@ class RunningSim:
         await ws.prepare(request)
         exchange = self.exchange
         codec = codec_for(request.headers.get("Content-Type"))
-        session = exchange.open_session(request.path, codec, time.time())
+        session = exchange.open_session(request.path, codec, time.time(),
+                                        request.query_string)
         conn: _Connection | None = None
         try:
             if exchange.faults.delay:

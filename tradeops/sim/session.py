@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from tradeops.protocol import alpaca_stream
 from tradeops.protocol.alpaca_stream import CRYPTO_CHANNELS, STOCK_CHANNELS
 from tradeops.protocol.codec import Codec, DecodeError, decode, encode_item
-from tradeops.sim.market import is_crypto, is_valid_symbol
+from tradeops.sim.dialect import event_message
+from tradeops.sim.market import MarketEvent, is_crypto, is_valid_symbol
 
 if TYPE_CHECKING:
     from tradeops.sim.exchange import Exchange
@@ -29,9 +30,9 @@ class Session:
     kind: ClassVar[str]
     #: Data sessions frame their queued messages as arrays; trade sessions send one per frame.
     batched: ClassVar[bool]
-    #: Unbatched items go out as TEXT frames (OpenAlgo), else BINARY (Alpaca's /stream).
-    text_items: ClassVar[bool] = False
-    #: The session encodes market events itself (`encode_event`), not as Alpaca messages.
+    #: Unbatched messages go out as TEXT frames (AllTick) rather than BINARY (trade updates).
+    text_frames: ClassVar[bool] = False
+    #: The session turns one market event into any number of messages (`encode_events`).
     own_format: ClassVar[bool] = False
 
     def __init__(self, exchange: Exchange, conn_id: int, path: str, codec: Codec,
@@ -79,8 +80,17 @@ class Session:
         self._data_chunk = None
         return out
 
-    def encode_event(self, event: Any) -> list[bytes]:
-        """This session's own messages for a market event (when `own_format`)."""
+    @property
+    def cache_key(self) -> object:
+        """Sessions with equal keys get the same bytes for a market event (encoded once)."""
+        return self.codec
+
+    def encode_event(self, event: MarketEvent) -> bytes:
+        """One market event in this session's dialect (Alpaca's, in its codec)."""
+        return encode_item(self.codec, event_message(event, self.codec))
+
+    def encode_events(self, event: MarketEvent) -> list[bytes]:
+        """This session's messages for a market event (when `own_format`)."""
         return []
 
     def drop_queued(self) -> None:
