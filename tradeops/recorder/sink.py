@@ -121,7 +121,7 @@ class BrokerRecorder:
                     logger.info("broker {}: the gateway restarted; recording its new bus",
                                 self.plan.broker)
                     self._start_after = None
-                    reader = self._attach(new_epoch=True)
+                    reader = self._attach(new_epoch=True, stale_epoch=self._session)
             self._write()
         finally:
             if reader is not None:
@@ -131,12 +131,18 @@ class BrokerRecorder:
 
     # -- the ring -------------------------------------------------------------------------------
 
-    def _attach(self, new_epoch: bool = False) -> RingReader | None:
-        """The broker's ring, waiting while it does not exist; None if told to stop first."""
+    def _attach(self, new_epoch: bool = False, stale_epoch: int | None = None
+                ) -> RingReader | None:
+        """The broker's ring, waiting while it does not exist (or is still the stale one of
+        `stale_epoch`: read again, it would record its ticks twice); None if told to stop."""
         while not self.stop.is_set():
             try:
                 reader = self._open_reader()
             except FileNotFoundError:
+                self.stop.wait(ATTACH_RETRY)
+                continue
+            if stale_epoch is not None and reader.epoch == stale_epoch:
+                reader.close()
                 self.stop.wait(ATTACH_RETRY)
                 continue
             self._session = reader.epoch
