@@ -107,6 +107,29 @@ class LatestTable(ClosesOnExit):
         self._mm[start : start + RECORD_SIZE] = src[offset : offset + RECORD_SIZE]
         words[word] = odd + 1
 
+    def store_batch(
+        self, src: mmap.mmap, trades: dict[bytes, int], quotes: dict[bytes, int]
+    ) -> None:
+        """Copy in, per symbol field, the trade record at offset ``trades[symbol]`` of ``src``
+        and the quote record at ``quotes[symbol]``: the ring's once-per-batch update, each
+        record under its own seqlock as in :meth:`store_record`. TableFullError as there.
+        """
+        words, mm, entries = self._words, self._mm, self._entries
+        for records, version, field in (
+            (trades, ENTRY_TRADE_VERSION, ENTRY_TRADE),
+            (quotes, ENTRY_QUOTE_VERSION, ENTRY_QUOTE),
+        ):
+            for symbol, offset in records.items():
+                base = entries.get(symbol)
+                if base is None:
+                    base = self._insert(symbol)
+                word = (base + version) >> 3
+                odd = words[word] + 1
+                words[word] = odd  # readers retry while the version is odd
+                start = base + field
+                mm[start : start + RECORD_SIZE] = src[offset : offset + RECORD_SIZE]
+                words[word] = odd + 1
+
     def put(self, tick: Tick) -> None:
         """Store ``tick`` as its symbol's last trade or quote (other kinds are ignored)."""
         self.store_record(tick.kind_code, tick.symbol_bytes, tick.to_bytes(), 0)
