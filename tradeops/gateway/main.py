@@ -30,8 +30,9 @@ from tradeops.protocol.alltick import DEFAULT_URL as ALLTICK_URL
 from tradeops.protocol.alltick import AllTickSession
 from tradeops.protocol.alpaca import MarketDataSession
 from tradeops.protocol.alpaca_trading import open_orders
-from tradeops.protocol.feed import FeedSession, MarketData
+from tradeops.protocol.feed import FeedSession
 from tradeops.protocol.hours import WEEKDAYS, WeeklyHours, parse_session
+from tradeops.protocol.tick import RecordRow
 from tradeops.topology.model import Broker, Topology
 from tradeops.topology.plan import groups
 
@@ -73,8 +74,8 @@ class BusSink:
     def __init__(self, ring: TickRing) -> None:
         self.ring = ring
 
-    def write(self, connection: int, ticks: list[MarketData]) -> None:
-        self.ring.extend(ticks)
+    def write(self, connection: int, ticks: list[RecordRow]) -> None:
+        self.ring.extend_records(ticks)
 
 
 def run_gateway(ctx: RoleContext) -> int:
