@@ -194,20 +194,26 @@ class TickRing(ClosesOnExit):
         mm, words, packers = self._mm, self._words, ROW_PACKERS
         data, mask = self._data, self._mask
         pending = self._pending
+        every = self._flush_every
+        rows = rows if isinstance(rows, list) else list(rows)
         seq = self._seq
-        flush_at = self._flushed + self._flush_every
         try:
-            for row in rows:
-                pack = packers[len(row)]
-                seq += 1
-                offset = data + (seq & mask) * RECORD_SIZE
-                words[offset >> 3] = seq  # the slot's seq first, on its own
-                pack(mm, offset + ROW_OFFSET, *row)  # type: ignore[misc]
-                pending[row[0]][row[5]] = offset
-                if seq >= flush_at:
-                    self._seq = seq
+            # In runs that end where the table must be brought up to date (a remembered slot
+            # must not be overwritten before it is copied): no check per row.
+            start = 0
+            while start < len(rows):
+                run = every - (seq - self._flushed)
+                for row in rows[start : start + run] if start or run < len(rows) else rows:
+                    pack = packers[len(row)]
+                    seq += 1
+                    offset = data + (seq & mask) * RECORD_SIZE
+                    words[offset >> 3] = seq  # the slot's seq first, on its own
+                    pack(mm, offset + ROW_OFFSET, *row)  # type: ignore[misc]
+                    pending[row[0]][row[5]] = offset
+                start += run
+                self._seq = seq
+                if seq - self._flushed >= every:
                     self._flush_table()
-                    flush_at = seq + self._flush_every
         except (TypeError, IndexError, struct.error) as exc:
             # The bad row holds `seq`: publish the rows before it, never it.
             self._seq = seq - 1
