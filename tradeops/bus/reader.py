@@ -215,9 +215,12 @@ class RingReader(ClosesOnExit):
         else:
             wanted = symbols
             _, parts = self._take(max_ticks, timeout, lambda chunk: _decode_only(chunk, wanted))
-        if len(parts) == 1:
-            return parts[0]
-        return [tick for part in parts for tick in part]
+        if not parts:
+            return []
+        ticks = parts[0]
+        for part in parts[1:]:
+            ticks += part  # a C-level extend, no Python per tick
+        return ticks
 
     def read_batch(self, max_ticks: int = 4096, timeout: float | None = 0.0) -> TickBatch:
         """The next records as one :class:`TickBatch` (columns, numpy), with the same waiting,
