@@ -53,8 +53,12 @@ test: lint typecheck pytest
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -q -m "not e2e"
 
+# Every benchmark, one after the other (about 12 minutes); each rewrites its section of
+# benchmarks/RESULTS.md and says PASS or the measured gap for each of its targets. The
+# machines are shared: compare ratios within one run. `make bench BENCH=bus` runs one.
+BENCH ?= *
 bench: $(VENV)/.installed-dev
-	for b in benchmarks/*_bench.py; do $(BIN)/python $$b || exit 1; done
+	for b in benchmarks/$(BENCH)_bench.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

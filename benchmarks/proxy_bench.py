@@ -19,7 +19,8 @@ half the clients) in quote mode: trades and quotes.
 - **bus**: one process reading the gateway's ring directly (as a strategy host does): the
   floor under any reader.
 
-A last pair of runs offers 20× the load to 100 clients, to find where each path stops.
+A last pair of runs offers 5× the load to 100 clients (`--saturate`), to find where each
+path stops; issue 13's target is there.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import multiprocessing as mp
+import os
 import subprocess
 import sys
 import tempfile
@@ -155,8 +157,15 @@ def _worker(path: str, url: str, codec: str, ids: list[int], start: float, end: 
     asyncio.run(main())
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def scenario(path: str, url: str, codec: str, clients: int, warmup: float,
-             window: float, rate: float) -> dict[str, Any]:
+             window: float, rate: float, proxy_pid: int = 0) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
     start = time.time() + 2.0 + warmup  # spawn and connect first
@@ -166,6 +175,12 @@ def scenario(path: str, url: str, codec: str, clients: int, warmup: float,
              for g in groups]
     for p in procs:
         p.start()
+    proxy_cpu = 0.0
+    if proxy_pid and path == "proxy":  # the proxy's CPU over the window
+        time.sleep(max(0.0, start - time.time()))
+        before = _cpu_seconds(proxy_pid)
+        time.sleep(max(0.0, end - time.time()))
+        proxy_cpu = _cpu_seconds(proxy_pid) - before
     outs: list[dict[str, Any]] = []
     errors: list[str] = []
     for _ in procs:
@@ -178,7 +193,8 @@ def scenario(path: str, url: str, codec: str, clients: int, warmup: float,
     rx = sorted(x for o in outs for x in o["rx"])
     ts = sorted(x for o in outs for x in o["ts"])
     return {"path": path, "codec": codec, "clients": clients, "per_s": n / window,
-            "rx": _pcts(rx), "ts": _pcts(ts), "errors": errors, "rate": rate}
+            "rx": _pcts(rx), "ts": _pcts(ts), "errors": errors, "rate": rate,
+            "per_cpu_s": n / proxy_cpu if proxy_cpu else 0.0}
 
 
 def _pcts(values: list[int]) -> tuple[float, float] | None:
@@ -192,7 +208,7 @@ def _pcts(values: list[int]) -> tuple[float, float] | None:
 
 
 @contextlib.contextmanager
-def desk(rate: float) -> Iterator[tuple[str, str, str]]:
+def desk(rate: float) -> Iterator[tuple[str, str, str, int]]:
     """A desk whose sim offers `rate` ticks/s per symbol; yields (proxy url, sim url, the
     desk's shared-memory namespace).
 
@@ -217,7 +233,7 @@ brokers:
             with GatewayClient(str(Path(tmp) / "run" / "benchproxy-gw-sim.sock"), "bench") as gw:
                 gw.subscribe(SYMBOLS, "quote")
                 yield (rows["proxy"]["detail"]["url"] + "/", rows["sim-sim"]["detail"]["url"],
-                       status["bus"])
+                       status["bus"], int(rows["proxy"]["pid"]))
                 state = json.loads(cli("status", "--file", str(path), "--format", "json"))
                 DESK_STATE.update(
                     next(p for p in state["processes"] if p["name"] == "proxy")["stats"])
@@ -232,11 +248,11 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
     def measure(path: str, url: str, codec: str, clients: int, rate: float) -> None:
-        row = scenario(path, url, codec, clients, args.warmup, args.window, rate)
+        row = scenario(path, url, codec, clients, args.warmup, args.window, rate, proxy_pid)
         print(_line(row), flush=True)
         out.append(row)
 
-    with desk(args.rate) as (proxy_url, sim_url, bus):
+    with desk(args.rate) as (proxy_url, sim_url, bus, proxy_pid):
         measure("bus", bus, "-", 1, args.rate)
         for clients in args.clients:
             for codec in ("json", "msgpack"):
@@ -245,7 +261,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     out.append({"state": dict(DESK_STATE)})
     if args.saturate:  # more than this machine can carry, to find each path's ceiling
         rate = args.rate * args.saturate
-        with desk(rate) as (proxy_url, sim_url, _bus):
+        with desk(rate) as (proxy_url, sim_url, _bus, proxy_pid):
             measure("proxy", proxy_url, "msgpack", max(args.clients), rate)
             measure("plain", sim_url + "/v2/iex", "msgpack", max(args.clients), rate)
         out.append({"saturated": dict(DESK_STATE)})
@@ -292,14 +308,15 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, seconds: float)
         "  does: the floor under any reader.",
         "",
         "| clients | codec | path | delivered msg/s | of offered | p50 from rx | p99 from rx "
-        "| p50 from ts | p99 from ts |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| p50 from ts | p99 from ts | deliveries per proxy CPU-second |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in data:
+        per_cpu = f"{r['per_cpu_s'] / 1e3:,.0f}k" if r.get("per_cpu_s") else "-"
         lines.append(
             f"| {r['clients']} | {r['codec']} | {r['path']} | {r['per_s']:,.0f} | "
             f"{r['per_s'] / _offered(r):.0%} | {_ms(r['rx'], 0)} | {_ms(r['rx'], 1)} | "
-            f"{_ms(r['ts'], 0)} | {_ms(r['ts'], 1)} |"
+            f"{_ms(r['ts'], 0)} | {_ms(r['ts'], 1)} | {per_cpu} |"
         )
     lines.append("")
     steady = [r for r in data if r["rate"] == args.rate]
@@ -327,6 +344,23 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, seconds: float)
             f"{proxy['per_s'] / plain['per_s']:.2f}× the plain path's {plain['per_s']:,.0f}; "
             "latency there is mostly queueing in the overloaded clients."
         )
+    busiest = max((r for r in data if r.get("per_cpu_s")), key=lambda r: r["per_s"], default=None)
+    checks = []
+    if busiest is not None:
+        rate = busiest["per_cpu_s"]
+        checks.append((f"≥ 1M deliveries per proxy CPU-second (busiest run, "
+                       f"{busiest['per_s']:,.0f} msg/s): {rate / 1e6:.2f}M", rate >= 1e6,
+                       f"needs {1e6 / rate:.1f}× more"))  # fmt: skip
+    if len(hot) == 2:
+        share = hot[0]["per_s"] / _offered(hot[0])
+        p99 = hot[0]["rx"][1] if hot[0]["rx"] else float("inf")
+        checks.append((f"{max(args.clients)} clients at {args.saturate:g}× the rate: ≥ 95% "
+                       f"delivered ({share:.0%}) with p99 < 50 ms from the gateway's receipt "
+                       f"({_ms(hot[0]['rx'], 1)})", share >= 0.95 and p99 < 50_000,
+                       "short"))  # fmt: skip
+    if checks:
+        lines += ["", "Targets (issue 13; the machine is shared, compare within the run):", ""]
+        lines += [f"- {text}: **{'PASS' if ok else f'MISS ({gap})'}**" for text, ok, gap in checks]
     for key, label in (("state", "steady desk"), ("saturated", f"{args.saturate:g}× desk")):
         state = next((r[key] for r in rows if key in r), None)
         if state:
@@ -345,7 +379,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="ticks/s per symbol")
     parser.add_argument("--warmup", type=float, default=1.5)
     parser.add_argument("--window", type=float, default=4.0)
-    parser.add_argument("--saturate", type=float, default=20.0,
+    parser.add_argument("--saturate", type=float, default=5.0,
                         help="run the most clients again at this many times the rate (0: skip)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()

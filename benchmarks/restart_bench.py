@@ -128,10 +128,12 @@ p50 {restart_p50 * 1000:.0f} ms, max {max(restarts) * 1000:.0f} ms.
 Resident memory per host process: median {statistics.median(rss_all) / 2**20:.0f} MiB
 (max {max(rss_all) / 2**20:.0f} MiB).
 
-Targets: all ready in under 3 s for 10 groups: **{"PASS" if up10 < 3 else "FAIL"}**
-({up10:.2f} s); a restart back in service in under 1 s: **{
-            "PASS" if restart_p50 < 1 else "FAIL"
-        }** ({restart_p50 * 1000:.0f} ms).
+Targets (issue 13): all ready in under 3 s for 10 groups: **{
+            "PASS" if up10 < 3 else f"MISS ({up10 - 3:+.2f} s)"
+        }** ({up10:.2f} s); a restart back to its first tick in under 500 ms at p50: **{
+            "PASS" if restart_p50 < 0.5 else f"MISS ({(restart_p50 - 0.5) * 1000:+.0f} ms)"
+        }** ({restart_p50 * 1000:.0f} ms). The machine is shared and noisy: compare with the
+floor column of the same run.
 """
     )
     print(body)

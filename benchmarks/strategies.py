@@ -54,3 +54,43 @@ class RoundTrip(Strategy):
             if len(self.filled) == self.count:
                 with open(self.params["out"], "w") as f:
                     f.write(repr({"accepted": self.accepted, "filled": self.filled}))
+
+
+class LatencyProbe(Strategy):
+    """Records, for every tick in a window, how old it is when `on_tick` holds it: from the
+    exchange's timestamp and from the gateway's receipt. After `warmup` seconds it measures
+    for `window` seconds, then writes the tick count and the sorted samples' p50/p99 (ns) as
+    JSON to params.out. Needs a `timer` to notice the window's end without ticks."""
+
+    def on_start(self) -> None:
+        self.begin = time.time() + float(self.params.get("warmup", 2.0))
+        self.end = self.begin + float(self.params.get("window", 4.0))
+        self.from_ts: list[int] = []
+        self.from_rx: list[int] = []
+        self.written = False
+
+    def on_tick(self, tick: Any) -> None:
+        now = time.time_ns()
+        if self.begin * 1e9 <= now < self.end * 1e9:
+            self.from_ts.append(now - tick.exchange_ns)
+            self.from_rx.append(now - tick.receive_ns)
+
+    def on_timer(self) -> None:
+        if self.written or time.time() < self.end:
+            return
+        self.written = True
+
+        def pcts(values: list[int]) -> list[int]:
+            values.sort()
+            if not values:
+                return [0, 0]
+            return [values[len(values) // 2], values[min(len(values) - 1, len(values) * 99 // 100)]]
+
+        import json
+        import os
+
+        out = self.params["out"]
+        with open(out + ".tmp", "w") as f:  # renamed into place: the bench sees it whole
+            json.dump({"n": len(self.from_ts), "ts": pcts(self.from_ts),
+                       "rx": pcts(self.from_rx)}, f)  # fmt: skip
+        os.replace(out + ".tmp", out)

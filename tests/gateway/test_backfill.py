@@ -9,12 +9,14 @@ import pytest
 
 from tradeops.bus import LatestTable, RingReader, TableReader, TickRing, remove_segments
 from tradeops.gateway.backfill import Outage, Outages
-from tradeops.protocol.feed import MarketData
-from tradeops.protocol.tick import FLAG_BACKFILL
+from tradeops.protocol.feed import MarketData, market_rows
+from tradeops.protocol.tick import FLAG_BACKFILL, RecordRow
 
 
-def trades(*times: int) -> list[MarketData]:
-    return [MarketData("trade", "AAPL", t, 1.0, 1.0) for t in times]
+def trades(*times: int) -> list[RecordRow]:
+    """Trades as the gateway's upstream threads hand them over: the bus's record rows."""
+    rows, _ = market_rows([MarketData("trade", "AAPL", t, 1.0, 1.0) for t in times], 0)
+    return rows
 
 
 def test_an_outage_runs_from_the_newest_tick_before_to_the_first_after() -> None:

@@ -20,7 +20,7 @@ from tradeops.gateway.health import liveness
 from tradeops.gateway.pool import Pool
 from tradeops.gateway.server import GatewayServer
 from tradeops.gateway.upstream import UpstreamConfig, UpstreamEvent
-from tradeops.protocol.feed import MarketData
+from tradeops.protocol.tick import RecordRow
 
 
 class FakeUpstream:
@@ -28,7 +28,7 @@ class FakeUpstream:
 
     def __init__(self, conn: int, config: UpstreamConfig,
                  on_event: Callable[[UpstreamEvent], None],
-                 on_ticks: Callable[[int, list[MarketData]], None]) -> None:
+                 on_ticks: Callable[[int, list[RecordRow]], None]) -> None:
         self.connection, self.on_event = conn, on_event
         self.state, self.last_error = "connecting", ""
         self.last_tick = self.last_frame = 0.0
@@ -61,7 +61,7 @@ def _no_session() -> Any:
 
 
 class Sink:
-    def write(self, connection: int, ticks: list[MarketData]) -> None:
+    def write(self, connection: int, ticks: list[RecordRow]) -> None:
         pass
 
 

@@ -1,10 +1,12 @@
 """The shared-memory bus: one writer (a broker's gateway), any number of readers.
 
-``TickRing`` writes ticks, ``RingReader`` reads them, ``LatestTable`` / ``TableReader`` hold
+``TickRing`` writes ticks, ``RingReader`` reads them (as ``Tick``s, or as a ``TickBatch``
+read by column), ``LatestTable`` / ``TableReader`` hold
 the last trade and quote per symbol, ``names`` finds and removes a topology's segments. The
 layout is documented in docs/bus.md.
 """
 
+from tradeops.bus.batch import TickBatch
 from tradeops.bus.doorbell import ReadersFullError
 from tradeops.bus.names import list_segments, remove_segments
 from tradeops.bus.reader import RingReader
@@ -20,6 +22,7 @@ __all__ = [
     "SegmentBusyError",
     "TableFullError",
     "TableReader",
+    "TickBatch",
     "TickRing",
     "list_segments",
     "remove_segments",

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import math
 import select
+import struct
 import time
-from collections.abc import Sequence
-from typing import Final, Literal
+from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
+from typing import Final, Literal, TypeVar
 
+from tradeops.bus.batch import TickBatch
 from tradeops.bus.doorbell import Doorbell, fence
 from tradeops.bus.layout import (
     CURSOR_OFFSET,
@@ -35,6 +38,25 @@ from tradeops.bus.shm import ClosesOnExit, Segment
 from tradeops.protocol.tick import HEADER, RECORD, RECORD_SIZE, Tick, tick_from_values
 
 __all__ = ["RingReader"]
+
+
+_T = TypeVar("_T")
+#: Only the symbol field of a record: the filter looks at it without unpacking anything else.
+SYMBOL_FIELD: Final = struct.Struct("<32x32s96x")
+
+
+def _decode(chunk: memoryview) -> list[Tick]:
+    # RECORD looked up at call time: a test replaces it to overwrite the ring mid-copy.
+    return list(map(tick_from_values, RECORD.iter_unpack(chunk)))
+
+
+def _decode_only(chunk: memoryview, wanted: AbstractSet[bytes]) -> list[Tick]:
+    unpack = RECORD.unpack_from
+    return [
+        tick_from_values(unpack(chunk, i * RECORD_SIZE))
+        for i, (raw,) in enumerate(SYMBOL_FIELD.iter_unpack(chunk))
+        if raw in wanted
+    ]
 
 
 def _readable(fds: Sequence[int]) -> bool:
@@ -170,50 +192,84 @@ class RingReader(ClosesOnExit):
 
     # --- reading -----------------------------------------------------------------------------
 
-    def read(self, max_ticks: int = 4096, timeout: float | None = 0.0) -> list[Tick]:
+    def read(
+        self,
+        max_ticks: int = 4096,
+        timeout: float | None = 0.0,
+        symbols: AbstractSet[bytes] | None = None,
+    ) -> list[Tick]:
         """The next ticks in seq order, up to ``max_ticks``; [] if none came in ``timeout``.
 
         ``timeout`` 0 never waits; None waits until a tick arrives. A lap shows as a jump in
         ``seq`` and a higher :attr:`lost`: found before copying, the call resyncs and returns
         what follows (maybe nothing); found while copying, it returns the intact ticks copied
         before the overwritten one and resyncs for the next call.
+
+        ``symbols``: only ticks whose 32-byte symbol field (:func:`encode_symbol`) is in this
+        set are decoded and returned; the others are passed over on the raw bytes, unread,
+        and count as read (not lost). ``max_ticks`` counts the ticks passed over too, so a
+        filtered call may return fewer, even none, with more waiting.
+        """
+        if symbols is None:
+            _, parts = self._take(max_ticks, timeout, _decode)
+        else:
+            wanted = symbols
+            _, parts = self._take(max_ticks, timeout, lambda chunk: _decode_only(chunk, wanted))
+        if not parts:
+            return []
+        ticks = parts[0]
+        for part in parts[1:]:
+            ticks += part  # a C-level extend, no Python per tick
+        return ticks
+
+    def read_batch(self, max_ticks: int = 4096, timeout: float | None = 0.0) -> TickBatch:
+        """The next records as one :class:`TickBatch` (columns, numpy), with the same waiting,
+        lap and resync rules as :meth:`read`. Copies the records out of the ring (a memcpy)
+        and decodes nothing: for readers that want columns (a recorder) or a few fields."""
+        first, parts = self._take(max_ticks, timeout, bytes)
+        return TickBatch(first, parts[0] if len(parts) == 1 else b"".join(parts))
+
+    def _take(
+        self, max_ticks: int, timeout: float | None, convert: Callable[[memoryview], _T]
+    ) -> tuple[int, list[_T]]:
+        """Convert up to ``max_ticks`` published records, a chunk at a time, in seq order;
+        return the seq of the first converted and the converted chunks.
+
+        ``convert`` runs on a chunk while it is still in the ring; the chunk counts only if
+        its first slot still holds the seq it had afterwards (see the module docstring).
         """
         words = self._words
         nxt = self._next
         cursor = words[_CURSOR]
         if cursor < nxt:
             if timeout == 0.0 or not self.wait(timeout):
-                return []
+                return nxt, []
             cursor = words[_CURSOR]
         if cursor - nxt >= self._capacity:
             nxt = self._lapped(nxt)
             if cursor < nxt:
-                return []
+                return nxt, []
             cursor = words[_CURSOR]
-        count = min(cursor - nxt + 1, max_ticks)
-        ticks: list[Tick] = []
+        end = nxt + min(cursor - nxt + 1, max_ticks)
+        parts: list[_T] = []
         seq = nxt
-        end = nxt + count
+        mask, capacity, data, view = self._mask, self._capacity, self._data, self._view
         while seq < end:
-            # Copy at most CHUNK records, then re-check the chunk's first slot: a reader
+            # Convert at most CHUNK records, then re-check the chunk's first slot: a reader
             # overwritten mid-batch keeps every chunk that was intact when checked.
-            index = seq & self._mask
-            n = min(end - seq, CHUNK, self._capacity - index)
-            start = self._data + index * RECORD_SIZE
-            chunk = self._view[start : start + n * RECORD_SIZE]
-            part = list(map(tick_from_values, RECORD.iter_unpack(chunk)))
+            index = seq & mask
+            n = min(end - seq, CHUNK, capacity - index)
+            start = data + index * RECORD_SIZE
+            part = convert(view[start : start + n * RECORD_SIZE])
             if words[start >> 3] != seq:  # overwritten while we copied: lapped
                 self._next = seq
                 self._lapped(seq)
-                return ticks
-            if ticks:
-                ticks += part
-            else:
-                ticks = part
+                return nxt, parts
+            parts.append(part)
             seq += n
         self._next = end
         words[self._next_word] = end
-        return ticks
+        return nxt, parts
 
     def wait(self, timeout: float | None, also: Sequence[int] = ()) -> bool:
         """Wait until a tick is published past what was read; False if ``timeout`` passed.

@@ -7,8 +7,17 @@ cursor: the seq of the newest published record. Record ``seq`` lives in slot
 1. :meth:`TickRing.append` writes a record: first the slot's seq word alone (one 8-byte
    store), then the whole record. A reader that re-checks the slot's seq after copying it
    therefore sees any overwrite that began while it was copying.
-2. :meth:`TickRing.publish` stores the cursor (one 8-byte store, after the slots: x86 keeps
-   stores in order), then rings the doorbells of readers flagged as sleeping.
+2. :meth:`TickRing.publish` brings the latest-value table up to date (once per symbol and
+   kind per batch, not per tick), stores the cursor (one 8-byte store, after the slots: x86
+   keeps stores in order), then rings the doorbells of readers flagged as sleeping.
+
+Two ways in. :meth:`TickRing.append` takes readable values (a kind name, a str symbol) and
+checks them: about 0.65 µs a tick here. :meth:`TickRing.extend_records` takes rows already
+in record order (:data:`~tradeops.protocol.tick.RecordRow`, built by a dialect's decoder
+straight from the wire with a kind code and the encoded symbol field) and packs each with one
+call of its kind's packer (a trade packs 8 values, not 18): about 0.35 µs a tick. The table
+costs one copy (about 0.3 µs) per symbol and kind per batch, not per tick: a frame of 800
+ticks over 50 symbols copies at most 100 records instead of 800.
 
 The writer never looks at a reader's position and never waits for one: a reader that falls
 more than ``capacity`` records behind is lapped, and counts what it lost.
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import struct
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Final, NamedTuple
@@ -38,7 +48,18 @@ from tradeops.bus.layout import (
 from tradeops.bus.names import list_segments, ring_name, shm_path
 from tradeops.bus.shm import ClosesOnExit, Segment
 from tradeops.bus.table import LatestTable
-from tradeops.protocol.tick import KIND_CODES, QUOTE, RECORD, RECORD_SIZE, encode_symbol
+from tradeops.protocol.tick import (
+    KIND_CODES,
+    KIND_NAMES,
+    QUOTE,
+    RECORD,
+    RECORD_SIZE,
+    ROW_OFFSET,
+    ROW_PACKERS,
+    TRADE,
+    RecordRow,
+    encode_symbol,
+)
 
 __all__ = ["ReaderInfo", "TickRing"]
 
@@ -89,6 +110,14 @@ class TickRing(ClosesOnExit):
         self._end_flags = FLAGS_OFFSET + max_readers
         self._seq = 0  # newest appended
         self._published = 0
+        # The latest-value table's pending updates: symbol field -> offset of the newest
+        # trade / quote record appended since the last flush. Flushed at publish, and before
+        # an unpublished run could lap its own oldest pending slot.
+        # Indexed by kind code (one lookup, no branch per tick); only the trade and quote
+        # dicts reach the table, the others (bars, depth) are scratch, cleared at each flush.
+        self._pending: tuple[dict[bytes, int], ...] = tuple({} for _ in KIND_NAMES)
+        self._flushed = 0  # seq appended when the table was last brought up to date
+        self._flush_every = capacity // 2
 
     @property
     def capacity(self) -> int:
@@ -144,15 +173,71 @@ class TickRing(ClosesOnExit):
             receive_ns or time.time_ns(), raw, price, size, bid, bid_size, ask, ask_size,
             open, high, low, close, volume, vwap,
         )  # fmt: skip
-        if self._table is not None and code <= QUOTE:
-            self._table.store_record(code, raw, self._mm, offset)
+        self._pending[code][raw] = offset
         self._seq = seq
+        if seq - self._flushed >= self._flush_every:
+            self._flush_table()
         return seq
+
+    def extend_records(self, rows: Iterable[RecordRow]) -> int:
+        """Append rows (:data:`~tradeops.protocol.tick.RecordRow`: a record but its seq), then
+        publish once; return the cursor. The gateway's fast path: no kind lookup, no symbol
+        encoding, one pack per row, by the row's own packer (a trade row writes 8 values and
+        zeros, a full row all 18).
+
+        The caller vouches for the rows: a kind code of :data:`KIND_CODES` and a symbol field
+        from :func:`~tradeops.protocol.tick.encode_symbol` (``struct`` would silently cut a
+        longer field). ``receive_ns`` is the row's own: stamp it when the frame arrives.
+        ValueError for a row that is not one (another length, a wrong type, an unknown kind
+        code): the rows before it are published, it and the rest are not.
+        """
+        mm, words, packers = self._mm, self._words, ROW_PACKERS
+        data, mask = self._data, self._mask
+        pending = self._pending
+        every = self._flush_every
+        rows = rows if isinstance(rows, list) else list(rows)
+        seq = self._seq
+        try:
+            # In runs that end where the table must be brought up to date (a remembered slot
+            # must not be overwritten before it is copied): no check per row.
+            start = 0
+            while start < len(rows):
+                run = every - (seq - self._flushed)
+                for row in rows[start : start + run] if start or run < len(rows) else rows:
+                    pack = packers[len(row)]
+                    seq += 1
+                    offset = data + (seq & mask) * RECORD_SIZE
+                    words[offset >> 3] = seq  # the slot's seq first, on its own
+                    pack(mm, offset + ROW_OFFSET, *row)  # type: ignore[misc]
+                    pending[row[0]][row[5]] = offset
+                start += run
+                self._seq = seq
+                if seq - self._flushed >= every:
+                    self._flush_table()
+        except (TypeError, IndexError, struct.error) as exc:
+            # The bad row holds `seq`: publish the rows before it, never it.
+            self._seq = seq - 1
+            self.publish()
+            raise ValueError(f"not a record row (8, 10 or 18 values): {exc}") from exc
+        self._seq = seq
+        return self.publish()
+
+    def _flush_table(self) -> None:
+        """Copy the newest pending trade and quote of each symbol into the table."""
+        self._flushed = self._seq
+        pending = self._pending
+        if self._table is not None:
+            self._table.store_batch(self._mm, pending[TRADE], pending[QUOTE])
+        for records in pending:
+            records.clear()
 
     def publish(self) -> int:
         """Make every appended record visible and wake sleeping readers; return the cursor."""
         seq = self._seq
         if seq != self._published:
+            if self._flushed != seq:
+                # Before the cursor: a reader that sees a tick finds the table as new.
+                self._flush_table()
             self._words[_CURSOR] = seq
             self._published = seq
             fence()  # the cursor store must be visible before we look for sleepers
@@ -176,11 +261,12 @@ class TickRing(ClosesOnExit):
     def append_late(self, *fields: Any) -> int:
         """:meth:`append` a record that is not the latest value of its symbol (a backfilled
         trade): the latest-value table is left as it is. Takes append's positional arguments."""
-        table, self._table = self._table, None
-        try:
-            return self.append(*fields)
-        finally:
-            self._table = table
+        self._flush_table()  # what is pending is live: into the table first
+        seq = self.append(*fields)
+        # The table is brought up to date from `_pending` at publish: the late record must
+        # not be there (the flush above leaves room for one append, so none happened since).
+        self._pending[KIND_CODES[fields[0]]].pop(encode_symbol(fields[1]), None)
+        return seq
 
     def readers(self) -> list[ReaderInfo]:
         """The readers attached now (a dead one may linger until its slot is reused)."""

@@ -81,6 +81,8 @@ class LatestTable(ClosesOnExit):
         self._words = memoryview(self._mm).cast("q")
         self._mask = self.layout.capacity - 1
         self._entries: dict[bytes, int] = {}  # symbol field -> entry offset
+        # symbol field -> ((trade version word, trade offset), (quote version word, offset))
+        self._places: dict[bytes, tuple[tuple[int, int], tuple[int, int]]] = {}
 
     def store_record(
         self, kind_code: int, symbol: bytes, src: mmap.mmap | bytes, offset: int
@@ -106,6 +108,37 @@ class LatestTable(ClosesOnExit):
         start = base + record
         self._mm[start : start + RECORD_SIZE] = src[offset : offset + RECORD_SIZE]
         words[word] = odd + 1
+
+    def store_batch(
+        self, src: mmap.mmap, trades: dict[bytes, int], quotes: dict[bytes, int]
+    ) -> None:
+        """Copy in, per symbol field, the trade record at offset ``trades[symbol]`` of ``src``
+        and the quote record at ``quotes[symbol]``: the ring's once-per-batch update, each
+        record under its own seqlock as in :meth:`store_record`. TableFullError as there.
+        """
+        words, mm, places = self._words, self._mm, self._places
+        for records, which in ((trades, 0), (quotes, 1)):
+            for symbol, offset in records.items():
+                place = places.get(symbol)
+                if place is None:
+                    place = self._place(symbol)
+                word, start = place[which]
+                odd = words[word] + 1
+                words[word] = odd  # readers retry while the version is odd
+                mm[start : start + RECORD_SIZE] = src[offset : offset + RECORD_SIZE]
+                words[word] = odd + 1
+
+    def _place(self, symbol: bytes) -> tuple[tuple[int, int], tuple[int, int]]:
+        """(version word, record offset) of ``symbol``'s trade and quote, inserting it."""
+        base = self._entries.get(symbol)
+        if base is None:
+            base = self._insert(symbol)
+        place = (
+            ((base + ENTRY_TRADE_VERSION) >> 3, base + ENTRY_TRADE),
+            ((base + ENTRY_QUOTE_VERSION) >> 3, base + ENTRY_QUOTE),
+        )
+        self._places[symbol] = place
+        return place
 
     def put(self, tick: Tick) -> None:
         """Store ``tick`` as its symbol's last trade or quote (other kinds are ignored)."""

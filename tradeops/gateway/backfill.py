@@ -33,9 +33,14 @@ from loguru import logger
 from tradeops.protocol.alpaca import to_ns
 from tradeops.protocol.codec import rfc3339_ns
 from tradeops.protocol.feed import MarketData
+from tradeops.protocol.tick import RecordRow
 
 PAGE = 10_000
 TIMEOUT = 10.0
+
+
+#: The exchange time's place in a record row (protocol/tick.py).
+EXCHANGE_NS = 3
 
 
 @dataclass(frozen=True)
@@ -60,15 +65,16 @@ class Outages:
         if newest is not None and connection not in self._down and symbols:
             self._down[connection] = (newest, tuple(sorted(symbols)))
 
-    def seen(self, connection: int, ticks: list[MarketData]) -> Outage | None:
-        """Ticks arrived (upstream thread): the outage they end, if any."""
+    def seen(self, connection: int, ticks: list[RecordRow]) -> Outage | None:
+        """Ticks arrived (upstream thread, as the bus's record rows): the outage they end,
+        if any."""
         if not ticks:
             return None
-        self._newest[connection] = ticks[-1].ts_ns
+        self._newest[connection] = int(ticks[-1][EXCHANGE_NS])
         ended = self._down.pop(connection, None)
         if ended is None:
             return None
-        return Outage(connection, ended[1], ended[0], ticks[0].ts_ns)
+        return Outage(connection, ended[1], ended[0], int(ticks[0][EXCHANGE_NS]))
 
 
 @dataclass

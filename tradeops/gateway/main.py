@@ -35,7 +35,7 @@ from tradeops.protocol.feed import FeedSession, MarketData
 from tradeops.protocol.hours import WEEKDAYS, WeeklyHours, parse_session
 from tradeops.protocol.openalgo_feed import DEFAULT_URL as OPENALGO_URL
 from tradeops.protocol.openalgo_feed import OpenAlgoFeed
-from tradeops.protocol.tick import FLAG_BACKFILL
+from tradeops.protocol.tick import FLAG_BACKFILL, RecordRow
 from tradeops.topology.model import Broker, Topology
 
 ALPACA_DATA = "wss://stream.data.alpaca.markets"
@@ -81,8 +81,8 @@ class BusSink:
     def __init__(self, ring: TickRing) -> None:
         self.ring = ring
 
-    def write(self, connection: int, ticks: list[MarketData]) -> None:
-        self.ring.extend(ticks)
+    def write(self, connection: int, ticks: list[RecordRow]) -> None:
+        self.ring.extend_records(ticks)
 
     def write_backfill(self, ticks: list[MarketData]) -> None:
         for tick in ticks:

@@ -44,12 +44,13 @@ from tradeops.gateway.session import MarketSession
 from tradeops.gateway.upstream import Upstream, UpstreamConfig, UpstreamEvent
 from tradeops.process import child
 from tradeops.protocol.feed import MarketData
+from tradeops.protocol.tick import RecordRow
 
 
 class TickSink(Protocol):
     """Where upstream threads put normalised ticks (the bus writer, behind a lock)."""
 
-    def write(self, connection: int, ticks: list[MarketData]) -> None: ...
+    def write(self, connection: int, ticks: list[RecordRow]) -> None: ...
     def write_backfill(self, ticks: list[MarketData]) -> None: ...
 
 
@@ -67,7 +68,7 @@ class UpstreamLink(UpstreamView, Protocol):
 #: Makes the upstream connection `id`: (id, config, on_event, on_ticks) -> link.
 UpstreamFactory = Callable[
     [int, UpstreamConfig, Callable[[UpstreamEvent], None],
-     Callable[[int, list[MarketData]], None]],
+     Callable[[int, list[RecordRow]], None]],
     UpstreamLink,
 ]
 
@@ -215,7 +216,7 @@ class GatewayServer:
         with suppress(OSError):
             self._wake_w.send(b"\0")
 
-    def _on_ticks(self, connection: int, ticks: list[MarketData]) -> None:  # upstream threads
+    def _on_ticks(self, connection: int, ticks: list[RecordRow]) -> None:  # upstream threads
         with self._tick_lock:
             self._sink.write(connection, ticks)
             self.ticks += len(ticks)

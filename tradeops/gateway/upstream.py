@@ -30,11 +30,11 @@ from tradeops.protocol.feed import (
     Connected,
     Failure,
     FeedSession,
-    MarketData,
     Move,
     Subscribed,
 )
 from tradeops.protocol.modes import Mode
+from tradeops.protocol.tick import RecordRow
 
 State = Literal["connecting", "authenticating", "live", "backoff", "stopped"]
 
@@ -89,7 +89,7 @@ class Upstream:
         connection: int,
         config: UpstreamConfig,
         on_event: Callable[[UpstreamEvent], None],
-        on_ticks: Callable[[int, list[MarketData]], None],
+        on_ticks: Callable[[int, list[RecordRow]], None],
     ) -> None:
         self.connection = connection
         self.config = config
@@ -225,11 +225,11 @@ class Upstream:
                     )
                 continue
             self.last_frame = now
-            ticks: list[MarketData] = []
-            for event in session.receive(frame):
-                if isinstance(event, MarketData):
-                    ticks.append(event)
-                elif isinstance(event, Subscribed):
+            # Stamped once per frame, as it arrives: the latency a reader sees includes our
+            # decode, and every tick of the frame shares the instant it reached us.
+            rows, events = session.receive_rows(frame, time.time_ns())
+            for event in events:
+                if isinstance(event, Subscribed):
                     self._on_event(UpstreamEvent(self.connection, "ack"))
                 elif isinstance(event, Failure):
                     cause = _cause(session, event.code)
@@ -241,12 +241,12 @@ class Upstream:
                             transient=event.code in session.transient_codes,
                         )
                     )
-            if ticks:
+            if rows:
                 self.last_tick = now
                 if not healthy:  # authenticated and carrying data: a good session
                     self._backoff.reset()
                     healthy = True
-                self._on_ticks(self.connection, ticks)
+                self._on_ticks(self.connection, rows)
 
     def _recv(self, ws: websocket.WebSocket) -> BrokerFrame | None:
         """The next data frame, or None for a control frame (pings are answered by the

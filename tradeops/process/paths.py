@@ -10,8 +10,10 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tradeops.topology.model import Topology
+if TYPE_CHECKING:  # only its attributes are read: no pydantic for a command that needs paths
+    from tradeops.topology.model import Topology
 
 MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the terminating NUL
 

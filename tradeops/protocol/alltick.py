@@ -46,8 +46,10 @@ from tradeops.protocol.feed import (
     MarketData,
     Move,
     Subscribed,
+    market_rows,
 )
 from tradeops.protocol.modes import Mode
+from tradeops.protocol.tick import RecordRow
 
 HEARTBEAT, HEARTBEAT_ACK = 22000, 22001
 DEPTH_SUB, DEPTH_ACK = 22002, 22003
@@ -185,6 +187,13 @@ class AllTickSession:
         )
 
     # -- incoming -------------------------------------------------------------------------------
+    def receive_rows(
+        self, frame: BrokerFrame, receive_ns: int
+    ) -> tuple[list[RecordRow], list[Event]]:
+        """:meth:`receive` with its market data as the bus's record rows (one tick a frame:
+        the generic conversion is all it needs)."""
+        return market_rows(self.receive(frame), receive_ns)
+
     def receive(self, frame: BrokerFrame) -> list[Event]:
         try:
             msg = json.loads(frame)

@@ -27,8 +27,10 @@ from tradeops.protocol.feed import (
     MarketData,
     Move,
     Subscribed,
+    market_rows,
 )
 from tradeops.protocol.modes import Mode
+from tradeops.protocol.tick import QUOTE, TRADE, RecordRow, encode_symbol
 
 __all__ = [
     "Authenticated",
@@ -136,6 +138,42 @@ class MarketDataSession:
                 if event is not None:
                     events.append(event)
         return events
+
+    def receive_rows(
+        self, frame: BrokerFrame, receive_ns: int
+    ) -> tuple[list[RecordRow], list[Event]]:
+        """:meth:`receive`, with trades, quotes and bars decoded straight into the bus's
+        record rows (stamped ``receive_ns``): no MarketData object, no kind name, one tuple
+        per tick. Other messages become events as in :meth:`receive`, in order."""
+        try:
+            messages = self._decode(frame)
+        except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError) as exc:
+            return [], [Failure(400, f"undecodable frame from the broker: {exc}")]
+        if isinstance(messages, dict):
+            messages = [messages]
+        if not isinstance(messages, list):
+            return [], [Failure(400, "frame is not an array of messages")]
+        rows: list[RecordRow] = []
+        events: list[Event] = []
+        add = rows.append
+        for msg in messages:
+            if not isinstance(msg, dict):
+                continue
+            kind = msg.get("T")
+            if kind == "t":
+                add((TRADE, 0, 0, to_ns(msg["t"]), receive_ns, encode_symbol(msg["S"]),
+                     float(msg["p"]), float(msg["s"])))  # fmt: skip
+            elif kind == "q":
+                add((QUOTE, 0, 0, to_ns(msg["t"]), receive_ns, encode_symbol(msg["S"]),
+                     float(msg["bp"]), float(msg["bs"]), float(msg["ap"]),
+                     float(msg["as"])))  # fmt: skip
+            else:
+                event = self._event(msg)
+                if isinstance(event, MarketData):  # a bar: all twelve values
+                    rows += market_rows((event,), receive_ns)[0]
+                elif event is not None:
+                    events.append(event)
+        return rows, events
 
     def _decode(self, frame: BrokerFrame) -> Any:
         if isinstance(frame, (bytes, bytearray, memoryview)) and self.codec == "msgpack":

@@ -26,19 +26,32 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Final
 
 from tradeops.protocol import alpaca_stream
 from tradeops.protocol.alpaca_stream import CRYPTO_CHANNELS, ERRORS, KNOWN_CHANNELS, STOCK_CHANNELS
-from tradeops.protocol.codec import Codec, DecodeError, decode, encode_item, frame, timestamp
+from tradeops.protocol.codec import (
+    Codec,
+    DecodeError,
+    decode,
+    encode_item,
+    frame,
+    frame_of,
+    item_separator,
+    timestamp,
+)
 from tradeops.protocol.downstream import (
     CLOSE_POLICY,
     Cache,
     DownstreamSession,
+    Groups,
     Key,
     NeedChange,
     Result,
     SessionConfig,
+    group_items,
+    merged_items,
 )
 from tradeops.protocol.modes import Mode
 from tradeops.protocol.tick import BAR, QUOTE, TRADE, SymbolError, Tick, encode_symbol
@@ -250,6 +263,39 @@ class AlpacaDataSession(DownstreamSession):
         for i in range(0, len(items), MAX_ITEMS_PER_FRAME):
             self.out.append((frame(codec, items[i:i + MAX_ITEMS_PER_FRAME]), text))
         return len(items)
+
+    def symbol_ticks(
+        self, broker: str, symbols: Sequence[bytes], groups: Groups, cache: Cache
+    ) -> int:
+        """One array frame (or more past MAX_ITEMS_PER_FRAME) of these symbols' trades and
+        quotes in the gateway's order, each symbol's items encoded once per batch."""
+        wanted, codec = self._index, self.codec
+        if not wanted or broker != self.broker:
+            return 0
+        encode = self._encode_tick
+        runs = []
+        for raw in symbols:
+            kinds = wanted.get(raw)
+            if kinds is not None:
+                pairs = group_items(cache, self._format, raw, kinds, groups[raw], encode)
+                if pairs:
+                    runs.append(pairs)
+        if not runs:
+            return 0
+        merged = merged_items(runs)
+        text = codec is Codec.JSON
+        if len(merged) <= MAX_ITEMS_PER_FRAME:
+            body = item_separator(codec).join(map(itemgetter(1), merged))
+            self.out.append((frame_of(codec, len(merged), body), text))
+            return len(merged)
+        items = list(map(itemgetter(1), merged))
+        for i in range(0, len(items), MAX_ITEMS_PER_FRAME):
+            self.out.append((frame(codec, items[i:i + MAX_ITEMS_PER_FRAME]), text))
+        return len(items)
+
+    def _encode_tick(self, tick: Tick) -> bytes | None:
+        message = data_message(tick, self.codec)
+        return None if message is None else encode_item(self.codec, message)
 
     def _reindex(self) -> None:
         index: dict[bytes, set[int]] = {}

@@ -96,6 +96,16 @@ def array_header(n: int) -> bytes:
 
 def frame(codec: Codec, items: list[bytes]) -> bytes:
     """An array frame from items encoded by `encode_item` in the same codec."""
+    return frame_of(codec, len(items), item_separator(codec).join(items))
+
+
+def item_separator(codec: Codec) -> bytes:
+    """What goes between two encoded items of an array: a comma in JSON, nothing in msgpack."""
+    return b"" if codec is Codec.MSGPACK else b","
+
+
+def frame_of(codec: Codec, count: int, body: bytes) -> bytes:
+    """An array frame of `count` items already joined by `item_separator`."""
     if codec is Codec.MSGPACK:
-        return array_header(len(items)) + b"".join(items)
-    return b"[" + b",".join(items) + b"]"
+        return array_header(count) + body
+    return b"[" + body + b"]"

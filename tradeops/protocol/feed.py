@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol
 
 from tradeops.protocol.modes import Mode
+from tradeops.protocol.tick import KIND_CODES, RecordRow, encode_symbol
 
 #: One websocket message to or from a broker: TEXT frames as str, BINARY as bytes.
 BrokerFrame = bytes | str
@@ -67,6 +68,24 @@ class MarketData(NamedTuple):
 Event = Connected | Authenticated | Failure | Subscribed | MarketData
 
 
+def market_rows(events: Iterable[Event], receive_ns: int) -> tuple[list[RecordRow], list[Event]]:
+    """Split decoded events into the bus's record rows (every MarketData, stamped
+    ``receive_ns``) and the other events, in order. The generic ``receive_rows`` of a dialect
+    that has no decoder of its own straight into rows. SymbolError for a symbol the bus
+    cannot hold, as the ring would raise."""
+    rows: list[RecordRow] = []
+    others: list[Event] = []
+    for event in events:
+        if isinstance(event, MarketData):
+            e = event
+            rows.append((KIND_CODES[e.kind], 0, e.trades, e.ts_ns, receive_ns,
+                         encode_symbol(e.symbol), e.price, e.size, e.bid, e.bid_size, e.ask,
+                         e.ask_size, e.open, e.high, e.low, e.close, e.volume, e.vwap))  # fmt: skip
+        else:
+            others.append(event)
+    return rows, others
+
+
 class Move(Protocol):
     """One symbol's subscription change (the pool's Transition)."""
 
@@ -98,6 +117,12 @@ class FeedSession(Protocol):
     def auth(self) -> BrokerFrame | None: ...
     def heartbeat(self) -> BrokerFrame | None: ...
     def receive(self, frame: BrokerFrame) -> list[Event]: ...
+    def receive_rows(
+        self, frame: BrokerFrame, receive_ns: int
+    ) -> tuple[list[RecordRow], list[Event]]:
+        """``receive``, with market data decoded straight into the bus's record rows
+        (stamped ``receive_ns``: when the frame arrived) instead of MarketData events."""
+        ...
     def change_frames(
         self, confirmed: Mapping[str, Mode], moves: Iterable[Move]
     ) -> list[BrokerFrame]:

@@ -24,19 +24,30 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Final
 
 import msgpack
 
-from tradeops.protocol.codec import Codec, DecodeError, array_header, decode, encode_item
+from tradeops.protocol.codec import (
+    Codec,
+    DecodeError,
+    array_header,
+    decode,
+    encode_item,
+    item_separator,
+)
 from tradeops.protocol.downstream import (
     CLOSE_POLICY,
     Cache,
     DownstreamSession,
+    Groups,
     Key,
     NeedChange,
     Result,
     SessionConfig,
+    group_items,
+    merged_items,
 )
 from tradeops.protocol.modes import Mode, kinds_of
 from tradeops.protocol.tick import (
@@ -88,13 +99,17 @@ def tick_message(tick: Tick) -> dict[str, Any]:
 
 def ticks_frame(codec: Codec, broker: str, items: list[bytes]) -> bytes:
     """A `ticks` message from tick items encoded by `encode_item` in the same codec."""
+    return ticks_frame_of(codec, broker, len(items), item_separator(codec).join(items))
+
+
+def ticks_frame_of(codec: Codec, broker: str, count: int, body: bytes) -> bytes:
+    """A `ticks` message of `count` items already joined by `item_separator`."""
     if codec is Codec.MSGPACK:
-        header = array_header(len(items))
+        header = array_header(count)
         head: bytes = msgpack.packb("op") + msgpack.packb("ticks") + msgpack.packb("broker")
         head += msgpack.packb(broker) + msgpack.packb("ticks")
-        return b"\x83" + head + header + b"".join(items)
-    return (b'{"op":"ticks","broker":' + json.dumps(broker).encode() + b',"ticks":['
-            + b",".join(items) + b"]}")
+        return b"\x83" + head + header + body
+    return b'{"op":"ticks","broker":' + json.dumps(broker).encode() + b',"ticks":[' + body + b"]}"
 
 
 @dataclass(frozen=True)
@@ -305,6 +320,39 @@ class NativeSession(DownstreamSession):
         for i in range(0, len(items), MAX_TICKS_PER_FRAME):
             self.out.append((ticks_frame(codec, broker, items[i:i + MAX_TICKS_PER_FRAME]), text))
         return len(items)
+
+    def symbol_ticks(
+        self, broker: str, symbols: Sequence[bytes], groups: Groups, cache: Cache
+    ) -> int:
+        """One `ticks` message (or more past MAX_TICKS_PER_FRAME) of these symbols' ticks in
+        the gateway's order, each symbol's items encoded once per batch for every client."""
+        wanted = self._index.get(broker)
+        if not wanted:
+            return 0
+        codec = self.codec
+        encode = self._encode_tick
+        runs = []
+        for raw in symbols:
+            kinds = wanted.get(raw)
+            if kinds is not None:
+                pairs = group_items(cache, self._format, raw, kinds, groups[raw], encode)
+                if pairs:
+                    runs.append(pairs)
+        if not runs:
+            return 0
+        merged = merged_items(runs)
+        text = codec is Codec.JSON
+        if len(merged) <= MAX_TICKS_PER_FRAME:
+            body = item_separator(codec).join(map(itemgetter(1), merged))
+            self.out.append((ticks_frame_of(codec, broker, len(merged), body), text))
+            return len(merged)
+        items = list(map(itemgetter(1), merged))
+        for i in range(0, len(items), MAX_TICKS_PER_FRAME):
+            self.out.append((ticks_frame(codec, broker, items[i:i + MAX_TICKS_PER_FRAME]), text))
+        return len(items)
+
+    def _encode_tick(self, tick: Tick) -> bytes:
+        return encode_item(self.codec, tick_message(tick))
 
     def _reindex(self) -> None:
         index: dict[str, dict[bytes, frozenset[int]]] = {}

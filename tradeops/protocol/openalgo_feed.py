@@ -37,8 +37,10 @@ from tradeops.protocol.feed import (
     MarketData,
     Move,
     Subscribed,
+    market_rows,
 )
 from tradeops.protocol.modes import Mode
+from tradeops.protocol.tick import RecordRow
 
 LTP, QUOTE, DEPTH = 1, 2, 3
 #: The OpenAlgo modes each tradeops mode needs.
@@ -114,6 +116,12 @@ class OpenAlgoFeed:
                     message["depth"] = self._levels
                 frames.append(json.dumps(message))
         return frames
+
+    def receive_rows(self, frame: BrokerFrame, receive_ns: int
+                     ) -> tuple[list[RecordRow], list[Event]]:
+        """:meth:`receive` with its market data as the bus's record rows (one tick a frame:
+        the generic conversion is all it needs)."""
+        return market_rows(self.receive(frame), receive_ns)
 
     def receive(self, frame: BrokerFrame) -> list[Event]:
         try:

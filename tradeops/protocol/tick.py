@@ -26,19 +26,28 @@ __all__ = [
     "FLAG_EPOCH_START",
     "FLAG_REPEAT",
     "FLAG_SNAPSHOT",
+    "FULL_ROW",
     "HEADER",
     "KIND_CODES",
     "KIND_NAMES",
     "LAYOUT_VERSION",
     "QUOTE",
+    "QUOTE_ROW",
     "RECORD",
     "RECORD_SIZE",
+    "ROW_OFFSET",
+    "ROW_PACKERS",
     "SYMBOL_MAX_BYTES",
     "TRADE",
+    "TRADE_ROW",
+    "FullRow",
     "Header",
     "LayoutError",
+    "QuoteRow",
+    "RecordRow",
     "SymbolError",
     "Tick",
+    "TradeRow",
     "check_header",
     "decode_symbol",
     "encode_symbol",
@@ -53,6 +62,30 @@ LAYOUT_VERSION: Final = 1
 #: volume, vwap). Every 8-byte field sits on an 8-byte boundary.
 RECORD: Final = struct.Struct("<qBB2xIqq32s12d")
 RECORD_SIZE: Final = RECORD.size  # 160
+#: Rows: a record without its seq, packed at :data:`ROW_OFFSET` by one call of the row's
+#: packer (``TickRing.extend_records``; the writer stores the seq word itself, first). What a
+#: dialect decodes a wire message into, so the gateway builds no intermediate object per tick.
+#: Each starts kind code, flags, trade count, exchange ns, receive ns, the 32-byte symbol
+#: field (:func:`encode_symbol`); then a trade row has price and size (8 values), a quote row
+#: bid, bid size, ask, ask size (10 values), a full row all twelve floats (18 values, any
+#: kind). The short rows' packers write zeros in the fields their kind does not use, so a
+#: reused slot never shows the previous record's values.
+ROW_OFFSET: Final = 8
+TRADE_ROW: Final = struct.Struct("<BB2xIqq32s2d80x")
+QUOTE_ROW: Final = struct.Struct("<BB2xIqq32s16x4d48x")
+FULL_ROW: Final = struct.Struct("<BB2xIqq32s12d")
+TradeRow = tuple[int, int, int, int, int, bytes, float, float]
+QuoteRow = tuple[int, int, int, int, int, bytes, float, float, float, float]
+FullRow = tuple[
+    int, int, int, int, int, bytes,
+    float, float, float, float, float, float, float, float, float, float, float, float,
+]  # fmt: skip
+RecordRow = TradeRow | QuoteRow | FullRow
+#: The packer of a row, by its length (8, 10 or 18 values; None for any other length).
+ROW_PACKERS: Final[tuple[Callable[..., None] | None, ...]] = tuple(
+    {8: TRADE_ROW.pack_into, 10: QUOTE_ROW.pack_into, 18: FULL_ROW.pack_into}.get(n)
+    for n in range(19)
+)
 #: Offset of the record's own sequence number: the word a reader re-checks (seqlock).
 SEQ_OFFSET: Final = 0
 

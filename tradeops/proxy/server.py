@@ -311,32 +311,36 @@ class ProxyServer:
                 conn.flush()
 
     def deliver(self, broker: str, ticks: list[Tick]) -> None:
-        """Fan a batch out: each client gets the ticks of symbols it holds, encoded once."""
+        """Fan a batch out: the ticks grouped by symbol once, each symbol's encoded once per
+        (message format, kinds wanted), and each client handed the ready items of the
+        symbols it holds, merged back into the gateway's order."""
         self.stats.ticks_in += len(ticks)
         holders = self.registry.holders
-        per_symbol: dict[bytes, Any] = {}
-        per_client: dict[Any, list[Tick]] = {}
+        groups: dict[bytes, list[Tick]] = {}
         for tick in ticks:
-            raw = tick.symbol_bytes
-            clients = per_symbol.get(raw)
-            if clients is None:
-                clients = per_symbol[raw] = holders(broker, decode_symbol(raw))
-            for client in clients:
-                bucket = per_client.get(client)
-                if bucket is None:
-                    per_client[client] = [tick]
+            group = groups.get(tick.symbol_bytes)
+            if group is None:
+                groups[tick.symbol_bytes] = [tick]
+            else:
+                group.append(tick)
+        per_client: dict[Any, list[bytes]] = {}
+        for raw in groups:
+            for client in holders(broker, decode_symbol(raw)):
+                symbols = per_client.get(client)
+                if symbols is None:
+                    per_client[client] = [raw]
                 else:
-                    bucket.append(tick)
+                    symbols.append(raw)
         cache: Cache = {}
         bound = self.config.queue
-        for client, mine in per_client.items():
+        for client, symbols in per_client.items():
             conn = self.conns.get(client)
             if conn is None or conn.session is None or conn.dropped:
                 continue
             if conn.conflated is not None:
-                conn.conflate(broker, mine)
+                conn.conflate(broker, [tick for raw in symbols for tick in groups[raw]])
                 continue
-            n = conn.session.ticks(broker, mine, cache)
+            n = conn.session.symbol_ticks(broker, symbols, groups, cache)
             if n:
                 conn.push(conn.session.take(), n)
                 if conn.queued > bound:

@@ -3,6 +3,10 @@
 A strategy subscribed at `quote` receives trades and quotes; at `trade`, trades (and bars);
 at `depth`, everything (depth ⊇ quote ⊇ trade). Within one process a tick goes to critical
 strategies first, then high, normal, low; ties keep the topology's order.
+
+The host looks a tick up by its raw fields (:meth:`DispatchTable.by_raw`: the 32-byte symbol
+field and the kind code, as the ring holds them), so a tick costs one dict lookup and no
+str decode of its symbol or kind (two property calls per tick before, issue 13).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from tradeops.protocol.modes import KIND_NEEDS, Mode, receives, strongest
+from tradeops.protocol.tick import KIND_CODES, SymbolError, encode_symbol
 from tradeops.topology.model import PRIORITY_ORDER
 
 
@@ -22,6 +27,10 @@ class DispatchTable:
     order: dict[str, int] = field(default_factory=dict)  # strategy → topology position
     _subs: dict[tuple[str, str], dict[str, Mode]] = field(default_factory=lambda: defaultdict(dict))
     _table: dict[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
+    # broker -> (symbol field, kind code) -> names: the same table keyed as the ring's bytes.
+    _raw: dict[str, dict[tuple[bytes, int], tuple[str, ...]]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
 
     def add_strategy(self, name: str, priority: str) -> None:
         self.priority[name] = PRIORITY_ORDER[priority]
@@ -52,13 +61,29 @@ class DispatchTable:
     def targets(self, broker: str, symbol: str, kind: str) -> tuple[str, ...]:
         return self._table.get((broker, symbol, kind), ())
 
+    def by_raw(self, broker: str) -> dict[tuple[bytes, int], tuple[str, ...]]:
+        """(32-byte symbol field, kind code) -> strategy names in dispatch order, for
+        ``broker``: what :meth:`targets` answers, keyed by a tick's raw fields. The same dict
+        object for the broker's lifetime, updated in place."""
+        return self._raw[broker]
+
     def _rebuild(self, broker: str, symbol: str) -> None:
         subs = self._subs.get((broker, symbol), {})
+        try:
+            raw: bytes | None = encode_symbol(symbol)
+        except SymbolError:
+            raw = None  # the bus cannot carry it: no tick will ask
+        by_raw = self._raw[broker]
         for kind in KIND_NEEDS:
             names = [s for s, mode in subs.items() if receives(mode, kind)]
             names.sort(key=lambda s: (self.priority[s], self.order[s]))
             key = (broker, symbol, kind)
+            raw_key = (raw, KIND_CODES[kind]) if raw is not None else None
             if names:
                 self._table[key] = tuple(names)
+                if raw_key is not None:
+                    by_raw[raw_key] = tuple(names)
             else:
                 self._table.pop(key, None)
+                if raw_key is not None:
+                    by_raw.pop(raw_key, None)

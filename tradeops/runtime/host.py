@@ -239,11 +239,11 @@ class Host:
         return worked
 
     def _dispatch(self, broker: str, ticks: list[Any]) -> None:
-        targets = self.table.targets
+        targets = self.table.by_raw(broker).get
         slots = self.slots
         watchdog = self.watchdog
         for tick in ticks:
-            for name in targets(broker, tick.symbol, tick.kind):
+            for name in targets((tick.symbol_bytes, tick.kind_code), ()):
                 slot = slots[name]
                 if watchdog is not None:  # two stores: the watchdog samples them
                     watchdog.current = (name, "on_tick")

@@ -8,7 +8,6 @@ so `tradeops --help` stays fast.
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import sys
 from pathlib import Path
@@ -115,6 +114,8 @@ def sim(
 
     logger.remove()
     logger.add(sys.stderr, level=log_level.upper())
+    import asyncio  # here, not at the top: `tradeops --help` need not start asyncio
+
     try:
         asyncio.run(serve(options))
     except SimConfigError as exc:  # e.g. a malformed replay file, found when it is loaded
@@ -127,6 +128,8 @@ def sim(
 
 async def serve(options: SimOptions) -> None:
     """Start, announce the URL on stdout, serve until SIGINT/SIGTERM, close cleanly."""
+    import asyncio
+
     from tradeops.sim.server import start
 
     running = await start(options)

@@ -19,10 +19,10 @@ import typer
 
 from tradeops.process.paths import RunPaths
 from tradeops.supervisor.control import NotRunning, request
-from tradeops.topology.model import Topology
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # loaded when a command reads a topology file, not to parse arguments
     from tradeops.settings import ToolSettings
+    from tradeops.topology.model import Topology
 
 
 class Format(StrEnum):

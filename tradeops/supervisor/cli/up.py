@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -27,7 +27,9 @@ from tradeops.supervisor.console import LastWords, rotated_log, split, tee
 from tradeops.supervisor.control import NotRunning, request
 from tradeops.supervisor.outcome import UP_FD, judge, wait_verdict
 from tradeops.supervisor.status import render_status
-from tradeops.topology.model import Topology
+
+if TYPE_CHECKING:  # a command that reads a topology imports it; parsing arguments does not
+    from tradeops.topology.model import Topology
 
 UP_TIMEOUT = 120.0  # the supervisor's tiers each wait at most 30 s; this is the backstop
 

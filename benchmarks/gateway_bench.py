@@ -1,0 +1,137 @@
+"""The gateway's cost per tick, from a broker frame to the bus, in one process.
+
+Frames as Alpaca (and the sim) send them: msgpack arrays of trade and quote messages with
+Timestamp extensions, 50 symbols, half trades, half quotes. Two paths over the same frames,
+each writing a ring with its latest-value table as the gateway runs it:
+
+- **before** (the gateway until issue 13): `session.receive(frame)` builds a MarketData per
+  tick, then `TickRing.extend` checks and packs each one (and stamped receive time per tick);
+- **now**: `session.receive_rows(frame, receive_ns)` decodes straight into record rows, stamped
+  once per frame, and `TickRing.extend_records` packs each with one call.
+
+Also the parts of the current path: msgpack alone, and the ring write alone. No websocket:
+what the socket read costs comes on top (websocket-client's frame parsing; see the e2e
+figures). The machine is shared and noisy: every figure is the best of 5 rounds.
+
+Run: .venv/bin/python benchmarks/gateway_bench.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import msgpack
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.results import machine, write_section
+from tradeops.bus import LatestTable, TickRing, remove_segments
+from tradeops.protocol.alpaca import MarketDataSession
+from tradeops.protocol.feed import MarketData
+
+SYMBOLS = [f"SYM{i:02d}" for i in range(50)]
+TARGET_US = 3.0
+
+
+def frames(count: int, per_frame: int) -> list[bytes]:
+    out = []
+    ns = 1_700_000_000_000_000_000
+    for f in range(count):
+        messages: list[dict[str, object]] = []
+        for i in range(per_frame):
+            ns += 1000
+            symbol = SYMBOLS[(f * per_frame + i) % len(SYMBOLS)]
+            stamp = msgpack.Timestamp.from_unix_nano(ns)
+            if i % 2:
+                messages.append({"T": "q", "S": symbol, "bx": "V", "bp": 100.0 + i, "bs": 2,
+                                 "ax": "V", "ap": 100.5 + i, "as": 3, "c": ["R"], "z": "C",
+                                 "t": stamp})  # fmt: skip
+            else:
+                messages.append({"T": "t", "S": symbol, "i": f * per_frame + i, "x": "V",
+                                 "p": 100.25 + i, "s": 100, "c": ["@"], "z": "C",
+                                 "t": stamp})  # fmt: skip
+        out.append(msgpack.packb(messages, datetime=False))
+    return out
+
+
+def best(rounds: int, ticks: int, run: Callable[[], None]) -> float:
+    """µs per tick, the best of ``rounds``."""
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter_ns()
+        run()
+        times.append(time.perf_counter_ns() - start)
+    return min(times) / ticks / 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer frames; no RESULTS.md")
+    args = parser.parse_args()
+    per_frame = 100
+    data = frames(100 if args.quick else 400, per_frame)
+    ticks = len(data) * per_frame
+    topology = f"bench-{uuid.uuid4().hex[:8]}"
+    table = LatestTable(topology, "gw", max_symbols=len(SYMBOLS))
+    ring = TickRing(topology, "gw", capacity=1 << 16, table=table)
+    session = MarketDataSession("key", "secret", "msgpack")
+    try:
+
+        def before() -> None:
+            for frame in data:
+                ring.extend([e for e in session.receive(frame) if isinstance(e, MarketData)])
+
+        def now() -> None:
+            for frame in data:
+                rows, _events = session.receive_rows(frame, time.time_ns())
+                ring.extend_records(rows)
+
+        decoded = [session.receive_rows(frame, 1)[0] for frame in data]
+
+        def write_only() -> None:
+            for rows in decoded:
+                ring.extend_records(rows)
+
+        def msgpack_only() -> None:
+            for frame in data:
+                msgpack.unpackb(frame, timestamp=2)
+
+        results = {
+            "before: MarketData, extend, stamp per tick": best(5, ticks, before),
+            "now: record rows, extend_records, stamp per frame": best(5, ticks, now),
+            "of which msgpack decode alone": best(5, ticks, msgpack_only),
+            "of which the ring write with the table alone": best(5, ticks, write_only),
+        }
+    finally:
+        ring.close()
+        table.close()
+        remove_segments(topology)
+    new = results["now: record rows, extend_records, stamp per frame"]
+    old = results["before: MarketData, extend, stamp per tick"]
+    rows_md = ["| path | µs per tick |", "|---|---|"]
+    rows_md += [f"| {name.strip()} | {value:.2f} |" for name, value in results.items()]
+    verdict = "PASS" if new <= TARGET_US else f"MISS ({new - TARGET_US:+.2f} µs)"
+    body = "\n".join([
+        f"`benchmarks/gateway_bench.py` on {machine()}. {len(data)} msgpack frames of "
+        f"{per_frame} ticks",
+        "(half trades, half quotes, 50 symbols) from the broker's bytes to the ring and its",
+        "latest-value table, in one process, no websocket; best of 5 rounds.",
+        "",
+        *rows_md,
+        "",
+        f"The current path costs {new / old:.2f}× the one before it ({old / new:.1f}× faster).",
+        f"Target: the gateway ≤ {TARGET_US:g} µs per tick: decode and bus write {new:.2f} µs:",
+        f"**{verdict}** (the websocket read comes on top; not measured here).",
+    ])  # fmt: skip
+    print(body)
+    if not args.quick:
+        write_section("gateway_bench", body)
+
+
+if __name__ == "__main__":
+    main()
