@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tradeops.process.spec import ProcessSpec
 from tradeops.supervisor.apply import Rollout, plan
 from tradeops.supervisor.states import ProcessState as S
@@ -43,3 +45,23 @@ def test_stops_go_hosts_first_and_starts_go_in_start_order() -> None:
     assert rollout.advance(states, 4.0) is None
     assert rollout.advance(states, 40.0).names == ["a"]  # type: ignore[union-attr]
     assert "not settled in time" in rollout.done[-1]
+
+
+def test_a_strategy_edit_touches_neither_the_recorder_nor_the_proxy(tmp_path: Path) -> None:
+    from tradeops.process.fingerprint import fingerprints
+    from tradeops.topology.load import load_topology
+
+    text = """
+version: 1
+name: fp
+settings: {record: {dir: data}}
+brokers: {sim: {adapter: sim}}
+strategies:
+  a: {class: "recipes.momentum:Momentum", broker: sim, symbols: [AAPL], params: {x: 1}}
+  b: {class: "recipes.momentum:Momentum", broker: sim, symbols: [MSFT]}
+"""
+    (tmp_path / "t.yaml").write_text(text)
+    before = fingerprints(load_topology(tmp_path / "t.yaml"))
+    (tmp_path / "t.yaml").write_text(text.replace("x: 1", "x: 2"))
+    after = fingerprints(load_topology(tmp_path / "t.yaml"))
+    assert {n for n in before if before[n] != after[n]} == {"a"}

@@ -10,6 +10,7 @@ A process is restarted by `apply` only when something it reads changed:
   running gateway (`reload`), without a restart;
 - a simulated exchange: its broker's market, pool, logins and rate limit;
 - the proxy: `settings.proxy` and which brokers carry which feeds;
+- the recorder: `settings.record` and the brokers there are;
 - any other role: the whole file (conservative).
 
 Secrets enter the digest only as their own digests. Pure.
@@ -60,6 +61,8 @@ def _inputs(topology: Topology, spec: ProcessSpec) -> Any:
         broker = topology.brokers[spec.broker]
         return {"market": broker.market, "pool": broker.pool, "login": broker.credentials,
                 "accounts": broker.accounts, "rate": broker.orders.rate_limit}
+    if spec.role == "recorder":
+        return {"record": settings.record, "brokers": sorted(topology.brokers)}
     if spec.role == "proxy":
         return {"proxy": settings.proxy,
                 "brokers": {n: [b.adapter, b.effective_feed] for n, b in topology.brokers.items()}}
