@@ -132,8 +132,7 @@ class Supervisor:
         from tradeops.supervisor.alerts import AlertService  # only when used
 
         self.alerts = AlertService(self.topology.name, self.paths.run_dir, list(sinks),
-                                   lambda: self.table, lambda: [self.paths.run_dir],
-                                   self.console)
+                                   lambda: self.table, self._watched_disks, self.console)
         self.alerts.start()
 
     def _start_metrics(self) -> None:
@@ -330,6 +329,16 @@ class Supervisor:
                 self.alerts.stop()
                 self.alerts = None
             self._start_alerts()
+
+    def _watched_disks(self) -> list[Path]:
+        """Where the desk writes: the run dir, and the recording directory if it records (a
+        relative one is relative to the topology's folder, as the recorder takes it)."""
+        record = self.topology.settings.record
+        if record is None:
+            return [self.paths.run_dir]
+        path = Path(record.dir).expanduser()
+        return [self.paths.run_dir, path if path.is_absolute()
+                else self.topology_file.parent / path]
 
     def _advance_apply(self) -> None:
         rollout = self.rollout
