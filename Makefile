@@ -14,12 +14,15 @@ $(BIN)/python:
 	$(PIP) install --quiet --upgrade pip
 
 # A stamp per install flavour: reinstall when pyproject.toml changes.
+# Bytecode is compiled at install, so the first `tradeops` run does not pay for it.
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e .
+	$(BIN)/python -m compileall -q tradeops recipes
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q tradeops recipes
 	touch $@ $(VENV)/.installed-run
 
 # Runs the quickstart desk in the foreground against a simulated exchange; Ctrl-C stops it.
