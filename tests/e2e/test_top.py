@@ -25,7 +25,7 @@ def test_top_without_a_terminal_prints_the_table_each_refresh(
 ) -> None:
     desk: Desk = make_desk("topplain", desk_body(tmp_path, recorder("rec", tmp_path)))
     desk.up()
-    result = desk.cli("top", "-f", str(desk.file), "-n", "2", "--every", "0.2")
+    result = desk.cli("top", str(desk.file), "-n", "2", "--every", "0.2")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("desk 'topplain'") == 2
     assert "gateway-sim" in result.stdout and "\x1b[" not in result.stdout

@@ -127,6 +127,9 @@ def read_key(timeout: float) -> str:
 
 
 def top(
+    topology: Annotated[Path | None, typer.Argument(
+        metavar="[FILE]", help="The desk's topology file (as --file).", show_default=False)]
+    = None,
     file: FileOpt = None,
     name: NameOpt = None,
     run_dir: RunDirOpt = None,
@@ -136,7 +139,7 @@ def top(
     = 1.0,
 ) -> None:
     """A live view of the running desk, trouble first (`q` quits)."""
-    desk = locate(file, name, run_dir, not_running=3)
+    desk = locate(file or topology, name, run_dir, not_running=3)
     tty = sys.stdout.isatty() and sys.stdin.isatty()
     count = 0
 
