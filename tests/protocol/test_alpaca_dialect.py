@@ -10,6 +10,7 @@ import pytest
 
 from tradeops.gateway.pool import Transition
 from tradeops.protocol.alpaca import (
+    CHANNELS,
     Authenticated,
     Connected,
     Failure,
@@ -143,6 +144,19 @@ def test_change_frames_carry_exactly_the_channel_difference() -> None:
         {"action": "unsubscribe", "quotes": ["MSFT"], "trades": ["AMD"]},
     ]
     assert session.change_frames({}, []) == []
+
+
+def test_bars_are_subscribed_only_for_a_mode_with_bars() -> None:
+    session = MarketDataSession("k", "s", "json")
+    assert "bars" not in {c for mode in ("trade", "quote", "depth") for c in CHANNELS[mode]}
+    moves = [
+        Transition("AAPL", None, "trade+bars"),  # new, with bars
+        Transition("MSFT", "quote", "quote+bars"),  # bars added, nothing else
+    ]
+    frames = [json.loads(f) for f in session.change_frames({}, moves)]
+    assert frames == [{"action": "subscribe", "bars": ["AAPL", "MSFT"], "trades": ["AAPL"]}]
+    (frame,) = session.change_frames({}, [Transition("MSFT", "quote+bars", "quote")])
+    assert json.loads(frame) == {"action": "unsubscribe", "bars": ["MSFT"]}
 
 
 def test_garbage_is_a_failure_not_an_exception() -> None:

@@ -136,6 +136,11 @@ class Upstream:
         if session is None or self.state != "live":
             return 0
         frames = session.change_frames(confirmed, moves)
+        if not frames:
+            # Nothing to ask the broker (bars from a broker that streams none): the change is
+            # done as it stands, acknowledged through the event queue like a broker's ack.
+            self._on_event(UpstreamEvent(self.connection, "ack"))
+            return 0
         generation = self._generation
         for frame in frames:
             self._outbox.put((generation, frame))

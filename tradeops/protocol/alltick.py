@@ -48,7 +48,7 @@ from tradeops.protocol.feed import (
     Subscribed,
     market_rows,
 )
-from tradeops.protocol.modes import Mode
+from tradeops.protocol.modes import Mode, base
 from tradeops.protocol.tick import RecordRow
 
 HEARTBEAT, HEARTBEAT_ACK = 22000, 22001
@@ -281,4 +281,5 @@ def _num(value: float) -> str:
 
 
 def _book(target: Mapping[str, Mode]) -> list[tuple[str, int]]:
-    return sorted((s, DEPTH_LEVEL[m]) for s, m in target.items() if m in DEPTH_LEVEL)
+    # AllTick streams no bars: a mode's bars ask nothing of it (docs/brokers/alltick.md).
+    return sorted((s, DEPTH_LEVEL[b]) for s, m in target.items() if (b := base(m)) in DEPTH_LEVEL)

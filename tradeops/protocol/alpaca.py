@@ -29,7 +29,7 @@ from tradeops.protocol.feed import (
     Subscribed,
     market_rows,
 )
-from tradeops.protocol.modes import Mode
+from tradeops.protocol.modes import MODES, Mode, base, has_bars
 from tradeops.protocol.tick import QUOTE, TRADE, RecordRow, encode_symbol
 
 __all__ = [
@@ -44,11 +44,15 @@ __all__ = [
 
 Codec = Literal["json", "msgpack"]
 
-# What each mode subscribes, as Alpaca channels. depth ⊇ quote ⊇ trade.
-CHANNELS: dict[str, tuple[str, ...]] = {
+# What each mode subscribes, as Alpaca channels. depth ⊇ quote ⊇ trade; `bars` (minute
+# bars) only for a mode with bars, so the broker sends bars only when a client asked for them.
+_BASE_CHANNELS: dict[str, tuple[str, ...]] = {
     "trade": ("trades",),
     "quote": ("trades", "quotes"),
     "depth": ("trades", "quotes", "orderbooks"),
+}
+CHANNELS: dict[str, tuple[str, ...]] = {
+    mode: _BASE_CHANNELS[base(mode)] + (("bars",) if has_bars(mode) else ()) for mode in MODES
 }
 
 # Error codes whose cause will not go away by reconnecting at once.

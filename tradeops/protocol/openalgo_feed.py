@@ -39,7 +39,7 @@ from tradeops.protocol.feed import (
     Subscribed,
     market_rows,
 )
-from tradeops.protocol.modes import Mode
+from tradeops.protocol.modes import Mode, base
 from tradeops.protocol.tick import RecordRow
 
 LTP, QUOTE, DEPTH = 1, 2, 3
@@ -100,8 +100,9 @@ class OpenAlgoFeed:
         add: dict[int, list[str]] = {}
         drop: dict[int, list[str]] = {}
         for move in moves:
-            before = MODES[move.before] if move.before else frozenset()
-            after = MODES[move.after] if move.after else frozenset()
+            # OpenAlgo streams no bars: a mode's bars ask nothing of it (docs/brokers/openalgo.md).
+            before = MODES[base(move.before)] if move.before else frozenset()
+            after = MODES[base(move.after)] if move.after else frozenset()
             for mode in sorted(after - before):
                 add.setdefault(mode, []).append(move.symbol)
             for mode in sorted(before - after):
