@@ -129,6 +129,13 @@ class Strategy:
     def on_tick(self, tick: Any) -> None:
         """Called for every tick of a subscribed symbol, in priority order across strategies."""
 
+    def on_bar(self, bar: Any) -> None:
+        """Called for every bar of a subscribed symbol when the strategy asked for bars
+        (``bars: true`` in the topology, or a mode with ``+bars``), in priority order across
+        strategies. ``bar`` is a tick of kind ``bar``: ``open``, ``high``, ``low``,
+        ``close``, ``volume``, ``vwap``, ``trade_count``, and ``exchange_ns`` the start of
+        its interval. Bars never reach ``on_tick``."""
+
     def on_order_update(self, update: OrderUpdate) -> None:
         """Called for every update of an order this strategy sent: accepted, rejected (with
         the reason), partially_filled, filled, cancelled."""
@@ -184,7 +191,9 @@ class Strategy:
 
     # -- services --------------------------------------------------------------------------
     def subscribe(self, symbol: str, mode: Mode = "trade") -> None:
-        """Ask for ticks of ``symbol``; a refusal (capacity, bad symbol) is logged with a reason."""
+        """Ask for ticks of ``symbol`` at ``mode`` (``trade``, ``quote``, ``depth``, each
+        also with ``+bars``: ``quote+bars``); a refusal (capacity, bad symbol) is logged with
+        a reason."""
         self._context.subscribe(self.name, symbol, mode)
 
     def unsubscribe(self, symbol: str) -> None:
