@@ -19,6 +19,7 @@ from tradeops.protocol.alpaca import (
     Subscribed,
     to_ns,
 )
+from tradeops.protocol.feed import BookUpdate
 
 # Recorded shapes, as Alpaca sends them (https://docs.alpaca.markets/docs/streaming-market-data).
 TS = "2024-03-01T14:30:00.123456789Z"
@@ -177,3 +178,19 @@ def test_garbage_is_a_failure_not_an_exception() -> None:
 )
 def test_rfc3339_timestamps(text: str, ns: int) -> None:
     assert to_ns(text) == ns
+
+
+def test_orderbook_messages_become_the_top_levels_after_a_snapshot_and_changes() -> None:
+    session = MarketDataSession("k", "s", "json", depth=2)
+    snapshot = [{"T": "o", "S": "BTC/USD", "t": "2024-03-01T14:30:00Z", "r": True,
+                 "b": [{"p": 100.0, "s": 1.0}, {"p": 99.0, "s": 2.0}, {"p": 98.0, "s": 3.0}],
+                 "a": [{"p": 101.0, "s": 1.5}]}]
+    rows, (book,) = session.receive_rows(json.dumps(snapshot), 7)
+    assert rows == [] and isinstance(book, BookUpdate)
+    assert book.bids == ((100.0, 1.0), (99.0, 2.0)) and book.asks == ((101.0, 1.5),)
+    assert book.exchange_ns == to_ns("2024-03-01T14:30:00Z") and book.receive_ns == 7
+    change = [{"T": "o", "S": "BTC/USD", "t": "2024-03-01T14:30:01Z",
+               "b": [{"p": 100.0, "s": 0}], "a": [{"p": 100.5, "s": 4.0}]}]
+    _, (book,) = session.receive_rows(json.dumps(change), 8)
+    assert isinstance(book, BookUpdate)
+    assert book.bids == ((99.0, 2.0), (98.0, 3.0)) and book.asks == ((100.5, 4.0), (101.0, 1.5))
