@@ -156,3 +156,29 @@ class KindRecorder(Strategy):
 
     def on_stop(self) -> None:
         self._out.close()
+
+
+class BookRecorder(Strategy):
+    """Writes every quote (to params.quotes) and every book it receives (to params.out), and
+    checks self.book() agrees with what on_book was handed."""
+
+    def on_start(self) -> None:
+        self._books = open(self.params["out"], "a", buffering=1)  # noqa: SIM115
+        self._quotes = open(self.params["quotes"], "a", buffering=1)  # noqa: SIM115
+
+    def on_tick(self, tick: Any) -> None:
+        if tick.kind == "quote":
+            self._quotes.write(f"{tick.symbol} {tick.exchange_ns} {tick.bid!r} "
+                               f"{tick.bid_size!r} {tick.ask!r} {tick.ask_size!r}\n")
+
+    def on_book(self, book: Any) -> None:
+        newest = self.book(book.symbol)
+        assert newest is not None and newest.version >= book.version
+        bids = " ".join(f"{p!r}:{s!r}" for p, s in book.bids)
+        asks = " ".join(f"{p!r}:{s!r}" for p, s in book.asks)
+        self._books.write(f"{book.symbol} {book.exchange_ns} {book.version} {len(book.bids)} "
+                          f"{len(book.asks)} | {bids} | {asks}\n")
+
+    def on_stop(self) -> None:
+        self._books.close()
+        self._quotes.close()

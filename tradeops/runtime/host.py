@@ -30,7 +30,7 @@ from tradeops.process.entry import RoleContext
 from tradeops.process.paths import RunPaths
 from tradeops.process.spec import ProcessSpec
 from tradeops.protocol.modes import Mode
-from tradeops.protocol.tick import BAR
+from tradeops.protocol.tick import BAR, DEPTH
 from tradeops.runtime.context import HostContext
 from tradeops.runtime.dispatch import DispatchTable
 from tradeops.runtime.feed import BrokerFeed
@@ -245,9 +245,9 @@ class Host:
         watchdog = self.watchdog
         for tick in ticks:
             names = targets((tick.symbol_bytes, tick.kind_code), ())
-            if tick.kind_code == BAR:  # one int compare per tick: bars cost ticks nothing else
-                for name in names:
-                    self._call(slots[name], "on_bar", tick)
+            if tick.kind_code >= BAR:  # one int compare per tick: bars and books cost no more
+                if names:
+                    self._bar_or_book(broker, tick, names)
                 continue
             for name in names:
                 slot = slots[name]
@@ -262,6 +262,25 @@ class Host:
             watchdog.current = None
         self.stats.ticks += len(ticks)
         self.stats.lag_ns = time.time_ns() - ticks[-1].receive_ns
+
+    def _bar_or_book(self, broker: str, tick: Any, names: tuple[str, ...]) -> None:
+        """A bar to `on_bar`; a DEPTH record to `on_book` with the symbol's newest book from
+        the book table, once per book version (a host behind the writer skips to the newest)."""
+        slots = self.slots
+        if tick.kind_code == BAR:
+            for name in names:
+                self._call(slots[name], "on_bar", tick)
+            return
+        if tick.kind_code != DEPTH:
+            return
+        feed = self.feeds[broker]
+        symbol = tick.symbol
+        book = feed.book(symbol)
+        if book is None or book.version <= feed.book_delivered.get(symbol, 0):
+            return
+        feed.book_delivered[symbol] = book.version
+        for name in names:
+            self._call(slots[name], "on_book", book)
 
     def _idle_timeout(self) -> float:
         due = [s.next_timer for s in self.slots.values() if s.running and s.timer]

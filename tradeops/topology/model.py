@@ -366,6 +366,9 @@ class Broker(Frozen):
         False, description="after a reconnect, fetch the outage's trades from the broker's history"
     )
     backfill_max: int = Field(10000, gt=0, description="most trades backfilled per outage")
+    book_depth: int = Field(
+        5, ge=1, le=20, description="levels a side of each order book on the bus (mode: depth)"
+    )
     hours: Hours | Literal["24/7"] | None = Field(
         None,
         description="the market's sessions; default: alpaca and sim ask the broker's clock, "
