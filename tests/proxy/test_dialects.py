@@ -139,6 +139,22 @@ def s_msg(codec: Codec, message: dict[str, Any]) -> str | bytes:
     return json.dumps(message) if codec is Codec.JSON else msgpack.packb(message)
 
 
+def test_native_bars_come_only_with_a_bars_mode() -> None:
+    bar = Tick.make("bar", "AAPL", seq=4, exchange_ns=60_000_000_000, open=1.0, high=2.0,
+                    low=0.5, close=1.5, volume=300.0, vwap=1.25, trade_count=4)
+    kinds = {}
+    for mode in ("quote", "trade+bars"):
+        s = NativeSession(config(token=None), 0.0, Codec.JSON)
+        hello(s)
+        change = s.receive(json.dumps({"op": "subscribe", "symbols": ["AAPL"], "mode": mode}), 0)
+        assert change is not None and dict(change.wants) == {("sim", "AAPL"): mode}
+        s.resolved({("sim", "AAPL"): Result(True)})
+        s.take()
+        s.ticks("sim", [trade(1), quote(2), bar], {})
+        kinds[mode] = [t["kind"] for frame in decoded(s.take()) for t in frame["ticks"]]
+    assert kinds == {"quote": ["trade", "quote"], "trade+bars": ["trade", "bar"]}
+
+
 def test_native_errors_then_closes_a_client_that_keeps_breaking_the_rules() -> None:
     s = NativeSession(config(token=None), 0.0)
     hello(s)
@@ -218,14 +234,38 @@ def test_alpaca_unserved_channels_get_410_and_stay_out_of_the_set() -> None:
     s = alpaca(token=None)
     s.receive(ALPACA_AUTH, 0.0)
     s.take()
-    msg = {"action": "subscribe", "trades": ["AAPL"], "bars": ["AAPL"]}
+    msg = {"action": "subscribe", "trades": ["AAPL"], "dailyBars": ["AAPL"]}
     change = s.receive(msgpack.packb(msg), 0.0)
     assert change is not None
     s.resolved({("sim", "AAPL"): Result(True)})
     error, ack = decoded(s.take())
-    assert error[0]["code"] == 410 and ack[0]["bars"] == [] and ack[0]["trades"] == ["AAPL"]
+    assert error[0]["code"] == 410 and ack[0]["dailyBars"] == [] and ack[0]["trades"] == ["AAPL"]
     unsub = s.receive(msgpack.packb({"action": "unsubscribe", "trades": ["AAPL"]}), 0.0)
     assert unsub is not None and dict(unsub.wants) == {("sim", "AAPL"): None}
+
+
+def test_alpaca_bars_are_asked_of_the_gateway_only_for_a_client_that_holds_them() -> None:
+    s = alpaca(token=None, codec=Codec.JSON)
+    s.receive(json.dumps({"action": "auth", "key": "k", "secret": "x"}), 0.0)
+    change = s.receive(json.dumps({"action": "subscribe", "bars": ["AAPL"],
+                                   "quotes": ["MSFT"]}), 0.0)
+    assert change is not None
+    assert dict(change.wants) == {("sim", "AAPL"): "trade+bars", ("sim", "MSFT"): "quote"}
+    s.resolved({("sim", "AAPL"): Result(True), ("sim", "MSFT"): Result(True)})
+    ack = decoded(s.take())[-1]  # after the greeting and the auth reply
+    assert ack[0]["bars"] == ["AAPL"] and ack[0]["trades"] == []
+    bar = Tick.make("bar", "AAPL", seq=7, exchange_ns=60_000_000_000, open=1.0, high=2.0,
+                    low=0.5, close=1.5, volume=300.0, vwap=1.25, trade_count=4)
+    # Only the bar goes out: this client holds AAPL's bars, not its trades.
+    assert s.ticks("sim", [trade(5), bar], {}) == 1
+    ((payload, _),) = s.take()
+    (item,) = json.loads(payload)
+    assert item["T"] == "b" and (item["o"], item["c"], item["v"], item["n"]) == (1.0, 1.5, 300, 4)
+    more = s.receive(json.dumps({"action": "subscribe", "quotes": ["AAPL"]}), 0.0)
+    assert more is not None and dict(more.wants) == {("sim", "AAPL"): "quote+bars"}
+    s.resolved({("sim", "AAPL"): Result(True)})
+    drop = s.receive(json.dumps({"action": "unsubscribe", "bars": ["AAPL"]}), 0.0)
+    assert drop is not None and dict(drop.wants) == {("sim", "AAPL"): "quote"}
 
 
 def test_alpaca_data_is_msgpack_with_timestamps_or_json_with_rfc3339() -> None:

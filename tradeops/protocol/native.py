@@ -14,8 +14,9 @@ JSON objects in TEXT frames; or msgpack maps in BINARY frames when the upgrade r
     → {"op": "ping", "id": 3}             ← {"op": "pong", "id": 3, "time_ns": ...}
     ← {"op": "error", "code": "unknown-op", "message": "...", "id": 4}
 
-Modes: ``trade`` delivers trades (and bars), ``quote`` trades, quotes and bars. One mode per
-symbol per client; subscribing again replaces it.
+Modes: ``trade`` delivers trades, ``quote`` trades and quotes; ``trade+bars`` and
+``quote+bars`` add bars (the broker's bars are subscribed only while someone holds them).
+One mode per symbol per client; subscribing again replaces it.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ from tradeops.protocol.tick import (
 )
 
 VERSION: Final = 1
-#: The modes this protocol offers (no order books on the bus yet, so no depth).
-MODES: Final = ("trade", "quote")
+#: The modes this protocol offers (books are not carried yet, so no depth).
+MODES: Final = ("trade", "quote", "trade+bars", "quote+bars")
 #: Ticks per `ticks` message: keeps frames far below common 1 MiB client limits.
 MAX_TICKS_PER_FRAME: Final = 1000
 #: Tick kind codes each mode delivers (the rule is protocol/modes.py's).
