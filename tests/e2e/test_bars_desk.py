@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,14 @@ from tests.waiting import wait_for
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 BAR_NS = 1_000_000_000  # bar_seconds: 1
+
+
+def sim_channels(desk: Any) -> dict[str, list[str]]:
+    """The channels the sim holds for the gateway's data connection (its admin API)."""
+    http = desk.proc("sim-sim")["detail"]["http"]
+    with urllib.request.urlopen(f"{http}/admin/connections", timeout=10) as reply:
+        (conn,) = [c for c in json.loads(reply.read())["open"] if c["kind"] == "data"]
+    return {c: s for c, s in conn["subscriptions"].items() if s}
 
 
 def _rows(path: Path) -> list[list[str]]:
@@ -40,7 +50,7 @@ strategies:
   plain:
     class: tests.e2e.strategies:KindRecorder
     broker: sim
-    symbols: [AAPL, MSFT]
+    symbols: [AAPL, MSFT, NVDA]
     mode: quote
     params: {{out: "{kinds}"}}
 """)
@@ -54,6 +64,14 @@ strategies:
 
     wait_for(lambda: all(len(per_symbol()[s]) >= 4 for s in ("AAPL", "MSFT")), 60,
              "four bars of each symbol")
+    # Upstream, bars only for the symbols a client asked bars of: not NVDA.
+    assert sim_channels(desk) == {"trades": ["AAPL", "MSFT", "NVDA"],
+                                  "quotes": ["AAPL", "MSFT", "NVDA"], "bars": ["AAPL", "MSFT"]}
+    # The bar strategy leaves: the broker's bars go, the quote strategy's channels stay.
+    assert desk.cli("stop", "barred", "-f", str(desk.file)).returncode == 0
+    wait_for(lambda: "bars" not in sim_channels(desk), 30, "the bars unsubscribed upstream")
+    assert sim_channels(desk) == {"trades": ["AAPL", "MSFT", "NVDA"],
+                                  "quotes": ["AAPL", "MSFT", "NVDA"]}
     desk.stop()
 
     trade_rows = _rows(trades)
