@@ -244,8 +244,9 @@ class Host:
         slots = self.slots
         watchdog = self.watchdog
         for tick in ticks:
-            names = targets((tick.symbol_bytes, tick.kind_code), ())
-            if tick.kind_code >= BAR:  # one int compare per tick: bars and books cost no more
+            code = tick.kind_code
+            names = targets((tick.symbol_bytes, code), ())
+            if code >= BAR:  # one int compare per tick: bars and books cost no more
                 if names:
                     self._bar_or_book(broker, tick, names)
                 continue
