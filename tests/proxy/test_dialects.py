@@ -13,6 +13,7 @@ from typing import Any
 import msgpack
 
 from tradeops.protocol.alpaca_server import AlpacaDataSession, alpaca_code
+from tradeops.protocol.book import Book
 from tradeops.protocol.codec import Codec
 from tradeops.protocol.downstream import ClientFrame, Result, SessionConfig
 from tradeops.protocol.native import NativeSession
@@ -360,6 +361,31 @@ def test_openalgo_bulk_quote_and_depth_carry_the_latest_trade_and_quote() -> Non
     assert last_quote["ltp"] == 101.5 and last_quote["bid"] == 101.0 and last_quote["ask"] == 101.2
     assert messages[3]["data"]["depth"] == {"buy": [{"price": 101.0, "quantity": 2.0}],
                                            "sell": [{"price": 101.2, "quantity": 4.0}]}
+
+
+def test_openalgo_depth_on_a_broker_with_books_carries_five_levels_a_side() -> None:
+    levels = tuple((100.0 - i, 1.0 + i) for i in range(8))
+    book = Book("AAPL", levels, tuple((101.0 + i, 2.0 + i) for i in range(8)), 1, 2, 3)
+    s = OpenAlgoSession(config(token=None, book_brokers=frozenset({"sim"}),
+                               book=lambda broker, symbol: book if symbol == "AAPL" else None),
+                        0.0)
+    s.receive(OPENALGO_AUTH, 0.0)
+    s.take()
+    change = s.receive(json.dumps({"action": "subscribe", "symbol": "AAPL",
+                                   "exchange": "NASDAQ", "mode": 3}), 0.0)
+    assert change is not None and dict(change.wants) == {("sim", "AAPL"): "depth"}
+    s.resolved({("sim", "AAPL"): Result(True)})
+    (ack,) = decoded(s.take())
+    assert ack["subscriptions"][0]["depth"] == 5
+    depth_tick = Tick.make("depth", "AAPL", seq=3, exchange_ns=1_700_000_000_400_000_000,
+                           bid=100.0, bid_size=1.0, ask=101.0, ask_size=2.0)
+    # The quote does not repeat the book; the trade and the book change each send one.
+    assert s.ticks("sim", [trade(1), quote(2), depth_tick], {}) == 2
+    messages = decoded(s.take())
+    assert [m["mode"] for m in messages] == [3, 3]
+    depth = messages[1]["data"]["depth"]
+    assert depth["buy"] == [{"price": p, "quantity": q, "orders": 0} for p, q in levels[:5]]
+    assert len(depth["sell"]) == 5 and depth["sell"][0]["price"] == 101.0
 
 
 def test_openalgo_ping_unsubscribe_and_mode_labels() -> None:
