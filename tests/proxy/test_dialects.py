@@ -156,6 +156,24 @@ def test_native_bars_come_only_with_a_bars_mode() -> None:
     assert kinds == {"quote": ["trade", "quote"], "trade+bars": ["trade", "bar"]}
 
 
+def test_native_depth_carries_the_book_of_each_change() -> None:
+    book = Book("AAPL", ((100.0, 1.0), (99.5, 2.0)), ((100.5, 3.0),), 1, 2, 7)
+    s = NativeSession(config(token=None, book=lambda broker, symbol: book), 0.0, Codec.JSON)
+    hello(s)
+    change = s.receive(json.dumps({"op": "subscribe", "symbols": ["AAPL"], "mode": "depth"}), 0)
+    assert change is not None and dict(change.wants) == {("sim", "AAPL"): "depth"}
+    s.resolved({("sim", "AAPL"): Result(True)})
+    s.take()
+    depth_tick = Tick.make("depth", "AAPL", seq=3, bid=100.0, bid_size=1.0, ask=100.5,
+                           ask_size=3.0)
+    assert s.ticks("sim", [quote(2), depth_tick], {}) == 2
+    (frame,) = decoded(s.take())
+    quote_item, depth_item = frame["ticks"]
+    assert quote_item["kind"] == "quote" and depth_item["kind"] == "depth"
+    assert depth_item["bids"] == [[100.0, 1.0], [99.5, 2.0]]
+    assert depth_item["asks"] == [[100.5, 3.0]] and depth_item["version"] == 7
+
+
 def test_native_errors_then_closes_a_client_that_keeps_breaking_the_rules() -> None:
     s = NativeSession(config(token=None), 0.0)
     hello(s)
