@@ -32,6 +32,7 @@ from tradeops.process.paths import RunPaths
 from tradeops.protocol.alltick import DEFAULT_URL as ALLTICK_URL
 from tradeops.protocol.alltick import AllTickSession
 from tradeops.protocol.alpaca import MarketDataSession
+from tradeops.protocol.book import MAX_LEVELS
 from tradeops.protocol.feed import BookUpdate, FeedSession, MarketData
 from tradeops.protocol.hours import WEEKDAYS, WeeklyHours, parse_session
 from tradeops.protocol.openalgo_feed import DEFAULT_URL as OPENALGO_URL
@@ -81,9 +82,11 @@ class BusSink:
     """Upstream threads' ticks into the ring, books into the book table (one writer: the
     server serialises calls)."""
 
-    def __init__(self, ring: TickRing, books: BookTable | None = None) -> None:
+    def __init__(self, ring: TickRing, books: BookTable | None = None,
+                 depth: int = MAX_LEVELS) -> None:
         self.ring = ring
         self.books = books
+        self.depth = depth  # the broker's book_depth: levels a side written
 
     def write(self, connection: int, ticks: list[RecordRow]) -> None:
         self.ring.extend_records(ticks)
@@ -96,9 +99,11 @@ class BusSink:
         if table is None:
             return
         rows: list[RecordRow] = []
+        depth = self.depth
         for book in books:
             raw = encode_symbol(book.symbol)
-            table.write(raw, book.exchange_ns, book.receive_ns, book.bids, book.asks)
+            table.write(raw, book.exchange_ns, book.receive_ns, book.bids[:depth],
+                        book.asks[:depth])
             bid, bid_size = book.bids[0] if book.bids else (0.0, 0.0)
             ask, ask_size = book.asks[0] if book.asks else (0.0, 0.0)
             rows.append((DEPTH, 0, 0, book.exchange_ns, book.receive_ns, raw,
@@ -127,7 +132,7 @@ def run_gateway(ctx: RoleContext) -> int:
         broker_name,
         pool,
         lambda conn: config,
-        BusSink(ring, books),
+        BusSink(ring, books, broker.book_depth),
         str(paths.gateway_socket(broker_name)),
         stale_after=topology.settings.stale_after,
         bus_info={"ring": ring.name, "table": table.name, "books": books.name},
