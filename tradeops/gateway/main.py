@@ -40,7 +40,7 @@ from tradeops.protocol.openalgo_feed import OpenAlgoFeed
 from tradeops.protocol.tick import DEPTH, FLAG_BACKFILL, RecordRow, encode_symbol
 from tradeops.topology.model import Broker, Topology
 
-ALPACA_DATA = "wss://stream.data.alpaca.markets"
+ALPACA_STREAM = "wss://stream.data.alpaca.markets"  # live market data (websocket)
 ALPACA_PAPER = "https://paper-api.alpaca.markets"
 ALPACA_LIVE = "https://api.alpaca.markets"
 ALPACA_DATA = "https://data.alpaca.markets"  # historical market data (backfill)
@@ -60,7 +60,7 @@ def endpoint(broker: Broker, sim_url: str | None) -> str:
         return ALLTICK_URL
     if broker.adapter == "openalgo":
         return OPENALGO_URL
-    base = sim_url if broker.adapter == "sim" else ALPACA_DATA
+    base = sim_url if broker.adapter == "sim" else ALPACA_STREAM
     if base is None:
         raise ValueError("a sim broker's gateway needs --url (the supervisor passes it)")
     return base.rstrip("/") + feed_path(broker)
