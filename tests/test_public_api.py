@@ -4,7 +4,8 @@ import tradeops
 
 
 def test_exported_names() -> None:
-    assert sorted(tradeops.__all__) == ["Order", "OrderUpdate", "Strategy", "Tick", "__version__"]
+    assert sorted(tradeops.__all__) == [
+        "Book", "Order", "OrderUpdate", "Strategy", "Tick", "__version__"]
     for name in tradeops.__all__:
         assert hasattr(tradeops, name)
 

@@ -14,16 +14,18 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from tradeops.protocol.book import Book
     from tradeops.protocol.tick import Tick
     from tradeops.runtime.orders import Order, OrderUpdate
     from tradeops.runtime.strategy import Strategy
 
 __version__ = "0.1.0"
 
-__all__ = ["Order", "OrderUpdate", "Strategy", "Tick", "__version__"]
+__all__ = ["Book", "Order", "OrderUpdate", "Strategy", "Tick", "__version__"]
 
 #: Where each public name lives: imported on first use.
 _HOMES: dict[str, str] = {
+    "Book": "tradeops.protocol.book",
     "Order": "tradeops.runtime.orders",
     "OrderUpdate": "tradeops.runtime.orders",
     "Strategy": "tradeops.runtime.strategy",

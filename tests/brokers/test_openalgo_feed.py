@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from tradeops.protocol.feed import Authenticated, Failure, MarketData, Subscribed
+from tradeops.protocol.feed import Authenticated, BookUpdate, Failure, MarketData, Subscribed
 from tradeops.protocol.modes import Mode
 from tradeops.protocol.openalgo_feed import OpenAlgoFeed
 
@@ -64,3 +64,22 @@ def test_market_data_as_trades_and_quotes() -> None:
         "quote", 9.95, 3.0, 10.05, 4.0)
     assert feed.receive('{"type": "market_data", "symbol": "X", "exchange": "NSE", '
                         '"mode": 1, "data": {}}') == []  # no ltp: nothing to say
+
+
+def test_depth_pushes_become_books_for_depth_symbols_and_quote_to_depth_sends_nothing() -> None:
+    feed = OpenAlgoFeed("k3y")
+    feed.change_frames({}, [M("NSE:INFY", None, "quote")])
+    # quote -> depth needs nothing more of OpenAlgo (both are its mode 3 at 5 levels).
+    assert feed.change_frames({"NSE:INFY": "quote"}, [M("NSE:INFY", "quote", "depth")]) == []
+    push = json.dumps({"type": "market_data", "symbol": "INFY", "exchange": "NSE", "mode": 3,
+                       "data": {"ltp": 10, "timestamp": 1000, "depth": {
+                           "buy": [{"price": 9.95, "quantity": 3}, {"price": 9.9, "quantity": 1},
+                                   {"price": 0, "quantity": 0}],
+                           "sell": [{"price": 10.05, "quantity": 4}]}}})
+    rows, events = feed.receive_rows(push, 77)
+    assert len(rows) == 1  # the quote
+    (book,) = events
+    assert isinstance(book, BookUpdate) and book.symbol == "NSE:INFY" and book.receive_ns == 77
+    assert book.bids == ((9.95, 3.0), (9.9, 1.0)) and book.asks == ((10.05, 4.0),)
+    feed.change_frames({"NSE:INFY": "depth"}, [M("NSE:INFY", "depth", "quote")])
+    assert feed.receive_rows(push, 78)[1] == []  # back at quote: no book

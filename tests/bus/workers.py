@@ -98,3 +98,34 @@ def update_table(topology: str, broker: str, ready: Any, stop: Any) -> None:
             f = float(n)
             table.put(trade._replace(seq=n, price=f, size=f, vwap=f, exchange_ns=n))
             table.put(quote._replace(seq=n, bid=f, ask=f, ask_size=f, exchange_ns=n))
+
+
+def book_levels(n: int, depth: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """Update n's book: every level a function of n, so a mix of two updates shows."""
+    bids = [(float(n - i), float(n + i)) for i in range(depth)]
+    asks = [(float(n + 1 + i), float(2 * n + i)) for i in range(depth)]
+    return bids, asks
+
+
+def book_checksum(bids: Any, asks: Any) -> int:
+    """What the writer stores as receive_ns: the sum of every price and size of the book."""
+    return int(sum(p + s for p, s in bids) + sum(p + s for p, s in asks))
+
+
+def update_books(topology: str, broker: str, ready: Any, stop: Any) -> None:
+    """Rewrite one symbol's 20-level book at full speed, each book carrying its update number
+    (exchange_ns) and a checksum of its levels (receive_ns)."""
+    from tradeops.bus import BookTable
+    from tradeops.protocol.tick import encode_symbol
+
+    raw = encode_symbol("BTC/USD")
+    with BookTable(topology, broker, max_symbols=4) as table:
+        n = 1
+        bids, asks = book_levels(n, 20)
+        table.write(raw, n, book_checksum(bids, asks), bids, asks)
+        ready.set()
+        while not stop.is_set():
+            n += 1
+            depth = 1 + n % 20  # the level counts change too
+            bids, asks = book_levels(n, depth)
+            table.write(raw, n, book_checksum(bids, asks), bids, asks)

@@ -115,3 +115,70 @@ class TickRecorder(Strategy):
 
     def on_stop(self) -> None:
         self._out.close()
+
+
+class BarRecorder(Strategy):
+    """Writes every bar (to params.out) and every trade (to params.trades) it receives, one
+    line each, and names any bar that reached on_tick (it must not)."""
+
+    def on_start(self) -> None:
+        self._bars = open(self.params["out"], "a", buffering=1)  # noqa: SIM115
+        self._trades = open(self.params["trades"], "a", buffering=1)  # noqa: SIM115
+
+    def on_tick(self, tick: Any) -> None:
+        if tick.kind == "trade":
+            self._trades.write(f"{tick.symbol} {tick.exchange_ns} {tick.price!r} {tick.size!r}\n")
+        elif tick.kind == "bar":
+            self._trades.write(f"BAR-IN-ON-TICK {tick.symbol}\n")
+
+    def on_bar(self, bar: Any) -> None:
+        self._bars.write(
+            f"{bar.symbol} {bar.exchange_ns} {bar.open!r} {bar.high!r} {bar.low!r} "
+            f"{bar.close!r} {bar.volume!r} {bar.trade_count}\n"
+        )
+
+    def on_stop(self) -> None:
+        self._bars.close()
+        self._trades.close()
+
+
+class KindRecorder(Strategy):
+    """Appends the kind of every tick it receives to params.out."""
+
+    def on_start(self) -> None:
+        self._out = open(self.params["out"], "a", buffering=1)  # noqa: SIM115
+
+    def on_tick(self, tick: Any) -> None:
+        self._out.write(f"{tick.kind}\n")
+
+    def on_bar(self, bar: Any) -> None:
+        self._out.write("on_bar\n")
+
+    def on_stop(self) -> None:
+        self._out.close()
+
+
+class BookRecorder(Strategy):
+    """Writes every quote (to params.quotes) and every book it receives (to params.out), and
+    checks self.book() agrees with what on_book was handed."""
+
+    def on_start(self) -> None:
+        self._books = open(self.params["out"], "a", buffering=1)  # noqa: SIM115
+        self._quotes = open(self.params["quotes"], "a", buffering=1)  # noqa: SIM115
+
+    def on_tick(self, tick: Any) -> None:
+        if tick.kind == "quote":
+            self._quotes.write(f"{tick.symbol} {tick.exchange_ns} {tick.bid!r} "
+                               f"{tick.bid_size!r} {tick.ask!r} {tick.ask_size!r}\n")
+
+    def on_book(self, book: Any) -> None:
+        newest = self.book(book.symbol)
+        assert newest is not None and newest.version >= book.version
+        bids = " ".join(f"{p!r}:{s!r}" for p, s in book.bids)
+        asks = " ".join(f"{p!r}:{s!r}" for p, s in book.asks)
+        self._books.write(f"{book.symbol} {book.exchange_ns} {book.version} {len(book.bids)} "
+                          f"{len(book.asks)} | {bids} | {asks}\n")
+
+    def on_stop(self) -> None:
+        self._books.close()
+        self._quotes.close()

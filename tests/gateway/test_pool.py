@@ -173,3 +173,31 @@ def test_growth_and_shrinkage_go_in_separate_changes() -> None:
     second = pool.begin(0)
     assert second is not None
     assert second.transitions == (Transition("A", "quote", "trade"),)
+
+
+def test_an_incomparable_move_grows_to_the_join_first_then_shrinks() -> None:
+    # quote -> trade+bars adds bars and drops quotes: one subscribe to quote+bars, then one
+    # unsubscribe to trade+bars, so the symbol never stops flowing in between.
+    pool = Pool("sim", 5, 1)
+    pool.apply({"X": "quote"})
+    settle(pool)
+    pool.apply({"X": "trade+bars"})
+    first = pool.begin(0)
+    assert first is not None
+    assert first.transitions == (Transition("X", "quote", "quote+bars"),)
+    pool.confirm(0)
+    second = pool.begin(0)
+    assert second is not None
+    assert second.transitions == (Transition("X", "quote+bars", "trade+bars"),)
+    pool.confirm(0)
+    assert pool.mode_of("X") == "trade+bars" and pool.begin(0) is None
+
+
+def test_a_refused_join_rolls_back_to_the_confirmed_mode() -> None:
+    pool = Pool("sim", 5, 1)
+    pool.apply({"X": "quote"})
+    settle(pool)
+    pool.apply({"X": "trade+bars"})
+    assert pool.begin(0) is not None
+    assert pool.fail(0) == [Transition("X", "quote", "trade+bars")]
+    assert pool.target(0) == {"X": "quote"} and pool.begin(0) is None

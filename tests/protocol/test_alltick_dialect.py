@@ -17,7 +17,7 @@ from tradeops.protocol.alltick import (
     to_wire,
     trade_push,
 )
-from tradeops.protocol.feed import Failure, MarketData, Subscribed
+from tradeops.protocol.feed import BookUpdate, Failure, MarketData, Subscribed
 
 # Shapes from AllTick's published API (protocol numbers 22004/22005, 22998, 22999).
 TRADE_PUSH = {
@@ -139,3 +139,21 @@ def test_the_server_side_builders_speak_the_same_bytes() -> None:
         MarketData("quote", "HK:700", 1605509068000 * 10**6, 0.0, 0.0, 9.12, 100.0, 9.13, 200.0)
     ]
     assert json.loads(book)["data"]["bids"][1] == {"price": "9.11", "volume": "50"}
+
+
+def test_depth_pushes_become_books_for_depth_symbols_only() -> None:
+    session = AllTickSession("t", trace=lambda: "x")
+    session.change_frames({}, [Transition("HK:700", None, "depth"),
+                               Transition("US:AAPL", None, "quote")])
+    push = depth_push("700.HK", 2, 1605509068000, [(9.12, 100), (9.11, 50), (9.10, 0)],
+                      [(9.13, 200), (9.14, 10)])
+    rows, events = session.receive_rows(push, 42)
+    assert len(rows) == 1 and rows[0][8:12] == (9.12, 100.0, 9.13, 200.0)  # the best level
+    (book,) = events
+    assert isinstance(book, BookUpdate) and book.symbol == "HK:700" and book.receive_ns == 42
+    assert book.bids == ((9.12, 100.0), (9.11, 50.0)) and book.asks == ((9.13, 200.0),
+                                                                          (9.14, 10.0))
+    assert book.exchange_ns == 1605509068000 * 1_000_000
+    quote_only = depth_push("AAPL.US", 3, 1605509068000, [(1.0, 1)], [(1.1, 1)])
+    rows, events = session.receive_rows(quote_only, 43)
+    assert len(rows) == 1 and events == []  # a quote subscription gets no book

@@ -10,6 +10,7 @@ import pytest
 
 from tradeops.gateway.pool import Transition
 from tradeops.protocol.alpaca import (
+    CHANNELS,
     Authenticated,
     Connected,
     Failure,
@@ -18,6 +19,7 @@ from tradeops.protocol.alpaca import (
     Subscribed,
     to_ns,
 )
+from tradeops.protocol.feed import BookUpdate
 
 # Recorded shapes, as Alpaca sends them (https://docs.alpaca.markets/docs/streaming-market-data).
 TS = "2024-03-01T14:30:00.123456789Z"
@@ -145,6 +147,19 @@ def test_change_frames_carry_exactly_the_channel_difference() -> None:
     assert session.change_frames({}, []) == []
 
 
+def test_bars_are_subscribed_only_for_a_mode_with_bars() -> None:
+    session = MarketDataSession("k", "s", "json")
+    assert "bars" not in {c for mode in ("trade", "quote", "depth") for c in CHANNELS[mode]}
+    moves = [
+        Transition("AAPL", None, "trade+bars"),  # new, with bars
+        Transition("MSFT", "quote", "quote+bars"),  # bars added, nothing else
+    ]
+    frames = [json.loads(f) for f in session.change_frames({}, moves)]
+    assert frames == [{"action": "subscribe", "bars": ["AAPL", "MSFT"], "trades": ["AAPL"]}]
+    (frame,) = session.change_frames({}, [Transition("MSFT", "quote+bars", "quote")])
+    assert json.loads(frame) == {"action": "unsubscribe", "bars": ["MSFT"]}
+
+
 def test_garbage_is_a_failure_not_an_exception() -> None:
     session = MarketDataSession("k", "s", "msgpack")
     (event,) = session.receive(b"\xc1\xc1not msgpack")
@@ -163,3 +178,19 @@ def test_garbage_is_a_failure_not_an_exception() -> None:
 )
 def test_rfc3339_timestamps(text: str, ns: int) -> None:
     assert to_ns(text) == ns
+
+
+def test_orderbook_messages_become_the_top_levels_after_a_snapshot_and_changes() -> None:
+    session = MarketDataSession("k", "s", "json", depth=2)
+    snapshot = [{"T": "o", "S": "BTC/USD", "t": "2024-03-01T14:30:00Z", "r": True,
+                 "b": [{"p": 100.0, "s": 1.0}, {"p": 99.0, "s": 2.0}, {"p": 98.0, "s": 3.0}],
+                 "a": [{"p": 101.0, "s": 1.5}]}]
+    rows, (book,) = session.receive_rows(json.dumps(snapshot), 7)
+    assert rows == [] and isinstance(book, BookUpdate)
+    assert book.bids == ((100.0, 1.0), (99.0, 2.0)) and book.asks == ((101.0, 1.5),)
+    assert book.exchange_ns == to_ns("2024-03-01T14:30:00Z") and book.receive_ns == 7
+    change = [{"T": "o", "S": "BTC/USD", "t": "2024-03-01T14:30:01Z",
+               "b": [{"p": 100.0, "s": 0}], "a": [{"p": 100.5, "s": 4.0}]}]
+    _, (book,) = session.receive_rows(json.dumps(change), 8)
+    assert isinstance(book, BookUpdate)
+    assert book.bids == ((99.0, 2.0), (98.0, 3.0)) and book.asks == ((100.5, 4.0), (101.0, 1.5))

@@ -39,7 +39,29 @@ def test_modes_nest_and_say_which_kinds_they_receive() -> None:
     assert not modes.covers("trade", "quote") and not modes.covers(None, "trade")
     assert modes.strongest(["trade", "depth", "quote"]) == "depth"
     assert modes.strongest([]) is None
-    assert modes.kinds_of("trade") == {"trade", "bar"}
-    assert modes.kinds_of("quote") == {"trade", "bar", "quote"}
-    assert modes.kinds_of("depth") == {"trade", "bar", "quote", "depth"}
+    assert modes.kinds_of("trade") == {"trade"}
+    assert modes.kinds_of("quote") == {"trade", "quote"}
+    assert modes.kinds_of("depth") == {"trade", "quote", "depth"}
+    assert modes.kinds_of("trade+bars") == {"trade", "bar"}
+    assert modes.kinds_of("depth+bars") == {"trade", "bar", "quote", "depth"}
     assert not modes.receives("depth", "no-such-kind")
+
+
+def test_bars_are_an_extra_on_any_base_and_modes_join() -> None:
+    # Bars only for a mode that asked for them: depth alone does not cover trade+bars.
+    assert not modes.covers("depth", "trade+bars") and modes.covers("depth+bars", "quote")
+    assert modes.covers("trade+bars", "trade") and not modes.covers("trade+bars", "quote")
+    # Incomparable modes join to a mode that is neither of them.
+    assert modes.join("quote", "trade+bars") == "quote+bars"
+    assert modes.strongest(["trade+bars", "depth", "quote"]) == "depth+bars"
+    assert modes.base("quote+bars") == "quote" and modes.make("depth", True) == "depth+bars"
+    assert set(modes.MODES) == {modes.make(b, x) for b in modes.BASE_MODES for x in (0, 1)}
+
+
+def test_interest_joins_bars_with_a_stronger_base_and_downgrades_when_each_leaves() -> None:
+    interest = Interest()
+    assert interest.add("bars", "X", "trade+bars") == {"X": "trade+bars"}
+    assert interest.add("book", "X", "depth") == {"X": "depth+bars"}
+    assert interest.remove("bars", "X") == {"X": "depth"}  # nobody wants bars: drop them
+    assert interest.add("bars", "X", "trade+bars") == {"X": "depth+bars"}
+    assert interest.drop("book") == {"X": "trade+bars"}

@@ -13,6 +13,7 @@ from typing import Any
 import msgpack
 
 from tradeops.protocol.alpaca_server import AlpacaDataSession, alpaca_code
+from tradeops.protocol.book import Book
 from tradeops.protocol.codec import Codec
 from tradeops.protocol.downstream import ClientFrame, Result, SessionConfig
 from tradeops.protocol.native import NativeSession
@@ -139,6 +140,40 @@ def s_msg(codec: Codec, message: dict[str, Any]) -> str | bytes:
     return json.dumps(message) if codec is Codec.JSON else msgpack.packb(message)
 
 
+def test_native_bars_come_only_with_a_bars_mode() -> None:
+    bar = Tick.make("bar", "AAPL", seq=4, exchange_ns=60_000_000_000, open=1.0, high=2.0,
+                    low=0.5, close=1.5, volume=300.0, vwap=1.25, trade_count=4)
+    kinds = {}
+    for mode in ("quote", "trade+bars"):
+        s = NativeSession(config(token=None), 0.0, Codec.JSON)
+        hello(s)
+        change = s.receive(json.dumps({"op": "subscribe", "symbols": ["AAPL"], "mode": mode}), 0)
+        assert change is not None and dict(change.wants) == {("sim", "AAPL"): mode}
+        s.resolved({("sim", "AAPL"): Result(True)})
+        s.take()
+        s.ticks("sim", [trade(1), quote(2), bar], {})
+        kinds[mode] = [t["kind"] for frame in decoded(s.take()) for t in frame["ticks"]]
+    assert kinds == {"quote": ["trade", "quote"], "trade+bars": ["trade", "bar"]}
+
+
+def test_native_depth_carries_the_book_of_each_change() -> None:
+    book = Book("AAPL", ((100.0, 1.0), (99.5, 2.0)), ((100.5, 3.0),), 1, 2, 7)
+    s = NativeSession(config(token=None, book=lambda broker, symbol: book), 0.0, Codec.JSON)
+    hello(s)
+    change = s.receive(json.dumps({"op": "subscribe", "symbols": ["AAPL"], "mode": "depth"}), 0)
+    assert change is not None and dict(change.wants) == {("sim", "AAPL"): "depth"}
+    s.resolved({("sim", "AAPL"): Result(True)})
+    s.take()
+    depth_tick = Tick.make("depth", "AAPL", seq=3, bid=100.0, bid_size=1.0, ask=100.5,
+                           ask_size=3.0)
+    assert s.ticks("sim", [quote(2), depth_tick], {}) == 2
+    (frame,) = decoded(s.take())
+    quote_item, depth_item = frame["ticks"]
+    assert quote_item["kind"] == "quote" and depth_item["kind"] == "depth"
+    assert depth_item["bids"] == [[100.0, 1.0], [99.5, 2.0]]
+    assert depth_item["asks"] == [[100.5, 3.0]] and depth_item["version"] == 7
+
+
 def test_native_errors_then_closes_a_client_that_keeps_breaking_the_rules() -> None:
     s = NativeSession(config(token=None), 0.0)
     hello(s)
@@ -218,14 +253,38 @@ def test_alpaca_unserved_channels_get_410_and_stay_out_of_the_set() -> None:
     s = alpaca(token=None)
     s.receive(ALPACA_AUTH, 0.0)
     s.take()
-    msg = {"action": "subscribe", "trades": ["AAPL"], "bars": ["AAPL"]}
+    msg = {"action": "subscribe", "trades": ["AAPL"], "dailyBars": ["AAPL"]}
     change = s.receive(msgpack.packb(msg), 0.0)
     assert change is not None
     s.resolved({("sim", "AAPL"): Result(True)})
     error, ack = decoded(s.take())
-    assert error[0]["code"] == 410 and ack[0]["bars"] == [] and ack[0]["trades"] == ["AAPL"]
+    assert error[0]["code"] == 410 and ack[0]["dailyBars"] == [] and ack[0]["trades"] == ["AAPL"]
     unsub = s.receive(msgpack.packb({"action": "unsubscribe", "trades": ["AAPL"]}), 0.0)
     assert unsub is not None and dict(unsub.wants) == {("sim", "AAPL"): None}
+
+
+def test_alpaca_bars_are_asked_of_the_gateway_only_for_a_client_that_holds_them() -> None:
+    s = alpaca(token=None, codec=Codec.JSON)
+    s.receive(json.dumps({"action": "auth", "key": "k", "secret": "x"}), 0.0)
+    change = s.receive(json.dumps({"action": "subscribe", "bars": ["AAPL"],
+                                   "quotes": ["MSFT"]}), 0.0)
+    assert change is not None
+    assert dict(change.wants) == {("sim", "AAPL"): "trade+bars", ("sim", "MSFT"): "quote"}
+    s.resolved({("sim", "AAPL"): Result(True), ("sim", "MSFT"): Result(True)})
+    ack = decoded(s.take())[-1]  # after the greeting and the auth reply
+    assert ack[0]["bars"] == ["AAPL"] and ack[0]["trades"] == []
+    bar = Tick.make("bar", "AAPL", seq=7, exchange_ns=60_000_000_000, open=1.0, high=2.0,
+                    low=0.5, close=1.5, volume=300.0, vwap=1.25, trade_count=4)
+    # Only the bar goes out: this client holds AAPL's bars, not its trades.
+    assert s.ticks("sim", [trade(5), bar], {}) == 1
+    ((payload, _),) = s.take()
+    (item,) = json.loads(payload)
+    assert item["T"] == "b" and (item["o"], item["c"], item["v"], item["n"]) == (1.0, 1.5, 300, 4)
+    more = s.receive(json.dumps({"action": "subscribe", "quotes": ["AAPL"]}), 0.0)
+    assert more is not None and dict(more.wants) == {("sim", "AAPL"): "quote+bars"}
+    s.resolved({("sim", "AAPL"): Result(True)})
+    drop = s.receive(json.dumps({"action": "unsubscribe", "bars": ["AAPL"]}), 0.0)
+    assert drop is not None and dict(drop.wants) == {("sim", "AAPL"): "quote"}
 
 
 def test_alpaca_data_is_msgpack_with_timestamps_or_json_with_rfc3339() -> None:
@@ -320,6 +379,31 @@ def test_openalgo_bulk_quote_and_depth_carry_the_latest_trade_and_quote() -> Non
     assert last_quote["ltp"] == 101.5 and last_quote["bid"] == 101.0 and last_quote["ask"] == 101.2
     assert messages[3]["data"]["depth"] == {"buy": [{"price": 101.0, "quantity": 2.0}],
                                            "sell": [{"price": 101.2, "quantity": 4.0}]}
+
+
+def test_openalgo_depth_on_a_broker_with_books_carries_five_levels_a_side() -> None:
+    levels = tuple((100.0 - i, 1.0 + i) for i in range(8))
+    book = Book("AAPL", levels, tuple((101.0 + i, 2.0 + i) for i in range(8)), 1, 2, 3)
+    s = OpenAlgoSession(config(token=None, book_brokers=frozenset({"sim"}),
+                               book=lambda broker, symbol: book if symbol == "AAPL" else None),
+                        0.0)
+    s.receive(OPENALGO_AUTH, 0.0)
+    s.take()
+    change = s.receive(json.dumps({"action": "subscribe", "symbol": "AAPL",
+                                   "exchange": "NASDAQ", "mode": 3}), 0.0)
+    assert change is not None and dict(change.wants) == {("sim", "AAPL"): "depth"}
+    s.resolved({("sim", "AAPL"): Result(True)})
+    (ack,) = decoded(s.take())
+    assert ack["subscriptions"][0]["depth"] == 5
+    depth_tick = Tick.make("depth", "AAPL", seq=3, exchange_ns=1_700_000_000_400_000_000,
+                           bid=100.0, bid_size=1.0, ask=101.0, ask_size=2.0)
+    # The quote does not repeat the book; the trade and the book change each send one.
+    assert s.ticks("sim", [trade(1), quote(2), depth_tick], {}) == 2
+    messages = decoded(s.take())
+    assert [m["mode"] for m in messages] == [3, 3]
+    depth = messages[1]["data"]["depth"]
+    assert depth["buy"] == [{"price": p, "quantity": q, "orders": 0} for p, q in levels[:5]]
+    assert len(depth["sell"]) == 5 and depth["sell"][0]["price"] == 101.0
 
 
 def test_openalgo_ping_unsubscribe_and_mode_labels() -> None:

@@ -61,9 +61,9 @@ def test_each_symbols_ticks_are_encoded_once_for_every_client(
     encoded: list[int] = []
     real = native.tick_message
 
-    def counting(tick: Tick) -> dict[str, Any]:
+    def counting(tick: Tick, book: Any = None) -> dict[str, Any]:
         encoded.append(tick.seq)
-        return real(tick)
+        return real(tick, book)
 
     monkeypatch.setattr(native, "tick_message", counting)
     ticks = batch(30)

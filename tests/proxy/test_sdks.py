@@ -110,6 +110,28 @@ def test_alpaca_py_receives_typed_trades_and_quotes(
     assert row["codec"] == "msgpack" and row["name"] == "any-key" and row["path"] == "/v2/iex"
 
 
+def test_alpaca_py_receives_typed_bars_built_by_the_sim(
+    private_desk: Callable[..., ProxyDesk], run_stream: Callable[[Any], None]
+) -> None:
+    pytest.importorskip("alpaca")
+    from alpaca.data.live import StockDataStream
+    from alpaca.data.models import Bar
+
+    desk = private_desk(rate=40.0, bar_seconds=1.0)
+    received = Received()
+    stream = StockDataStream("any-key", TOKEN, url_override=desk.url + "/v2/iex")
+    stream.subscribe_bars(received.handler, "BARA")
+    run_stream(stream)
+    first = received.wait_for(lambda i: isinstance(i, Bar))
+    second = received.wait_for(lambda i: isinstance(i, Bar) and i.timestamp > first.timestamp)
+    for bar in (first, second):
+        assert bar.symbol == "BARA" and bar.low <= bar.open <= bar.high and bar.volume > 0
+        assert bar.trade_count is not None and bar.trade_count > 0
+    assert (second.timestamp - first.timestamp).total_seconds() >= 1.0
+    # Bars were all this client asked for: no trade or quote reaches it.
+    assert all(isinstance(i, Bar) for i in received.items)
+
+
 def test_alpaca_wrong_secret_is_refused_with_402(desk: ProxyDesk) -> None:
     ws = websocket.create_connection(
         desk.url + "/v2/iex", timeout=5, header=["Content-Type: application/msgpack"]

@@ -24,6 +24,13 @@ class Probe(Strategy):
         ):
             raise RuntimeError(f"boom from {self.name}")
 
+    def on_bar(self, bar: Any) -> None:
+        CALLS.append((self.name, "on_bar", (bar.seq, bar.kind)))
+
+    def on_book(self, book: Any) -> None:
+        newest = self.book(book.symbol)
+        CALLS.append((self.name, "on_book", (book.symbol, book.version, newest is book)))
+
     def on_timer(self) -> None:
         CALLS.append((self.name, "on_timer", self.now()))
 

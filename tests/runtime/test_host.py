@@ -18,6 +18,7 @@ from tradeops.gateway.client import GatewayError
 from tradeops.process import child
 from tradeops.process.paths import RunPaths
 from tradeops.process.spec import ProcessSpec
+from tradeops.protocol.book import Book
 from tradeops.protocol.tick import Tick
 from tradeops.runtime.host import Host
 from tradeops.runtime.host_stats import StuckReports
@@ -66,6 +67,8 @@ class FakeFeed:
         self.cursor = 0
         self.epoch = 1  # the bus's session id: one gateway run
         self.closed = False
+        self.books: dict[str, Book] = {}  # the book table, as the test sets it
+        self.book_delivered: dict[str, int] = {}
 
     def push(self, kind: str, symbol: str) -> None:
         self.cursor += 1
@@ -83,6 +86,9 @@ class FakeFeed:
 
     def last(self, symbol: str) -> Tick | None:
         return None
+
+    def book(self, symbol: str) -> Book | None:
+        return self.books.get(symbol)
 
     def close(self) -> None:
         self.closed = True
@@ -300,3 +306,33 @@ def test_a_refusal_in_a_batch_reaches_only_the_strategies_that_named_it(make: Ma
     host.step()
     assert calls("on_subscription_refused") == [
         ("asker", ("BADSYM", "broker refused: 410 BADSYM"))]
+
+
+def test_bars_go_to_on_bar_and_books_to_on_book_in_priority_order_once_per_version(
+    make: Make,
+) -> None:
+    host, (feed,) = make(
+        strategy("plain", extra="    mode: quote\n")
+        + strategy("barred", extra="    bars: true\n    priority: low\n")
+        + strategy("deep", extra="    mode: depth\n")
+        + strategy("deeper", extra="    mode: depth\n    priority: critical\n")
+    )
+    # One request, for the join of what the strategies want: depth with bars.
+    assert feed.client.asked == [("subscribe", ("AAPL",), "depth+bars")]
+    feed.books["AAPL"] = Book("AAPL", ((1.0, 2.0),), ((1.1, 3.0),), 1, 2, 1)
+    feed.push("trade", "AAPL")  # 1
+    feed.push("bar", "AAPL")  # 2
+    feed.push("depth", "AAPL")  # 3: book version 1
+    feed.push("depth", "AAPL")  # 4: still version 1 (a host behind): no second call
+    host.step()
+    feed.books["AAPL"] = Book("AAPL", ((1.0, 1.0),), ((1.1, 3.0),), 1, 2, 2)
+    feed.push("depth", "AAPL")  # 5: version 2
+    host.step()
+    assert calls("on_bar") == [("barred", (2, "bar"))]
+    assert calls("on_book") == [
+        ("deeper", ("AAPL", 1, True)), ("deep", ("AAPL", 1, True)),
+        ("deeper", ("AAPL", 2, True)), ("deep", ("AAPL", 2, True)),
+    ]
+    # No bar or book ever reaches on_tick; every strategy gets the trade.
+    assert sorted(calls("on_tick")) == [(n, (1, "trade")) for n in
+                                        ("barred", "deep", "deeper", "plain")]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.topology.helpers import base, codes, only, run
 from tradeops.topology.findings import Severity
+from tradeops.topology.model import Strategy
 from tradeops.topology.validate import validate_file
 
 
@@ -90,6 +91,24 @@ def test_alltick_symbol_format(tmp_path: Path) -> None:
     data["strategies"]["beta"].update(broker="tick", symbols=["HK:700", "AAPL"])
     f = only(run(tmp_path, data), "symbol-format")
     assert f.name == "AAPL" and "EXCHANGE:CODE" in f.fix
+
+
+def test_bars_on_a_broker_that_streams_none(tmp_path: Path) -> None:
+    data = base()
+    data["brokers"]["tick"] = {"adapter": "alltick", "credentials": {"token": "t"}}
+    data["strategies"]["beta"].update(broker="tick", symbols=["HK:700"], bars=True)
+    f = only(run(tmp_path, data), "bars-not-supported")
+    assert f.path == ("strategies", "beta", "bars") and "alltick" in f.message
+
+
+def test_bars_on_a_sim_broker_are_fine_and_join_the_mode(tmp_path: Path) -> None:
+    data = base()
+    data["strategies"]["alpha"].update(bars=True, mode="quote")
+    assert [f.code for f in run(tmp_path, data) if f.code.startswith("bars")] == []
+    strategy = Strategy.model_validate({"class": "a:B", "broker": "sim", "symbols": ["X"],
+                                        "mode": "quote", "bars": True})
+    assert strategy.subscription == "quote+bars"
+    assert strategy.model_copy(update={"bars": False}).subscription == "quote"
 
 
 def test_empty_symbol_list(tmp_path: Path) -> None:

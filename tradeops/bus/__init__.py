@@ -2,11 +2,13 @@
 
 ``TickRing`` writes ticks, ``RingReader`` reads them (as ``Tick``s, or as a ``TickBatch``
 read by column), ``LatestTable`` / ``TableReader`` hold
-the last trade and quote per symbol, ``names`` finds and removes a topology's segments. The
+the last trade and quote per symbol, ``BookTable`` / ``BookReader`` the newest order book per
+symbol, ``names`` finds and removes a topology's segments. The
 layout is documented in docs/bus.md.
 """
 
 from tradeops.bus.batch import TickBatch
+from tradeops.bus.books import BookReader, BookTable, BookTableFullError
 from tradeops.bus.doorbell import ReadersFullError
 from tradeops.bus.names import list_segments, remove_segments
 from tradeops.bus.reader import RingReader
@@ -15,6 +17,9 @@ from tradeops.bus.shm import SegmentBusyError
 from tradeops.bus.table import LatestTable, TableFullError, TableReader
 
 __all__ = [
+    "BookReader",
+    "BookTable",
+    "BookTableFullError",
     "LatestTable",
     "ReaderInfo",
     "ReadersFullError",

@@ -17,6 +17,7 @@ from typing import Final
 __all__ = [
     "SHM_DIR",
     "bell_name",
+    "book_name",
     "list_segments",
     "remove_segments",
     "ring_name",
@@ -50,6 +51,11 @@ def ring_name(topology: str, broker: str) -> str:
 def table_name(topology: str, broker: str) -> str:
     """The latest-value table of ``broker`` in ``topology``."""
     return f"{_base(topology, broker)}.table"
+
+
+def book_name(topology: str, broker: str) -> str:
+    """The book table of ``broker`` in ``topology`` (order books, docs/bus.md)."""
+    return f"{_base(topology, broker)}.books"
 
 
 def bell_name(topology: str, broker: str, slot: int) -> str:

@@ -7,11 +7,12 @@ Started by the supervisor as `python -m tradeops.gateway --topology FILE --name 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from loguru import logger
 
+from tradeops.bus.books import BookTable
 from tradeops.bus.ring import TickRing
 from tradeops.bus.table import LatestTable, TableReader
 from tradeops.gateway.backfill import Backfiller, Outages
@@ -31,14 +32,15 @@ from tradeops.process.paths import RunPaths
 from tradeops.protocol.alltick import DEFAULT_URL as ALLTICK_URL
 from tradeops.protocol.alltick import AllTickSession
 from tradeops.protocol.alpaca import MarketDataSession
-from tradeops.protocol.feed import FeedSession, MarketData
+from tradeops.protocol.book import MAX_LEVELS
+from tradeops.protocol.feed import BookUpdate, FeedSession, MarketData
 from tradeops.protocol.hours import WEEKDAYS, WeeklyHours, parse_session
 from tradeops.protocol.openalgo_feed import DEFAULT_URL as OPENALGO_URL
 from tradeops.protocol.openalgo_feed import OpenAlgoFeed
-from tradeops.protocol.tick import FLAG_BACKFILL, RecordRow
+from tradeops.protocol.tick import DEPTH, FLAG_BACKFILL, RecordRow, encode_symbol
 from tradeops.topology.model import Broker, Topology
 
-ALPACA_DATA = "wss://stream.data.alpaca.markets"
+ALPACA_STREAM = "wss://stream.data.alpaca.markets"  # live market data (websocket)
 ALPACA_PAPER = "https://paper-api.alpaca.markets"
 ALPACA_LIVE = "https://api.alpaca.markets"
 ALPACA_DATA = "https://data.alpaca.markets"  # historical market data (backfill)
@@ -58,7 +60,7 @@ def endpoint(broker: Broker, sim_url: str | None) -> str:
         return ALLTICK_URL
     if broker.adapter == "openalgo":
         return OPENALGO_URL
-    base = sim_url if broker.adapter == "sim" else ALPACA_DATA
+    base = sim_url if broker.adapter == "sim" else ALPACA_STREAM
     if base is None:
         raise ValueError("a sim broker's gateway needs --url (the supervisor passes it)")
     return base.rstrip("/") + feed_path(broker)
@@ -72,17 +74,41 @@ def session_factory(name: str, broker: Broker) -> Callable[[], FeedSession]:
         return lambda: AllTickSession(key)
     if broker.adapter == "openalgo":
         return lambda: OpenAlgoFeed(key)
-    return lambda: MarketDataSession(key, secret, "msgpack")
+    depth = broker.book_depth
+    return lambda: MarketDataSession(key, secret, "msgpack", depth)
 
 
 class BusSink:
-    """Upstream threads' ticks into the ring (one writer: the server serialises calls)."""
+    """Upstream threads' ticks into the ring, books into the book table (one writer: the
+    server serialises calls)."""
 
-    def __init__(self, ring: TickRing) -> None:
+    def __init__(self, ring: TickRing, books: BookTable | None = None,
+                 depth: int = MAX_LEVELS) -> None:
         self.ring = ring
+        self.books = books
+        self.depth = depth  # the broker's book_depth: levels a side written
 
     def write(self, connection: int, ticks: list[RecordRow]) -> None:
         self.ring.extend_records(ticks)
+
+    def write_books(self, books: Sequence[BookUpdate]) -> None:
+        """Each book into the book table, then a DEPTH record with its best levels into the
+        ring: the change takes its place among the ticks and wakes the readers, who read the
+        whole book from the table (docs/bus.md)."""
+        table = self.books
+        if table is None:
+            return
+        rows: list[RecordRow] = []
+        depth = self.depth
+        for book in books:
+            raw = encode_symbol(book.symbol)
+            table.write(raw, book.exchange_ns, book.receive_ns, book.bids[:depth],
+                        book.asks[:depth])
+            bid, bid_size = book.bids[0] if book.bids else (0.0, 0.0)
+            ask, ask_size = book.asks[0] if book.asks else (0.0, 0.0)
+            rows.append((DEPTH, 0, 0, book.exchange_ns, book.receive_ns, raw,
+                         bid, bid_size, ask, ask_size))  # fmt: skip
+        self.ring.extend_records(rows)
 
     def write_backfill(self, ticks: list[MarketData]) -> None:
         for tick in ticks:
@@ -97,6 +123,7 @@ def run_gateway(ctx: RoleContext) -> int:
     broker = topology.brokers[broker_name]
     url = endpoint(broker, sim_url)
     table = LatestTable(paths.bus, broker_name)
+    books = BookTable(paths.bus, broker_name)
     ring = TickRing(paths.bus, broker_name, table=table)
     factory = session_factory(broker_name, broker)
     config = UpstreamConfig(url=url, session=factory, silence_after=broker.silence_after)
@@ -105,10 +132,10 @@ def run_gateway(ctx: RoleContext) -> int:
         broker_name,
         pool,
         lambda conn: config,
-        BusSink(ring),
+        BusSink(ring, books, broker.book_depth),
         str(paths.gateway_socket(broker_name)),
         stale_after=topology.settings.stale_after,
-        bus_info={"ring": ring.name, "table": table.name},
+        bus_info={"ring": ring.name, "table": table.name, "books": books.name},
     )
     last_state = 0.0
 
@@ -156,6 +183,7 @@ def run_gateway(ctx: RoleContext) -> int:
         router.journal.close()
         ring.close()
         table.close()
+        books.close()
     return 0
 
 

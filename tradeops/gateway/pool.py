@@ -10,9 +10,13 @@ in flight at a time (broker acks do not carry request ids); :meth:`Pool.confirm`
 :meth:`Pool.reset` forgets what a dropped connection had, so the next change resubscribes the
 whole target.
 
-Modes nest (depth ⊇ quote ⊇ trade): the pool is given the strongest mode per symbol, so a
-weaker request under a stronger one changes nothing, and when the strong one leaves the symbol
-is downgraded rather than dropped.
+Modes nest (depth ⊇ quote ⊇ trade, and a mode with bars ⊇ the same without): the pool is
+given the join of the wanted modes per symbol (protocol/modes.py), so a weaker request under a
+stronger one changes nothing, and when the strong one leaves the symbol is downgraded rather
+than dropped. Two modes can be incomparable (``quote`` → ``trade+bars`` adds bars and drops
+quotes): such a move is carried out in two changes, first the growth to their join
+(``quote+bars``), then the shrinkage, so each change is still one subscribe or one unsubscribe
+and the symbol never stops flowing in between.
 
 Capacity: a symbol occupies a slot on its connection from the moment it is placed until the
 broker confirms its removal, so the pool never asks the broker for more than its cap. A new
@@ -25,11 +29,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from tradeops.protocol.modes import STRENGTH, Mode
+from tradeops.protocol.modes import Mode, covers, join
 
 
 def _grows(t: Transition) -> bool:
-    return STRENGTH[t.after] > STRENGTH[t.before] if t.after and t.before else t.after is not None
+    """The move adds something the broker does not send yet (it may also drop something)."""
+    return t.after is not None and not covers(t.before, t.after)
+
+
+def _growth(t: Transition) -> Transition:
+    """The growing half of a move: to the join of before and after (after itself unless the
+    two are incomparable; the shrinking half follows in a later change)."""
+    return Transition(t.symbol, t.before, join(t.before, t.after))
 
 
 @dataclass(frozen=True)
@@ -161,7 +172,7 @@ class Pool:
         ]
         # Growth (new symbols, upgrades) first and shrinkage in a later change: each change is
         # then one subscribe or one unsubscribe message, answered by exactly one broker ack.
-        growing = tuple(t for t in moves if _grows(t))
+        growing = tuple(_growth(t) for t in moves if _grows(t))
         conn.in_flight = PoolChange(conn_id, growing or tuple(t for t in moves if not _grows(t)))
         return conn.in_flight
 

@@ -91,7 +91,7 @@ def _subscription(gateway: Gateway, client: Client, op: str, rid: Any, msg: dict
     if not isinstance(symbols, list) or not all(isinstance(s, str) and s for s in symbols):
         reply(gateway, client, rid, error="symbols must be a list of non-empty strings")
     elif op == "subscribe" and mode not in MODES:
-        reply(gateway, client, rid, error=f"mode must be trade, quote or depth, not {mode!r}")
+        reply(gateway, client, rid, error=f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     elif op == "subscribe":
         gateway.carry_out(gateway.core.subscribe(client.sock, rid, symbols, mode))
     else:

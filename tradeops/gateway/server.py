@@ -18,7 +18,7 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import asdict
 from typing import Any, Protocol
@@ -41,9 +41,9 @@ from tradeops.gateway.health import (
 from tradeops.gateway.pool import Pool
 from tradeops.gateway.router import OrderRouter
 from tradeops.gateway.session import MarketSession
-from tradeops.gateway.upstream import Upstream, UpstreamConfig, UpstreamEvent
+from tradeops.gateway.upstream import OnTicks, Upstream, UpstreamConfig, UpstreamEvent
 from tradeops.process import child
-from tradeops.protocol.feed import MarketData
+from tradeops.protocol.feed import BookUpdate, MarketData
 from tradeops.protocol.tick import RecordRow
 
 
@@ -51,6 +51,7 @@ class TickSink(Protocol):
     """Where upstream threads put normalised ticks (the bus writer, behind a lock)."""
 
     def write(self, connection: int, ticks: list[RecordRow]) -> None: ...
+    def write_books(self, books: Sequence[BookUpdate]) -> None: ...
     def write_backfill(self, ticks: list[MarketData]) -> None: ...
 
 
@@ -68,7 +69,7 @@ class UpstreamLink(UpstreamView, Protocol):
 #: Makes the upstream connection `id`: (id, config, on_event, on_ticks) -> link.
 UpstreamFactory = Callable[
     [int, UpstreamConfig, Callable[[UpstreamEvent], None],
-     Callable[[int, list[RecordRow]], None]],
+     OnTicks],
     UpstreamLink,
 ]
 
@@ -216,10 +217,14 @@ class GatewayServer:
         with suppress(OSError):
             self._wake_w.send(b"\0")
 
-    def _on_ticks(self, connection: int, ticks: list[RecordRow]) -> None:  # upstream threads
+    def _on_ticks(self, connection: int, ticks: list[RecordRow],
+                  books: Sequence[BookUpdate] = ()) -> None:  # upstream threads
         with self._tick_lock:
-            self._sink.write(connection, ticks)
-            self.ticks += len(ticks)
+            if ticks:
+                self._sink.write(connection, ticks)
+            if books:
+                self._sink.write_books(books)
+            self.ticks += len(ticks) + len(books)
         if self.outages is not None and self.backfiller is not None:
             outage = self.outages.seen(connection, ticks)
             if outage is not None:

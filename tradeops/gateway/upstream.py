@@ -16,16 +16,17 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import websocket
 
 from tradeops.gateway.backoff import Backoff, BackoffPolicy, Cause
 from tradeops.protocol.feed import (
     Authenticated,
+    BookUpdate,
     BrokerFrame,
     Connected,
     Failure,
@@ -37,6 +38,14 @@ from tradeops.protocol.modes import Mode
 from tradeops.protocol.tick import RecordRow
 
 State = Literal["connecting", "authenticating", "live", "backoff", "stopped"]
+
+
+class OnTicks(Protocol):
+    """Where an upstream thread hands what a frame carried: its record rows, and the order
+    books it changed (none for most frames)."""
+
+    def __call__(self, connection: int, rows: list[RecordRow],
+                 books: Sequence[BookUpdate] = (), /) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,7 @@ class Upstream:
         connection: int,
         config: UpstreamConfig,
         on_event: Callable[[UpstreamEvent], None],
-        on_ticks: Callable[[int, list[RecordRow]], None],
+        on_ticks: OnTicks,
     ) -> None:
         self.connection = connection
         self.config = config
@@ -136,6 +145,11 @@ class Upstream:
         if session is None or self.state != "live":
             return 0
         frames = session.change_frames(confirmed, moves)
+        if not frames:
+            # Nothing to ask the broker (bars from a broker that streams none): the change is
+            # done as it stands, acknowledged through the event queue like a broker's ack.
+            self._on_event(UpstreamEvent(self.connection, "ack"))
+            return 0
         generation = self._generation
         for frame in frames:
             self._outbox.put((generation, frame))
@@ -228,8 +242,11 @@ class Upstream:
             # Stamped once per frame, as it arrives: the latency a reader sees includes our
             # decode, and every tick of the frame shares the instant it reached us.
             rows, events = session.receive_rows(frame, time.time_ns())
+            books: list[BookUpdate] = []
             for event in events:
-                if isinstance(event, Subscribed):
+                if isinstance(event, BookUpdate):
+                    books.append(event)
+                elif isinstance(event, Subscribed):
                     self._on_event(UpstreamEvent(self.connection, "ack"))
                 elif isinstance(event, Failure):
                     cause = _cause(session, event.code)
@@ -241,12 +258,15 @@ class Upstream:
                             transient=event.code in session.transient_codes,
                         )
                     )
-            if rows:
+            if rows or books:
                 self.last_tick = now
                 if not healthy:  # authenticated and carrying data: a good session
                     self._backoff.reset()
                     healthy = True
-                self._on_ticks(self.connection, rows)
+                if books:
+                    self._on_ticks(self.connection, rows, books)
+                else:
+                    self._on_ticks(self.connection, rows)
 
     def _recv(self, ws: websocket.WebSocket) -> BrokerFrame | None:
         """The next data frame, or None for a control frame (pings are answered by the

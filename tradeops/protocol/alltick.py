@@ -12,7 +12,8 @@ every tradeops adapter shares; on the wire AllTick wants `CODE.EXCHANGE` (`700.H
 module translates both ways.
 
 Modes: `trade` subscribes the trade list; `quote` adds the order book at depth 1 (best bid and
-ask); `depth` asks for 5 levels (the tick record carries the best level).
+ask); `depth` asks for 5 levels: the best level becomes a quote, and the whole push (AllTick
+sends every level each time, not changes) a :class:`BookUpdate` for the bus's book table.
 
 Checked against AllTick's own documentation (en.apis.alltick.co, and the API repository
 alltick/alltick-realtime-forex-crypto-stock-tick-finance-websocket-api): 22004 subscribes
@@ -37,9 +38,11 @@ import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
+from dataclasses import replace
 from typing import Any
 
 from tradeops.protocol.feed import (
+    BookUpdate,
     BrokerFrame,
     Event,
     Failure,
@@ -48,7 +51,7 @@ from tradeops.protocol.feed import (
     Subscribed,
     market_rows,
 )
-from tradeops.protocol.modes import Mode
+from tradeops.protocol.modes import Mode, base
 from tradeops.protocol.tick import RecordRow
 
 HEARTBEAT, HEARTBEAT_ACK = 22000, 22001
@@ -122,6 +125,7 @@ class AllTickSession:
         self._token = token
         self._seq = itertools.count(1)
         self._trace = trace
+        self._book_symbols: set[str] = set()
         self.min_request_interval = request_interval
 
     def __repr__(self) -> str:  # never the token: sessions end up in logs and tracebacks
@@ -164,6 +168,8 @@ class AllTickSession:
                 frames.append(self._request(CANCEL, {"cancel_type": CANCEL_TRADES}))
         old_book = _book(confirmed)
         new_book = _book(target)
+        # Symbols whose pushes become books: those asked at depth (more than the best level).
+        self._book_symbols = {s for s, level in new_book if level > 1}
         if new_book != old_book:
             if new_book:
                 frames.append(
@@ -192,7 +198,9 @@ class AllTickSession:
     ) -> tuple[list[RecordRow], list[Event]]:
         """:meth:`receive` with its market data as the bus's record rows (one tick a frame:
         the generic conversion is all it needs)."""
-        return market_rows(self.receive(frame), receive_ns)
+        rows, events = market_rows(self.receive(frame), receive_ns)
+        return rows, [replace(e, receive_ns=receive_ns) if isinstance(e, BookUpdate) else e
+                      for e in events]
 
     def receive(self, frame: BrokerFrame) -> list[Event]:
         try:
@@ -215,11 +223,12 @@ class AllTickSession:
             ]
         if cmd == DEPTH_PUSH:
             bids, asks = data.get("bids") or [{}], data.get("asks") or [{}]
-            return [
+            symbol, ts = from_wire(str(data["code"])), int(data["tick_time"]) * 1_000_000
+            events: list[Event] = [
                 MarketData(
                     "quote",
-                    from_wire(str(data["code"])),
-                    int(data["tick_time"]) * 1_000_000,
+                    symbol,
+                    ts,
                     0.0,
                     0.0,
                     float(bids[0].get("price", 0)),
@@ -228,6 +237,9 @@ class AllTickSession:
                     float(asks[0].get("volume", 0)),
                 )
             ]
+            if symbol in self._book_symbols:
+                events.append(BookUpdate(symbol, ts, 0, _side(bids, True), _side(asks, False)))
+            return events
         if cmd in (TRADE_ACK, DEPTH_ACK, CANCEL_ACK):
             ret = int(msg.get("ret", 200))
             if ret != 200:
@@ -280,5 +292,13 @@ def _num(value: float) -> str:
     return repr(round(value, 6)) if value != int(value) else str(int(value))
 
 
+def _side(levels: list[dict[str, Any]], bids: bool) -> tuple[tuple[float, float], ...]:
+    """A push's levels, best first (AllTick sends them so; sorted anyway), empty ones left out."""
+    out = [(float(x["price"]), float(x["volume"])) for x in levels
+           if isinstance(x, dict) and "price" in x and float(x.get("volume", 0)) > 0]
+    return tuple(sorted(out, reverse=bids))
+
+
 def _book(target: Mapping[str, Mode]) -> list[tuple[str, int]]:
-    return sorted((s, DEPTH_LEVEL[m]) for s, m in target.items() if m in DEPTH_LEVEL)
+    # AllTick streams no bars: a mode's bars ask nothing of it (docs/brokers/alltick.md).
+    return sorted((s, DEPTH_LEVEL[b]) for s, m in target.items() if (b := base(m)) in DEPTH_LEVEL)

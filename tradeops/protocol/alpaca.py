@@ -18,8 +18,10 @@ from typing import Any, Literal
 
 import msgpack
 
+from tradeops.protocol.book import DEFAULT_LEVELS, BookKeeper, Level
 from tradeops.protocol.feed import (
     Authenticated,
+    BookUpdate,
     BrokerFrame,
     Connected,
     Event,
@@ -29,7 +31,7 @@ from tradeops.protocol.feed import (
     Subscribed,
     market_rows,
 )
-from tradeops.protocol.modes import Mode
+from tradeops.protocol.modes import MODES, Mode, base, has_bars
 from tradeops.protocol.tick import QUOTE, TRADE, RecordRow, encode_symbol
 
 __all__ = [
@@ -44,11 +46,15 @@ __all__ = [
 
 Codec = Literal["json", "msgpack"]
 
-# What each mode subscribes, as Alpaca channels. depth ⊇ quote ⊇ trade.
-CHANNELS: dict[str, tuple[str, ...]] = {
+# What each mode subscribes, as Alpaca channels. depth ⊇ quote ⊇ trade; `bars` (minute
+# bars) only for a mode with bars, so the broker sends bars only when a client asked for them.
+_BASE_CHANNELS: dict[str, tuple[str, ...]] = {
     "trade": ("trades",),
     "quote": ("trades", "quotes"),
     "depth": ("trades", "quotes", "orderbooks"),
+}
+CHANNELS: dict[str, tuple[str, ...]] = {
+    mode: _BASE_CHANNELS[base(mode)] + (("bars",) if has_bars(mode) else ()) for mode in MODES
 }
 
 # Error codes whose cause will not go away by reconnecting at once.
@@ -71,9 +77,13 @@ class MarketDataSession:
     fatal_codes: Mapping[int, str] = FATAL_CODES
     transient_codes: AbstractSet[int] = frozenset({INTERNAL_ERROR})
 
-    def __init__(self, key: str, secret: str, codec: Codec = "msgpack") -> None:
+    def __init__(self, key: str, secret: str, codec: Codec = "msgpack",
+                 depth: int = DEFAULT_LEVELS) -> None:
         self._key, self._secret = key, secret
         self.codec: Codec = codec
+        # Crypto order books: a snapshot ("r": true) then changed levels; kept whole here,
+        # the top `depth` levels a side go to the book table.
+        self.books = BookKeeper(depth)
         self.state: Literal["connecting", "authenticating", "ready", "failed"] = "connecting"
 
     def url(self, base: str) -> str:
@@ -167,6 +177,8 @@ class MarketDataSession:
                 add((QUOTE, 0, 0, to_ns(msg["t"]), receive_ns, encode_symbol(msg["S"]),
                      float(msg["bp"]), float(msg["bs"]), float(msg["ap"]),
                      float(msg["as"])))  # fmt: skip
+            elif kind == "o":
+                events.append(self._book(msg, receive_ns))
             else:
                 event = self._event(msg)
                 if isinstance(event, MarketData):  # a bar: all twelve values
@@ -174,6 +186,14 @@ class MarketDataSession:
                 elif event is not None:
                     events.append(event)
         return rows, events
+
+    def _book(self, msg: dict[str, Any], receive_ns: int) -> BookUpdate:
+        """An ``orderbooks`` message (``b``/``a`` levels of ``p``, ``s``; ``r`` a reset,
+        size 0 a level removed) applied to the symbol's book: its top levels now."""
+        symbol = msg["S"]
+        bids, asks = self.books.apply(symbol, _levels(msg.get("b")), _levels(msg.get("a")),
+                                      reset=bool(msg.get("r")))
+        return BookUpdate(symbol, to_ns(msg["t"]), receive_ns, bids, asks)
 
     def _decode(self, frame: BrokerFrame) -> Any:
         if isinstance(frame, (bytes, bytearray, memoryview)) and self.codec == "msgpack":
@@ -212,6 +232,8 @@ class MarketDataSession:
                 vwap=float(msg.get("vw") or 0),
                 trades=int(msg.get("n") or 0),
             )
+        if kind == "o":
+            return self._book(msg, 0)
         if kind == "success":
             if msg.get("msg") == "connected":
                 return Connected()
@@ -229,6 +251,12 @@ class MarketDataSession:
                 self.state = "failed"
             return Failure(code, str(msg.get("msg", "")))
         return None
+
+
+def _levels(raw: Any) -> list[Level]:
+    if not isinstance(raw, list):
+        return []
+    return [(float(level["p"]), float(level["s"])) for level in raw if isinstance(level, dict)]
 
 
 def to_ns(value: Any) -> int:

@@ -15,8 +15,9 @@ What an unmodified alpaca-py ``StockDataStream(..., url_override="ws://HOST:PORT
 4. data as arrays of ``t`` / ``q`` messages, msgpack (``t`` a Timestamp ext) when the
    upgrade said ``Content-Type: application/msgpack``, JSON otherwise.
 
-Only ``trades`` and ``quotes`` are carried (the bus holds no bars the gateway subscribed, no
-order books, statuses or news); other channels are answered with error 410 and left out of
+``trades``, ``quotes`` and ``bars`` are carried (a symbol's bars are asked of the gateway,
+and so of the broker, only while some client holds its ``bars``); other channels (order
+books, daily and updated bars, statuses, news) are answered with error 410 and left out of
 the set. The message builders and error texts (``alpaca_stream.py``) and the codecs
 (``codec.py``) are shared with the simulated exchange: one source for the dialect.
 """
@@ -53,10 +54,12 @@ from tradeops.protocol.downstream import (
     group_items,
     merged_items,
 )
-from tradeops.protocol.modes import Mode
+from tradeops.protocol.modes import BaseMode, Mode, make
 from tradeops.protocol.tick import BAR, QUOTE, TRADE, SymbolError, Tick, encode_symbol
 
-SERVED: Final = ("trades", "quotes")
+SERVED: Final = ("trades", "quotes", "bars")
+#: The tick kind each served channel carries.
+_CHANNEL_KIND: Final = (("trades", TRADE), ("quotes", QUOTE), ("bars", BAR))
 #: Messages per data frame: alpaca-py refuses frames over 1 MiB (the websockets
 #: library's default `max_size`, which alpaca-py's client keeps).
 MAX_ITEMS_PER_FRAME: Final = 1000
@@ -97,9 +100,14 @@ def data_message(tick: Tick, codec: Codec) -> dict[str, Any] | None:
 
 
 def _need(subs: dict[str, set[str]], symbol: str) -> Mode | None:
-    if symbol in subs["quotes"]:
-        return "quote"
-    return "trade" if symbol in subs["trades"] else None
+    """The gateway mode a client's channels of ``symbol`` need (bars alone: trade+bars,
+    whose trades this client is then not sent)."""
+    base: BaseMode | None = (
+        "quote" if symbol in subs["quotes"] else "trade" if symbol in subs["trades"] else None
+    )
+    if symbol in subs["bars"]:
+        return make(base or "trade", True)
+    return base
 
 
 @dataclass(frozen=True)
@@ -191,12 +199,12 @@ class AlpacaDataSession(DownstreamSession):
                 after[channel].update(symbols)
             else:
                 after[channel].difference_update(symbols)
-        if len(after["trades"] | after["quotes"]) > self.config.max_symbols and (
+        if len(set().union(*(after[c] for c in SERVED))) > self.config.max_symbols and (
             action == "subscribe"
         ):
             self.error(405)
             return None
-        touched = (after["trades"] ^ self.subs["trades"]) | (after["quotes"] ^ self.subs["quotes"])
+        touched: set[str] = set().union(*(after[c] ^ self.subs[c] for c in SERVED))
         wants: dict[Key, Mode | None] = {}
         for symbol in touched:
             need = _need(after, symbol)
@@ -299,7 +307,7 @@ class AlpacaDataSession(DownstreamSession):
 
     def _reindex(self) -> None:
         index: dict[bytes, set[int]] = {}
-        for channel, code in (("trades", TRADE), ("quotes", QUOTE)):
+        for channel, code in _CHANNEL_KIND:
             for symbol in self.subs[channel]:
                 try:
                     index.setdefault(encode_symbol(symbol), set()).add(code)
@@ -309,7 +317,7 @@ class AlpacaDataSession(DownstreamSession):
 
     def lost(self, key: Key, reason: str) -> None:
         symbol = key[1]
-        if symbol in self.subs["trades"] or symbol in self.subs["quotes"]:
+        if any(symbol in self.subs[c] for c in SERVED):
             for channel in SERVED:
                 self.subs[channel].discard(symbol)
             self._reindex()

@@ -35,6 +35,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any, ClassVar
 
+from tradeops.protocol.book import Book
 from tradeops.protocol.modes import Mode
 from tradeops.protocol.tick import Tick
 
@@ -137,6 +138,11 @@ class SessionConfig:
     exchanges: Mapping[str, str] = field(default_factory=dict)
     #: Brokers whose bus symbols carry their exchange (`NSE:RELIANCE`: OpenAlgo, AllTick).
     qualified: frozenset[str] = frozenset()
+    #: Brokers whose feed has order books (a depth subscription is served from the book table).
+    book_brokers: frozenset[str] = frozenset()
+    #: The newest book of (broker, symbol) from the bus's book table (the proxy's reader; None
+    #: when it has none): how a session reaches books without I/O of its own.
+    book: Callable[[str, str], Book | None] = lambda broker, symbol: None
 
     def token_ok(self, given: object) -> bool:
         """True when no token is configured, or `given` is it (compared in constant time)."""

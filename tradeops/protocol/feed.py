@@ -65,7 +65,20 @@ class MarketData(NamedTuple):
     trades: int = 0
 
 
-Event = Connected | Authenticated | Failure | Subscribed | MarketData
+@dataclass(frozen=True)
+class BookUpdate:
+    """A symbol's order book changed: its top levels now (best first, as
+    :class:`~tradeops.protocol.book.BookKeeper` answers), stamped by the broker and on
+    receipt (``receive_ns``)."""
+
+    symbol: str
+    exchange_ns: int
+    receive_ns: int
+    bids: tuple[tuple[float, float], ...]
+    asks: tuple[tuple[float, float], ...]
+
+
+Event = Connected | Authenticated | Failure | Subscribed | MarketData | BookUpdate
 
 
 def market_rows(events: Iterable[Event], receive_ns: int) -> tuple[list[RecordRow], list[Event]]:

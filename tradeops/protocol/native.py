@@ -14,8 +14,11 @@ JSON objects in TEXT frames; or msgpack maps in BINARY frames when the upgrade r
     → {"op": "ping", "id": 3}             ← {"op": "pong", "id": 3, "time_ns": ...}
     ← {"op": "error", "code": "unknown-op", "message": "...", "id": 4}
 
-Modes: ``trade`` delivers trades (and bars), ``quote`` trades, quotes and bars. One mode per
-symbol per client; subscribing again replaces it.
+Modes: ``trade`` delivers trades, ``quote`` trades and quotes, ``depth`` also order books
+(a ``depth`` tick per book change, with ``bids`` and ``asks`` as ``[price, size]`` best first:
+the symbol's newest book when the proxy sends it); each with ``+bars`` adds bars (the
+broker's bars are subscribed only while someone holds them).
+One mode per symbol per client; subscribing again replaces it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any, Final
 
 import msgpack
 
+from tradeops.protocol.book import Book
 from tradeops.protocol.codec import (
     Codec,
     DecodeError,
@@ -52,6 +56,7 @@ from tradeops.protocol.downstream import (
 from tradeops.protocol.modes import Mode, kinds_of
 from tradeops.protocol.tick import (
     BAR,
+    DEPTH,
     FLAG_SNAPSHOT,
     KIND_CODES,
     QUOTE,
@@ -62,8 +67,8 @@ from tradeops.protocol.tick import (
 )
 
 VERSION: Final = 1
-#: The modes this protocol offers (no order books on the bus yet, so no depth).
-MODES: Final = ("trade", "quote")
+#: The modes this protocol offers.
+MODES: Final = ("trade", "quote", "depth", "trade+bars", "quote+bars", "depth+bars")
 #: Ticks per `ticks` message: keeps frames far below common 1 MiB client limits.
 MAX_TICKS_PER_FRAME: Final = 1000
 #: Tick kind codes each mode delivers (the rule is protocol/modes.py's).
@@ -78,8 +83,9 @@ def is_native(message: object) -> bool:
     return isinstance(message, dict) and message.get("op") == "hello"
 
 
-def tick_message(tick: Tick) -> dict[str, Any]:
-    """One tick as the native protocol carries it: only the fields its kind uses."""
+def tick_message(tick: Tick, book: Book | None = None) -> dict[str, Any]:
+    """One tick as the native protocol carries it: only the fields its kind uses (a depth
+    tick: its symbol's ``book`` levels, or the best level the record holds without one)."""
     out: dict[str, Any] = {
         "seq": tick.seq, "kind": tick.kind, "symbol": tick.symbol,
         "ts": tick.exchange_ns, "rx": tick.receive_ns,
@@ -92,6 +98,12 @@ def tick_message(tick: Tick) -> dict[str, Any]:
     elif code == BAR:
         out.update(open=tick.open, high=tick.high, low=tick.low, close=tick.close,
                    volume=tick.volume, vwap=tick.vwap, trade_count=tick.trade_count)
+    elif code == DEPTH:
+        if book is not None:
+            out.update(bids=[list(level) for level in book.bids],
+                       asks=[list(level) for level in book.asks], version=book.version)
+        else:
+            out.update(bids=[[tick.bid, tick.bid_size]], asks=[[tick.ask, tick.ask_size]])
     if tick.flags & FLAG_SNAPSHOT:
         out["snapshot"] = True
     return out
@@ -229,8 +241,7 @@ class NativeSession(DownstreamSession):
             return None
         mode = message.get("mode", "trade")
         if mode not in MODES:
-            hint = " (order books are not carried yet)" if mode == "depth" else ""
-            self.error("bad-mode", f"`mode` must be one of: {', '.join(MODES)}{hint}", rid)
+            self.error("bad-mode", f"`mode` must be one of: {', '.join(MODES)}", rid)
             return None
         results: dict[str, dict[str, Any]] = {}
         held = set(self.subs)
@@ -314,7 +325,7 @@ class NativeSession(DownstreamSession):
                 continue
             item = encoded.get(tick.seq)
             if item is None:
-                item = encoded[tick.seq] = encode_item(codec, tick_message(tick))
+                item = encoded[tick.seq] = self._encode_tick(tick, broker)
             items.append(item)
         text = codec is Codec.JSON
         for i in range(0, len(items), MAX_TICKS_PER_FRAME):
@@ -330,7 +341,10 @@ class NativeSession(DownstreamSession):
         if not wanted:
             return 0
         codec = self.codec
-        encode = self._encode_tick
+
+        def encode(tick: Tick) -> bytes:
+            return self._encode_tick(tick, broker)
+
         runs = []
         for raw in symbols:
             kinds = wanted.get(raw)
@@ -351,8 +365,9 @@ class NativeSession(DownstreamSession):
             self.out.append((ticks_frame(codec, broker, items[i:i + MAX_TICKS_PER_FRAME]), text))
         return len(items)
 
-    def _encode_tick(self, tick: Tick) -> bytes:
-        return encode_item(self.codec, tick_message(tick))
+    def _encode_tick(self, tick: Tick, broker: str) -> bytes:
+        book = self.config.book(broker, tick.symbol) if tick.kind_code == DEPTH else None
+        return encode_item(self.codec, tick_message(tick, book))
 
     def _reindex(self) -> None:
         index: dict[str, dict[bytes, frozenset[int]]] = {}

@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from tradeops.protocol.book import Book
 from tradeops.protocol.downstream import (
     CLOSE_POLICY,
     Cache,
@@ -41,7 +42,8 @@ from tradeops.protocol.downstream import (
     Result,
     SessionConfig,
 )
-from tradeops.protocol.modes import Mode
+from tradeops.protocol.modes import Mode, join
+from tradeops.protocol.tick import DEPTH as DEPTH_KIND
 from tradeops.protocol.tick import QUOTE, TRADE, Tick
 
 LTP, QUOTE_MODE, DEPTH = 1, 2, 3
@@ -244,7 +246,9 @@ class OpenAlgoSession(DownstreamSession):
                                  Result(True))
             entry: dict[str, Any] = {"symbol": symbol, "exchange": exchange,
                                      "status": "success" if result.ok else "error",
-                                     "mode": pending.mode, "depth": 1, "broker": broker}
+                                     "mode": pending.mode, "broker": broker,
+                                     "depth": 5 if pending.mode == DEPTH
+                                     and broker in self.config.book_brokers else 1}
             if result.reason:
                 entry["message"] = result.reason
             subscriptions.append(entry)
@@ -259,6 +263,7 @@ class OpenAlgoSession(DownstreamSession):
         encoded = cache.get("openalgo")
         if encoded is None:
             encoded = cache["openalgo"] = {}
+        books = broker in self.config.book_brokers
         for tick in ticks:
             key = (broker, tick.symbol)
             targets = routes.get(key)
@@ -269,17 +274,22 @@ class OpenAlgoSession(DownstreamSession):
                 self._last_trade[key] = tick
             elif code == QUOTE:
                 self._last_quote[key] = tick
-            else:
+            elif code != DEPTH_KIND:
                 continue
             trade, quote = self._last_trade.get(key), self._last_quote.get(key)
             state = (trade.seq if trade else 0, quote.seq if quote else 0)
             for exchange, mode in targets:
                 if mode == LTP and code != TRADE:
                     continue
+                if code == DEPTH_KIND and mode != DEPTH:
+                    continue  # a book change is news to depth subscribers only
+                if books and mode == DEPTH and code == QUOTE:
+                    continue  # the book's own record follows the quote it tops
                 ck = (exchange, mode, tick.seq, state)
                 item = encoded.get(ck)
                 if item is None:
-                    item = encoded[ck] = self._encode(exchange, mode, tick, trade, quote)
+                    book = self.config.book(broker, tick.symbol) if mode == DEPTH else None
+                    item = encoded[ck] = self._encode(exchange, mode, tick, trade, quote, book)
                 self.out.append((item, True))
                 count += 1
         return count
@@ -293,7 +303,7 @@ class OpenAlgoSession(DownstreamSession):
 
     @staticmethod
     def _encode(exchange: str, mode: int, tick: Tick, trade: Tick | None,
-                quote: Tick | None) -> bytes:
+                quote: Tick | None, book: Book | None = None) -> bytes:
         ltp = trade.price if trade else 0.0
         data: dict[str, Any] = {"ltp": ltp, "timestamp": _ms(tick.exchange_ns)}
         if trade is not None:
@@ -304,8 +314,12 @@ class OpenAlgoSession(DownstreamSession):
                 data.update(bid=quote.bid, ask=quote.ask, bid_qty=quote.bid_size,
                             ask_qty=quote.ask_size)
         elif mode == DEPTH:
-            buy = [{"price": quote.bid, "quantity": quote.bid_size}] if quote else []
-            sell = [{"price": quote.ask, "quantity": quote.ask_size}] if quote else []
+            if book is not None:  # up to 5 levels a side, as OpenAlgo's depth mode carries
+                buy = [{"price": p, "quantity": q, "orders": 0} for p, q in book.bids[:5]]
+                sell = [{"price": p, "quantity": q, "orders": 0} for p, q in book.asks[:5]]
+            else:  # a feed without books: the best level
+                buy = [{"price": quote.bid, "quantity": quote.bid_size}] if quote else []
+                sell = [{"price": quote.ask, "quantity": quote.ask_size}] if quote else []
             data["depth"] = {"buy": buy, "sell": sell}
         name = tick.symbol  # a bus symbol that carries its exchange loses it on the wire
         if name.startswith(exchange + ":"):
@@ -346,9 +360,10 @@ class OpenAlgoSession(DownstreamSession):
             if broker is None or not modes:
                 continue
             mode = GATEWAY_MODE[max(modes)]
+            if max(modes) == DEPTH and broker in self.config.book_brokers:
+                mode = "depth"  # whole books: up to 5 levels a side from the book table
             key = (broker, self.bus_symbol(broker, exchange, symbol))
-            if needs.get(key) != "quote":
-                needs[key] = mode
+            needs[key] = join(needs.get(key), mode) or mode
         return needs
 
     def _reroute(self) -> None:

@@ -27,10 +27,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
+from dataclasses import replace
 from typing import Any
 
 from tradeops.protocol.feed import (
     Authenticated,
+    BookUpdate,
     BrokerFrame,
     Event,
     Failure,
@@ -39,7 +41,7 @@ from tradeops.protocol.feed import (
     Subscribed,
     market_rows,
 )
-from tradeops.protocol.modes import Mode
+from tradeops.protocol.modes import Mode, base
 from tradeops.protocol.tick import RecordRow
 
 LTP, QUOTE, DEPTH = 1, 2, 3
@@ -82,6 +84,7 @@ class OpenAlgoFeed:
     def __init__(self, api_key: str, levels: int = 5) -> None:
         self._key = api_key
         self._levels = levels
+        self._book_symbols: set[str] = set()  # asked at depth: their pushes become books
 
     def url(self, base: str) -> str:
         return base
@@ -99,9 +102,18 @@ class OpenAlgoFeed:
                       ) -> list[BrokerFrame]:
         add: dict[int, list[str]] = {}
         drop: dict[int, list[str]] = {}
+        moves = list(moves)
+        target = dict(confirmed)
         for move in moves:
-            before = MODES[move.before] if move.before else frozenset()
-            after = MODES[move.after] if move.after else frozenset()
+            if move.after is None:
+                target.pop(move.symbol, None)
+            else:
+                target[move.symbol] = move.after
+        self._book_symbols = {s for s, m in target.items() if base(m) == "depth"}
+        for move in moves:
+            # OpenAlgo streams no bars: a mode's bars ask nothing of it (docs/brokers/openalgo.md).
+            before = MODES[base(move.before)] if move.before else frozenset()
+            after = MODES[base(move.after)] if move.after else frozenset()
             for mode in sorted(after - before):
                 add.setdefault(mode, []).append(move.symbol)
             for mode in sorted(before - after):
@@ -121,7 +133,9 @@ class OpenAlgoFeed:
                      ) -> tuple[list[RecordRow], list[Event]]:
         """:meth:`receive` with its market data as the bus's record rows (one tick a frame:
         the generic conversion is all it needs)."""
-        return market_rows(self.receive(frame), receive_ns)
+        rows, events = market_rows(self.receive(frame), receive_ns)
+        return rows, [replace(e, receive_ns=receive_ns) if isinstance(e, BookUpdate) else e
+                      for e in events]
 
     def receive(self, frame: BrokerFrame) -> list[Event]:
         try:
@@ -133,7 +147,12 @@ class OpenAlgoFeed:
         kind = message.get("type")
         if kind == "market_data":
             tick = self._market_data(message)
-            return [tick] if tick is not None else []
+            if tick is None:
+                return []
+            if tick.kind == "quote" and tick.symbol in self._book_symbols:
+                book = self._book(tick.symbol, tick.ts_ns, message.get("data"))
+                return [tick, book] if book is not None else [tick]
+            return [tick]
         if kind in ("subscribe", "unsubscribe"):
             entries = message.get("subscriptions") or message.get("failed") or []
             failed = [f"{i.get('exchange')}:{i.get('symbol')} ({i.get('message', 'refused')})"
@@ -149,6 +168,15 @@ class OpenAlgoFeed:
         if kind == "auth":
             return [Authenticated()]
         return []  # pong and anything new: nothing to do
+
+    @staticmethod
+    def _book(symbol: str, ts: int, data: object) -> BookUpdate | None:
+        """The whole depth push as a book (OpenAlgo sends every level each time)."""
+        depth = data.get("depth") if isinstance(data, dict) else None
+        if not isinstance(depth, dict):
+            return None
+        return BookUpdate(symbol, ts, 0, _side(depth.get("buy"), True),
+                          _side(depth.get("sell"), False))
 
     def _market_data(self, message: dict[str, Any]) -> MarketData | None:
         exchange, name, data = message.get("exchange"), message.get("symbol"), message.get("data")
@@ -174,6 +202,15 @@ class OpenAlgoFeed:
         size = data.get("last_trade_quantity", data.get("ltq", 0))
         return MarketData("trade", symbol, ts, price=float(ltp),
                           size=float(size) if isinstance(size, int | float) else 0.0)
+
+
+def _side(levels: object, bids: bool) -> tuple[tuple[float, float], ...]:
+    """A depth push's levels with a price, best first (empty ones left out)."""
+    if not isinstance(levels, list):
+        return ()
+    out = [(float(x["price"]), float(x.get("quantity") or 0)) for x in levels
+           if isinstance(x, dict) and isinstance(x.get("price"), int | float) and x["price"]]
+    return tuple(sorted(((p, q) for p, q in out if q > 0), reverse=bids))
 
 
 def _best(levels: object) -> tuple[float, float] | None:

@@ -121,4 +121,8 @@ class ProxyConfig:
             alpaca_broker=self.feeds.get(path),
             exchanges=self.exchanges,
             qualified=frozenset(n for n, b in self.brokers.items() if b.qualified_symbols),
+            book_brokers=frozenset(
+                n for n, b in self.brokers.items()
+                if b.adapter == "alltick" or b.effective_feed == "crypto"
+            ),
         )

@@ -23,7 +23,7 @@ import contextlib
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Any, Final
 
@@ -32,8 +32,10 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from tradeops.bus.books import BookReader
 from tradeops.bus.table import TableReader
 from tradeops.protocol.alpaca_server import AlpacaDataSession
+from tradeops.protocol.book import Book
 from tradeops.protocol.codec import Codec, codec_for, decode
 from tradeops.protocol.downstream import (
     Cache,
@@ -90,6 +92,7 @@ class ProxyServer:
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._tables: dict[str, TableReader] = {}
+        self._books: dict[str, BookReader] = {}
 
     # -- lifetime ---------------------------------------------------------------------------------
     async def start(self, port: int | None = None) -> None:
@@ -128,6 +131,8 @@ class ProxyServer:
         await asyncio.get_running_loop().run_in_executor(None, self._join_pumps)
         for table in self._tables.values():
             table.close()
+        for books in self._books.values():
+            books.close()
 
     def _join_pumps(self) -> None:
         for link in self.links.values():
@@ -203,7 +208,7 @@ class ProxyServer:
         self._forget(conn)
 
     def _session_config(self, path: str) -> SessionConfig:
-        return self.config.session_config(path)
+        return replace(self.config.session_config(path), book=self._book)
 
     def _detect(self, path: str, first: str | bytes) -> DownstreamSession:
         """The root path's dialect, told by the first message (a native session answers
@@ -248,6 +253,16 @@ class ProxyServer:
         for key, result in results.items():
             if result.ok and change.wants[key] is not None:
                 session.seed(key, *self._latest(key))
+
+    def _book(self, broker: str, symbol: str) -> Book | None:
+        """The newest book of a symbol from its broker's book table (None: none yet)."""
+        books = self._books.get(broker)
+        if books is None or books.stale():
+            try:
+                books = self._books[broker] = BookReader(self.config.bus, broker)
+            except (FileNotFoundError, OSError, ValueError):
+                return None
+        return books.book(symbol)
 
     def _latest(self, key: Key) -> tuple[Tick | None, Tick | None]:
         broker, symbol = key

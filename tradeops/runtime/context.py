@@ -55,6 +55,10 @@ class HostContext:
         feed = self._host.feeds[self._host.slots[self._name].broker]
         return feed.last(symbol)
 
+    def book(self, symbol: str) -> Any | None:
+        feed = self._host.feeds[self._host.slots[self._name].broker]
+        return feed.book(symbol)
+
     def safe_to_trade(self, symbol: str | None = None) -> tuple[bool, str]:
         return self._host.safe_to_trade(self._name, symbol)
 

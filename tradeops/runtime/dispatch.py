@@ -1,8 +1,10 @@
 """Which strategies get a tick, in which order: a pure table, rebuilt when interest changes.
 
-A strategy subscribed at `quote` receives trades and quotes; at `trade`, trades (and bars);
-at `depth`, everything (depth ⊇ quote ⊇ trade). Within one process a tick goes to critical
-strategies first, then high, normal, low; ties keep the topology's order.
+A strategy subscribed at `quote` receives trades and quotes; at `trade`, trades; at `depth`,
+trades, quotes and books (depth ⊇ quote ⊇ trade); a mode with `+bars` receives bars too
+(protocol/modes.py). The host hands bars to `on_bar`, everything else to `on_tick`. Within
+one process a tick goes to critical strategies first, then high, normal, low; ties keep the
+topology's order.
 
 The host looks a tick up by its raw fields (:meth:`DispatchTable.by_raw`: the 32-byte symbol
 field and the kind code, as the ring holds them), so a tick costs one dict lookup and no

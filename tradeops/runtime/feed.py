@@ -1,16 +1,18 @@
 """One broker as a host sees it: its gateway connection (the lease) and its bus.
 
-Wraps the ring reader and the latest-value table of a broker, and the gateway client through
-which the host subscribes.
+Wraps the ring reader, the latest-value table and the book table of a broker, and the
+gateway client through which the host subscribes.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+from tradeops.bus.books import BookReader
 from tradeops.bus.reader import RingReader
 from tradeops.bus.table import TableReader
 from tradeops.gateway.client import GatewayClient
+from tradeops.protocol.book import Book
 from tradeops.protocol.tick import Tick
 
 BATCH = 1024
@@ -24,12 +26,17 @@ class BrokerFeed:
         client: GatewayClient,
         reader: RingReader,
         table: TableReader | None,
+        books: BookReader | None = None,
     ) -> None:
         self.broker = broker
         self.topology = topology
         self.client = client
         self.reader = reader
         self.table = table
+        self.books = books
+        # symbol -> the book version last handed to on_book: a host behind the writer reads
+        # the newest book at its first DEPTH record and skips the records of older versions.
+        self.book_delivered: dict[str, int] = {}
         self.cursor = reader.next_seq - 1  # the newest seq handed to strategies
         self.epoch = reader.epoch
         self._lost_seen = 0
@@ -57,7 +64,11 @@ class BrokerFeed:
             table: TableReader | None = TableReader(topology, broker)
         except FileNotFoundError:
             table = None
-        return cls(broker, topology, client, reader, table)
+        try:
+            books: BookReader | None = BookReader(topology, broker)
+        except FileNotFoundError:
+            books = None
+        return cls(broker, topology, client, reader, table, books)
 
     def read(self) -> list[Tick]:
         # A replaced ring (the gateway restarted) also closes the gateway connection; the host
@@ -94,10 +105,16 @@ class BrokerFeed:
             return trade or quote
         return trade if trade.seq > quote.seq else quote
 
+    def book(self, symbol: str) -> Book | None:
+        """The newest order book of `symbol` from the book table (None: none yet)."""
+        return None if self.books is None else self.books.book(symbol)
+
     def close(self) -> None:
         self.reader.close()
         if self.table is not None:
             self.table.close()
+        if self.books is not None:
+            self.books.close()
         self.client.close()
 
     def __repr__(self) -> str:

@@ -30,6 +30,7 @@ from tradeops.process.entry import RoleContext
 from tradeops.process.paths import RunPaths
 from tradeops.process.spec import ProcessSpec
 from tradeops.protocol.modes import Mode
+from tradeops.protocol.tick import BAR, DEPTH
 from tradeops.runtime.context import HostContext
 from tradeops.runtime.dispatch import DispatchTable
 from tradeops.runtime.feed import BrokerFeed
@@ -115,7 +116,7 @@ class Host:
         for slot in list(self.slots.values()):
             cfg = self.topology.strategies[slot.name]
             for symbol in cfg.symbols:
-                self.table.subscribe(slot.name, slot.broker, symbol, cfg.mode)
+                self.table.subscribe(slot.name, slot.broker, symbol, cfg.subscription)
         self._subscribe_configured()
         for slot in list(self.slots.values()):
             self._call(slot, "on_start")
@@ -243,7 +244,13 @@ class Host:
         slots = self.slots
         watchdog = self.watchdog
         for tick in ticks:
-            for name in targets((tick.symbol_bytes, tick.kind_code), ()):
+            code = tick.kind_code
+            names = targets((tick.symbol_bytes, code), ())
+            if code >= BAR:  # one int compare per tick: bars and books cost no more
+                if names:
+                    self._bar_or_book(broker, tick, names)
+                continue
+            for name in names:
                 slot = slots[name]
                 if watchdog is not None:  # two stores: the watchdog samples them
                     watchdog.current = (name, "on_tick")
@@ -256,6 +263,25 @@ class Host:
             watchdog.current = None
         self.stats.ticks += len(ticks)
         self.stats.lag_ns = time.time_ns() - ticks[-1].receive_ns
+
+    def _bar_or_book(self, broker: str, tick: Any, names: tuple[str, ...]) -> None:
+        """A bar to `on_bar`; a DEPTH record to `on_book` with the symbol's newest book from
+        the book table, once per book version (a host behind the writer skips to the newest)."""
+        slots = self.slots
+        if tick.kind_code == BAR:
+            for name in names:
+                self._call(slots[name], "on_bar", tick)
+            return
+        if tick.kind_code != DEPTH:
+            return
+        feed = self.feeds[broker]
+        symbol = tick.symbol
+        book = feed.book(symbol)
+        if book is None or book.version <= feed.book_delivered.get(symbol, 0):
+            return
+        feed.book_delivered[symbol] = book.version
+        for name in names:
+            self._call(slots[name], "on_book", book)
 
     def _idle_timeout(self) -> float:
         due = [s.next_timer for s in self.slots.values() if s.running and s.timer]

@@ -44,6 +44,8 @@ class StrategyContext(Protocol):
 
     def last(self, symbol: str) -> Any | None: ...
 
+    def book(self, symbol: str) -> Any | None: ...
+
     def safe_to_trade(self, symbol: str | None = None) -> tuple[bool, str]: ...
 
     def now(self) -> float: ...
@@ -93,6 +95,9 @@ class DetachedContext:
     def last(self, symbol: str) -> Any | None:
         raise self._detached()
 
+    def book(self, symbol: str) -> Any | None:
+        raise self._detached()
+
     def safe_to_trade(self, symbol: str | None = None) -> tuple[bool, str]:
         return False, "not running in a tradeops host"
 
@@ -128,6 +133,20 @@ class Strategy:
 
     def on_tick(self, tick: Any) -> None:
         """Called for every tick of a subscribed symbol, in priority order across strategies."""
+
+    def on_bar(self, bar: Any) -> None:
+        """Called for every bar of a subscribed symbol when the strategy asked for bars
+        (``bars: true`` in the topology, or a mode with ``+bars``), in priority order across
+        strategies. ``bar`` is a tick of kind ``bar``: ``open``, ``high``, ``low``,
+        ``close``, ``volume``, ``vwap``, ``trade_count``, and ``exchange_ns`` the start of
+        its interval. Bars never reach ``on_tick``."""
+
+    def on_book(self, book: Any) -> None:
+        """Called when the order book of a symbol subscribed at ``mode: depth`` changed, in
+        priority order across strategies, with the newest book (``tradeops.protocol.book.Book``:
+        ``bids`` and ``asks`` as ``(price, size)`` best first, up to the broker's
+        ``book_depth`` a side, ``exchange_ns``, ``version``). A strategy that falls behind
+        gets the newest book, not every one in between."""
 
     def on_order_update(self, update: OrderUpdate) -> None:
         """Called for every update of an order this strategy sent: accepted, rejected (with
@@ -184,7 +203,9 @@ class Strategy:
 
     # -- services --------------------------------------------------------------------------
     def subscribe(self, symbol: str, mode: Mode = "trade") -> None:
-        """Ask for ticks of ``symbol``; a refusal (capacity, bad symbol) is logged with a reason."""
+        """Ask for ticks of ``symbol`` at ``mode`` (``trade``, ``quote``, ``depth``, each
+        also with ``+bars``: ``quote+bars``); a refusal (capacity, bad symbol) is logged with
+        a reason."""
         self._context.subscribe(self.name, symbol, mode)
 
     def unsubscribe(self, symbol: str) -> None:
@@ -194,6 +215,11 @@ class Strategy:
     def last(self, symbol: str) -> Any | None:
         """The latest tick of ``symbol`` from the bus, or None when none has arrived yet."""
         return self._context.last(symbol)
+
+    def book(self, symbol: str) -> Any | None:
+        """The newest order book of ``symbol`` from the bus's book table (a depth
+        subscription), or None when none has arrived yet."""
+        return self._context.book(symbol)
 
     def safe_to_trade(self, symbol: str | None = None) -> tuple[bool, str]:
         """``(True, "")`` when the broker's market data is live; otherwise ``(False,

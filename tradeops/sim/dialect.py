@@ -14,11 +14,24 @@ Trade updates (`/stream`): one JSON object per BINARY frame, as Alpaca's paper A
 from __future__ import annotations
 
 from tradeops.protocol.codec import Codec, timestamp
+from tradeops.sim.depth import BookChange
 from tradeops.sim.market import Bar, MarketEvent, Quote, Trade, is_crypto
 
 
 def _size(symbol: str, size: float) -> float | int:
     return size if is_crypto(symbol) else int(size)
+
+
+def book_message(change: BookChange, codec: Codec) -> dict[str, object]:
+    """An `orderbooks` message: `b` and `a` levels of `p`, `s` (size 0: gone), `r` a reset."""
+    message: dict[str, object] = {
+        "T": "o", "S": change.symbol, "t": timestamp(codec, change.t_ns),
+        "b": [{"p": p, "s": s} for p, s in change.bids],
+        "a": [{"p": p, "s": s} for p, s in change.asks],
+    }
+    if change.reset:
+        message["r"] = True
+    return message
 
 
 def event_message(event: MarketEvent, codec: Codec) -> dict[str, object]:

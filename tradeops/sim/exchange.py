@@ -17,9 +17,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from tradeops.protocol.alpaca_stream import trade_update
-from tradeops.protocol.codec import Codec
+from tradeops.protocol.codec import Codec, encode_item
 from tradeops.sim.alltick import ALLTICK_PATHS, AllTickSession
 from tradeops.sim.book import Book, Update
+from tradeops.sim.depth import Depth
+from tradeops.sim.dialect import book_message
 from tradeops.sim.faults import FaultState
 from tradeops.sim.history import TradeHistory
 from tradeops.sim.hours import TradingHours
@@ -58,6 +60,7 @@ class Exchange:
         self.faults = FaultState.from_options(options, now)
         self.journal = Journal()
         self.history = TradeHistory()  # what the market traded, sent or not (backfill)
+        self.depth = Depth()  # crypto order books, from the quotes (orderbooks channel)
         self.started = now
         self.sessions: dict[int, Session] = {}
         self._listed = frozenset(options.symbols)
@@ -208,6 +211,9 @@ class Exchange:
                 if filled:
                     updates.extend(filled)
                 channel = "quotes"
+                if not silent and (index.get(("orderbooks", event.symbol))
+                                   or (wild and wild.get((True, "orderbooks")))):
+                    self._send_book(event)
             elif kind is Trade:
                 assert isinstance(event, Trade)
                 self.history.record(event)
@@ -240,6 +246,30 @@ class Exchange:
         if updates:
             self.publish(updates, now)
             self.refresh_active(now)
+
+    def _send_book(self, quote: Quote) -> None:
+        """The `orderbooks` message a quote makes: what changed in the symbol's book."""
+        change = self.depth.update(quote)
+        if change is None:
+            return
+        sessions = set(self._index.get(("orderbooks", quote.symbol), ()))
+        sessions |= self._wild.get((True, "orderbooks"), set())
+        encoded: dict[Codec, bytes] = {}
+        for session in sessions:
+            item = encoded.get(session.codec)
+            if item is None:
+                item = encoded[session.codec] = encode_item(
+                    session.codec, book_message(change, session.codec))
+            session.push_data(item)
+            self.messages_queued += 1
+
+    def send_book_snapshot(self, session: Session, symbol: str, now: float) -> None:
+        """A new `orderbooks` subscriber's snapshot of the symbol's book, as Alpaca sends."""
+        quote = self.feed.touch(symbol, now)
+        if quote is None:
+            return  # the first quote of the symbol will be a snapshot
+        change = self.depth.snapshot(quote)
+        session.push_data(encode_item(session.codec, book_message(change, session.codec)))
 
     # -- orders -----------------------------------------------------------------------------
 

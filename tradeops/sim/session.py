@@ -229,6 +229,9 @@ class DataSession(Session):
                      subscribed={c: sorted(s) for c, s in new.items()})
         self.exchange.journal.subscription(entry, now)
         self.send(alpaca_stream.subscription(self.crypto, new))
+        for symbol in added.get("orderbooks", ()):
+            if symbol != "*":
+                self.exchange.send_book_snapshot(self, symbol, now)
 
     def _check_request(self, request: dict[str, Any]) -> int | None:
         """The error code for a malformed or disallowed request, None if it is fine."""

@@ -89,6 +89,22 @@ def _check_mode(loaded: Loaded, broker: m.Broker, name: str, strategy: m.Strateg
                 name=name,
             )
         )
+    if strategy.bars and broker.adapter in BARLESS_ADAPTERS:
+        loaded.findings.append(
+            loaded.finding(
+                E,
+                "bars-not-supported",
+                ("strategies", name, "bars"),
+                f"strategy '{name}': broker '{strategy.broker}' (adapter: {broker.adapter}) "
+                "streams no bars",
+                "remove `bars: true`, or build bars from trades in on_tick",
+                name=name,
+            )
+        )
+
+
+#: Adapters whose broker streams no bars (their pages under docs/brokers/ say so).
+BARLESS_ADAPTERS = frozenset({"alltick", "openalgo"})
 
 
 def symbol_problem(broker: m.Broker, symbol: str) -> tuple[str, str] | None:

@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from tradeops.protocol.modes import Mode
+from tradeops.protocol.modes import BaseMode, Mode, make
 from tradeops.topology.units import Duration, Rate, RateLimit
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,47}$"
@@ -366,6 +366,9 @@ class Broker(Frozen):
         False, description="after a reconnect, fetch the outage's trades from the broker's history"
     )
     backfill_max: int = Field(10000, gt=0, description="most trades backfilled per outage")
+    book_depth: int = Field(
+        5, ge=1, le=20, description="levels a side of each order book on the bus (mode: depth)"
+    )
     hours: Hours | Literal["24/7"] | None = Field(
         None,
         description="the market's sessions; default: alpaca and sim ask the broker's clock, "
@@ -425,7 +428,8 @@ class Strategy(Frozen):
     )
     broker: Name = Field(description="a key of `brokers`")
     symbols: list[str] = Field(description="subscribed before on_start")
-    mode: Mode = Field("trade", description="trade | quote | depth")
+    mode: BaseMode = Field("trade", description="trade | quote | depth")
+    bars: bool = Field(False, description="also deliver bars, to on_bar (alpaca and sim brokers)")
     priority: Priority = Field("normal", description="tick dispatch order inside a process")
     timer: Duration | None = Field(None, description="on_timer period")
     account: str = Field(
@@ -433,6 +437,11 @@ class Strategy(Frozen):
     )
     limits: Limits = Field(default_factory=Limits)
     params: dict[str, Any] = Field(default_factory=dict, description="handed to the strategy")
+
+    @property
+    def subscription(self) -> Mode:
+        """The mode its symbols are subscribed at: `mode`, with bars when `bars` is set."""
+        return make(self.mode, self.bars)
 
 
 class Restart(Frozen):
