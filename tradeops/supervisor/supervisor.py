@@ -77,12 +77,15 @@ class Supervisor:
         topology_file: Path,
         paths: RunPaths,
         console: Callable[[str], None],
+        node: str | None = None,
     ) -> None:
         self.topology = topology
+        self.node = node  # settings.cluster: the node this supervisor runs (docs/cluster.md)
         self.topology_file = topology_file.resolve()
         self.paths = paths
         self.console = _serialised(console)  # the loop and the alert threads both write
-        self.children = {s.name: Child(s, Proc(s.name, s.restart)) for s in process_specs(topology)}
+        self.children = {s.name: Child(s, Proc(s.name, s.restart))
+                         for s in process_specs(topology, node)}
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._control: ControlServer | None = None
@@ -269,7 +272,7 @@ class Supervisor:
         if RunPaths.of(new, path).run_dir != self.paths.run_dir:
             return {"ok": False, "error": "settings.run_dir changed: the run dir holds the "
                     "desk's sockets and state, so it changes only with `down` and `up`"}
-        specs = {s.name: s for s in process_specs(new)}
+        specs = {s.name: s for s in process_specs(new, self.node)}
         prints = fingerprints(new)
         stopped = {n for n, c in self.children.items() if c.proc.state is S.STOPPED}
         running = {n: (c.spec, self.prints[n]) for n, c in self.children.items()}

@@ -16,6 +16,7 @@ from tradeops.supervisor.cli.common import (
     Format,
     FormatOpt,
     NameOpt,
+    NodeOpt,
     RunDirOpt,
     ask,
     fail,
@@ -37,13 +38,14 @@ def status(
     name: NameOpt = None,
     run_dir: RunDirOpt = None,
     output: FormatOpt = Format.text,
+    node: NodeOpt = None,
 ) -> None:
-    """Show every process of a running desk.
+    """Show every process of a running desk (with --node: of that node).
 
     Exit 0 when every process runs and every feed is live, 1 when the desk is degraded (a
     process not running, a feed not live, a strategy stopped or stuck, a disk problem), 3
     when no desk runs."""
-    desk = locate(file, name, run_dir, output, not_running=NO_DESK)
+    desk = locate(file, name, run_dir, output, not_running=NO_DESK, node=node)
     reply = ask(desk, {"cmd": "status"}, output, not_running=NO_DESK)
     reply["degraded"] = degraded(reply)
     if output is Format.json:
@@ -57,9 +59,10 @@ def status(
 
 
 def _command(
-    cmd: str, target: str, file: Path | None, name: str | None, run_dir: Path | None
+    cmd: str, target: str, file: Path | None, name: str | None, run_dir: Path | None,
+    node: str | None = None,
 ) -> None:
-    desk = locate(file, name, run_dir)
+    desk = locate(file, name, run_dir, node=node)
     if cmd in ("restart", "start"):  # the new process reads the file as it is now
         topology_file = ask(desk, {"cmd": "status"}).get("topology") or desk.file
         if topology_file:
@@ -77,37 +80,41 @@ def _command(
 
 
 def restart(
-    target: TargetArg, file: FileOpt = None, name: NameOpt = None, run_dir: RunDirOpt = None
+    target: TargetArg, file: FileOpt = None, name: NameOpt = None, run_dir: RunDirOpt = None,
+    node: NodeOpt = None,
 ) -> None:
     """Replace one process mid-session; every other keeps running."""
-    _command("restart", target, file, name, run_dir)
+    _command("restart", target, file, name, run_dir, node)
 
 
 def stop(
-    target: TargetArg, file: FileOpt = None, name: NameOpt = None, run_dir: RunDirOpt = None
+    target: TargetArg, file: FileOpt = None, name: NameOpt = None, run_dir: RunDirOpt = None,
+    node: NodeOpt = None,
 ) -> None:
     """Stop one process (it stays stopped until `tradeops start`)."""
-    _command("stop", target, file, name, run_dir)
+    _command("stop", target, file, name, run_dir, node)
 
 
 def start(
-    target: TargetArg, file: FileOpt = None, name: NameOpt = None, run_dir: RunDirOpt = None
+    target: TargetArg, file: FileOpt = None, name: NameOpt = None, run_dir: RunDirOpt = None,
+    node: NodeOpt = None,
 ) -> None:
     """Start a stopped, exited or fatal process."""
-    _command("start", target, file, name, run_dir)
+    _command("start", target, file, name, run_dir, node)
 
 
 def down(
     file: FileOpt = None,
     name: NameOpt = None,
     run_dir: RunDirOpt = None,
+    node: NodeOpt = None,
 ) -> None:
-    """Stop the whole desk gracefully and report what was stopped.
+    """Stop the whole desk (with --node: that node) gracefully and report what was stopped.
 
     Hosts stop first, so each gateway applies their groups' auto-cancel and waits (up to
     `orders.cancel_timeout`) until the broker confirms every cancel, showing progress here.
     An order still working at the broker afterwards is printed and the exit status is 1."""
-    desk = locate(file, name, run_dir)
+    desk = locate(file, name, run_dir, node=node)
     reply = _down_with_progress(desk)
     pid = int(reply.get("pid", 0))
     deadline = time.monotonic() + 10
