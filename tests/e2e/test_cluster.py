@@ -36,26 +36,45 @@ def answers(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.fixture
-def nats_port(tmp_path: Path) -> Iterator[int]:
-    """A real nats-server on a free loopback port; stopped, and proved gone, afterwards."""
-    port = free_port()
-    log = (tmp_path / "nats.log").open("wb")
-    server = subprocess.Popen([str(NATS_SERVER), "-a", "127.0.0.1", "-p", str(port)],
-                              stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: answers(port) or server.poll() is not None, 30, "nats-server")
-        assert server.poll() is None, (tmp_path / "nats.log").read_text()
-        yield port
-    finally:
-        server.terminate()
+class NatsServer:
+    """A real nats-server on a free loopback port, which a test may stop and start again."""
+
+    def __init__(self, log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [str(NATS_SERVER), "-a", "127.0.0.1", "-p", str(self.port)],
+                stdout=log, stderr=subprocess.STDOUT)
+        proc = self.proc
+        wait_for(lambda: answers(self.port) or proc.poll() is not None, 30, "nats-server")
+        assert proc.poll() is None, self.log.read_text()
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
         try:
-            server.wait(10)
+            self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-        assert not alive(server.pid)
+            self.proc.kill()
+            self.proc.wait()
+        assert not alive(self.proc.pid)
+        self.proc = None
+
+
+@pytest.fixture
+def nats(tmp_path: Path) -> Iterator[NatsServer]:
+    """Started before the test, stopped (and proved gone) after it."""
+    server = NatsServer(tmp_path / "nats.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class Cluster:
@@ -119,8 +138,8 @@ processes:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, nats_port: int) -> Iterator[Cluster]:
-    duo = Cluster(tmp_path, nats_port, tmp_path / "rec.seq")
+def cluster(tmp_path: Path, nats: NatsServer) -> Iterator[Cluster]:
+    duo = Cluster(tmp_path, nats.port, tmp_path / "rec.seq")
     try:
         yield duo
     finally:
@@ -204,3 +223,61 @@ def test_a_node_going_down_releases_its_symbols_at_once(cluster: Cluster) -> Non
     wait_for(lambda: cluster.row("a", "gateway-sim")["stats"].get("symbols") == 0, 60,
              "the gateway to release node b's symbols")
     assert cluster.row("a", "gateway-sim")["state"] == "running"
+
+
+def test_a_nats_outage_closes_the_remote_gate_and_ticks_resume_after_it(
+    cluster: Cluster, nats: NatsServer, tmp_path: Path
+) -> None:
+    cluster.up("a")
+    cluster.up("b")
+    out = tmp_path / "rec.seq"
+    wait_for(lambda: len(seqs(out)) >= 20, 60, "ticks on node b")
+
+    def remote() -> dict[str, Any]:
+        stats: dict[str, Any] = cluster.row("b", "remote-sim")["stats"]
+        return stats
+
+    wait_for(lambda: remote().get("live") is True, 30, "node b's gate open")
+    nats.stop()
+    wait_for(lambda: remote().get("live") is False, 30, "node b's gate closed")
+    assert remote()["reason"] == "NATS is unreachable"
+    host_log = cluster.paths("b").logs / "far.log"
+    wait_for(lambda: "sim is not safe to trade: NATS is unreachable" in host_log.read_text(),
+             30, "the strategy's host told the gate closed")
+    before = len(seqs(out))
+    nats.start()  # the same address: both bridges reconnect and resubscribe
+    wait_for(lambda: remote().get("live") is True, 60, "node b's gate open again")
+    wait_for(lambda: len(seqs(out)) >= before + 50, 60, "ticks resumed on node b")
+    seen = seqs(out)
+    assert seen == sorted(set(seen)), "a tick repeated or out of order across the outage"
+
+
+def test_a_single_machine_desk_needs_no_nats(
+    make_desk: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    poisoned = tmp_path / "poison"
+    (poisoned / "nats").mkdir(parents=True)
+    (poisoned / "nats" / "__init__.py").write_text(
+        "raise ImportError('a single-machine desk must not import nats')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(poisoned), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    probe = subprocess.run([sys.executable, "-c", "import nats"], capture_output=True,
+                           text=True, timeout=60)
+    assert "must not import nats" in probe.stderr  # the poison works
+    out = tmp_path / "solo.seq"
+    desk = make_desk("solo", f"""
+brokers:
+  sim:
+    adapter: sim
+    market: {{seed: 3, rate: 50}}
+strategies:
+  rec:
+    class: tests.e2e.strategies:SeqRecorder
+    broker: sim
+    symbols: [AAPL]
+    params: {{out: "{out}"}}
+""")
+    desk.up()
+    wait_for(lambda: len(seqs(out)) >= 10, 60, "ticks on a single machine")
+    assert {p["role"] for p in desk.status()["processes"]} == {"sim", "gateway", "proxy",
+                                                                "host"}
