@@ -80,7 +80,10 @@ def nats(tmp_path: Path) -> Iterator[NatsServer]:
 class Cluster:
     """A two-node desk: node `a` runs the broker's gateway, node `b` the strategy."""
 
-    def __init__(self, tmp_path: Path, port: int, out: Path) -> None:
+    def __init__(self, tmp_path: Path, port: int, out: Path, strategies: str = "") -> None:
+        recorder = (f"  rec:\n    class: tests.e2e.strategies:SeqRecorder\n    broker: sim\n"
+                    f"    symbols: [AAPL, MSFT]\n    params: {{out: \"{out}\"}}")
+        member = "trader" if strategies else "rec"
         self.desk = Desk(tmp_path, "duo", f"""
   cluster:
     nats: nats://127.0.0.1:{port}
@@ -92,13 +95,9 @@ brokers:
     market: {{seed: 7, rate: 50}}
     node: a
 strategies:
-  rec:
-    class: tests.e2e.strategies:SeqRecorder
-    broker: sim
-    symbols: [AAPL, MSFT]
-    params: {{out: "{out}"}}
+{strategies or recorder}
 processes:
-  far: {{strategies: [rec], node: b}}
+  far: {{strategies: [{member}], node: b}}
 """)
         self.root = RunPaths(self.desk.run_dir.resolve(), "duo")
 
@@ -281,3 +280,47 @@ strategies:
     wait_for(lambda: len(seqs(out)) >= 10, 60, "ticks on a single machine")
     assert {p["role"] for p in desk.status()["processes"]} == {"sim", "gateway", "proxy",
                                                                 "host"}
+
+
+def test_orders_from_another_node_fill_and_a_silent_node_s_orders_are_cancelled(
+    tmp_path: Path, nats: NatsServer
+) -> None:
+    import json
+
+    out = tmp_path / "trader.jsonl"
+    trader = f"""  trader:
+    class: tests.orders.strategies:OrderBot
+    broker: sim
+    symbols: [AAPL]
+    params: {{out: "{out}", symbol: AAPL, orders: [[buy, 1, null], [buy, 1, 1.0]]}}"""
+    duo = Cluster(tmp_path, nats.port, out, strategies=trader)
+    try:
+        duo.up("a")
+        duo.up("b")
+
+        def events(kind: str) -> list[dict[str, Any]]:
+            lines = out.read_text().splitlines() if out.exists() else []
+            return [e for e in map(json.loads, lines) if e["event"] == kind]
+
+        # The market order fills and its fill comes back to the strategy on node b.
+        filled = wait_for(lambda: events("filled"), 60, "the fill on node b")
+        assert filled[0]["fill_qty"] == 1 and filled[0]["position"] == 1
+        sent = [e["order_id"] for e in events("sent")]
+        resting = sent[1]
+        wait_for(lambda: any(e["order_id"] == resting for e in events("accepted")), 60,
+                 "the resting order accepted")
+        journal = duo.paths("a").run_dir / "orders.jsonl"
+        remote = int(duo.row("b", "remote-sim")["pid"])
+        os.kill(remote, signal.SIGSTOP)  # node b goes silent with an order working
+        try:
+            def auto_cancelled() -> bool:
+                entries = [json.loads(x) for x in journal.read_text().splitlines()]
+                return any(e["event"] == "auto_cancel" and e.get("group") == "far"
+                           for e in entries) and any(e["event"] == "cancelled"
+                                                     for e in entries)
+
+            wait_for(auto_cancelled, 60, "node b's group auto-cancelled at the gateway")
+        finally:
+            os.kill(remote, signal.SIGCONT)
+    finally:
+        duo.cleanup()

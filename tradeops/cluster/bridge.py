@@ -11,6 +11,14 @@ bridge-BROKER --run-dir DIR --node NODE` when another node reads the broker (doc
   holds one gateway connection per remote node, so each node is one lease at the gateway,
   and brings its subscriptions to `want`. A node not heard for `settings.cluster.grace` loses
   its lease: the gateway releases its symbols as it does for any client that goes away.
+- **Orders.** A remote node's heartbeat also names the groups whose hosts it serves; the
+  bridge holds a gateway connection per such group, saying hello as that group, so the group
+  owns its strategies' orders there exactly as a local host would. Order messages arrive as
+  requests on `tradeops.DESK.order.BROKER` and go to the gateway on the group's connection;
+  what the gateway tells the group (order updates, fills, the orders that survived) goes back
+  on `tradeops.DESK.updates.BROKER.NODE.GROUP`. A group that leaves, or whose node falls
+  silent past the grace, has its connection closed: the gateway applies the group's
+  `auto_cancel`, as when a local host goes away.
 - **Health.** The gateway's liveness goes out on `tradeops.DESK.health.BROKER`, on change and
   every second, so a remote node's strategies see the same safety gate as local ones.
 """
@@ -20,7 +28,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,15 +54,75 @@ HEALTH_EVERY = 1.0
 STATE_EVERY = 1.0
 
 
+#: (subject, payload) -> None: publish from any thread.
+Publish = Callable[[str, bytes], None]
+
+
+class GroupLink:
+    """A remote group's own gateway connection (its orders), and the thread that passes
+    what the gateway says to it back over NATS."""
+
+    def __init__(self, socket_path: str, node: str, group: str, subject: str,
+                 publish: Publish) -> None:
+        self.client = GatewayClient(socket_path, f"host:{group}@{node}", group=group)
+        self.subject = subject
+        self._publish = publish
+        self._closed = threading.Event()
+        for message in self.client.poll(0.0):  # what came with the hello (its orders)
+            self._pass(message)
+        self._thread = threading.Thread(target=self._run, name=f"group-{group}@{node}",
+                                        daemon=True)
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _pass(self, message: dict[str, Any]) -> None:
+        if message.get("op") != "health":  # the remote tells its clients health itself
+            self._publish(self.subject, json.dumps(message).encode())
+
+    def _run(self) -> None:
+        while not self._closed.is_set():
+            try:
+                messages = self.client.poll(0.2)
+            except GatewayError:
+                return
+            for message in messages:
+                self._pass(message)
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.client.send(message)
+
+    def close(self) -> None:
+        self._closed.set()
+        self.client.close()
+
+
 @dataclass
 class Lease:
-    """A remote node's interest at the gateway: one gateway connection, its symbols."""
+    """A remote node at the gateway: one connection for its symbols, one per group."""
 
     node: str
     seen: float
     client: GatewayClient | None = None
     held: dict[str, str] = field(default_factory=dict)  # symbol -> mode subscribed
+    groups: dict[str, GroupLink] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def join(self, socket_path: str, groups: list[str], desk: str, broker: str,
+             publish: Publish) -> None:
+        """Hold a gateway connection for exactly `groups` (blocking: run it on a thread).
+        A group no longer named is closed: the gateway applies its auto-cancel."""
+        for group in list(self.groups):
+            if group not in groups or not self.groups[group].alive:
+                logger.info("group '{}' of node '{}' leaves the gateway", group, self.node)
+                self.groups.pop(group).close()
+        for group in groups:
+            if group not in self.groups:
+                subject = subjects.updates(desk, broker, self.node, group)
+                self.groups[group] = GroupLink(socket_path, self.node, group, subject,
+                                               publish)
 
     def apply(self, socket_path: str, want: dict[str, str]) -> dict[str, Any]:
         """Bring the lease's subscriptions to `want` (blocking: run it on a thread); the
@@ -79,6 +149,9 @@ class Lease:
         return results
 
     def close(self) -> None:
+        for link in self.groups.values():
+            link.close()
+        self.groups = {}
         if self.client is not None:
             self.client.close()
             self.client = None
@@ -99,12 +172,17 @@ class Bridge:
         self.messages = 0
         self.health: dict[str, Any] = {"live": False, "reason": "no word from the gateway yet"}
         self._health_client: GatewayClient | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._nc: Client | None = None
 
     async def run(self) -> int:
         nc = await connect(self.cluster, f"{self.desk}:{self.ctx.node}:bridge-{self.broker}")
         reader = await self._attach()
         try:
+            self._loop = asyncio.get_running_loop()
+            self._nc = nc
             await nc.subscribe(subjects.control(self.desk, self.broker), cb=self._on_control)
+            await nc.subscribe(subjects.orders(self.desk, self.broker), cb=self._on_order)
             child.report_ready({"node": self.ctx.node,
                                 "subject": subjects.ticks(self.desk, self.broker)})
             logger.info("bridging broker '{}' to NATS as {}", self.broker,
@@ -168,6 +246,7 @@ class Bridge:
             request = json.loads(msg.data)
             node = str(request["node"])
             want = {str(s): str(m) for s, m in dict(request["want"]).items()}
+            groups = [str(g) for g in request.get("groups") or []]
             bad = sorted({m for m in want.values() if m not in MODES})
             if bad:
                 raise ValueError(f"unknown mode(s) {bad}")
@@ -182,12 +261,43 @@ class Bridge:
         async with lease.lock:
             try:
                 results = await asyncio.to_thread(lease.apply, self.socket, want)
+                await asyncio.to_thread(lease.join, self.socket, groups, self.desk,
+                                        self.broker, self._publish)
                 answer: dict[str, Any] = {"ok": True, "results": results, **self.health}
             except GatewayError as exc:
                 lease.close()
                 answer = {"ok": False, "error": f"the gateway of broker '{self.broker}' on "
                           f"node '{self.ctx.node}': {exc}", "live": False,
                           "reason": f"the gateway of broker '{self.broker}' is not running"}
+        await msg.respond(json.dumps(answer).encode())
+
+    def _publish(self, subject: str, payload: bytes) -> None:
+        """Publish from a group's thread, on the loop."""
+        loop, nc = self._loop, self._nc
+        if loop is not None and nc is not None and not loop.is_closed():
+            asyncio.run_coroutine_threadsafe(nc.publish(subject, payload), loop)
+
+    async def _on_order(self, msg: Msg) -> None:
+        """A remote host's order message, to the gateway on its group's connection."""
+        try:
+            request = json.loads(msg.data)
+            node, group = str(request["node"]), str(request["group"])
+            message = dict(request["message"])
+        except (ValueError, KeyError, TypeError) as exc:
+            await msg.respond(json.dumps({"ok": False, "error": f"bad request: {exc}"}).encode())
+            return
+        lease = self.leases.get(node)
+        link = lease.groups.get(group) if lease is not None else None
+        if link is None or not link.alive:
+            error = (f"group '{group}' of node '{node}' holds no connection to the gateway of "
+                     f"broker '{self.broker}' (its node was silent, or the gateway restarted)")
+            await msg.respond(json.dumps({"ok": False, "error": error}).encode())
+            return
+        try:
+            await asyncio.to_thread(link.send, message)
+            answer: dict[str, Any] = {"ok": True}
+        except GatewayError as exc:
+            answer = {"ok": False, "error": f"the gateway of broker '{self.broker}': {exc}"}
         await msg.respond(json.dumps(answer).encode())
 
     async def _watch(self, nc: Client) -> None:

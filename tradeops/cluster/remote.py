@@ -9,8 +9,13 @@ the recorder here work unchanged:
   hello, subscribe, unsubscribe, status, health. Each local client's interest is its lease
   here; the node's whole interest (per symbol, the strongest mode any local client holds)
   goes to the gateway's node as one request (`tradeops.DESK.ctl.BROKER`), sent again every
-  second as the node's heartbeat, so the gateway holds one lease for this node. Orders are
-  refused with a reason: they do not cross nodes yet.
+  second as the node's heartbeat, so the gateway holds one lease for this node.
+- **Orders.** The heartbeat also names the groups whose hosts are connected here; the bridge
+  holds a gateway connection per group (so the gateway applies a group's `auto_cancel` when
+  it leaves or its node falls silent). A host's order messages go to the bridge as requests
+  (`tradeops.DESK.order.BROKER`); one that cannot be delivered is refused here with the
+  reason. What the gateway tells the group comes back on
+  `tradeops.DESK.updates.BROKER.NODE.GROUP` and goes to that group's host.
 - **Its ring** is written with the records the gateway's bridge publishes, with their own
   seq numbers (`TickRing.write_records`): a tick lost between the nodes is a gap a reader
   sees and counts. A read's per-symbol parts are put back in seq order (wire.Reassembly).
@@ -55,7 +60,7 @@ REQUEST_TIMEOUT = 2.0
 HEALTH_STALE = 3.0
 #: A read's parts still incomplete after this long are written as they are (a lost part).
 REASSEMBLY_WAIT = 0.2
-ORDERS_REFUSED = "orders do not cross nodes yet: place this group on the broker's node"
+ORDER_OPS = ("order", "cancel", "cancel_all", "orders")
 
 
 @dataclass
@@ -65,6 +70,7 @@ class Local:
     name: str
     writer: asyncio.StreamWriter
     interest: dict[str, Mode] = field(default_factory=dict)
+    group: str | None = None  # a strategy host's process group (owner of its orders)
 
 
 class Remote:
@@ -90,6 +96,7 @@ class Remote:
         self.last_part = 0.0
         self._want_lock = asyncio.Lock()
         self._nats: Client | None = None
+        self.groups = {g.name for g in groups(ctx.topology)}
         self.table = LatestTable(ctx.paths.bus, self.broker)
         self.ring = TickRing(ctx.paths.bus, self.broker, table=self.table)
 
@@ -103,6 +110,8 @@ class Remote:
         try:
             await nc.subscribe(subjects.ticks(self.desk, self.broker), cb=self._on_ticks)
             await nc.subscribe(subjects.health(self.desk, self.broker), cb=self._on_health)
+            await nc.subscribe(subjects.updates(self.desk, self.broker, self.node),
+                               cb=self._on_update)
             if os.path.exists(self.socket):
                 os.unlink(self.socket)
             old_umask = os.umask(0o177)
@@ -175,6 +184,17 @@ class Remote:
             self.upstream = dict(json.loads(msg.data))
             self.upstream_at = time.monotonic()
 
+    async def _on_update(self, msg: Msg) -> None:
+        """What the gateway told a group: to that group's host here."""
+        group = msg.subject.rsplit(".", 1)[-1]
+        try:
+            message = dict(json.loads(msg.data))
+        except (ValueError, TypeError):
+            return
+        for client in self.clients:
+            if client.group == group:
+                self._send(client, message)
+
     def _want(self) -> dict[str, Mode]:
         held: dict[str, list[Mode]] = {}
         for client in self.clients:
@@ -191,7 +211,9 @@ class Remote:
         """This node's whole interest to the gateway's bridge: its lease and heartbeat. The
         per-symbol results of what changed; None when the bridge did not answer."""
         async with self._want_lock:
-            request = json.dumps({"node": self.node, "want": self._want()}).encode()
+            groups = sorted({c.group for c in self.clients if c.group is not None})
+            request = json.dumps({"node": self.node, "want": self._want(),
+                                  "groups": groups}).encode()
             try:
                 reply: Msg = await nc.request(subjects.control(self.desk, self.broker),
                                               request, timeout=REQUEST_TIMEOUT)
@@ -246,7 +268,7 @@ class Remote:
         finally:
             self.clients.remove(client)
             writer.close()
-            if client.interest:  # its lease here: what only it wanted is released upstream
+            if client.interest or client.group:  # its lease here: released upstream too
                 await self._send_want(self._nc())
 
     def _nc(self) -> Client:
@@ -268,11 +290,9 @@ class Remote:
             self._send(client, {"op": "health", "live": live[0], "reason": live[1],
                                 "last_tick": self.upstream.get("last_tick")})
             group = msg.get("group")
-            for g in groups(self.ctx.topology):
-                if g.name == group:
-                    for strategy in g.strategies:
-                        self._send(client, {"op": "orders", "strategy": strategy,
-                                            "working": [], "positions": {}})
+            if isinstance(group, str) and group in self.groups:
+                client.group = group
+                await self._send_want(self._nc())  # the bridge joins as the group
         elif op in ("subscribe", "unsubscribe"):
             await self._subscription(client, op, rid, msg)
         elif op == "status":
@@ -281,16 +301,40 @@ class Remote:
                 "broker": self.broker, "node": self.node, "live": live[0],
                 "reason": live[1], "symbols": len(self._want()),
                 "clients": len(self.clients), "ticks": self.written}})
-        elif op == "order":
+        elif op in ORDER_OPS:
+            await self._order(client, str(op), rid, msg)
+        else:
+            self._send(client, {"op": "reply", "id": rid, "ok": False,
+                                "error": f"{op!r} is not served on a remote node; run it on "
+                                         f"the node of broker '{self.broker}'"})
+
+    async def _order(self, client: Local, op: str, rid: Any, msg: dict[str, Any]) -> None:
+        """An order message to the gateway's node; refused here when it cannot get there."""
+        error = ""
+        if client.group is None:
+            error = "only a strategy host's group places orders"
+        else:
+            request = json.dumps({"node": self.node, "group": client.group,
+                                  "message": msg}).encode()
+            try:
+                reply = await self._nc().request(subjects.orders(self.desk, self.broker),
+                                                 request, timeout=REQUEST_TIMEOUT)
+                answer = dict(json.loads(reply.data))
+                error = "" if answer.get("ok") else str(answer.get("error"))
+            except Exception as exc:  # timeout, no responders, NATS down
+                error = (f"the gateway of broker '{self.broker}' is unreachable over NATS "
+                         f"({type(exc).__name__})")
+        if not error:
+            return
+        logger.warning("refused {} of {}: {}", op, client.name, error)
+        if op == "order":
             order = {k: msg.get(k) for k in ("order_id", "symbol", "side", "qty", "limit",
                                               "tif")}
             self._send(client, {"op": "order_update", "strategy": msg.get("strategy"),
-                                "event": "rejected", "reason": ORDERS_REFUSED,
+                                "event": "rejected", "reason": error,
                                 "order": {**order, "status": "rejected"}, "position": 0.0})
-        else:
-            self._send(client, {"op": "reply", "id": rid, "ok": False,
-                                "error": f"{op!r} is not served on a remote node: "
-                                         f"{ORDERS_REFUSED}"})
+        elif rid is not None:
+            self._send(client, {"op": "reply", "id": rid, "ok": False, "error": error})
 
     async def _subscription(self, client: Local, op: str, rid: Any,
                             msg: dict[str, Any]) -> None:

@@ -3,6 +3,8 @@
     tradeops.DESK.tick.BROKER.SYMBOL   batches of a broker's bus records (wire.py)
     tradeops.DESK.ctl.BROKER           a remote node's interest: request/reply (JSON)
     tradeops.DESK.health.BROKER        the gateway's liveness, on change and every second
+    tradeops.DESK.order.BROKER         a remote host's order message: request/reply (JSON)
+    tradeops.DESK.updates.BROKER.NODE.GROUP   what the gateway tells that group's host
 
 A symbol becomes one subject token: bytes outside ``[A-Za-z0-9_:/=+-]`` (a dot, which splits
 tokens; ``*`` and ``>``, which are wildcards; spaces; ``%`` itself) are written ``%XX``, so
@@ -54,3 +56,12 @@ def control(desk: str, broker: str) -> str:
 
 def health(desk: str, broker: str) -> str:
     return f"tradeops.{desk}.health.{broker}"
+
+
+def orders(desk: str, broker: str) -> str:
+    return f"tradeops.{desk}.order.{broker}"
+
+
+def updates(desk: str, broker: str, node: str, group: str | None = None) -> str:
+    """What the gateway says to a remote group's host; without a group, all of the node's."""
+    return f"tradeops.{desk}.updates.{broker}.{node}." + (group if group is not None else "*")
