@@ -324,3 +324,24 @@ def test_orders_from_another_node_fill_and_a_silent_node_s_orders_are_cancelled(
             os.kill(remote, signal.SIGCONT)
     finally:
         duo.cleanup()
+
+
+def test_a_gateway_restart_reaches_the_other_node_as_a_new_epoch(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    cluster.up("a")
+    cluster.up("b")
+    out = tmp_path / "rec.seq"
+    wait_for(lambda: len(seqs(out)) >= 20, 60, "ticks on node b")
+    gateway = int(cluster.row("a", "gateway-sim")["pid"])
+    os.kill(gateway, signal.SIGKILL)
+    wait_for(lambda: cluster.row("a", "gateway-sim")["restarts"] >= 1
+             and cluster.row("a", "gateway-sim")["state"] == "running", 60,
+             "node a's gateway restarted")
+    # The stand-in on node b starts anew with a new local ring; the host re-attaches and
+    # resubscribes, and the bridge resubscribes node b at the new gateway.
+    wait_for(lambda: cluster.row("b", "remote-sim")["restarts"] >= 1, 60,
+             "node b's stand-in restarted for the new epoch")
+    before = len(seqs(out))
+    wait_for(lambda: len(seqs(out)) >= before + 50, 90, "ticks of the new gateway on node b")
+    assert cluster.row("a", "gateway-sim")["stats"]["symbols"] == 2

@@ -126,7 +126,14 @@ class Lease:
 
     def apply(self, socket_path: str, want: dict[str, str]) -> dict[str, Any]:
         """Bring the lease's subscriptions to `want` (blocking: run it on a thread); the
-        gateway's per-symbol results of what was (re)subscribed."""
+        gateway's per-symbol results of what was (re)subscribed. A connection the gateway
+        closed (it restarted) is replaced, and everything wanted subscribed again."""
+        if self.client is not None:
+            try:
+                self.client.poll(0.0)  # raises once the gateway has gone
+            except GatewayError:
+                self.client.close()
+                self.client = None
         if self.client is None:
             self.client = GatewayClient(socket_path, f"node:{self.node}")
             self.held = {}

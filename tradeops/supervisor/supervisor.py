@@ -269,7 +269,10 @@ class Supervisor:
             return {"ok": False, "error": f"the file names desk '{new.name}', this is desk "
                     f"'{self.topology.name}': a new name is a new desk (`tradeops down`, then "
                     "`tradeops up`)"}
-        if RunPaths.of(new, path).run_dir != self.paths.run_dir:
+        expected = RunPaths.of(new, path)
+        if self.node is not None:
+            expected = expected.on_node(self.node)
+        if expected.run_dir != self.paths.run_dir:
             return {"ok": False, "error": "settings.run_dir changed: the run dir holds the "
                     "desk's sockets and state, so it changes only with `down` and `up`"}
         specs = {s.name: s for s in process_specs(new, self.node)}
