@@ -109,6 +109,16 @@ processes:
                                timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
 
+    def status_cli(self, node: str) -> dict[str, Any]:
+        import json
+
+        result = self.desk.cli("status", "--file", str(self.desk.file), "--node", node,
+                               "--format", "json")
+        assert result.returncode in (0, 1), result.stdout + result.stderr
+        reply: dict[str, Any] = json.loads(result.stdout)
+        reply["code"] = result.returncode
+        return reply
+
     def status(self, node: str) -> dict[str, Any]:
         from tradeops.supervisor.control import request
 
@@ -167,9 +177,18 @@ def test_a_strategy_on_another_node_gets_every_tick_of_the_gateway_in_order(
     names = {p["name"]: p["role"] for p in cluster.status("a")["processes"]}
     assert names == {"sim-sim": "sim", "gateway-sim": "gateway", "proxy": "proxy",
                      "bridge-sim": "bridge"}
+    lonely = cluster.status_cli("a")
+    assert lonely["code"] == 1  # degraded: node b does not answer, and is said so
+    assert "error" in lonely["nodes"]["b"]
+    assert any("node b is unreachable" in p for p in lonely["degraded"])
     cluster.up("b")
     names = {p["name"]: p["role"] for p in cluster.status("b")["processes"]}
     assert names == {"remote-sim": "remote", "far": "host"}
+    # Any node's status shows the whole desk: node a's processes, asked from node b.
+    whole = wait_for(lambda: (lambda r: r if "processes" in r["nodes"]["a"] else None)(
+        cluster.status_cli("b")), 30, "node a answering over NATS")
+    assert {p["name"] for p in whole["nodes"]["a"]["processes"]} == {
+        "sim-sim", "gateway-sim", "proxy", "bridge-sim"}
     assert cluster.paths("a").run_dir != cluster.paths("b").run_dir
     out = tmp_path / "rec.seq"
     wait_for(lambda: len(seqs(out)) >= 200, 60, "200 ticks on node b")

@@ -5,6 +5,7 @@
     tradeops.DESK.health.BROKER        the gateway's liveness, on change and every second
     tradeops.DESK.order.BROKER         a remote host's order message: request/reply (JSON)
     tradeops.DESK.updates.BROKER.NODE.GROUP   what the gateway tells that group's host
+    tradeops.DESK.status.NODE          a node's supervisor answers with its processes
 
 A symbol becomes one subject token: bytes outside ``[A-Za-z0-9_:/=+-]`` (a dot, which splits
 tokens; ``*`` and ``>``, which are wildcards; spaces; ``%`` itself) are written ``%XX``, so
@@ -65,3 +66,7 @@ def orders(desk: str, broker: str) -> str:
 def updates(desk: str, broker: str, node: str, group: str | None = None) -> str:
     """What the gateway says to a remote group's host; without a group, all of the node's."""
     return f"tradeops.{desk}.updates.{broker}.{node}." + (group if group is not None else "*")
+
+
+def status(desk: str, node: str) -> str:
+    return f"tradeops.{desk}.status.{node}"

@@ -62,6 +62,7 @@ from tradeops.supervisor.tiers import LAST_TIER, TierClock, next_tier
 from tradeops.topology.model import Topology
 
 if TYPE_CHECKING:
+    from tradeops.cluster.status import StatusAnswerer
     from tradeops.supervisor.alerts import AlertService
     from tradeops.supervisor.metrics import MetricsServer
 
@@ -102,6 +103,7 @@ class Supervisor:
         self.metrics: MetricsServer | None = None
         self.metrics_error = ""
         self.alerts: AlertService | None = None
+        self.answerer: StatusAnswerer | None = None  # settings.cluster: status over NATS
         self.prints = fingerprints(topology)  # what each process runs with (apply)
         self.reload_prints = reload_prints(topology)
         self._reloading: dict[str, threading.Thread] = {}
@@ -127,6 +129,13 @@ class Supervisor:
         self._selector.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
         self._start_metrics()
         self._start_alerts()
+        cluster = self.topology.settings.cluster
+        if cluster is not None and self.node is not None:
+            from tradeops.cluster.status import StatusAnswerer  # only a cluster needs NATS
+
+            self.answerer = StatusAnswerer(cluster, self.topology.name, self.node,
+                                           lambda: self.table)
+            self.answerer.start()
 
     def _start_alerts(self) -> None:
         sinks = self.topology.settings.alerts
@@ -174,7 +183,7 @@ class Supervisor:
                 while self._posted:
                     self._posted.popleft()()
                 self._advance_apply()
-                if self.metrics is not None or self.alerts is not None:
+                if self.metrics is not None or self.alerts is not None or self.answerer:
                     self.table = [self._light_row(c) for c in self.children.values()]
                 if not self._stopping:
                     self._advance_tier()
@@ -193,6 +202,8 @@ class Supervisor:
         return 0
 
     def _finish(self) -> None:
+        if self.answerer is not None:
+            self.answerer.stop()
         if self.metrics is not None:
             self.metrics.close()
         if self.alerts is not None:

@@ -48,14 +48,52 @@ def status(
     desk = locate(file, name, run_dir, output, not_running=NO_DESK, node=node)
     reply = ask(desk, {"cmd": "status"}, output, not_running=NO_DESK)
     reply["degraded"] = degraded(reply)
+    cluster = desk.topology.settings.cluster if desk.topology is not None else None
+    if cluster is not None:  # the other nodes, over NATS: an unreachable one is said so
+        from tradeops.cluster.status import ask_nodes
+
+        here = desk.paths.run_dir.name
+        reply["node"] = here
+        reply["nodes"] = ask_nodes(cluster, desk.paths.name, [n for n in cluster.nodes
+                                                              if n != here])
+        reply["degraded"] += node_problems(reply["nodes"])
     if output is Format.json:
         typer.echo(json.dumps(reply, indent=2))
     else:
         typer.echo(render_status(reply))
+        for other, answer in (reply.get("nodes") or {}).items():
+            typer.echo(render_node(other, answer))
         for problem in reply["degraded"]:
             typer.echo(f"degraded: {problem}")
     if reply["degraded"]:
         raise typer.Exit(1)
+
+
+def node_problems(nodes: dict[str, Any]) -> list[str]:
+    """Why other nodes of a cluster desk are not whole: unreachable, or a process down."""
+    problems = []
+    for node, answer in nodes.items():
+        if "error" in answer:
+            problems.append(f"node {node} is unreachable: {answer['error']}")
+            continue
+        for p in answer.get("processes") or []:
+            if p.get("state") != "running":
+                why = f": {p['reason']}" if p.get("reason") else ""
+                problems.append(f"{p.get('name')} on node {node} is {p.get('state')}{why}")
+    return problems
+
+
+def render_node(node: str, answer: dict[str, Any]) -> str:
+    """Another node's processes, as its supervisor answered over NATS."""
+    if "error" in answer:
+        return f"\nnode {node}: UNREACHABLE ({answer['error']})"
+    lines = [f"\nnode {node}:"]
+    for p in answer.get("processes") or []:
+        pid = p.get("pid") or "-"
+        lines.append(f"  {p.get('name', '?'):<14} {p.get('role', '?'):<9} "
+                     f"{p.get('state', '?'):<9} {pid!s:<8} restarts {p.get('restarts', 0)}"
+                     + (f"  {p['reason']}" if p.get("reason") else ""))
+    return "\n".join(lines)
 
 
 def _command(
