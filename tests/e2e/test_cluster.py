@@ -205,6 +205,12 @@ def test_a_strategy_on_another_node_gets_every_tick_of_the_gateway_in_order(
     assert far["stats"].get("lost", 0) == 0, far
     gateway = cluster.row("a", "gateway-sim")
     assert gateway["stats"]["symbols"] == 2  # node b's one lease holds both symbols
+    # A command from node a reaches the supervisor of node b, where the group runs.
+    result = cluster.desk.cli("restart", "far", "--file", str(cluster.desk.file), "--node", "a")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "on node b" in result.stdout
+    wait_for(lambda: cluster.row("b", "far")["restarts"] == 1
+             and cluster.row("b", "far")["state"] == "running", 60, "far restarted on node b")
 
 
 def test_a_silent_node_loses_its_lease_after_the_grace_and_gets_it_back(

@@ -1,4 +1,5 @@
-"""The whole desk's status from any node: each node's supervisor answers for its processes.
+"""The whole desk's status from any node: each node's supervisor answers for its processes,
+and carries out `restart`, `stop` and `start` of its processes asked from another node.
 
 A supervisor of a cluster desk runs a :class:`StatusAnswerer` (a thread with its own event
 loop, so the supervisor's loop never waits on NATS) on `tradeops.DESK.status.NODE`, replying
@@ -28,8 +29,12 @@ CONNECT_TIMEOUT = 3.0
 
 class StatusAnswerer:
     def __init__(self, cluster: Cluster, desk: str, node: str,
-                 rows: Callable[[], list[dict[str, Any]]]) -> None:
+                 rows: Callable[[], list[dict[str, Any]]],
+                 command: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """`rows()` is called on this thread; `command(request)` too, and may block (the
+        supervisor carries it out on its loop and waits for the reply)."""
         self.cluster, self.desk, self.node, self.rows = cluster, desk, node, rows
+        self.command = command
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="status-over-nats",
                                         daemon=True)
@@ -57,7 +62,16 @@ class StatusAnswerer:
             reply = {"node": self.node, "processes": self.rows()}
             await msg.respond(json.dumps(reply, default=str).encode())
 
+        async def carry_out(msg: Msg) -> None:
+            try:
+                request = dict(json.loads(msg.data))
+                reply = await asyncio.to_thread(self.command, request)
+            except Exception as exc:  # a malformed request, or the loop did not answer
+                reply = {"ok": False, "error": f"node {self.node}: {exc}"}
+            await msg.respond(json.dumps(reply, default=str).encode())
+
         await nc.subscribe(subjects.status(self.desk, self.node), cb=answer)
+        await nc.subscribe(subjects.command(self.desk, self.node), cb=carry_out)
         while not self._stop.is_set():
             await asyncio.sleep(0.1)
         await nc.drain()
@@ -88,3 +102,27 @@ async def _ask(cluster: Cluster, desk: str, nodes: list[str]) -> dict[str, Any]:
     finally:
         await nc.close()
     return dict(zip(nodes, answers, strict=True))
+
+
+def ask_command(cluster: Cluster, desk: str, node: str, command: dict[str, Any],
+                timeout: float = 15.0) -> dict[str, Any]:
+    """Have `node`'s supervisor carry out `command` (restart, stop or start); its reply, or
+    {"ok": False, "error": ...} when the node does not answer."""
+
+    async def ask() -> dict[str, Any]:
+        try:
+            nc = await asyncio.wait_for(connect(cluster, f"{desk}:command"), CONNECT_TIMEOUT)
+        except (ConnectionError, RuntimeError, TimeoutError) as exc:
+            return {"ok": False, "error": str(exc) or "NATS does not answer"}
+        try:
+            msg = await nc.request(subjects.command(desk, node), json.dumps(command).encode(),
+                                   timeout=timeout)
+            reply: dict[str, Any] = json.loads(msg.data)
+            return reply
+        except Exception as exc:
+            return {"ok": False, "error": f"node {node} does not answer over NATS "
+                                          f"({type(exc).__name__}); is it up?"}
+        finally:
+            await nc.close()
+
+    return asyncio.run(ask())

@@ -6,6 +6,7 @@
     tradeops.DESK.order.BROKER         a remote host's order message: request/reply (JSON)
     tradeops.DESK.updates.BROKER.NODE.GROUP   what the gateway tells that group's host
     tradeops.DESK.status.NODE          a node's supervisor answers with its processes
+    tradeops.DESK.command.NODE         restart, stop, start of one of that node's processes
 
 A symbol becomes one subject token: bytes outside ``[A-Za-z0-9_:/=+-]`` (a dot, which splits
 tokens; ``*`` and ``>``, which are wildcards; spaces; ``%`` itself) are written ``%XX``, so
@@ -70,3 +71,7 @@ def updates(desk: str, broker: str, node: str, group: str | None = None) -> str:
 
 def status(desk: str, node: str) -> str:
     return f"tradeops.{desk}.status.{node}"
+
+
+def command(desk: str, node: str) -> str:
+    return f"tradeops.{desk}.command.{node}"

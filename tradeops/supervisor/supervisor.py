@@ -134,8 +134,28 @@ class Supervisor:
             from tradeops.cluster.status import StatusAnswerer  # only a cluster needs NATS
 
             self.answerer = StatusAnswerer(cluster, self.topology.name, self.node,
-                                           lambda: self.table)
+                                           lambda: self.table, self._remote_command)
             self.answerer.start()
+
+    def _remote_command(self, command: dict[str, Any]) -> dict[str, Any]:
+        """`restart`, `stop` or `start` asked from another node (on the answerer's thread):
+        carried out on the loop, like a command on the control socket."""
+        if command.get("cmd") not in ("restart", "stop", "start"):
+            return {"ok": False, "error": "only restart, stop and start cross nodes"}
+        from concurrent.futures import Future
+
+        from tradeops.supervisor.commands import handle
+
+        done: Future[dict[str, Any] | None] = Future()
+
+        def run() -> None:
+            try:
+                done.set_result(handle(self, command))
+            except Exception as exc:
+                done.set_exception(exc)
+
+        self._post(run)
+        return done.result(timeout=10.0) or {"ok": False, "error": "no reply"}
 
     def _start_alerts(self) -> None:
         sinks = self.topology.settings.alerts

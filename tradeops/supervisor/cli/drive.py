@@ -101,6 +101,10 @@ def _command(
     node: str | None = None,
 ) -> None:
     desk = locate(file, name, run_dir, node=node)
+    elsewhere = _node_of(desk, target)
+    if elsewhere is not None:
+        _command_elsewhere(desk, elsewhere, cmd, target)
+        return
     if cmd in ("restart", "start"):  # the new process reads the file as it is now
         topology_file = ask(desk, {"cmd": "status"}).get("topology") or desk.file
         if topology_file:
@@ -115,6 +119,38 @@ def _command(
         from tradeops.supervisor.cli.cancels import await_group_cancels
 
         _report_left(await_group_cancels(desk, str(reply["process"])))
+
+
+def _node_of(desk: Desk, target: str) -> str | None:
+    """The other node `target` (a process, group or strategy) runs on, in a cluster desk;
+    None when it is this node's, or the desk runs on one machine."""
+    topology = desk.topology
+    if topology is None or topology.settings.cluster is None:
+        return None
+    from tradeops.process.spec import process_specs
+
+    here = desk.paths.run_dir.name
+    for node in topology.settings.cluster.nodes:
+        for spec in process_specs(topology, node):
+            if target == spec.name or target in spec.strategies:
+                return None if node == here else node
+    return None  # unknown everywhere: this node's supervisor says so, with suggestions
+
+
+def _command_elsewhere(desk: Desk, node: str, cmd: str, target: str) -> None:
+    """restart, stop or start of a process on another node: its supervisor, over NATS."""
+    from tradeops.cluster.status import ask_command
+
+    assert desk.topology is not None and desk.topology.settings.cluster is not None
+    if cmd in ("restart", "start") and desk.file is not None:
+        validated(desk.file, f"nothing was {cmd}ed; the running desk is as it was")
+    reply = ask_command(desk.topology.settings.cluster, desk.paths.name, node,
+                        {"cmd": cmd, "name": target})
+    if not reply.get("ok"):
+        raise fail(str(reply.get("error")))
+    if reply.get("note"):
+        typer.echo(f"note: {reply['note']}")
+    typer.echo(f"{cmd}: {reply['process']} ({reply['state']}) on node {node}")
 
 
 def restart(
