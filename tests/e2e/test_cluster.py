@@ -235,9 +235,13 @@ def test_a_silent_node_loses_its_lease_after_the_grace_and_gets_it_back(
     assert cluster.row("b", "remote-sim")["pid"] == remote
 
 
-def test_a_node_going_down_releases_its_symbols_at_once(cluster: Cluster) -> None:
+def test_a_node_up_before_the_gateway_s_waits_and_going_down_releases_its_symbols(
+    cluster: Cluster,
+) -> None:
+    cluster.up("b")  # before the gateway's node: its subscriptions wait, its gate is closed
+    wait_for(lambda: "unreachable over NATS" in str(
+        cluster.row("b", "remote-sim")["stats"].get("reason")), 30, "node b's gate closed")
     cluster.up("a")
-    cluster.up("b")
     wait_for(lambda: cluster.row("a", "gateway-sim")["stats"].get("symbols") == 2, 60,
              "node b's symbols at the gateway")
     result = cluster.desk.cli("down", "--file", str(cluster.desk.file), "--node", "b",
