@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from tradeops.bus.batch import TickBatch
 from tradeops.bus.reader import RingReader
 from tradeops.cluster import subjects, wire
 from tradeops.cluster.link import connect
@@ -165,6 +166,18 @@ class Lease:
             self.held = {}
 
 
+async def publish_read(nc: Client, desk: str, broker: str, epoch: int, batch: TickBatch) -> int:
+    """One ring read onto NATS: a message per symbol, each the read's records of that symbol
+    with the read's seq range (wire.py); returns how many messages."""
+    first = batch.first_seq
+    last = first + len(batch) - 1
+    parts = wire.split_by_symbol(batch.data)
+    for raw, records in parts.items():
+        subject = subjects.ticks(desk, broker, decode_symbol(raw))
+        await nc.publish(subject, wire.encode(epoch, first, last, records))
+    return len(parts)
+
+
 class Bridge:
     def __init__(self, ctx: RoleContext) -> None:
         cluster = ctx.topology.settings.cluster
@@ -228,12 +241,8 @@ class Bridge:
         while True:
             batch = await asyncio.to_thread(reader.read_batch, READ_MAX, 0.05)
             if batch:
-                first = batch.first_seq
-                last = first + len(batch) - 1
-                for raw, records in wire.split_by_symbol(batch.data).items():
-                    subject = subjects.ticks(self.desk, self.broker, decode_symbol(raw))
-                    await nc.publish(subject, wire.encode(reader.epoch, first, last, records))
-                    self.messages += 1
+                self.messages += await publish_read(nc, self.desk, self.broker, reader.epoch,
+                                                    batch)
                 self.published += len(batch)
             elif reader.stale():
                 logger.info("the gateway of '{}' replaced its ring (a new epoch); following",
