@@ -155,8 +155,11 @@ def test_pool_placement_full_lists_depth_and_pacing(feed: Feed) -> None:
         # nobody is disconnected.
         small = next(c for c in conns if c["subscriptions"]["trades"] == ["SPY.US"])
         assert client.subscribe(["US:IBM"], "trade")["ok"]
-        after = next(c for c in feed.connections() if c["id"] == small["id"])
-        assert subscribed(after) == {"trades": ["IBM.US", "SPY.US"], "quotes": ["SPY.US"]}
+        # The sim's admin view may show the new list a moment after the ack: wait for it.
+        wait_for(lambda: subscribed(next(c for c in feed.connections()
+                                         if c["id"] == small["id"]))
+                 == {"trades": ["IBM.US", "SPY.US"], "quotes": ["SPY.US"]},
+                 what="IBM on the connection with room")
         assert feed.connections("closed") == []
         wait_for(lambda: "US:IBM" in feed.seen("trade"), what="IBM's trades")
         assert assert_paced(feed.connections()) >= 5
