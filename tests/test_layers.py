@@ -30,9 +30,10 @@ IO_MODULES = frozenset({
     "loguru", "asyncio", "socket", "selectors", "threading", "websockets", "websocket",
     "aiohttp", "subprocess",
 })  # fmt: skip
-ABOVE_BUS = ("gateway", "proxy", "runtime", "supervisor", "sim", "process", "recorder")
+ABOVE_BUS = ("gateway", "proxy", "runtime", "supervisor", "sim", "process", "recorder",
+             "cluster")
 ROLES = ("gateway", "proxy", "runtime", "sim", "recorder", "process", "bus", "protocol",
-         "topology", "recording")
+         "topology", "recording", "cluster")
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
@@ -120,6 +121,23 @@ def test_the_proxy_uses_only_the_gateways_public_client() -> None:
         return within(module, "tradeops.gateway") and not allowed
 
     assert violations(sources("proxy"), bad) == []
+
+
+def test_the_cluster_bridges_use_only_the_gateways_public_client() -> None:
+    """A bridge is one more gateway client (one lease per remote node), and the remote
+    stand-in speaks the protocol itself: neither leans on the gateway's internals."""
+
+    def bad(module: str) -> bool:
+        allowed = within(module, "tradeops.gateway.client") or module == "tradeops.gateway"
+        return within(module, "tradeops.gateway") and not allowed
+
+    assert violations(sources("cluster"), bad) == []
+
+
+def test_only_the_cluster_imports_nats() -> None:
+    """A single-machine desk never needs NATS: nats-py is imported in tradeops/cluster alone."""
+    others = [p for p in sources(".") if "cluster" not in p.relative_to(PACKAGE).parts]
+    assert violations(others, lambda m: m.split(".")[0] == "nats") == []
 
 
 def test_the_checker_sees_relative_imports_inside_functions(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ def _version(value: bool) -> None:
 def _build() -> "typer.Typer":
     import typer
 
+    from tradeops.cluster import cli as cluster_cli
     from tradeops.recording import cli as data_cli
     from tradeops.sim import cli as sim_cli
     from tradeops.supervisor import cli as desk_cli
@@ -101,6 +102,7 @@ def _build() -> "typer.Typer":
     sim_cli.register(built)
     proxy_cli.register(built)
     data_cli.register(built)
+    cluster_cli.register(built)
     return built
 
 

@@ -59,7 +59,8 @@ def _keys(cls: type[BaseModel], prefix: str = "") -> Iterator[str]:
         nested = _model_in(info.annotation)
         if nested is not None:
             sep = {"brokers": ".NAME.", "strategies": ".NAME.", "processes": ".NAME.",
-                   "brokers.NAME.accounts": ".ACCOUNT.", "settings.alerts": "[]."}.get(path, ".")
+                   "brokers.NAME.accounts": ".ACCOUNT.", "settings.alerts": "[].",
+                   "settings.cluster.nodes": ".NODE."}.get(path, ".")
             yield from _keys(nested, path + sep)
 
 

@@ -65,6 +65,7 @@ __all__ = ["ReaderInfo", "TickRing"]
 
 _CURSOR: Final = CURSOR_OFFSET >> 3
 _SLEEPING: Final = b"\x01"
+_HOLE: Final = bytes(RECORD_SIZE)  # a record no reader hands to anyone: kind 0, no symbol
 
 
 class ReaderInfo(NamedTuple):
@@ -220,6 +221,45 @@ class TickRing(ClosesOnExit):
             self.publish()
             raise ValueError(f"not a record row (8, 10 or 18 values): {exc}") from exc
         self._seq = seq
+        return self.publish()
+
+    def write_records(self, records: bytes | memoryview) -> int:
+        """Write whole records (:data:`~tradeops.protocol.tick.RECORD`, their seqs included)
+        as they are, then publish once; return the cursor. A mirror's way in: the records of
+        another ring (a gateway on another node, docs/cluster.md) keep their seq numbers, so
+        a gap upstream stays a gap here.
+
+        The records must be in ascending seq order. One at or below the cursor is dropped (a
+        duplicate). The seqs a jump skips, as far back as the ring holds, are written as hole
+        records: kind code 0 ("unknown", which no strategy subscribes) and an empty symbol,
+        so a reader passes them in order instead of finding a slot of another lap. ValueError
+        when `records` is not a whole number of records.
+        """
+        view = memoryview(records).cast("B")
+        if len(view) % RECORD_SIZE:
+            raise ValueError(f"{len(view)} bytes is not a whole number of "
+                             f"{RECORD_SIZE}-byte records")
+        mm, words, pending = self._mm, self._words, self._pending
+        data, mask, capacity = self._data, self._mask, self.layout.capacity
+        body = RECORD_SIZE - 8
+        seq = self._seq
+        for start in range(0, len(view), RECORD_SIZE):
+            given = int.from_bytes(view[start : start + 8], "little", signed=True)
+            if given <= seq:
+                continue
+            for hole in range(max(seq + 1, given - capacity + 1), given):
+                offset = data + (hole & mask) * RECORD_SIZE
+                words[offset >> 3] = hole  # the slot's seq first, on its own
+                mm[offset + 8 : offset + RECORD_SIZE] = _HOLE[:body]
+            offset = data + (given & mask) * RECORD_SIZE
+            words[offset >> 3] = given
+            mm[offset + 8 : offset + RECORD_SIZE] = view[start + 8 : start + RECORD_SIZE]
+            kind = view[start + 8]
+            if kind < len(pending):
+                pending[kind][bytes(view[start + 32 : start + 64])] = offset
+            seq = self._seq = given
+            if seq - self._flushed >= self._flush_every:
+                self._flush_table()
         return self.publish()
 
     def _flush_table(self) -> None:

@@ -5,6 +5,7 @@
     --run-dir DIR        where sockets, logs and state live (default: the topology's run dir)
     --url URL            gateway of a sim broker: the sim's address
     --port PORT          sim: the port to bind (a restarted sim keeps its address)
+    --node NODE          settings.cluster: the node this process runs on
 
 `run_role` checks that the supervisor is alive, loads the topology, finds this process's spec,
 sets up logging and CPU pins and the stop signals, then calls the role's body until it
@@ -40,6 +41,7 @@ class RoleContext:
     stop: threading.Event
     url: str | None = None
     port: int = 0
+    node: str = ""
 
 
 Body = Callable[[RoleContext], int]
@@ -52,6 +54,7 @@ def parse(role: Role, argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--run-dir")
     parser.add_argument("--url")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--node")
     return parser.parse_args(argv)
 
 
@@ -65,7 +68,7 @@ def run_role(role: Role, body: Body, argv: list[str] | None = None) -> int:
     except TopologyError as exc:
         sys.stderr.write(f"{exc}\n")
         return 2
-    spec = {s.name: s for s in process_specs(topology)}.get(args.name)
+    spec = {s.name: s for s in process_specs(topology, args.node)}.get(args.name)
     if spec is None or spec.role != role:
         sys.stderr.write(f"no {role} named {args.name!r} in {args.topology}\n")
         return 2
@@ -77,7 +80,8 @@ def run_role(role: Role, body: Body, argv: list[str] | None = None) -> int:
     child.pin(list(spec.cpu))
     stop = threading.Event()
     child.stop_on_signals(stop)
-    context = RoleContext(topology, topology_file, spec, paths, stop, args.url, args.port)
+    context = RoleContext(topology, topology_file, spec, paths, stop, args.url, args.port,
+                          spec.node)
     try:
         return int(body(context))
     except Exception:

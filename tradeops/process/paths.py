@@ -35,6 +35,11 @@ class RunPaths:
             run_dir = base / run_dir
         return cls(run_dir.resolve(), topology.name)
 
+    def on_node(self, node: str) -> RunPaths:
+        """The run paths of one node of a desk spread over several (`settings.cluster`):
+        `RUN_DIR/NODE`, so nodes sharing a machine never share a socket or a segment."""
+        return RunPaths(self.run_dir / node, self.name)
+
     @property
     def bus(self) -> str:
         """The namespace of this desk's shared-memory segments: the desk's name and a digest of

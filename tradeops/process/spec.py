@@ -4,6 +4,11 @@ Tiers start in order, each waiting for the previous one to report ready: simulat
 (for `adapter: sim` brokers), gateways (one per broker), the websocket proxy (when
 `settings.proxy.enabled`) and the recorder (when `settings.record`), then the strategy hosts
 (one per process group). Within a tier everything starts at once.
+
+With `settings.cluster` each process is placed on a node (docs/cluster.md), and a node's
+supervisor runs only its own (`process_specs(topology, node)`), plus the bridges that carry
+its brokers' ticks between nodes: `bridge-BROKER` beside a gateway whose ticks another node
+wants, and `remote-BROKER` on such a node, in the gateway's place (its socket, its ring).
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ class RestartPolicy:
     grace: float = 5.0
 
 
-Role = Literal["sim", "gateway", "proxy", "recorder", "host"]
+Role = Literal["sim", "gateway", "proxy", "recorder", "host", "bridge", "remote"]
 # The recorder starts before the hosts, so it is reading when their first subscriptions flow.
-TIERS: dict[str, int] = {"sim": 0, "gateway": 1, "proxy": 2, "recorder": 2, "host": 3}
+# A remote node's stand-in for a gateway (`remote`) starts where the gateway would.
+TIERS: dict[str, int] = {"sim": 0, "gateway": 1, "proxy": 2, "recorder": 2, "host": 3,
+                         "bridge": 2, "remote": 1}
 #: The package each role runs as: `python -m tradeops.MODULE --topology ... --name ...`.
 ROLE_MODULES: dict[str, str] = {
     "sim": "tradeops.sim",
@@ -37,6 +44,8 @@ ROLE_MODULES: dict[str, str] = {
     "proxy": "tradeops.proxy",
     "recorder": "tradeops.recorder",
     "host": "tradeops.runtime",
+    "bridge": "tradeops.cluster.bridge",
+    "remote": "tradeops.cluster.remote",
 }
 RECORDER = "recorder"
 RECORDER_GRACE = 60.0
@@ -55,14 +64,26 @@ class ProcessSpec:
     cpu: tuple[int, ...] = ()
     log_level: str = "INFO"
     restart: RestartPolicy = INFRA_RESTART
+    node: str = ""  # settings.cluster: the node it runs on ("" on a single machine)
 
     @property
     def tier(self) -> int:
         return TIERS[self.role]
 
 
-def process_specs(topology: Topology) -> list[ProcessSpec]:
-    """Every process of the desk, in start order."""
+def process_specs(topology: Topology, node: str | None = None) -> list[ProcessSpec]:
+    """Every process of the desk, in start order; with `node` (and `settings.cluster`),
+    only those placed on that node, with the bridges it needs."""
+    specs = _all_specs(topology)
+    cluster = topology.settings.cluster
+    if cluster is None:
+        return specs
+    from tradeops.process.placement import place  # only a cluster needs placement
+
+    return place(topology, cluster, specs, node)
+
+
+def _all_specs(topology: Topology) -> list[ProcessSpec]:
     specs: list[ProcessSpec] = []
     for name, broker in topology.brokers.items():
         if broker.adapter == "sim":

@@ -1,4 +1,5 @@
-"""`python -m tradeops.supervisor FILE [--log PATH]`: run a desk's supervisor.
+"""`python -m tradeops.supervisor FILE [--log PATH] [--node NODE]`: run a desk's supervisor
+(with `settings.cluster`, of one node: its run dir is RUN_DIR/NODE).
 
 `tradeops up --detach` starts this in a session of its own with `--log
 RUN_DIR/logs/supervisor.log`: the console lines (every process's, prefixed) go to that file,
@@ -26,8 +27,12 @@ def _stdout(line: str) -> None:
 
 
 def main(argv: list[str]) -> int:
+    node = None
+    if len(argv) >= 3 and argv[-2] == "--node":
+        node, argv = argv[-1], argv[:-2]
     if len(argv) not in (1, 3) or (len(argv) == 3 and argv[1] != "--log"):
-        sys.stderr.write("usage: python -m tradeops.supervisor TOPOLOGY.yaml [--log PATH]\n")
+        sys.stderr.write("usage: python -m tradeops.supervisor TOPOLOGY.yaml [--log PATH] "
+                         "[--node NODE]\n")
         return 2
     path = Path(argv[0])
     try:
@@ -36,7 +41,10 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"{exc}\n")
         return 1
     console = LastWords(rotated_log(Path(argv[2])) if len(argv) == 3 else _stdout)
-    supervisor = Supervisor(topology, path, RunPaths.of(topology, path), console)
+    paths = RunPaths.of(topology, path)
+    if node is not None:
+        paths = paths.on_node(node)
+    supervisor = Supervisor(topology, path, paths, console, node)
     try:
         supervisor.acquire()
     except CannotStart as exc:

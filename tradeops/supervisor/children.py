@@ -49,6 +49,8 @@ def role_argv(spec: ProcessSpec, topology_file: str, paths: RunPaths,
         argv += ["--url", sim_url]
     if spec.role == "sim" and port:
         argv += ["--port", str(port)]  # a restarted sim keeps its address
+    if spec.node:
+        argv += ["--node", spec.node]
     return argv
 
 

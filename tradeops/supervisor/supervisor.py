@@ -62,6 +62,7 @@ from tradeops.supervisor.tiers import LAST_TIER, TierClock, next_tier
 from tradeops.topology.model import Topology
 
 if TYPE_CHECKING:
+    from tradeops.cluster.status import StatusAnswerer
     from tradeops.supervisor.alerts import AlertService
     from tradeops.supervisor.metrics import MetricsServer
 
@@ -77,12 +78,15 @@ class Supervisor:
         topology_file: Path,
         paths: RunPaths,
         console: Callable[[str], None],
+        node: str | None = None,
     ) -> None:
         self.topology = topology
+        self.node = node  # settings.cluster: the node this supervisor runs (docs/cluster.md)
         self.topology_file = topology_file.resolve()
         self.paths = paths
         self.console = _serialised(console)  # the loop and the alert threads both write
-        self.children = {s.name: Child(s, Proc(s.name, s.restart)) for s in process_specs(topology)}
+        self.children = {s.name: Child(s, Proc(s.name, s.restart))
+                         for s in process_specs(topology, node)}
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._control: ControlServer | None = None
@@ -99,6 +103,7 @@ class Supervisor:
         self.metrics: MetricsServer | None = None
         self.metrics_error = ""
         self.alerts: AlertService | None = None
+        self.answerer: StatusAnswerer | None = None  # settings.cluster: status over NATS
         self.prints = fingerprints(topology)  # what each process runs with (apply)
         self.reload_prints = reload_prints(topology)
         self._reloading: dict[str, threading.Thread] = {}
@@ -124,6 +129,33 @@ class Supervisor:
         self._selector.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
         self._start_metrics()
         self._start_alerts()
+        cluster = self.topology.settings.cluster
+        if cluster is not None and self.node is not None:
+            from tradeops.cluster.status import StatusAnswerer  # only a cluster needs NATS
+
+            self.answerer = StatusAnswerer(cluster, self.topology.name, self.node,
+                                           lambda: self.table, self._remote_command)
+            self.answerer.start()
+
+    def _remote_command(self, command: dict[str, Any]) -> dict[str, Any]:
+        """`restart`, `stop` or `start` asked from another node (on the answerer's thread):
+        carried out on the loop, like a command on the control socket."""
+        if command.get("cmd") not in ("restart", "stop", "start"):
+            return {"ok": False, "error": "only restart, stop and start cross nodes"}
+        from concurrent.futures import Future
+
+        from tradeops.supervisor.commands import handle
+
+        done: Future[dict[str, Any] | None] = Future()
+
+        def run() -> None:
+            try:
+                done.set_result(handle(self, command))
+            except Exception as exc:
+                done.set_exception(exc)
+
+        self._post(run)
+        return done.result(timeout=10.0) or {"ok": False, "error": "no reply"}
 
     def _start_alerts(self) -> None:
         sinks = self.topology.settings.alerts
@@ -170,7 +202,7 @@ class Supervisor:
                 while self._posted:
                     self._posted.popleft()()
                 self._advance_apply()
-                if self.metrics is not None or self.alerts is not None:
+                if self.metrics is not None or self.alerts is not None or self.answerer:
                     self.table = [self._light_row(c) for c in self.children.values()]
                 if not self._stopping:
                     self._advance_tier()
@@ -189,6 +221,8 @@ class Supervisor:
         return 0
 
     def _finish(self) -> None:
+        if self.answerer is not None:
+            self.answerer.stop()
         if self.metrics is not None:
             self.metrics.close()
         if self.alerts is not None:
@@ -265,10 +299,13 @@ class Supervisor:
             return {"ok": False, "error": f"the file names desk '{new.name}', this is desk "
                     f"'{self.topology.name}': a new name is a new desk (`tradeops down`, then "
                     "`tradeops up`)"}
-        if RunPaths.of(new, path).run_dir != self.paths.run_dir:
+        expected = RunPaths.of(new, path)
+        if self.node is not None:
+            expected = expected.on_node(self.node)
+        if expected.run_dir != self.paths.run_dir:
             return {"ok": False, "error": "settings.run_dir changed: the run dir holds the "
                     "desk's sockets and state, so it changes only with `down` and `up`"}
-        specs = {s.name: s for s in process_specs(new)}
+        specs = {s.name: s for s in process_specs(new, self.node)}
         prints = fingerprints(new)
         stopped = {n for n, c in self.children.items() if c.proc.state is S.STOPPED}
         running = {n: (c.spec, self.prints[n]) for n, c in self.children.items()}

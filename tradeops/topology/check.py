@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path as FsPath
 
 from tradeops.topology import model as m
+from tradeops.topology.check_cluster import check_cluster
 from tradeops.topology.check_market import check_backfill, check_capacity, check_symbols
 from tradeops.topology.check_processes import check_auto_cancel, check_cpu, check_imports
 from tradeops.topology.check_record import check_record
@@ -114,7 +115,7 @@ def _check_members(
         )
 
 
-RESERVED_PREFIXES = ("gateway-", "sim-")
+RESERVED_PREFIXES = ("gateway-", "sim-", "bridge-", "remote-")
 RESERVED_NAMES = ("supervisor", "proxy", "recorder")
 
 
@@ -129,7 +130,8 @@ def _check_reserved(loaded: Loaded, topo: m.Topology) -> None:
                     E,
                     "reserved-name",
                     path,
-                    f"process name '{group.name}' is reserved: gateway-*, sim-*, proxy, "
+                    f"process name '{group.name}' is reserved: gateway-*, sim-*, bridge-*, "
+                    "remote-*, proxy, "
                     "recorder and supervisor name the desk's own processes",
                     "rename it",
                     name=group.name,
@@ -433,4 +435,5 @@ _CHECKS: list[Callable[[Loaded, m.Topology], None]] = [
     check_auto_cancel,
     check_record,
     check_backfill,
+    check_cluster,
 ]

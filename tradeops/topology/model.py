@@ -85,6 +85,9 @@ class ProxySettings(Frozen):
     max_symbols: int = Field(1000, gt=0, description="symbols one client may subscribe")
     tls_cert: str | None = Field(None, description="PEM certificate: serve wss:// (with tls_key)")
     tls_key: str | None = Field(None, description="PEM private key of tls_cert")
+    node: Name | None = Field(
+        None, description="settings.cluster: the node it runs on (default: the first node)"
+    )
 
     @field_validator("token", mode="before")
     @classmethod
@@ -189,11 +192,53 @@ class Record(Frozen):
     flush: Duration = Field(2.0, description="rows reach the disk at least this often")
     roll: Duration = Field(900.0, description="a file is closed and a new one begun this often")
     log_level: LogLevel = "INFO"
+    node: Name | None = Field(
+        None, description="settings.cluster: the node it runs on (default: the first node)"
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+
+NATS_URL_PATTERN = r"^(nats|tls)://[A-Za-z0-9.:\[\]-]+:\d{1,5}$"
+
+
+class ClusterNode(Frozen):
+    """One machine (or one share of a machine) of a desk spread over several."""
+
+    cores: int | None = Field(
+        None, gt=0, description="cores the node has: pins placed on it must fit"
+    )
+
+
+class Cluster(Frozen):
+    """One desk over several nodes, joined by NATS (docs/cluster.md)."""
+
+    nats: str | list[str] = Field(
+        description="the NATS server(s): nats://HOST:PORT (tls://HOST:PORT for TLS)"
+    )
+    token: SecretStr | None = Field(None, description="the NATS server's auth token")
+    nodes: dict[Name, ClusterNode] = Field(
+        min_length=1, description="the desk's nodes; what names no node runs on the first"
+    )
+    grace: Duration = Field(
+        5.0, description="a remote node silent this long loses its subscriptions at a gateway"
+    )
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @property
+    def servers(self) -> list[str]:
+        return [self.nats] if isinstance(self.nats, str) else list(self.nats)
+
+    @property
+    def default_node(self) -> str:
+        return next(iter(self.nodes))
 
 
 class Settings(Frozen):
@@ -213,6 +258,9 @@ class Settings(Frozen):
         default_factory=list, description="where the desk sends alerts (none by default)"
     )
     record: Record | None = Field(None, description="record ticks to Parquet (docs/data.md)")
+    cluster: Cluster | None = Field(
+        None, description="spread the desk over several nodes joined by NATS (docs/cluster.md)"
+    )
 
 
 class Credentials(Frozen):
@@ -358,6 +406,9 @@ class Broker(Frozen):
     )
     pool: Pool
     orders: Orders = Field(default_factory=Orders)
+    node: Name | None = Field(
+        None, description="settings.cluster: the node it runs on (default: the first node)"
+    )
     market: Market | None = Field(None, description="sim only: the simulated market")
     silence_after: Duration = Field(
         15.0, description="no data for this long on a subscribed connection: reconnect"
@@ -471,6 +522,9 @@ class Process(Frozen):
     )
     on_stuck: Literal["report", "restart"] = Field(
         "report", description="a stuck callback: report it, or also restart the process"
+    )
+    node: Name | None = Field(
+        None, description="settings.cluster: the node it runs on (default: the first node)"
     )
 
     @field_validator("log_level", mode="before")

@@ -9,6 +9,7 @@ the only desk running under the default run dir (`$TRADEOPS_RUN_DIR`, else `.tra
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import dataclass
 from enum import StrEnum
@@ -51,6 +52,10 @@ RunDirOpt = Annotated[
         "(default: $TRADEOPS_RUN_DIR, else .tradeops).",
         show_default=False,
     ),
+]
+NodeOpt = Annotated[
+    str | None,
+    typer.Option("--node", help="settings.cluster: the node meant (its run dir is RUN_DIR/NODE)."),
 ]
 FormatOpt = Annotated[
     Format, typer.Option("--format", help="text for people, json for machines.")
@@ -120,18 +125,43 @@ def validated(file: Path, consequence: str) -> Topology:
     return report.topology
 
 
+def on_node(topology: Topology, paths: RunPaths, node: str | None,
+            output: Format = Format.text) -> RunPaths:
+    """The run paths of `node` of a desk spread over several; the desk's own otherwise.
+    Fails plainly when a cluster desk is named without a node, or with one it lacks."""
+    node = node or os.environ.get("TRADEOPS_NODE") or None
+    cluster = topology.settings.cluster
+    if cluster is None:
+        if node is not None:
+            raise fail(f"desk '{topology.name}' declares no settings.cluster, so it has no "
+                       f"node '{node}'; leave --node out", 2, output)
+        return paths
+    nodes = ", ".join(cluster.nodes)
+    if node is None:
+        raise fail(f"desk '{topology.name}' spans nodes ({nodes}); say which with --node "
+                   "NAME (or TRADEOPS_NODE=NAME)", 2, output)
+    if node not in cluster.nodes:
+        raise fail(f"desk '{topology.name}' has no node '{node}'; its nodes are {nodes}", 2,
+                   output)
+    return paths.on_node(node)
+
+
 def locate(
     file: Path | None, name: str | None, run_dir: Path | None, output: Format = Format.text,
-    not_running: int = 1,
+    not_running: int = 1, node: str | None = None,
 ) -> Desk:
-    """The desk a command means (see the module's docstring for the order)."""
+    """The desk a command means (see the module's docstring for the order); with `node`,
+    that node of a desk spread over several."""
     tool = tool_settings(output)
     if file is None and name is None:
         file = tool.default_topology()
     if file is not None:
         topology = load(file, output)
-        return Desk(RunPaths.of(topology, file), file, topology)
+        paths = on_node(topology, RunPaths.of(topology, file), node, output)
+        return Desk(paths, file, topology)
     base = (run_dir or tool.run_dir).resolve()
+    if node is not None:
+        base = base / node
     if name is not None:
         return Desk(RunPaths(base, name))
     sockets = sorted(base.glob("*.sock")) if base.is_dir() else []

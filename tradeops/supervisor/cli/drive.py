@@ -16,6 +16,7 @@ from tradeops.supervisor.cli.common import (
     Format,
     FormatOpt,
     NameOpt,
+    NodeOpt,
     RunDirOpt,
     ask,
     fail,
@@ -37,29 +38,73 @@ def status(
     name: NameOpt = None,
     run_dir: RunDirOpt = None,
     output: FormatOpt = Format.text,
+    node: NodeOpt = None,
 ) -> None:
-    """Show every process of a running desk.
+    """Show every process of a running desk (with --node: of that node).
 
     Exit 0 when every process runs and every feed is live, 1 when the desk is degraded (a
     process not running, a feed not live, a strategy stopped or stuck, a disk problem), 3
     when no desk runs."""
-    desk = locate(file, name, run_dir, output, not_running=NO_DESK)
+    desk = locate(file, name, run_dir, output, not_running=NO_DESK, node=node)
     reply = ask(desk, {"cmd": "status"}, output, not_running=NO_DESK)
     reply["degraded"] = degraded(reply)
+    cluster = desk.topology.settings.cluster if desk.topology is not None else None
+    if cluster is not None:  # the other nodes, over NATS: an unreachable one is said so
+        from tradeops.cluster.status import ask_nodes
+
+        here = desk.paths.run_dir.name
+        reply["node"] = here
+        reply["nodes"] = ask_nodes(cluster, desk.paths.name, [n for n in cluster.nodes
+                                                              if n != here])
+        reply["degraded"] += node_problems(reply["nodes"])
     if output is Format.json:
         typer.echo(json.dumps(reply, indent=2))
     else:
         typer.echo(render_status(reply))
+        for other, answer in (reply.get("nodes") or {}).items():
+            typer.echo(render_node(other, answer))
         for problem in reply["degraded"]:
             typer.echo(f"degraded: {problem}")
     if reply["degraded"]:
         raise typer.Exit(1)
 
 
+def node_problems(nodes: dict[str, Any]) -> list[str]:
+    """Why other nodes of a cluster desk are not whole: unreachable, or a process down."""
+    problems = []
+    for node, answer in nodes.items():
+        if "error" in answer:
+            problems.append(f"node {node} is unreachable: {answer['error']}")
+            continue
+        for p in answer.get("processes") or []:
+            if p.get("state") != "running":
+                why = f": {p['reason']}" if p.get("reason") else ""
+                problems.append(f"{p.get('name')} on node {node} is {p.get('state')}{why}")
+    return problems
+
+
+def render_node(node: str, answer: dict[str, Any]) -> str:
+    """Another node's processes, as its supervisor answered over NATS."""
+    if "error" in answer:
+        return f"\nnode {node}: UNREACHABLE ({answer['error']})"
+    lines = [f"\nnode {node}:"]
+    for p in answer.get("processes") or []:
+        pid = p.get("pid") or "-"
+        lines.append(f"  {p.get('name', '?'):<14} {p.get('role', '?'):<9} "
+                     f"{p.get('state', '?'):<9} {pid!s:<8} restarts {p.get('restarts', 0)}"
+                     + (f"  {p['reason']}" if p.get("reason") else ""))
+    return "\n".join(lines)
+
+
 def _command(
-    cmd: str, target: str, file: Path | None, name: str | None, run_dir: Path | None
+    cmd: str, target: str, file: Path | None, name: str | None, run_dir: Path | None,
+    node: str | None = None,
 ) -> None:
-    desk = locate(file, name, run_dir)
+    desk = locate(file, name, run_dir, node=node)
+    elsewhere = _node_of(desk, target)
+    if elsewhere is not None:
+        _command_elsewhere(desk, elsewhere, cmd, target)
+        return
     if cmd in ("restart", "start"):  # the new process reads the file as it is now
         topology_file = ask(desk, {"cmd": "status"}).get("topology") or desk.file
         if topology_file:
@@ -76,38 +121,74 @@ def _command(
         _report_left(await_group_cancels(desk, str(reply["process"])))
 
 
+def _node_of(desk: Desk, target: str) -> str | None:
+    """The other node `target` (a process, group or strategy) runs on, in a cluster desk;
+    None when it is this node's, or the desk runs on one machine."""
+    topology = desk.topology
+    if topology is None or topology.settings.cluster is None:
+        return None
+    from tradeops.process.spec import process_specs
+
+    here = desk.paths.run_dir.name
+    for node in topology.settings.cluster.nodes:
+        for spec in process_specs(topology, node):
+            if target == spec.name or target in spec.strategies:
+                return None if node == here else node
+    return None  # unknown everywhere: this node's supervisor says so, with suggestions
+
+
+def _command_elsewhere(desk: Desk, node: str, cmd: str, target: str) -> None:
+    """restart, stop or start of a process on another node: its supervisor, over NATS."""
+    from tradeops.cluster.status import ask_command
+
+    assert desk.topology is not None and desk.topology.settings.cluster is not None
+    if cmd in ("restart", "start") and desk.file is not None:
+        validated(desk.file, f"nothing was {cmd}ed; the running desk is as it was")
+    reply = ask_command(desk.topology.settings.cluster, desk.paths.name, node,
+                        {"cmd": cmd, "name": target})
+    if not reply.get("ok"):
+        raise fail(str(reply.get("error")))
+    if reply.get("note"):
+        typer.echo(f"note: {reply['note']}")
+    typer.echo(f"{cmd}: {reply['process']} ({reply['state']}) on node {node}")
+
+
 def restart(
-    target: TargetArg, file: FileOpt = None, name: NameOpt = None, run_dir: RunDirOpt = None
+    target: TargetArg, file: FileOpt = None, name: NameOpt = None, run_dir: RunDirOpt = None,
+    node: NodeOpt = None,
 ) -> None:
     """Replace one process mid-session; every other keeps running."""
-    _command("restart", target, file, name, run_dir)
+    _command("restart", target, file, name, run_dir, node)
 
 
 def stop(
-    target: TargetArg, file: FileOpt = None, name: NameOpt = None, run_dir: RunDirOpt = None
+    target: TargetArg, file: FileOpt = None, name: NameOpt = None, run_dir: RunDirOpt = None,
+    node: NodeOpt = None,
 ) -> None:
     """Stop one process (it stays stopped until `tradeops start`)."""
-    _command("stop", target, file, name, run_dir)
+    _command("stop", target, file, name, run_dir, node)
 
 
 def start(
-    target: TargetArg, file: FileOpt = None, name: NameOpt = None, run_dir: RunDirOpt = None
+    target: TargetArg, file: FileOpt = None, name: NameOpt = None, run_dir: RunDirOpt = None,
+    node: NodeOpt = None,
 ) -> None:
     """Start a stopped, exited or fatal process."""
-    _command("start", target, file, name, run_dir)
+    _command("start", target, file, name, run_dir, node)
 
 
 def down(
     file: FileOpt = None,
     name: NameOpt = None,
     run_dir: RunDirOpt = None,
+    node: NodeOpt = None,
 ) -> None:
-    """Stop the whole desk gracefully and report what was stopped.
+    """Stop the whole desk (with --node: that node) gracefully and report what was stopped.
 
     Hosts stop first, so each gateway applies their groups' auto-cancel and waits (up to
     `orders.cancel_timeout`) until the broker confirms every cancel, showing progress here.
     An order still working at the broker afterwards is printed and the exit status is 1."""
-    desk = locate(file, name, run_dir)
+    desk = locate(file, name, run_dir, node=node)
     reply = _down_with_progress(desk)
     pid = int(reply.get("pid", 0))
     deadline = time.monotonic() + 10

@@ -14,7 +14,15 @@ from typing import Annotated
 
 import typer
 
-from tradeops.supervisor.cli.common import FileOpt, NameOpt, RunDirOpt, fail, locate, tool_settings
+from tradeops.supervisor.cli.common import (
+    FileOpt,
+    NameOpt,
+    NodeOpt,
+    RunDirOpt,
+    fail,
+    locate,
+    tool_settings,
+)
 
 COLOURS = ("cyan", "green", "yellow", "magenta", "blue", "bright_cyan", "bright_green",
            "bright_magenta")
@@ -41,9 +49,10 @@ def logs(
     file: FileOpt = None,
     name: NameOpt = None,
     run_dir: RunDirOpt = None,
+    node: NodeOpt = None,
 ) -> None:
     """Show a process's log, or every process's lines interleaved (the supervisor's log)."""
-    logs_dir = _logs_dir(file, name, run_dir)
+    logs_dir = _logs_dir(file, name, run_dir, node)
     path = logs_dir / f"{process or 'supervisor'}.log"
     if not path.exists():
         known = sorted(p.stem for p in logs_dir.glob("*.log")) if logs_dir.is_dir() else []
@@ -112,13 +121,14 @@ def _painted(line: str) -> str:
     return head + typer.style(name, fg=colour) + sep + tail
 
 
-def _logs_dir(file: Path | None, name: str | None, run_dir: Path | None) -> Path:
+def _logs_dir(file: Path | None, name: str | None, run_dir: Path | None,
+              node: str | None = None) -> Path:
     """Logs are kept per run dir and outlive their desk: with no desk named, the logs of the
     default topology's run dir, else of `--run-dir` (or the default run dir)."""
     tool = tool_settings()
     if file is None and name is None and tool.default_topology() is None:
         return (run_dir or tool.run_dir).resolve() / "logs"
-    return locate(file, name, run_dir).paths.logs
+    return locate(file, name, run_dir, node=node).paths.logs
 
 
 def register(app: typer.Typer) -> None:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tradeops.process.paths import RunPaths
-from tradeops.supervisor.cli.common import fail, tool_settings, validated
+from tradeops.supervisor.cli.common import NodeOpt, fail, on_node, tool_settings, validated
 from tradeops.supervisor.console import LastWords, rotated_log, split, tee
 from tradeops.supervisor.control import NotRunning, request
 from tradeops.supervisor.outcome import UP_FD, judge, wait_verdict
@@ -46,17 +46,22 @@ def up(
         bool,
         typer.Option("--detach", "-d", help="Return once every process is ready (exit 1 if not)."),
     ] = False,
+    node: NodeOpt = None,
 ) -> None:
-    """Validate the topology, then start and supervise the whole desk."""
+    """Validate the topology, then start and supervise the whole desk (with settings.cluster:
+    what is placed on --node)."""
     file = _topology_file(file)
-    _refuse_if_running(file)  # first: a running desk is the answer, whatever else is wrong
+    _refuse_if_running(file, node)  # first: a running desk is the answer, whatever else is wrong
     topology = validated(file, "nothing was started")
-    paths = RunPaths.of(topology, file)
+    paths = on_node(topology, RunPaths.of(topology, file), node)
+    node = paths.run_dir.name if topology.settings.cluster is not None else None
     try:
         paths.check(topology)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    _refuse_if_port_taken(topology)
+    cluster = topology.settings.cluster
+    if cluster is None or (topology.settings.proxy.node or cluster.default_node) == node:
+        _refuse_if_port_taken(topology)  # only where the proxy runs
     from tradeops.supervisor.desklock import CannotStart, check_run_dir
 
     try:
@@ -64,9 +69,9 @@ def up(
     except CannotStart as exc:
         raise fail(str(exc)) from None
     if detach:
-        _up_detached(file, paths)
+        _up_detached(file, paths, node)
     else:
-        _up_foreground(topology, file, paths)
+        _up_foreground(topology, file, paths, node)
 
 
 def _topology_file(file: Path | None) -> Path:
@@ -80,7 +85,7 @@ def _topology_file(file: Path | None) -> Path:
     return found
 
 
-def _refuse_if_running(file: Path) -> None:
+def _refuse_if_running(file: Path, node: str | None) -> None:
     """A supervisor holding the desk's lock, or answering on its socket, is this desk."""
     from tradeops.topology.load import load
 
@@ -91,6 +96,8 @@ def _refuse_if_running(file: Path) -> None:
     if topology is None:
         return
     paths = RunPaths.of(topology, file)
+    if topology.settings.cluster is not None and node is not None:
+        paths = paths.on_node(node)
     pid = _lock_holder(paths.lock)
     if pid is None:
         try:
@@ -144,7 +151,7 @@ def _refuse_if_port_taken(topology: Topology) -> None:
             ) from None
 
 
-def _up_foreground(topology: Topology, file: Path, paths: RunPaths) -> None:
+def _up_foreground(topology: Topology, file: Path, paths: RunPaths, node: str | None) -> None:
     from tradeops.supervisor.supervisor import CannotStart, Supervisor
 
     tool = tool_settings()
@@ -154,7 +161,7 @@ def _up_foreground(topology: Topology, file: Path, paths: RunPaths) -> None:
             typer.echo(line)
 
     console = LastWords(tee(terminal, rotated_log(paths.logs / "supervisor.log")))
-    supervisor = Supervisor(topology, file, paths, console)
+    supervisor = Supervisor(topology, file, paths, console, node)
 
     def on_ready() -> None:
         verdict = judge(supervisor.status(), console.of)
@@ -169,7 +176,7 @@ def _up_foreground(topology: Topology, file: Path, paths: RunPaths) -> None:
     raise typer.Exit(supervisor.run(on_ready))
 
 
-def _up_detached(file: Path, paths: RunPaths) -> None:
+def _up_detached(file: Path, paths: RunPaths, node: str | None) -> None:
     paths.logs.mkdir(parents=True, exist_ok=True)
     log = paths.logs / "supervisor.log"
     # The supervisor writes its (rotated) log itself; this file only catches a crash.
@@ -177,7 +184,8 @@ def _up_detached(file: Path, paths: RunPaths) -> None:
     verdict_r, verdict_w = os.pipe()
     with errors.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tradeops.supervisor", str(file), "--log", str(log)],
+            [sys.executable, "-m", "tradeops.supervisor", str(file), "--log", str(log),
+             *(["--node", node] if node else [])],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
