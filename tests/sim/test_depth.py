@@ -26,3 +26,20 @@ def test_a_snapshot_then_differences_rebuild_each_quotes_book() -> None:
         assert asks == tuple(sorted(want_asks.items()))
         assert bids[0] == (bid, 0.5) and asks[0] == (ask, 0.75)  # the quote tops the book
     assert depth.update(quote(99.0, 99.5, 9)) is None  # nothing changed: nothing sent
+
+
+def test_a_late_subscriber_gets_the_current_book_and_the_others_diffs_stay_right() -> None:
+    """A second subscriber's snapshot is the book everyone holds; it must not move the base
+    the first subscriber's next difference is computed from."""
+    depth, first = Depth(), BookKeeper(depth=LEVELS)
+    assert depth.current("BTC/USD") is None  # nothing sent yet: the first quote will be
+    start = depth.update(quote(100.0, 100.5, 1))
+    assert start is not None
+    first.apply("BTC/USD", start.bids, start.asks, reset=True)
+    late = depth.current("BTC/USD")
+    assert late is not None and late.reset and late.t_ns == 1
+    assert (late.bids, late.asks) == (start.bids, start.asks)
+    change = depth.update(quote(101.0, 101.5, 2))
+    assert change is not None
+    bids, _ = first.apply("BTC/USD", change.bids, change.asks)
+    assert bids[0] == (101.0, 0.5)

@@ -54,11 +54,24 @@ class Depth:
 
     def __init__(self) -> None:
         self._last: dict[str, tuple[Side, Side]] = {}
+        self._last_ns: dict[str, int] = {}
 
     def snapshot(self, quote: Quote) -> BookChange:
         bids, asks = self._last[quote.symbol] = levels(quote)
+        self._last_ns[quote.symbol] = quote.t_ns
         return BookChange(quote.symbol, sorted(bids.items(), reverse=True), sorted(asks.items()),
                           True, quote.t_ns)
+
+    def current(self, symbol: str) -> BookChange | None:
+        """The last book sent of `symbol`, whole, as a snapshot for a new subscriber; None
+        before the first. It changes nothing: the others' next difference is still from the
+        book they have."""
+        last = self._last.get(symbol)
+        if last is None:
+            return None
+        bids, asks = last
+        return BookChange(symbol, sorted(bids.items(), reverse=True), sorted(asks.items()),
+                          True, self._last_ns[symbol])
 
     def update(self, quote: Quote) -> BookChange | None:
         """What changed since the last book of the symbol (a snapshot if none was sent);
@@ -68,6 +81,7 @@ class Depth:
             return self.snapshot(quote)
         bids, asks = levels(quote)
         self._last[quote.symbol] = (bids, asks)
+        self._last_ns[quote.symbol] = quote.t_ns
         change = BookChange(quote.symbol, _diff(last[0], bids), _diff(last[1], asks), False,
                             quote.t_ns)
         return change if change.bids or change.asks else None

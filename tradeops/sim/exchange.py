@@ -264,11 +264,12 @@ class Exchange:
             self.messages_queued += 1
 
     def send_book_snapshot(self, session: Session, symbol: str, now: float) -> None:
-        """A new `orderbooks` subscriber's snapshot of the symbol's book, as Alpaca sends."""
-        quote = self.feed.touch(symbol, now)
-        if quote is None:
-            return  # the first quote of the symbol will be a snapshot
-        change = self.depth.snapshot(quote)
+        """A new `orderbooks` subscriber's snapshot of the symbol's book, as Alpaca sends: the
+        book the other subscribers hold now (re-made from a fresh quote, it would both differ
+        from the quote stream and reset the base of everyone's next difference)."""
+        change = self.depth.current(symbol)
+        if change is None:
+            return  # the first quote of the symbol will be a snapshot, for everyone
         session.push_data(encode_item(session.codec, book_message(change, session.codec)))
 
     # -- orders -----------------------------------------------------------------------------
