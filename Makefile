@@ -40,7 +40,7 @@ typecheck: $(VENV)/.installed-dev
 #   including the `e2e` ones that start real processes and servers (the sim, gateways, the
 #   proxy, whole desks through the CLI), in two pytest-xdist workers: most of an end-to-end
 #   test is waiting for processes and ticks, so two at a time halve the wall time on two
-#   cores (about four minutes here, with a real nats-server among them). Every test is independent: its own run dir, shared-memory
+#   cores (about four minutes here). Every test is independent: its own run dir, shared-memory
 #   namespace and ports. PYTEST_WORKERS=0 runs it in one process.
 # - `make test-fast` is the edit loop: only the tests not marked `e2e`, the sans-I/O and
 #   single-process ones. Under 60 s of pytest on two cores (today ~6 s); it runs no lint or
