@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, NamedTuple, Protocol
 
 from tradeops.protocol.modes import Mode
@@ -83,9 +83,9 @@ Event = Connected | Authenticated | Failure | Subscribed | MarketData | BookUpda
 
 def market_rows(events: Iterable[Event], receive_ns: int) -> tuple[list[RecordRow], list[Event]]:
     """Split decoded events into the bus's record rows (every MarketData, stamped
-    ``receive_ns``) and the other events, in order. The generic ``receive_rows`` of a dialect
-    that has no decoder of its own straight into rows. SymbolError for a symbol the bus
-    cannot hold, as the ring would raise."""
+    ``receive_ns``) and the other events, in order (a BookUpdate stamped ``receive_ns`` too).
+    The generic ``receive_rows`` of a dialect that has no decoder of its own straight into
+    rows. SymbolError for a symbol the bus cannot hold, as the ring would raise."""
     rows: list[RecordRow] = []
     others: list[Event] = []
     for event in events:
@@ -94,6 +94,8 @@ def market_rows(events: Iterable[Event], receive_ns: int) -> tuple[list[RecordRo
             rows.append((KIND_CODES[e.kind], 0, e.trades, e.ts_ns, receive_ns,
                          encode_symbol(e.symbol), e.price, e.size, e.bid, e.bid_size, e.ask,
                          e.ask_size, e.open, e.high, e.low, e.close, e.volume, e.vwap))  # fmt: skip
+        elif isinstance(event, BookUpdate):
+            others.append(replace(event, receive_ns=receive_ns))
         else:
             others.append(event)
     return rows, others

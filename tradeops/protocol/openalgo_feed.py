@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import replace
 from typing import Any
 
 from tradeops.protocol.feed import (
@@ -133,9 +132,7 @@ class OpenAlgoFeed:
                      ) -> tuple[list[RecordRow], list[Event]]:
         """:meth:`receive` with its market data as the bus's record rows (one tick a frame:
         the generic conversion is all it needs)."""
-        rows, events = market_rows(self.receive(frame), receive_ns)
-        return rows, [replace(e, receive_ns=receive_ns) if isinstance(e, BookUpdate) else e
-                      for e in events]
+        return market_rows(self.receive(frame), receive_ns)
 
     def receive(self, frame: BrokerFrame) -> list[Event]:
         try:

@@ -57,12 +57,37 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-class ProxySettings(Frozen):
+LISTEN_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$"
+
+
+class Listener(Frozen):
+    """A server of the desk's (the proxy, the metrics endpoint): `listen` HOST:PORT and an
+    optional `token` (an empty one means none). Subclasses declare both with their own
+    defaults and descriptions."""
+
+    listen: str
+    token: SecretStr | None
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+class ProxySettings(Listener):
     enabled: bool = Field(True, description="start the websocket proxy with the desk")
     listen: str = Field(
         "127.0.0.1:8765",
         description="HOST:PORT the proxy binds; loopback unless a token is set",
-        pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$",
+        pattern=LISTEN_PATTERN,
     )
     token: SecretStr | None = Field(None, description="clients must present this token")
     exchanges: dict[str, Name] = Field(
@@ -89,44 +114,18 @@ class ProxySettings(Frozen):
         None, description="settings.cluster: the node it runs on (default: the first node)"
     )
 
-    @field_validator("token", mode="before")
-    @classmethod
-    def _empty_token_is_none(cls, value: Any) -> Any:
-        return None if value == "" else value
 
-    @property
-    def host(self) -> str:
-        return self.listen.rsplit(":", 1)[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.listen.rsplit(":", 1)[1])
-
-
-class MetricsSettings(Frozen):
+class MetricsSettings(Listener):
     """Prometheus metrics, served by the supervisor."""
 
     listen: str = Field(
         "127.0.0.1:9464",
         description="HOST:PORT the metrics endpoint binds; loopback unless a token is set",
-        pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$",
+        pattern=LISTEN_PATTERN,
     )
     token: SecretStr | None = Field(
         None, description="scrapers must send `Authorization: Bearer TOKEN`"
     )
-
-    @field_validator("token", mode="before")
-    @classmethod
-    def _empty_token_is_none(cls, value: Any) -> Any:
-        return None if value == "" else value
-
-    @property
-    def host(self) -> str:
-        return self.listen.rsplit(":", 1)[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.listen.rsplit(":", 1)[1])
 
 
 AlertEvent = Literal[
