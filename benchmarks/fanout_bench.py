@@ -32,7 +32,8 @@ from benchmarks.results import machine, write_section
 from tradeops.protocol.codec import Codec
 from tradeops.protocol.downstream import Result, SessionConfig
 from tradeops.protocol.native import NativeSession
-from tradeops.protocol.tick import Tick
+from tradeops.protocol.tick import Tick, decode_symbol
+from tradeops.proxy.server import fan_out
 
 SYMBOLS = [f"PB{chr(65 + i // 26)}{chr(65 + i % 26)}" for i in range(20)]
 CLIENTS, PER_CLIENT, BATCH = 100, 10, 200
@@ -91,18 +92,8 @@ def before(all_sessions: list[NativeSession], holders: dict[str, list[int]],
 
 def now(all_sessions: list[NativeSession], holders: dict[str, list[int]],
         ticks: list[Tick]) -> int:  # fmt: skip
-    """The fan-out now (proxy/server.py `deliver`)."""
-    groups: dict[bytes, list[Tick]] = {}
-    for tick in ticks:
-        group = groups.get(tick.symbol_bytes)
-        if group is None:
-            groups[tick.symbol_bytes] = [tick]
-        else:
-            group.append(tick)
-    per_client: dict[int, list[bytes]] = {}
-    for raw in groups:
-        for client in holders[raw.rstrip(b"\0").decode()]:
-            per_client.setdefault(client, []).append(raw)
+    """The fan-out now (proxy/server.py `deliver`, its grouping run as is)."""
+    groups, per_client = fan_out(ticks, lambda raw: holders[decode_symbol(raw)])
     cache: dict[str, Any] = {}
     n = 0
     for client, symbols in per_client.items():

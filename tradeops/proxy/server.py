@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Any, Final
@@ -331,21 +331,7 @@ class ProxyServer:
         symbols it holds, merged back into the gateway's order."""
         self.stats.ticks_in += len(ticks)
         holders = self.registry.holders
-        groups: dict[bytes, list[Tick]] = {}
-        for tick in ticks:
-            group = groups.get(tick.symbol_bytes)
-            if group is None:
-                groups[tick.symbol_bytes] = [tick]
-            else:
-                group.append(tick)
-        per_client: dict[Any, list[bytes]] = {}
-        for raw in groups:
-            for client in holders(broker, decode_symbol(raw)):
-                symbols = per_client.get(client)
-                if symbols is None:
-                    per_client[client] = [raw]
-                else:
-                    symbols.append(raw)
+        groups, per_client = fan_out(ticks, lambda raw: holders(broker, decode_symbol(raw)))
         cache: Cache = {}
         bound = self.config.queue
         for client, symbols in per_client.items():
@@ -438,3 +424,26 @@ async def _then(first: str | bytes | None, ws: ServerConnection
         yield first
     async for payload in ws:
         yield payload
+
+
+def fan_out(ticks: list[Tick], holders: Callable[[bytes], Iterable[Any]]
+            ) -> tuple[dict[bytes, list[Tick]], dict[Any, list[bytes]]]:
+    """A batch's ticks grouped by raw symbol (in the gateway's order), and per client the raw
+    symbols it holds: what `ProxyServer.deliver` hands each session (fanout_bench runs it as
+    is)."""
+    groups: dict[bytes, list[Tick]] = {}
+    for tick in ticks:
+        group = groups.get(tick.symbol_bytes)
+        if group is None:
+            groups[tick.symbol_bytes] = [tick]
+        else:
+            group.append(tick)
+    per_client: dict[Any, list[bytes]] = {}
+    for raw in groups:
+        for client in holders(raw):
+            symbols = per_client.get(client)
+            if symbols is None:
+                per_client[client] = [raw]
+            else:
+                symbols.append(raw)
+    return groups, per_client
