@@ -22,13 +22,13 @@ import mmap
 import os
 import struct
 import time
-import zlib
 from collections.abc import Sequence
 from typing import Final
 
 from tradeops.bus.layout import COUNT_OFFSET, STATE_CLOSED, STATE_OFFSET, STATE_OPEN
 from tradeops.bus.names import book_name
 from tradeops.bus.shm import ClosesOnExit, Segment
+from tradeops.bus.slots import Slots
 from tradeops.protocol.book import (
     BOOK_ENTRY_SIZE,
     BOOK_LAYOUT_VERSION,
@@ -66,10 +66,6 @@ def _capacity(max_symbols: int) -> int:
     return max(16, 1 << (2 * max_symbols - 1).bit_length())
 
 
-def _home(raw: bytes, mask: int) -> int:
-    return zlib.crc32(raw.rstrip(b"\0")) & mask
-
-
 class BookTable(ClosesOnExit):
     """The writer of ``broker``'s book table in ``topology``; one per broker (its gateway).
 
@@ -88,7 +84,8 @@ class BookTable(ClosesOnExit):
         self._segment = Segment.create_exclusive(self.name, size, self._init)
         self._mm = self._segment.mm
         self._words = memoryview(self._mm).cast("q")
-        self._mask = self.capacity - 1
+        self._slots = Slots(BOOK_DATA_OFFSET, BOOK_ENTRY_SIZE, _SYMBOL, ENTRY_KEY_STATE,
+                            self.capacity - 1)
         self._entries: dict[bytes, int] = {}
 
     def _init(self, mm: mmap.mmap) -> None:
@@ -122,15 +119,9 @@ class BookTable(ClosesOnExit):
                 f"book table {self.name!r} already holds {count} books (its max_symbols); "
                 f"cannot add {decode_symbol(symbol)!r}"
             )
-        index = _home(symbol, self._mask)
-        words = self._words
-        while words[(BOOK_DATA_OFFSET + index * BOOK_ENTRY_SIZE + ENTRY_KEY_STATE) >> 3]:
-            index = (index + 1) & self._mask
-        base = BOOK_DATA_OFFSET + index * BOOK_ENTRY_SIZE
-        self._mm[base + _SYMBOL: base + _SYMBOL + 32] = symbol
-        words[(base + ENTRY_KEY_STATE) >> 3] = 1  # after the symbol: readers trust it now
+        base = self._slots.claim(self._mm, self._words, symbol)
         self._entries[symbol] = base
-        words[COUNT_OFFSET >> 3] = count + 1
+        self._words[COUNT_OFFSET >> 3] = count + 1
         return base
 
     def close(self) -> None:
@@ -164,7 +155,8 @@ class BookReader(ClosesOnExit):
         self.capacity = header.capacity
         self._mm = self._segment.mm
         self._words = memoryview(self._mm).cast("q")
-        self._mask = self.capacity - 1
+        self._slots = Slots(BOOK_DATA_OFFSET, BOOK_ENTRY_SIZE, _SYMBOL, ENTRY_KEY_STATE,
+                            self.capacity - 1)
         self._found: dict[str, int] = {}
 
     def book(self, symbol: str) -> Book | None:
@@ -205,17 +197,10 @@ class BookReader(ClosesOnExit):
         base = self._found.get(symbol)
         if base is not None:
             return base
-        raw = encode_symbol(symbol)
-        index = _home(raw, self._mask)
-        for _ in range(self.capacity):
-            base = BOOK_DATA_OFFSET + index * BOOK_ENTRY_SIZE
-            if not self._words[(base + ENTRY_KEY_STATE) >> 3]:
-                return None
-            if self._mm[base + _SYMBOL: base + _SYMBOL + 32] == raw:
-                self._found[symbol] = base
-                return base
-            index = (index + 1) & self._mask
-        return None
+        base = self._slots.find(self._mm, self._words, encode_symbol(symbol))
+        if base is not None:
+            self._found[symbol] = base
+        return base
 
     def close(self) -> None:
         if self._mm.closed:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import zlib
 from typing import Final
 
 from tradeops.bus.layout import (
@@ -36,6 +35,7 @@ from tradeops.bus.layout import (
 )
 from tradeops.bus.names import table_name
 from tradeops.bus.shm import ClosesOnExit, Segment
+from tradeops.bus.slots import Slots
 from tradeops.protocol.tick import (
     QUOTE,
     RECORD,
@@ -59,10 +59,6 @@ class TableFullError(RuntimeError):
     """The table already holds max_symbols symbols."""
 
 
-def _home(raw: bytes, mask: int) -> int:
-    return zlib.crc32(raw.rstrip(b"\0")) & mask
-
-
 class LatestTable(ClosesOnExit):
     """The writer of ``broker``'s latest-value table in ``topology``; one per broker.
 
@@ -79,7 +75,8 @@ class LatestTable(ClosesOnExit):
         self._segment = Segment.create_exclusive(self.name, self.layout.size, self.layout.init)
         self._mm = self._segment.mm
         self._words = memoryview(self._mm).cast("q")
-        self._mask = self.layout.capacity - 1
+        self._slots = Slots(TABLE_DATA_OFFSET, ENTRY_SIZE, ENTRY_SYMBOL, ENTRY_KEY_STATE,
+                            self.layout.capacity - 1)
         self._entries: dict[bytes, int] = {}  # symbol field -> entry offset
         # symbol field -> ((trade version word, trade offset), (quote version word, offset))
         self._places: dict[bytes, tuple[tuple[int, int], tuple[int, int]]] = {}
@@ -151,15 +148,9 @@ class LatestTable(ClosesOnExit):
                 f"table {self.name!r} already holds {count} symbols (its max_symbols); "
                 f"cannot add {decode_symbol(symbol)!r}"
             )
-        index = _home(symbol, self._mask)
-        words = self._words
-        while words[(TABLE_DATA_OFFSET + index * ENTRY_SIZE + ENTRY_KEY_STATE) >> 3]:
-            index = (index + 1) & self._mask
-        base = TABLE_DATA_OFFSET + index * ENTRY_SIZE
-        self._mm[base + ENTRY_SYMBOL : base + ENTRY_SYMBOL + _SYMBOL_BYTES] = symbol
-        words[(base + ENTRY_KEY_STATE) >> 3] = 1  # after the symbol: readers trust it now
+        base = self._slots.claim(self._mm, self._words, symbol)
         self._entries[symbol] = base
-        words[COUNT_OFFSET >> 3] = count + 1
+        self._words[COUNT_OFFSET >> 3] = count + 1
         return base
 
     def close(self) -> None:
@@ -189,7 +180,8 @@ class TableReader(ClosesOnExit):
             raise
         self._mm = self._segment.mm
         self._words = memoryview(self._mm).cast("q")
-        self._mask = self.layout.capacity - 1
+        self._slots = Slots(TABLE_DATA_OFFSET, ENTRY_SIZE, ENTRY_SYMBOL, ENTRY_KEY_STATE,
+                            self.layout.capacity - 1)
         self._found: dict[str, int] = {}  # symbol -> entry offset
 
     def last_trade(self, symbol: str) -> Tick | None:
@@ -218,17 +210,10 @@ class TableReader(ClosesOnExit):
         base = self._found.get(symbol)
         if base is not None:
             return base
-        raw = encode_symbol(symbol)
-        index = _home(raw, self._mask)
-        for _ in range(self.layout.capacity):
-            base = TABLE_DATA_OFFSET + index * ENTRY_SIZE
-            if not self._words[(base + ENTRY_KEY_STATE) >> 3]:
-                return None  # not there (yet): look again next time
-            if self._mm[base + ENTRY_SYMBOL : base + ENTRY_SYMBOL + _SYMBOL_BYTES] == raw:
-                self._found[symbol] = base
-                return base
-            index = (index + 1) & self._mask
-        return None
+        base = self._slots.find(self._mm, self._words, encode_symbol(symbol))
+        if base is not None:  # None: not there (yet), look again next time
+            self._found[symbol] = base
+        return base
 
     def _read(self, symbol: str, version: int, record: int) -> Tick | None:
         base = self._entry(symbol)
