@@ -27,7 +27,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any, Final
 
 from tradeops.protocol import alpaca_stream
@@ -51,8 +50,7 @@ from tradeops.protocol.downstream import (
     NeedChange,
     Result,
     SessionConfig,
-    group_items,
-    merged_items,
+    batch_items,
 )
 from tradeops.protocol.modes import BaseMode, Mode, make
 from tradeops.protocol.tick import BAR, QUOTE, TRADE, SymbolError, Tick, encode_symbol
@@ -280,23 +278,14 @@ class AlpacaDataSession(DownstreamSession):
         wanted, codec = self._index, self.codec
         if not wanted or broker != self.broker:
             return 0
-        encode = self._encode_tick
-        runs = []
-        for raw in symbols:
-            kinds = wanted.get(raw)
-            if kinds is not None:
-                pairs = group_items(cache, self._format, raw, kinds, groups[raw], encode)
-                if pairs:
-                    runs.append(pairs)
-        if not runs:
+        items = batch_items(cache, self._format, symbols, wanted, groups, self._encode_tick)
+        if not items:
             return 0
-        merged = merged_items(runs)
         text = codec is Codec.JSON
-        if len(merged) <= MAX_ITEMS_PER_FRAME:
-            body = item_separator(codec).join(map(itemgetter(1), merged))
-            self.out.append((frame_of(codec, len(merged), body), text))
-            return len(merged)
-        items = list(map(itemgetter(1), merged))
+        if len(items) <= MAX_ITEMS_PER_FRAME:
+            body = item_separator(codec).join(items)
+            self.out.append((frame_of(codec, len(items), body), text))
+            return len(items)
         for i in range(0, len(items), MAX_ITEMS_PER_FRAME):
             self.out.append((frame(codec, items[i:i + MAX_ITEMS_PER_FRAME]), text))
         return len(items)

@@ -97,6 +97,22 @@ def merged_items(runs: list[list[tuple[int, bytes]]]) -> list[tuple[int, bytes]]
     return merged
 
 
+def batch_items(cache: Cache, fmt: str, symbols: Sequence[bytes],
+                wanted: Mapping[bytes, AbstractSet[int]], groups: Mapping[bytes, Sequence[Tick]],
+                encode: Callable[[Tick], bytes | None]) -> list[bytes]:
+    """A session's encoded items of a batch, in the gateway's order: for each symbol it
+    holds (``symbols``) with the kinds it wants (``wanted``), ``group_items``, merged. What
+    every dialect's ``symbol_ticks`` frames its own way."""
+    runs = []
+    for raw in symbols:
+        kinds = wanted.get(raw)
+        if kinds is not None:
+            pairs = group_items(cache, fmt, raw, kinds, groups[raw], encode)
+            if pairs:
+                runs.append(pairs)
+    return list(map(itemgetter(1), merged_items(runs))) if runs else []
+
+
 CLOSE_POLICY = 1008  # a client broke the rules (auth, protocol, too many errors)
 CLOSE_TRY_AGAIN = 1013  # a slow client: come back when you can keep up
 

@@ -27,7 +27,6 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any, Final
 
 import msgpack
@@ -50,8 +49,7 @@ from tradeops.protocol.downstream import (
     NeedChange,
     Result,
     SessionConfig,
-    group_items,
-    merged_items,
+    batch_items,
 )
 from tradeops.protocol.modes import Mode, kinds_of
 from tradeops.protocol.tick import (
@@ -345,22 +343,14 @@ class NativeSession(DownstreamSession):
         def encode(tick: Tick) -> bytes:
             return self._encode_tick(tick, broker)
 
-        runs = []
-        for raw in symbols:
-            kinds = wanted.get(raw)
-            if kinds is not None:
-                pairs = group_items(cache, self._format, raw, kinds, groups[raw], encode)
-                if pairs:
-                    runs.append(pairs)
-        if not runs:
+        items = batch_items(cache, self._format, symbols, wanted, groups, encode)
+        if not items:
             return 0
-        merged = merged_items(runs)
         text = codec is Codec.JSON
-        if len(merged) <= MAX_TICKS_PER_FRAME:
-            body = item_separator(codec).join(map(itemgetter(1), merged))
-            self.out.append((ticks_frame_of(codec, broker, len(merged), body), text))
-            return len(merged)
-        items = list(map(itemgetter(1), merged))
+        if len(items) <= MAX_TICKS_PER_FRAME:
+            body = item_separator(codec).join(items)
+            self.out.append((ticks_frame_of(codec, broker, len(items), body), text))
+            return len(items)
         for i in range(0, len(items), MAX_TICKS_PER_FRAME):
             self.out.append((ticks_frame(codec, broker, items[i:i + MAX_TICKS_PER_FRAME]), text))
         return len(items)
