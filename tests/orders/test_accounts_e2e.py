@@ -180,6 +180,14 @@ processes:
     journal = [json.loads(x) for x in (desk.run_dir / "orders.jsonl").read_text().splitlines()]
     assert [e["event"] for e in journal if e["event"] in ("halt", "resume")] == ["halt",
                                                                                  "resume"]
+    # An account halt: one cancel-all on that account's login, at the broker.
+    assert [o["key"] for o in working_at_sim(sim)] == ["kb"]
+    account = desk.cli("halt", "ext.beta", "-f", str(desk.file))
+    assert account.returncode == 0 and "halted ext.beta" in account.stdout, account
+    wait_for(lambda: working_at_sim(sim) == [], timeout=30,
+             what="beta's resting order cancelled at the broker by the account halt")
+    assert {o["key"]: o["status"] for o in at_sim(sim) if o["key"] == "kb"} == {
+        "kb": "canceled"}
 
 
 def test_a_sim_broker_makes_a_login_per_declared_account(
