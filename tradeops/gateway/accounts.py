@@ -47,6 +47,11 @@ class AccountBook:
     realised_today: float = 0.0
     lots: dict[str, tuple[float, float]] = field(default_factory=dict)  # symbol → (qty, cost)
 
+    @property
+    def limited(self) -> bool:
+        """Whether any limit is set (else there is nothing to check)."""
+        return self.limits != AccountLimits()
+
     def roll(self, day: str) -> None:
         """A new day starts the day counters again."""
         if day != self.day:

@@ -99,7 +99,6 @@ class OrderRouter:
         self.group_of: dict[Client, str] = {}
         self.unknown_group: dict[Client, str] = {}  # said hello as a group not (yet) known
         self.unrouted: deque[dict[str, Any]] = deque(maxlen=200)
-        self.rejected = 0
         self.rejected_by: dict[str, int] = {}  # "strategy:cause" → count (metrics)
         self.auto_cancels = 0  # times an auto_cancel policy fired (alerts)
         # Positions, the accounts' day and halts survive a restart of this gateway: rebuilt
@@ -211,9 +210,11 @@ class OrderRouter:
             price,
             checking=record.client_order_id,
         )
-        if reason is None and account in self.books:
+        book = self.books.get(account)
+        if reason is None and book is not None and book.limited:
+            # Walked only for an account with limits: every order's check stays cheap.
             open_orders, exposure = self._account_exposure(account, record.client_order_id)
-            reason = self.books[account].refusal(
+            reason = book.refusal(
                 self.today(), record.symbol, record.side, record.qty,
                 record.limit if record.limit is not None else price, open_orders, exposure,
                 self.price)
@@ -628,7 +629,6 @@ class OrderRouter:
         replies: list[Reply] = []
         for strategy, update in updates:
             if update["event"] == "rejected":
-                self.rejected += 1
                 key = f"{strategy}:{rejection_cause(str(update.get('reason', '')))}"
                 self.rejected_by[key] = self.rejected_by.get(key, 0) + 1
             client = self.owner.get(strategy)
@@ -643,6 +643,11 @@ class OrderRouter:
             else:
                 replies.append((client, update))
         return replies
+
+    @property
+    def rejected(self) -> int:
+        """Orders rejected since this gateway started (every cause)."""
+        return sum(self.rejected_by.values())
 
     def status(self) -> dict[str, Any]:
         working = [
