@@ -15,7 +15,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -132,12 +132,13 @@ def open_entries(path: Path, strategies: set[str]) -> dict[str, dict[str, Any]]:
     return open_
 
 
-def filled(path: Path, strategies: set[str]) -> dict[str, tuple[str, str, str, float]]:
+def filled(log: Iterable[dict[str, Any]], strategies: set[str]
+           ) -> dict[str, tuple[str, str, str, float]]:
     """Per client order id of `strategies`: (strategy, symbol, side, quantity filled as far as
     the journal knows), for the orders that have a submit line. A gateway rebuilds its
     strategies' positions from this when it starts."""
     orders: dict[str, tuple[str, str, str, float]] = {}
-    for entry in entries(path):
+    for entry in log:
         cid = entry.get("client_order_id")
         if entry.get("strategy") not in strategies:
             continue
@@ -150,12 +151,12 @@ def filled(path: Path, strategies: set[str]) -> dict[str, tuple[str, str, str, f
     return orders
 
 
-def halts(path: Path, broker: str) -> dict[tuple[str, str], str]:
+def halts(log: Iterable[dict[str, Any]], broker: str) -> dict[tuple[str, str], str]:
     """The halts in force on a broker's gateway, (scope, target) → when it was halted: what
     `tradeops halt` wrote and no `tradeops resume` lifted since. Scopes: broker, account,
     strategy."""
     held: dict[tuple[str, str], str] = {}
-    for entry in entries(path):
+    for entry in log:
         if entry.get("broker") != broker or entry.get("event") not in ("halt", "resume"):
             continue
         scope = (str(entry.get("scope")), str(entry.get("target")))

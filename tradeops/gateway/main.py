@@ -187,14 +187,14 @@ def run_gateway(ctx: RoleContext) -> int:
     return 0
 
 
-def settle_cancels(server: GatewayServer, router: OrderRouter, sender: OrderSide,
+def settle_cancels(server: GatewayServer, router: OrderRouter, orders: OrderSide,
                    timeout: float, on_tick: Callable[[], None]) -> None:
     """Wait, up to `timeout`, until every cancel the auto-cancel policies asked for is
     confirmed by the broker; report what is still working (by order) to the supervisor,
     which `tradeops down` prints."""
 
     def done() -> bool:
-        return not router.cancelling() and not sender.pending()
+        return not router.cancelling() and not orders.pending()
 
     if done():
         return

@@ -104,11 +104,12 @@ class OrderRouter:
         # Positions, the accounts' day and halts survive a restart of this gateway: rebuilt
         # from the journal.
         members = {s for names_, _ in groups.values() for s in names_}
-        self.desk.restore(filled(journal.path, members))
-        accounts.replay(self.books, self.account_of, entries(journal.path))
+        log = list(entries(journal.path))  # read once for all three
+        self.desk.restore(filled(log, members))
+        accounts.replay(self.books, self.account_of, log)
         for book in self.books.values():
             book.roll(today())
-        self.halts: dict[Scope, str] = halts(journal.path, desk.broker)
+        self.halts: dict[Scope, str] = halts(log, desk.broker)
         #: account → symbol → (our strategies' total, the broker's) while they differ: the
         #: account's new orders are refused until a person acknowledges
         #: (`tradeops orders --ack BROKER.ACCOUNT`).
