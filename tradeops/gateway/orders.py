@@ -161,11 +161,11 @@ class OrderDesk:
         limit: float | None,
         tif: str,
     ) -> OrderRecord:
-        record = OrderRecord(
-            strategy, local_id, routing_id(strategy), symbol, side, qty, limit, tif
-        )
+        cid = routing_id(strategy)
+        # An order the desk places itself (flatten) has no local id: its routing id is it.
+        record = OrderRecord(strategy, local_id or cid, cid, symbol, side, qty, limit, tif)
         self.orders[record.client_order_id] = record
-        self.by_local[(strategy, local_id)] = record.client_order_id
+        self.by_local[(strategy, record.local_id)] = record.client_order_id
         return record
 
     def rejected(self, record: OrderRecord, reason: str) -> Update:

@@ -303,8 +303,6 @@ class OrderRouter:
         for symbol, qty in sorted(self.desk.positions_of(strategy).items()):
             side = "sell" if qty > 0 else "buy"
             record = self.desk.new(strategy, "", symbol, side, abs(qty), None, self.market_tif)
-            record.local_id = record.client_order_id
-            self.desk.by_local[(strategy, record.local_id)] = record.client_order_id
             self.journal.write("submit", strategy=strategy, order_id=record.local_id,
                                client_order_id=record.client_order_id, symbol=symbol,
                                side=side, qty=abs(qty), limit=None, tif=self.market_tif,
