@@ -23,7 +23,8 @@ def test_the_documented_record_table_is_the_records_struct() -> None:
     for start, size, kind, name in rows:
         assert int(start) == offset, f"{name} documented at {start}, packed at {offset}"
         offset += int(size)
-        codes.append(SIZES[kind])
+        code = SIZES[kind]
+        codes.append(code if kind != "bytes" else ("s" if size == "1" else f"{size}s"))
     assert offset == RECORD.size
     assert "<" + "".join(codes) == RECORD.format.replace("12d", "d" * 12)
 

@@ -31,19 +31,33 @@ def test_record_rows_of_each_kind_arrive_with_their_values(topology: str) -> Non
     assert (bar.close, bar.volume, bar.vwap, bar.receive_ns) == (2.0, 900.0, 2.5, 23)
 
 
+NO_DETAIL = (0, bytes(4), bytes(4), bytes(1), bytes(1), bytes(14))
+
+
 def test_a_short_row_zeroes_what_its_kind_does_not_use_in_a_reused_slot(topology: str) -> None:
-    full = (BAR, 0, 9, 1, 1, SPY, *([7.0] * 12))
+    full = (BAR, 0, 9, 1, 1, SPY, *([7.0] * 12), 7, b"7777", b"7777", b"7", b"7", b"7" * 14)
     with TickRing(topology, "sim", capacity=8) as ring, RingReader(topology, "sim") as reader:
         ring.extend_records([full] * 8)  # every slot holds sevens
         reader.read()
-        ring.extend_records([(TRADE, 0, 0, 2, 2, AAPL, 1.5, 2.0)] * 4)
-        ring.extend_records([(QUOTE, 0, 0, 3, 3, MSFT, 1.0, 2.0, 3.0, 4.0)] * 4)
+        ring.extend_records([(TRADE, 0, 0, 2, 2, AAPL, 1.5, 2.0)] * 2)
+        ring.extend_records([(TRADE, 0, 0, 2, 2, AAPL, 1.5, 2.0, 9, b"V", b"C", b"", b"@")] * 2)
+        ring.extend_records([(QUOTE, 0, 0, 3, 3, MSFT, 1.0, 2.0, 3.0, 4.0)] * 2)
+        ring.extend_records([(QUOTE, 0, 0, 3, 3, MSFT, 1.0, 2.0, 3.0, 4.0,
+                              b"V", b"Q", b"C", b"R")] * 2)  # fmt: skip
         ticks = reader.read()
     assert len(ticks) == 8
-    for tick in ticks[:4]:
-        assert tick[7:] == (1.5, 2.0) + (0.0,) * 10 and tick.trade_count == 0
-    for tick in ticks[4:]:
-        assert tick[7:] == (0.0, 0.0, 1.0, 2.0, 3.0, 4.0) + (0.0,) * 6
+    for tick in ticks[:2]:
+        assert tick[7:] == (1.5, 2.0) + (0.0,) * 10 + NO_DETAIL and tick.trade_count == 0
+    for tick in ticks[2:4]:
+        assert tick[7:19] == (1.5, 2.0) + (0.0,) * 10
+        assert (tick.trade_id, tick.exchange, tick.ask_exchange, tick.tape, tick.taker_side,
+                tick.conditions) == (9, "V", "", "C", "", ("@",))  # fmt: skip
+    for tick in ticks[4:6]:
+        assert tick[7:] == (0.0, 0.0, 1.0, 2.0, 3.0, 4.0) + (0.0,) * 6 + NO_DETAIL
+    for tick in ticks[6:]:
+        assert tick[7:19] == (0.0, 0.0, 1.0, 2.0, 3.0, 4.0) + (0.0,) * 6
+        assert (tick.trade_id, tick.exchange, tick.ask_exchange, tick.tape, tick.taker_side,
+                tick.conditions) == (0, "V", "Q", "C", "", ("R",))  # fmt: skip
 
 
 def test_a_bad_row_is_refused_and_the_rows_before_it_published(topology: str) -> None:

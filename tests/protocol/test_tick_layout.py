@@ -7,7 +7,9 @@ import struct
 import pytest
 
 from tradeops.protocol.tick import (
+    FLAG_CONDITIONS_CUT,
     HEADER,
+    STATUS,
     LAYOUT_VERSION,
     RECORD,
     RECORD_SIZE,
@@ -15,8 +17,14 @@ from tradeops.protocol.tick import (
     SymbolError,
     Tick,
     check_header,
+    decode_code,
+    decode_conditions,
     decode_symbol,
+    encode_code,
+    encode_conditions,
     encode_symbol,
+    status_floats,
+    trade_id,
 )
 
 # The record as docs/bus.md documents it: (field, offset, struct code).
@@ -26,6 +34,8 @@ DOCUMENTED = [
     ("price", 64, "d"), ("size", 72, "d"), ("bid", 80, "d"), ("bid_size", 88, "d"),
     ("ask", 96, "d"), ("ask_size", 104, "d"), ("open", 112, "d"), ("high", 120, "d"),
     ("low", 128, "d"), ("close", 136, "d"), ("volume", 144, "d"), ("vwap", 152, "d"),
+    ("trade_id", 160, "q"), ("exchange_code", 168, "4s"), ("ask_exchange_code", 172, "4s"),
+    ("tape_code", 176, "s"), ("taker_code", 177, "s"), ("conditions_code", 178, "14s"),
 ]  # fmt: skip
 
 
@@ -34,11 +44,13 @@ def sample() -> Tick:
         "quote", "BTC/USD", seq=7, exchange_ns=1_700_000_000_000_000_001, receive_ns=2,
         price=1.5, size=2.5, bid=64000.25, bid_size=0.5, ask=64001.0, ask_size=3.0, open=1.0,
         high=2.0, low=0.5, close=1.25, volume=1e6, vwap=1.1, trade_count=42, flags=1,
+        trade_id=2**40 + 3, exchange="V", ask_exchange="Q", tape="C", taker_side="B",
+        conditions=["R", "@"],
     )  # fmt: skip
 
 
-def test_the_record_is_160_bytes_little_endian_at_the_documented_offsets() -> None:
-    assert RECORD_SIZE == 160 and LAYOUT_VERSION == 1
+def test_the_record_is_192_bytes_little_endian_at_the_documented_offsets() -> None:
+    assert RECORD_SIZE == 192 and LAYOUT_VERSION == 2
     data = sample().to_bytes()
     tick = sample()
     expected = {"kind": tick.kind_code, "symbol": b"BTC/USD".ljust(32, b"\0")}
@@ -46,6 +58,7 @@ def test_the_record_is_160_bytes_little_endian_at_the_documented_offsets() -> No
         (value,) = struct.unpack_from("<" + code, data, offset)
         assert value == expected.get(name, getattr(tick, name, None)), name
     assert data[10:12] == b"\0\0"  # the pad bytes stay zero
+    assert data[168:169] == b"V" and data[178:181] == b"R\x1f@"
 
 
 def test_pack_and_unpack_round_trip() -> None:
@@ -67,8 +80,50 @@ def test_a_tick_reads_well() -> None:
     assert "open=1 high=2 low=0.5 close=1.5" in str(bar) and "trade_count=9" in str(bar)
 
 
+def test_the_broker_detail_round_trips_through_the_record() -> None:
+    tick = Tick.from_bytes(sample().to_bytes())
+    assert (tick.trade_id, tick.exchange, tick.ask_exchange, tick.tape, tick.taker_side) == (
+        2**40 + 3, "V", "Q", "C", "B")
+    assert tick.conditions == ("R", "@") and tick.original_conditions == ()
+    plain = Tick.from_bytes(Tick.make("trade", "AAPL", price=1, size=1).to_bytes())
+    assert (plain.trade_id, plain.exchange, plain.tape, plain.conditions) == (0, "", "", ())
+
+
+def test_conditions_that_do_not_fit_are_dropped_whole_and_flagged() -> None:
+    codes = ["@", "F", "T", "I", "X", "Y", "Z", "W", "Q"]  # 17 bytes joined
+    field, cut = encode_conditions(codes)
+    assert cut and len(field) == 14
+    assert decode_conditions(field)[0] == ("@", "F", "T", "I", "X", "Y", "Z")
+    tick = Tick.make("trade", "AAPL", conditions=codes)
+    assert tick.flags & FLAG_CONDITIONS_CUT and tick.conditions == ("@", "F", "T", "I", "X", "Y", "Z")
+    assert encode_conditions(["@"]) == (b"@".ljust(14, b"\0"), False)
+    # A correction keeps its corrected codes, then the original trade's.
+    field, cut = encode_conditions(["@", "I"], ["@", "T"])
+    assert not cut and decode_conditions(field) == (("@", "I"), ("@", "T"))
+
+
+def test_a_status_record_carries_both_messages_in_its_number_fields() -> None:
+    floats = status_floats("Trading Halt", "News Pending " + "x" * 60)
+    tick = Tick(5, STATUS, 0, 0, 1, 2, encode_symbol("AAPL"), *floats, 0,
+                encode_code("H"), encode_code("T1"), encode_code("C", 1), bytes(1), bytes(14))
+    again = Tick.from_bytes(tick.to_bytes())
+    assert again.kind == "status" and again.exchange == "H" and again.ask_exchange == "T1"
+    assert again.status_message == "Trading Halt"
+    assert again.reason_message == ("News Pending " + "x" * 60)[:48]
+    assert str(again) == f"#5 AAPL status H Trading Halt (T1 {again.reason_message})"
+    assert Tick.make("trade", "AAPL", price=3).status_message == ""
+
+
+def test_codes_are_cut_at_a_character_boundary() -> None:
+    assert encode_code("ABCDE") == b"ABCD"
+    assert encode_code("ABC€") == b"ABC\0"  # the euro sign's 3 bytes do not fit
+    assert encode_code(None) == bytes(4) and decode_code(encode_code("V")) == "V"
+    assert trade_id(2**63) == 0 and trade_id(-1) == 0 and trade_id(True) == 0
+    assert trade_id(12) == 12
+
+
 def test_a_kind_code_from_a_newer_writer_reads_as_unknown() -> None:
-    assert sample()._replace(kind_code=9).kind == "unknown"
+    assert sample()._replace(kind_code=99).kind == "unknown"
     with pytest.raises(ValueError, match="unknown tick kind 'level2'"):
         Tick.make("level2", "AAPL")
 
@@ -105,14 +160,14 @@ def header(**changes: object) -> bytes:
 
 def test_a_header_of_this_layout_is_accepted() -> None:
     parsed = check_header(header(), b"TOPSRING", "seg")
-    assert (parsed.capacity, parsed.data_offset, parsed.layout_version) == (1024, 4096, 1)
+    assert (parsed.capacity, parsed.data_offset, parsed.layout_version) == (1024, 4096, 2)
 
 
 def test_an_unknown_layout_version_is_refused_with_a_clear_error() -> None:
     with pytest.raises(
-        LayoutError, match="has bus layout version 2; this tradeops reads version 1"
+        LayoutError, match="has bus layout version 1; this tradeops reads version 2"
     ):
-        check_header(header(version=2), b"TOPSRING", "seg")
+        check_header(header(version=1), b"TOPSRING", "seg")
 
 
 @pytest.mark.parametrize(

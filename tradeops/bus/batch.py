@@ -15,7 +15,7 @@ import importlib
 import struct
 from typing import Any, Final
 
-from tradeops.protocol.tick import RECORD, RECORD_SIZE, Tick, tick_from_values
+from tradeops.protocol.tick import RECORD, RECORD_SIZE, SYMBOL_FIELD, Tick, tick_from_values
 
 __all__ = ["COLUMNS", "TickBatch"]
 
@@ -32,13 +32,13 @@ COLUMNS: Final[dict[str, tuple[str, int]]] = {
     "receive_ns": ("q", 24),
     **{name: ("d", 64 + 8 * i) for i, name in enumerate(_FLOATS)},
 }
-_SYMBOL: Final = struct.Struct("<32x32s96x")
+_SYMBOL: Final = SYMBOL_FIELD
 
 
 class TickBatch:
     """``len(batch)`` consecutive records, seq ``first_seq`` on, as the ring held them.
 
-    ``data`` is the records' bytes (``len(batch) * 160``, the layout of docs/bus.md). Nothing
+    ``data`` is the records' bytes (``len(batch) * 192``, the layout of docs/bus.md). Nothing
     here is decoded until asked for; the batch owns its copy, so the ring moving on does not
     change it.
     """

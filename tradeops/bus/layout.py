@@ -59,7 +59,7 @@ TABLE_DATA_OFFSET: Final = 4096
 #: Per entry: key state (i64, 1 once the symbol is set), trade version, quote version
 #: (i64 seqlocks: odd while being written), 8 reserved, the 32-byte symbol, then the last
 #: trade record and the last quote record.
-ENTRY_SIZE: Final = 384
+ENTRY_SIZE: Final = 64 + 2 * RECORD_SIZE  # 448
 ENTRY_KEY_STATE: Final = 0
 ENTRY_TRADE_VERSION: Final = 8
 ENTRY_QUOTE_VERSION: Final = 16

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import select
-import struct
 import time
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
@@ -35,14 +34,13 @@ from tradeops.bus.layout import (
 )
 from tradeops.bus.names import ring_name
 from tradeops.bus.shm import ClosesOnExit, Segment
-from tradeops.protocol.tick import HEADER, RECORD, RECORD_SIZE, Tick, tick_from_values
+from tradeops.protocol.tick import HEADER, RECORD, RECORD_SIZE, SYMBOL_FIELD, Tick, tick_from_values
 
 __all__ = ["RingReader"]
 
 
 _T = TypeVar("_T")
 #: Only the symbol field of a record: the filter looks at it without unpacking anything else.
-SYMBOL_FIELD: Final = struct.Struct("<32x32s96x")
 
 
 def _decode(chunk: memoryview) -> list[Tick]:

@@ -1,6 +1,6 @@
 """The tick ring's writer: one per broker, in its gateway. Readers are in reader.py.
 
-The ring is a power-of-two array of 160-byte records (tick.RECORD) in shared memory plus a
+The ring is a power-of-two array of 192-byte records (tick.RECORD) in shared memory plus a
 cursor: the seq of the newest published record. Record ``seq`` lives in slot
 ``seq & (capacity - 1)``. Publishing is two steps, so a batch costs one cursor store:
 
@@ -65,6 +65,7 @@ __all__ = ["ReaderInfo", "TickRing"]
 
 _CURSOR: Final = CURSOR_OFFSET >> 3
 _SLEEPING: Final = b"\x01"
+_NO_DETAIL: Final = (0, b"", b"", b"", b"", b"")  # the broker's detail, unsaid
 _HOLE: Final = bytes(RECORD_SIZE)  # a record no reader hands to anyone: kind 0, no symbol
 
 
@@ -172,7 +173,7 @@ class TickRing(ClosesOnExit):
         RECORD.pack_into(
             self._mm, offset, seq, code, flags, trade_count, exchange_ns,
             receive_ns or time.time_ns(), raw, price, size, bid, bid_size, ask, ask_size,
-            open, high, low, close, volume, vwap,
+            open, high, low, close, volume, vwap, *_NO_DETAIL,
         )  # fmt: skip
         self._pending[code][raw] = offset
         self._seq = seq
@@ -219,7 +220,7 @@ class TickRing(ClosesOnExit):
             # The bad row holds `seq`: publish the rows before it, never it.
             self._seq = seq - 1
             self.publish()
-            raise ValueError(f"not a record row (8, 10 or 18 values): {exc}") from exc
+            raise ValueError(f"not a record row (8, 10, 13, 14, 18 or 24 values): {exc}") from exc
         self._seq = seq
         return self.publish()
 

@@ -1,7 +1,7 @@
 """What crosses NATS for ticks: batches of the bus's own binary records, and their reassembly.
 
 A message is a 32-byte header then whole records exactly as the ring holds them
-(:data:`~tradeops.protocol.tick.RECORD`, 160 bytes, seq included):
+(:data:`~tradeops.protocol.tick.RECORD`, 192 bytes, seq included):
 
     magic b"TOTB", layout version (u16), record size (u16), epoch (i64), first, last (i64)
 
@@ -18,12 +18,12 @@ import struct
 from dataclasses import dataclass, field
 from typing import Final
 
-from tradeops.protocol.tick import LAYOUT_VERSION, RECORD_SIZE
+from tradeops.protocol.tick import LAYOUT_VERSION, RECORD_SIZE, SYMBOL_FIELD
 
 MAGIC: Final = b"TOTB"
 HEADER: Final = struct.Struct("<4sHHqqq")
 #: Only the symbol field of a record (as the reader's filter reads it).
-SYMBOL: Final = struct.Struct("<32x32s96x")
+SYMBOL: Final = SYMBOL_FIELD
 
 
 class WireError(ValueError):

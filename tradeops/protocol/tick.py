@@ -21,7 +21,24 @@ from typing import Any, Final, NamedTuple, cast
 
 __all__ = [
     "BAR",
+    "CANCEL_ERROR",
+    "CORRECTION",
+    "DAILY_BAR",
     "DEPTH",
+    "FLAG_CONDITIONS_CUT",
+    "FULL_DETAIL_ROW",
+    "LULD",
+    "QUOTE_DETAIL_ROW",
+    "STATUS",
+    "STRATEGY_KINDS",
+    "TRADE_DETAIL_ROW",
+    "UPDATED_BAR",
+    "decode_code",
+    "decode_conditions",
+    "encode_code",
+    "encode_conditions",
+    "status_floats",
+    "trade_id",
     "FLAG_BACKFILL",
     "FLAG_EPOCH_START",
     "FLAG_REPEAT",
@@ -37,6 +54,7 @@ __all__ = [
     "RECORD_SIZE",
     "ROW_OFFSET",
     "ROW_PACKERS",
+    "SYMBOL_FIELD",
     "SYMBOL_MAX_BYTES",
     "TRADE",
     "TRADE_ROW",
@@ -55,37 +73,63 @@ __all__ = [
 ]
 
 #: Bump on any change of an offset, a size or a meaning in the record or the segment headers.
-LAYOUT_VERSION: Final = 1
+#: 2: the record grew from 160 to 192 bytes (three cache lines) to carry what the broker said
+#: about an event beyond its numbers: its own trade id, exchange codes, tape, taker side and
+#: condition codes (issue 15), and kinds 5-10 (daily and updated bars, statuses, LULD bands,
+#: corrections, cancel/errors).
+LAYOUT_VERSION: Final = 2
 
 #: The record: seq, kind, flags, 2 pad bytes, trade count, exchange ns, receive ns, symbol,
 #: then twelve float64 (price, size, bid, bid size, ask, ask size, open, high, low, close,
-#: volume, vwap). Every 8-byte field sits on an 8-byte boundary.
-RECORD: Final = struct.Struct("<qBB2xIqq32s12d")
-RECORD_SIZE: Final = RECORD.size  # 160
+#: volume, vwap), then the broker's detail: its trade id (int64), an exchange code (4 bytes),
+#: a second exchange code (the ask's, 4 bytes), the tape (1), the taker side (1) and the
+#: condition codes (14 bytes; :func:`encode_conditions`). Every 8-byte field sits on an
+#: 8-byte boundary. What each field means per kind: docs/bus.md.
+RECORD: Final = struct.Struct("<qBB2xIqq32s12dq4s4sss14s")
+RECORD_SIZE: Final = RECORD.size  # 192
 #: Rows: a record without its seq, packed at :data:`ROW_OFFSET` by one call of the row's
 #: packer (``TickRing.extend_records``; the writer stores the seq word itself, first). What a
 #: dialect decodes a wire message into, so the gateway builds no intermediate object per tick.
 #: Each starts kind code, flags, trade count, exchange ns, receive ns, the 32-byte symbol
 #: field (:func:`encode_symbol`); then a trade row has price and size (8 values), a quote row
 #: bid, bid size, ask, ask size (10 values), a full row all twelve floats (18 values, any
-#: kind). The short rows' packers write zeros in the fields their kind does not use, so a
+#: kind), all three without the broker's detail (zeros). The detailed rows add it: a trade
+#: row its trade id, exchange, tape, taker side and conditions (13 values), a quote row its
+#: bid exchange, ask exchange, tape and conditions (14), a full row all six detail fields
+#: (24). The short rows' packers write zeros in the fields their kind does not use, so a
 #: reused slot never shows the previous record's values.
 ROW_OFFSET: Final = 8
-TRADE_ROW: Final = struct.Struct("<BB2xIqq32s2d80x")
-QUOTE_ROW: Final = struct.Struct("<BB2xIqq32s16x4d48x")
-FULL_ROW: Final = struct.Struct("<BB2xIqq32s12d")
+TRADE_ROW: Final = struct.Struct("<BB2xIqq32s2d112x")
+QUOTE_ROW: Final = struct.Struct("<BB2xIqq32s16x4d80x")
+FULL_ROW: Final = struct.Struct("<BB2xIqq32s12d32x")
+TRADE_DETAIL_ROW: Final = struct.Struct("<BB2xIqq32s2d80xq4s4xss14s")
+QUOTE_DETAIL_ROW: Final = struct.Struct("<BB2xIqq32s16x4d48x8x4s4ss1x14s")
+FULL_DETAIL_ROW: Final = struct.Struct("<BB2xIqq32s12dq4s4sss14s")
 TradeRow = tuple[int, int, int, int, int, bytes, float, float]
 QuoteRow = tuple[int, int, int, int, int, bytes, float, float, float, float]
 FullRow = tuple[
     int, int, int, int, int, bytes,
     float, float, float, float, float, float, float, float, float, float, float, float,
 ]  # fmt: skip
-RecordRow = TradeRow | QuoteRow | FullRow
-#: The packer of a row, by its length (8, 10 or 18 values; None for any other length).
+TradeDetailRow = tuple[int, int, int, int, int, bytes, float, float,
+                       int, bytes, bytes, bytes, bytes]  # fmt: skip
+QuoteDetailRow = tuple[int, int, int, int, int, bytes, float, float, float, float,
+                       bytes, bytes, bytes, bytes]  # fmt: skip
+FullDetailRow = tuple[
+    int, int, int, int, int, bytes,
+    float, float, float, float, float, float, float, float, float, float, float, float,
+    int, bytes, bytes, bytes, bytes, bytes,
+]  # fmt: skip
+RecordRow = TradeRow | QuoteRow | FullRow | TradeDetailRow | QuoteDetailRow | FullDetailRow
+#: The packer of a row, by its length (8, 10, 13, 14, 18 or 24 values; None for any other).
 ROW_PACKERS: Final[tuple[Callable[..., None] | None, ...]] = tuple(
-    {8: TRADE_ROW.pack_into, 10: QUOTE_ROW.pack_into, 18: FULL_ROW.pack_into}.get(n)
-    for n in range(19)
-)
+    {8: TRADE_ROW.pack_into, 10: QUOTE_ROW.pack_into, 13: TRADE_DETAIL_ROW.pack_into,
+     14: QUOTE_DETAIL_ROW.pack_into, 18: FULL_ROW.pack_into,
+     24: FULL_DETAIL_ROW.pack_into}.get(n)
+    for n in range(25)
+)  # fmt: skip
+#: A record's symbol field alone (``iter_unpack`` over records: filter on raw symbols).
+SYMBOL_FIELD: Final = struct.Struct(f"<32x32s{RECORD_SIZE - 64}x")
 #: Offset of the record's own sequence number: the word a reader re-checks (seqlock).
 SEQ_OFFSET: Final = 0
 
@@ -93,14 +137,24 @@ SEQ_OFFSET: Final = 0
 SYMBOL_FIELD_BYTES: Final = 32
 SYMBOL_MAX_BYTES: Final = SYMBOL_FIELD_BYTES - 1
 
-# Kind codes. 0 never appears in a published record. New kinds (depth) may be added without a
+# Kind codes. 0 never appears in a published record. New kinds may be added without a
 # layout bump; a reader shows a code it does not know as "unknown" rather than failing.
 TRADE: Final = 1
 QUOTE: Final = 2
-BAR: Final = 3
-DEPTH: Final = 4  # reserved: no depth record is written yet
-KIND_NAMES: Final = ("unknown", "trade", "quote", "bar", "depth")
-KIND_CODES: Final = {"trade": TRADE, "quote": QUOTE, "bar": BAR, "depth": DEPTH}
+BAR: Final = 3  # a minute bar (the broker's `bars`)
+DEPTH: Final = 4  # the symbol's book changed (the book itself is in the book table)
+DAILY_BAR: Final = 5  # the day's bar so far (Alpaca `dailyBars`)
+UPDATED_BAR: Final = 6  # a minute bar corrected by late trades (Alpaca `updatedBars`)
+STATUS: Final = 7  # a trading status: halt, resume, ... (Alpaca `statuses`)
+LULD: Final = 8  # limit up / limit down bands (Alpaca `lulds`)
+CORRECTION: Final = 9  # a trade corrected after the fact (Alpaca `corrections`)
+CANCEL_ERROR: Final = 10  # a trade cancelled or in error (Alpaca `cancelErrors`)
+KIND_NAMES: Final = ("unknown", "trade", "quote", "bar", "depth", "daily_bar", "updated_bar",
+                     "status", "luld", "correction", "cancel_error")  # fmt: skip
+KIND_CODES: Final = {name: code for code, name in enumerate(KIND_NAMES) if code}
+#: The kinds a strategy can receive (on_tick, on_bar, on_book); the others are market
+#: events the proxy passes on to the clients that asked for them.
+STRATEGY_KINDS: Final = frozenset({"trade", "quote", "bar", "depth"})
 
 #: Flag bits; bits not named here are zero when written and ignored when read.
 FLAG_SNAPSHOT: Final = 1  # the value came from a snapshot (REST, resync), not the live stream
@@ -114,6 +168,9 @@ FLAG_EPOCH_START: Final = 8
 #: the outage it missed. It arrives late and out of wall-clock order; it never becomes the
 #: latest value of its symbol, and it is not market data for the safety gate.
 FLAG_BACKFILL: Final = 16
+#: Written by the gateway: the broker sent more condition codes than the record's 14 bytes
+#: hold; the ones that fit are kept, in order.
+FLAG_CONDITIONS_CUT: Final = 32
 
 #: The first 48 bytes of every bus segment: magic, layout version, record size, capacity
 #: (slots or entries), data offset (bytes from the segment start to slot 0), writer pid,
@@ -205,6 +262,112 @@ def decode_symbol(raw: bytes) -> str:
     return symbol
 
 
+# The broker's detail fields (docs/bus.md, "detail"). Codes are short ASCII strings (an
+# exchange "V", a tape "C"); conditions are a list of codes, stored joined by US (0x1f), and
+# a correction's original conditions follow its corrected ones after RS (0x1e).
+CONDITIONS_BYTES: Final = 14
+CODE_BYTES: Final = 4
+_CODE_SEP: Final = "\x1f"
+_ORIGINAL_SEP: Final = "\x1e"
+#: Largest trade id the int64 field holds; a bigger (or non-integer) id is stored as 0.
+MAX_TRADE_ID: Final = (1 << 63) - 1
+#: Status records carry the broker's two messages where a trade keeps its numbers: bytes
+#: 64-111 the status message, 112-159 the reason message (UTF-8, NUL-padded).
+STATUS_TEXT_BYTES: Final = 48
+_TEXTS: Final = struct.Struct("<48s48s")
+_TWELVE: Final = struct.Struct("<12d")
+_CODES: dict[tuple[object, int], bytes] = {}
+_CONDITIONS: dict[tuple[str, ...], tuple[bytes, bool]] = {}
+
+
+def encode_code(value: object, size: int = CODE_BYTES) -> bytes:
+    """A short code (exchange, tape, taker side, status) as the record stores it: UTF-8 cut
+    to `size` bytes at a character boundary, NUL-padded; None or a non-string is empty."""
+    key = (value, size)
+    raw = _CODES.get(key)
+    if raw is not None:
+        return raw
+    raw = (_cut(value.encode("utf-8"), size) if isinstance(value, str) else b"").ljust(
+        size, b"\0")
+    if isinstance(value, str):
+        if len(_CODES) >= _CACHE_LIMIT:
+            _CODES.clear()
+        _CODES[key] = raw
+    return raw
+
+
+def _cut(data: bytes, size: int) -> bytes:
+    if len(data) <= size:
+        return data
+    return data[:size].decode("utf-8", errors="ignore").encode("utf-8")
+
+
+def decode_code(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", errors="replace")
+
+
+def encode_conditions(codes: object, original: object = None) -> tuple[bytes, bool]:
+    """(the 14-byte field, whether codes were cut) for a list of condition codes and, for a
+    correction, the original trade's list. Codes that do not fit are dropped whole."""
+    if original is None:
+        known = _CONDITIONS.get(codes if isinstance(codes, tuple) else _codes(codes))
+        if known is not None:
+            return known
+    data = _CODE_SEP.join(_codes(codes)).encode("utf-8")
+    if original is not None:
+        data += (_ORIGINAL_SEP + _CODE_SEP.join(_codes(original))).encode("utf-8")
+    cut = len(data) > CONDITIONS_BYTES
+    if cut:
+        data = _cut_joined(data)
+    result = data.ljust(CONDITIONS_BYTES, b"\0"), cut
+    if original is None:
+        if len(_CONDITIONS) >= _CACHE_LIMIT:
+            _CONDITIONS.clear()
+        _CONDITIONS[_codes(codes)] = result
+    return result
+
+
+def _codes(value: object) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(c for c in value if isinstance(c, str))
+    return ()
+
+
+def _cut_joined(data: bytes) -> bytes:
+    """Codes joined by separators, cut at the last separator that fits."""
+    head = data[: CONDITIONS_BYTES + 1]
+    end = max(head.rfind(b"\x1f"), head.rfind(b"\x1e"))
+    return data[:end] if end > 0 else b""
+
+
+def decode_conditions(raw: bytes) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the conditions, a correction's original conditions) stored in a conditions field."""
+    text = raw.split(b"\0", 1)[0].decode("utf-8", errors="replace")
+    if not text:
+        return (), ()
+    head, _, tail = text.partition(_ORIGINAL_SEP)
+    return (tuple(head.split(_CODE_SEP)) if head else (),
+            tuple(tail.split(_CODE_SEP)) if tail else ())
+
+
+def status_floats(status_message: object, reason_message: object) -> tuple[float, ...]:
+    """The twelve float fields of a status record holding its two messages."""
+    texts = _TEXTS.pack(
+        _cut(status_message.encode("utf-8"), STATUS_TEXT_BYTES)
+        if isinstance(status_message, str) else b"",
+        _cut(reason_message.encode("utf-8"), STATUS_TEXT_BYTES)
+        if isinstance(reason_message, str) else b"",
+    )
+    return _TWELVE.unpack(texts)
+
+
+def trade_id(value: object) -> int:
+    """A broker's trade id as the int64 field stores it (0: none, or not an int64)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TRADE_ID:
+        return value
+    return 0
+
+
 class Tick(NamedTuple):
     """One normalised trade, quote or bar, as read from the bus. Immutable.
 
@@ -212,6 +375,11 @@ class Tick(NamedTuple):
     nanoseconds since the Unix epoch: ``exchange_ns`` as the broker stamped the event,
     ``receive_ns`` when the gateway received it. ``seq`` is the gateway's sequence number:
     1 for the first tick a ring publishes, then consecutive.
+
+    The broker's detail (``trade_id`` and the raw ``*_code`` byte fields) is read through
+    properties: :attr:`exchange`, :attr:`ask_exchange`, :attr:`tape`, :attr:`taker_side`,
+    :attr:`conditions`; what each kind keeps there is in docs/bus.md ("detail"). Empty when
+    the broker did not say (AllTick, OpenAlgo, and fields a feed does not send).
     """
 
     seq: int
@@ -233,6 +401,12 @@ class Tick(NamedTuple):
     close: float
     volume: float
     vwap: float
+    trade_id: int = 0
+    exchange_code: bytes = bytes(4)
+    ask_exchange_code: bytes = bytes(4)
+    tape_code: bytes = bytes(1)
+    taker_code: bytes = bytes(1)
+    conditions_code: bytes = bytes(14)
 
     @property
     def kind(self) -> str:
@@ -243,6 +417,53 @@ class Tick(NamedTuple):
     @property
     def symbol(self) -> str:
         return decode_symbol(self.symbol_bytes)
+
+    @property
+    def exchange(self) -> str:
+        """The exchange code: a trade's (Alpaca ``x``), a quote's bid exchange (``bx``), a
+        correction's or cancel/error's trade exchange; a status record's status code."""
+        return decode_code(self.exchange_code)
+
+    @property
+    def ask_exchange(self) -> str:
+        """A quote's ask exchange (``ax``); a status record's reason code."""
+        return decode_code(self.ask_exchange_code)
+
+    @property
+    def tape(self) -> str:
+        """The SIP tape (``z``: A, B, C), where the broker says."""
+        return decode_code(self.tape_code)
+
+    @property
+    def taker_side(self) -> str:
+        """A crypto trade's taker side (``tks``: B buy, S sell)."""
+        return decode_code(self.taker_code)
+
+    @property
+    def conditions(self) -> tuple[str, ...]:
+        """The condition codes (``c``; a cancel/error's action; a LULD's indicator)."""
+        return decode_conditions(self.conditions_code)[0]
+
+    @property
+    def original_conditions(self) -> tuple[str, ...]:
+        """A correction's original trade's conditions (``oc``)."""
+        return decode_conditions(self.conditions_code)[1]
+
+    @property
+    def status_message(self) -> str:
+        """A status record's status message (``sm``)."""
+        return self._status_texts()[0]
+
+    @property
+    def reason_message(self) -> str:
+        """A status record's reason message (``rm``)."""
+        return self._status_texts()[1]
+
+    def _status_texts(self) -> tuple[str, str]:
+        if self.kind_code != STATUS:
+            return "", ""
+        first, second = _TEXTS.unpack(_TWELVE.pack(*self[7:19]))
+        return decode_code(first), decode_code(second)
 
     @classmethod
     def make(
@@ -267,20 +488,30 @@ class Tick(NamedTuple):
         vwap: float = 0.0,
         trade_count: int = 0,
         flags: int = 0,
+        trade_id: int = 0,
+        exchange: str = "",
+        ask_exchange: str = "",
+        tape: str = "",
+        taker_side: str = "",
+        conditions: Iterable[str] = (),
     ) -> Tick:
         """Build a tick from readable values (tests, snapshots); readers get theirs from the bus."""
         code = KIND_CODES.get(kind)
         if code is None:
             raise ValueError(f"unknown tick kind {kind!r}; one of {sorted(KIND_CODES)}")
+        conditions_code, cut = encode_conditions(list(conditions))
         return cls(
-            seq, code, flags, trade_count, exchange_ns, receive_ns, encode_symbol(symbol),
+            seq, code, flags | (FLAG_CONDITIONS_CUT if cut else 0), trade_count, exchange_ns,
+            receive_ns, encode_symbol(symbol),
             float(price), float(size), float(bid), float(bid_size), float(ask),
             float(ask_size), float(open), float(high), float(low), float(close),
-            float(volume), float(vwap),
+            float(volume), float(vwap), trade_id, encode_code(exchange),
+            encode_code(ask_exchange), encode_code(tape, 1), encode_code(taker_side, 1),
+            conditions_code,
         )  # fmt: skip
 
     def to_bytes(self) -> bytes:
-        """The 160-byte record."""
+        """The 192-byte record."""
         return RECORD.pack(*self)
 
     @classmethod
@@ -301,6 +532,8 @@ class Tick(NamedTuple):
             body = f"{self.size:g} @ {self.price:g}"
         elif self.kind_code == QUOTE:
             body = f"{self.bid_size:g} x {self.bid:g} / {self.ask:g} x {self.ask_size:g}"
+        elif self.kind_code == STATUS:
+            body = f"{self.exchange} {self.status_message} ({self.ask_exchange} {self.reason_message})"
         else:
             body = " ".join(f"{name}={getattr(self, name):g}" for name in self._shown())
         return f"#{self.seq} {self.symbol} {self.kind} {body}"
@@ -310,6 +543,12 @@ class Tick(NamedTuple):
             return ("price", "size")
         if self.kind_code == QUOTE:
             return ("bid", "bid_size", "ask", "ask_size")
+        if self.kind_code in (CORRECTION, CANCEL_ERROR):
+            return ("price", "size", "trade_id")
+        if self.kind_code == LULD:
+            return ("bid", "ask")
+        if self.kind_code == STATUS:
+            return ()
         return ("open", "high", "low", "close", "volume", "vwap", "trade_count")
 
 
