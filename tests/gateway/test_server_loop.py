@@ -173,7 +173,7 @@ def test_malformed_and_unknown_requests_get_errors_and_keep_the_client(gw: Harne
     host.sendall(b"{not json\n")
     assert "malformed request" in gw.read(host, "error")["error"]
     gw.send(host, {"op": "subscribe", "id": 2, "symbols": ["AAPL"], "mode": "bars"})
-    assert "mode must be" in gw.read(host, "reply")["error"]
+    assert "is not a mode: a base of trade, quote, depth" in gw.read(host, "reply")["error"]
     gw.send(host, {"op": "frobnicate", "id": 3})
     assert gw.read(host, "reply")["error"] == "unknown op 'frobnicate'"
     assert gw.server.health()["clients"] == 1

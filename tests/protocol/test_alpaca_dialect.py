@@ -10,13 +10,13 @@ import pytest
 
 from tradeops.gateway.pool import Transition
 from tradeops.protocol.alpaca import (
-    CHANNELS,
     Authenticated,
     Connected,
     Failure,
     MarketData,
     MarketDataSession,
     Subscribed,
+    channels,
     to_ns,
 )
 from tradeops.protocol.feed import BookUpdate
@@ -149,7 +149,7 @@ def test_change_frames_carry_exactly_the_channel_difference() -> None:
 
 def test_bars_are_subscribed_only_for_a_mode_with_bars() -> None:
     session = MarketDataSession("k", "s", "json")
-    assert "bars" not in {c for mode in ("trade", "quote", "depth") for c in CHANNELS[mode]}
+    assert "bars" not in {c for mode in ("trade", "quote", "depth") for c in channels(mode)}
     moves = [
         Transition("AAPL", None, "trade+bars"),  # new, with bars
         Transition("MSFT", "quote", "quote+bars"),  # bars added, nothing else

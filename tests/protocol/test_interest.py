@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tradeops.protocol import modes
 from tradeops.protocol.interest import Interest
 
@@ -39,11 +41,14 @@ def test_modes_nest_and_say_which_kinds_they_receive() -> None:
     assert not modes.covers("trade", "quote") and not modes.covers(None, "trade")
     assert modes.strongest(["trade", "depth", "quote"]) == "depth"
     assert modes.strongest([]) is None
-    assert modes.kinds_of("trade") == {"trade"}
-    assert modes.kinds_of("quote") == {"trade", "quote"}
-    assert modes.kinds_of("depth") == {"trade", "quote", "depth"}
-    assert modes.kinds_of("trade+bars") == {"trade", "bar"}
-    assert modes.kinds_of("depth+bars") == {"trade", "bar", "quote", "depth"}
+    # Corrections and cancel/errors of trades come with trades, as Alpaca sends them.
+    trades = {"trade", "correction", "cancel_error"}
+    assert modes.kinds_of("trade") == trades
+    assert modes.kinds_of("quote") == trades | {"quote"}
+    assert modes.kinds_of("depth") == trades | {"quote", "depth"}
+    assert modes.kinds_of("trade+bars") == trades | {"bar"}
+    assert modes.kinds_of("depth+bars") == trades | {"bar", "quote", "depth"}
+    assert modes.kinds_of("trade+daily_bars+statuses") == trades | {"daily_bar", "status"}
     assert not modes.receives("depth", "no-such-kind")
 
 
@@ -56,6 +61,22 @@ def test_bars_are_an_extra_on_any_base_and_modes_join() -> None:
     assert modes.strongest(["trade+bars", "depth", "quote"]) == "depth+bars"
     assert modes.base("quote+bars") == "quote" and modes.make("depth", True) == "depth+bars"
     assert set(modes.MODES) == {modes.make(b, x) for b in modes.BASE_MODES for x in (0, 1)}
+
+
+def test_extras_are_spelled_in_order_and_join_as_sets() -> None:
+    assert modes.is_mode("quote+bars+statuses") and modes.is_mode("trade+lulds")
+    for bad in ("quote+statuses+bars", "trade+bars+bars", "level2", "trade+news", "", None, 3):
+        assert not modes.is_mode(bad), bad
+    assert modes.join("trade+statuses", "quote+bars") == "quote+bars+statuses"
+    assert modes.join("trade+lulds", "trade+daily_bars") == "trade+daily_bars+lulds"
+    assert modes.covers("depth+bars+statuses", "quote+statuses")
+    assert not modes.covers("depth+bars", "trade+statuses")
+    assert modes.extras("quote+updated_bars") == {"updated_bars"}
+    assert modes.make("trade", more=["lulds", "bars"]) == "trade+bars+lulds"
+    with pytest.raises(ValueError, match="not a subscription mode"):
+        modes.covers("trade+news", "trade")
+    with pytest.raises(ValueError, match="unknown mode extras"):
+        modes.make("trade", more=["news"])
 
 
 def test_interest_joins_bars_with_a_stronger_base_and_downgrades_when_each_leaves() -> None:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.protocol.test_alltick_dialect import DEPTH_PUSH, TRADE_PUSH
-from tests.protocol.test_alpaca_dialect import BAR, QUOTE, TRADE, as_msgpack
+from tests.protocol.test_alpaca_dialect import BAR, QUOTE, TRADE, TS, as_msgpack
 from tradeops.protocol.alltick import AllTickSession
 from tradeops.protocol.alpaca import MarketDataSession
 from tradeops.protocol.feed import Event, MarketData, market_rows
@@ -42,13 +42,57 @@ def test_alpaca_rows_are_the_records_of_its_market_data(codec: str) -> None:
     rows, events = session.receive_rows(frame, 77)
     market, others = split(session.receive(frame))
     assert events == others and len(others) == 2
-    assert [len(row) for row in rows] == [8, 10, 18, 8]  # trades and quotes pack short
-    assert records(rows) == records(market_rows(market, 77)[0])
+    assert [len(row) for row in rows] == [13, 14, 18, 13]  # trades and quotes pack short
+    # The numbers are those of the market data; the broker's detail comes on top.
+    assert [t[:19] for t in records(rows)] == [t[:19] for t in records(market_rows(market, 77)[0])]
     assert {tick.receive_ns for tick in records(rows)} == {77}
-    trade = records(rows)[0]
+    trade, quote = records(rows)[:2]
     assert (trade.kind, trade.symbol, trade.price, trade.size, trade.bid) == (
         "trade", "AAPL", 126.55, 1.0, 0.0,
     )  # fmt: skip
+    assert (trade.trade_id, trade.exchange, trade.tape, trade.conditions) == (
+        96921, "V", "C", ("@", "I"))
+    assert (quote.exchange, quote.ask_exchange, quote.tape, quote.conditions) == (
+        "V", "V", "C", ("R",))
+
+
+# Alpaca's other stock channels, as its documentation shows them.
+STATUS = {"T": "s", "S": "AAPL", "sc": "H", "sm": "Trading Halt", "rc": "T12",
+          "rm": "Trading Halted; For information requested by NASDAQ", "t": TS, "z": "C"}
+LULD = {"T": "l", "S": "AAPL", "u": 138.47, "d": 125.29, "i": "B", "t": TS, "z": "C"}
+CORRECTION = {"T": "c", "S": "AAPL", "x": "Q", "oi": 52983525029461, "op": 126.5,
+              "os": 100, "oc": ["@", "F"], "ci": 52983525029999, "cp": 126.55, "cs": 100,
+              "cc": ["@", "F", "I"], "t": TS, "z": "C"}
+CANCEL = {"T": "x", "S": "AAPL", "i": 52983525029461, "x": "V", "p": 126.5, "s": 50,
+          "a": "C", "t": TS, "z": "C"}
+
+
+@pytest.mark.parametrize("codec", ["json", "msgpack"])
+def test_alpaca_statuses_lulds_corrections_and_bars_reach_the_record(codec: str) -> None:
+    daily = {**BAR, "T": "d", "c": 2.5}
+    updated = {**BAR, "T": "u", "v": 5000}
+    messages = [STATUS, LULD, CORRECTION, CANCEL, daily, updated, {"T": "l", "S": "X"}]
+    frame = as_msgpack(messages) if codec == "msgpack" else json.dumps(messages)
+    session = MarketDataSession("key", "secret", codec)  # type: ignore[arg-type]
+    rows, events = session.receive_rows(frame, 5)
+    status, luld, correction, cancel, day, upd = records(rows)
+    assert [t.kind for t in records(rows)] == [
+        "status", "luld", "correction", "cancel_error", "daily_bar", "updated_bar"]
+    assert (status.exchange, status.status_message, status.ask_exchange, status.tape) == (
+        "H", "Trading Halt", "T12", "C")
+    assert status.reason_message == STATUS["rm"][:48]
+    assert (luld.ask, luld.bid, luld.conditions, luld.tape) == (138.47, 125.29, ("B",), "C")
+    assert (correction.price, correction.size, correction.trade_id, correction.bid,
+            correction.bid_size, int(correction.ask), correction.exchange) == (
+        126.55, 100.0, 52983525029999, 126.5, 100.0, 52983525029461, "Q")
+    assert correction.conditions == ("@", "F", "I")
+    assert correction.original_conditions == ("@", "F")
+    assert (cancel.price, cancel.size, cancel.trade_id, cancel.conditions, cancel.exchange) == (
+        126.5, 50.0, 52983525029461, ("C",), "V")
+    assert (day.close, day.open, day.trade_count) == (2.5, 1.0, 461)
+    assert upd.volume == 5000.0
+    # A message missing what its type needs is dropped and counted; the others arrive.
+    assert events == [] and session.malformed == 1
 
 
 def test_alpaca_rows_report_an_undecodable_frame_as_the_events_do() -> None:

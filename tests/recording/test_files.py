@@ -28,6 +28,18 @@ def test_a_table_keeps_every_tick_field_with_times_in_ns_and_the_session() -> No
     assert rows[0]["symbol"] == "AAPL"  # no NUL padding left
 
 
+def test_the_brokers_detail_is_kept_in_readable_columns() -> None:
+    trade = Tick.make("trade", "AAPL", seq=1, price=1, size=2, trade_id=77, exchange="V",
+                      tape="C", conditions=["@", "I"])
+    quote = Tick.make("quote", "AAPL", seq=2, bid=1, ask=2, exchange="Q", ask_exchange="Z",
+                      conditions=["R"])
+    crypto = Tick.make("trade", "BTC/USD", seq=3, price=1, size=0.5, taker_side="S")
+    rows = layout.to_table([trade, quote, crypto], session=1).to_pylist()
+    assert [(r["trade_id"], r["exchange"], r["ask_exchange"], r["tape"], r["taker_side"],
+             r["conditions"]) for r in rows] == [
+        (77, "V", "", "C", "", "@,I"), (0, "Q", "Z", "", "", "R"), (0, "", "", "", "S", "")]
+
+
 def test_select_keeps_the_symbols_and_kinds_asked_for() -> None:
     table = layout.to_table(ticks(8, symbols=("AAPL", "MSFT")), session=1)
     trades = layout.select(table, None, frozenset({"trade"}))
@@ -50,7 +62,7 @@ def test_a_closed_file_appears_only_under_its_final_name_with_its_metadata(
     parquet = pq.ParquetFile(final)
     meta = parquet.schema_arrow.metadata
     assert meta[b"tradeops.tick_layout"] == str(LAYOUT_VERSION).encode()
-    assert meta[b"tradeops.recording_layout"] == b"1" and meta[b"tradeops.broker"] == b"sim"
+    assert meta[b"tradeops.recording_layout"] == b"2" and meta[b"tradeops.broker"] == b"sim"
     assert parquet.metadata.row_group(0).column(0).compression == "ZSTD"
     assert parquet.read()["seq"].to_pylist() == list(range(1, 11))
 

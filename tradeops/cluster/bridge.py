@@ -43,7 +43,7 @@ from tradeops.cluster.link import connect
 from tradeops.gateway.client import GatewayClient, GatewayError
 from tradeops.process import child
 from tradeops.process.entry import RoleContext, run_role
-from tradeops.protocol.modes import MODES
+from tradeops.protocol.modes import is_mode
 from tradeops.protocol.tick import decode_symbol
 
 if TYPE_CHECKING:
@@ -263,7 +263,7 @@ class Bridge:
             node = str(request["node"])
             want = {str(s): str(m) for s, m in dict(request["want"]).items()}
             groups = [str(g) for g in request.get("groups") or []]
-            bad = sorted({m for m in want.values() if m not in MODES})
+            bad = sorted({m for m in want.values() if not is_mode(m)})
             if bad:
                 raise ValueError(f"unknown mode(s) {bad}")
         except (ValueError, KeyError, TypeError) as exc:

@@ -45,7 +45,7 @@ from tradeops.cluster import subjects, wire
 from tradeops.cluster.link import connect
 from tradeops.process import child
 from tradeops.process.entry import RoleContext, run_role
-from tradeops.protocol.modes import MODES, Mode, strongest
+from tradeops.protocol.modes import MODE_HELP, Mode, is_mode, strongest
 from tradeops.protocol.ndjson import LineDecoder, Malformed, encode
 from tradeops.protocol.tick import RECORD_SIZE
 from tradeops.topology.plan import groups
@@ -347,9 +347,9 @@ class Remote:
                                 "results": {s: {"ok": True} for s in symbols}})
             return
         mode = msg.get("mode") or "trade"
-        if mode not in MODES:
+        if not is_mode(mode):
             self._send(client, {"op": "reply", "id": rid, "ok": False,
-                                "error": f"unknown mode {mode!r}; one of {list(MODES)}"})
+                                "error": f"unknown mode {mode!r}: {MODE_HELP}"})
             return
         for symbol in symbols:
             client.interest[symbol] = mode

@@ -25,7 +25,7 @@ from loguru import logger
 from tradeops.gateway.clients import Client, Reply
 from tradeops.gateway.core import Actions, GatewayCore
 from tradeops.gateway.router import OrderRouter, order_config
-from tradeops.protocol.modes import MODES
+from tradeops.protocol.modes import MODE_HELP, is_mode
 from tradeops.protocol.ndjson import Malformed, Message
 
 PROTOCOL_VERSION = 1
@@ -90,8 +90,8 @@ def _subscription(gateway: Gateway, client: Client, op: str, rid: Any, msg: dict
     symbols, mode = msg.get("symbols"), msg.get("mode", "trade")
     if not isinstance(symbols, list) or not all(isinstance(s, str) and s for s in symbols):
         reply(gateway, client, rid, error="symbols must be a list of non-empty strings")
-    elif op == "subscribe" and mode not in MODES:
-        reply(gateway, client, rid, error=f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    elif op == "subscribe" and not is_mode(mode):
+        reply(gateway, client, rid, error=f"mode {mode!r} is not a mode: {MODE_HELP}")
     elif op == "subscribe":
         gateway.carry_out(gateway.core.subscribe(client.sock, rid, symbols, mode))
     else:

@@ -14,7 +14,7 @@ import calendar
 import json
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import msgpack
 
@@ -31,8 +31,26 @@ from tradeops.protocol.feed import (
     Subscribed,
     market_rows,
 )
-from tradeops.protocol.modes import MODES, Mode, base, has_bars
-from tradeops.protocol.tick import QUOTE, TRADE, RecordRow, encode_symbol
+from tradeops.protocol.modes import Mode, base, extras
+from tradeops.protocol.tick import (
+    BAR,
+    CANCEL_ERROR,
+    CORRECTION,
+    DAILY_BAR,
+    FLAG_CONDITIONS_CUT,
+    LULD,
+    MAX_TRADE_ID,
+    QUOTE,
+    STATUS,
+    TRADE,
+    UPDATED_BAR,
+    RecordRow,
+    encode_code,
+    encode_conditions,
+    encode_symbol,
+    status_floats,
+    trade_id,
+)
 
 __all__ = [
     "Authenticated",
@@ -46,16 +64,34 @@ __all__ = [
 
 Codec = Literal["json", "msgpack"]
 
-# What each mode subscribes, as Alpaca channels. depth ⊇ quote ⊇ trade; `bars` (minute
-# bars) only for a mode with bars, so the broker sends bars only when a client asked for them.
+# What each mode subscribes, as Alpaca channels. depth ⊇ quote ⊇ trade; each extra (bars,
+# daily and updated bars, statuses, LULD bands) only for a mode that carries it, so the broker
+# sends them only when a client asked. Corrections and cancel/errors come with `trades`.
 _BASE_CHANNELS: dict[str, tuple[str, ...]] = {
     "trade": ("trades",),
     "quote": ("trades", "quotes"),
     "depth": ("trades", "quotes", "orderbooks"),
 }
-CHANNELS: dict[str, tuple[str, ...]] = {
-    mode: _BASE_CHANNELS[base(mode)] + (("bars",) if has_bars(mode) else ()) for mode in MODES
+EXTRA_CHANNELS: dict[str, str] = {
+    "bars": "bars", "daily_bars": "dailyBars", "updated_bars": "updatedBars",
+    "statuses": "statuses", "lulds": "lulds",
 }
+#: Channels Alpaca's crypto feed does not have (stocks only).
+STOCK_ONLY: frozenset[str] = frozenset({"statuses", "lulds"})
+_CHANNELS: dict[tuple[str, bool], tuple[str, ...]] = {}
+
+
+def channels(mode: Mode, crypto: bool = False) -> tuple[str, ...]:
+    """The Alpaca channels a mode subscribes for a symbol (a crypto pair: without the
+    stock-only channels)."""
+    found = _CHANNELS.get((mode, crypto))
+    if found is None:
+        wanted = extras(mode)
+        found = _BASE_CHANNELS[base(mode)] + tuple(
+            channel for extra, channel in EXTRA_CHANNELS.items()
+            if extra in wanted and not (crypto and channel in STOCK_ONLY))
+        _CHANNELS[(mode, crypto)] = found
+    return found
 
 # Error codes whose cause will not go away by reconnecting at once.
 AUTH_FAILED, NOT_AUTHENTICATED, CONNECTION_LIMIT, INSUFFICIENT = 402, 401, 406, 409
@@ -84,6 +120,7 @@ class MarketDataSession:
         # Crypto order books: a snapshot ("r": true) then changed levels; kept whole here,
         # the top `depth` levels a side go to the book table.
         self.books = BookKeeper(depth)
+        self.malformed = 0  # market events dropped for missing or mistyped fields
         self.state: Literal["connecting", "authenticating", "ready", "failed"] = "connecting"
 
     def url(self, base: str) -> str:
@@ -111,8 +148,9 @@ class MarketDataSession:
         add: dict[str, list[str]] = {}
         drop: dict[str, list[str]] = {}
         for t in moves:
-            before = set(CHANNELS[t.before]) if t.before else set()
-            after = set(CHANNELS[t.after]) if t.after else set()
+            crypto = "/" in t.symbol
+            before = set(channels(t.before, crypto)) if t.before else set()
+            after = set(channels(t.after, crypto)) if t.after else set()
             for channel in sorted(after - before):
                 add.setdefault(channel, []).append(t.symbol)
             for channel in sorted(before - after):
@@ -166,24 +204,41 @@ class MarketDataSession:
         rows: list[RecordRow] = []
         events: list[Event] = []
         add = rows.append
+        codes, conditions = _CODES, encode_conditions
         for msg in messages:
             if not isinstance(msg, dict):
                 continue
             kind = msg.get("T")
             if kind == "t":
-                add((TRADE, 0, 0, to_ns(msg["t"]), receive_ns, encode_symbol(msg["S"]),
-                     float(msg["p"]), float(msg["s"])))  # fmt: skip
+                tid = msg.get("i", 0)
+                if tid.__class__ is not int or not 0 <= tid <= MAX_TRADE_ID:
+                    tid = trade_id(tid)
+                cond, cut = conditions(msg.get("c"))
+                add((TRADE, FLAG_CONDITIONS_CUT if cut else 0, 0, to_ns(msg["t"]), receive_ns,
+                     encode_symbol(msg["S"]), float(msg["p"]), float(msg["s"]), tid,
+                     codes.get(msg.get("x")) or _code(msg.get("x")),
+                     codes.get(msg.get("z")) or _code(msg.get("z")),
+                     codes.get(msg.get("tks")) or _code(msg.get("tks")), cond))  # fmt: skip
             elif kind == "q":
-                add((QUOTE, 0, 0, to_ns(msg["t"]), receive_ns, encode_symbol(msg["S"]),
-                     float(msg["bp"]), float(msg["bs"]), float(msg["ap"]),
-                     float(msg["as"])))  # fmt: skip
+                cond, cut = conditions(msg.get("c"))
+                add((QUOTE, FLAG_CONDITIONS_CUT if cut else 0, 0, to_ns(msg["t"]), receive_ns,
+                     encode_symbol(msg["S"]), float(msg["bp"]), float(msg["bs"]),
+                     float(msg["ap"]), float(msg["as"]),
+                     codes.get(msg.get("bx")) or _code(msg.get("bx")),
+                     codes.get(msg.get("ax")) or _code(msg.get("ax")),
+                     codes.get(msg.get("z")) or _code(msg.get("z")), cond))  # fmt: skip
             elif kind == "o":
                 events.append(self._book(msg, receive_ns))
+            elif kind in _EVENT_ROWS:
+                try:
+                    add(_EVENT_ROWS[kind](msg, receive_ns))
+                except (KeyError, TypeError, ValueError, OverflowError):
+                    # Not a refusal of anything: dropped, counted (the rest of the frame
+                    # still arrives).
+                    self.malformed += 1
             else:
                 event = self._event(msg)
-                if isinstance(event, MarketData):  # a bar: all twelve values
-                    rows += market_rows((event,), receive_ns)[0]
-                elif event is not None:
+                if event is not None:
                     events.append(event)
         return rows, events
 
@@ -251,6 +306,67 @@ class MarketDataSession:
                 self.state = "failed"
             return Failure(code, str(msg.get("msg", "")))
         return None
+
+
+# Exchange, tape and taker codes as the record stores them (4 bytes; the 1-byte fields take
+# the first of the 4: struct's `s` keeps one byte), by the broker's string.
+_CODES: dict[object, bytes] = {None: bytes(4)}
+
+
+def _code(value: object) -> bytes:
+    raw = encode_code(value)
+    if isinstance(value, str) and len(_CODES) < 4096:
+        _CODES[value] = raw
+    return raw
+
+
+def _bar_row(code: int) -> Any:
+    def row(msg: dict[str, Any], receive_ns: int) -> RecordRow:
+        close, volume = float(msg["c"]), float(msg["v"])
+        return (code, 0, int(msg.get("n") or 0), to_ns(msg["t"]), receive_ns,
+                encode_symbol(msg["S"]), close, volume, 0.0, 0.0, 0.0, 0.0,
+                float(msg["o"]), float(msg["h"]), float(msg["l"]), close, volume,
+                float(msg.get("vw") or 0))  # fmt: skip
+    return row
+
+
+def _status_row(msg: dict[str, Any], receive_ns: int) -> RecordRow:
+    """A trading status: codes in the detail, the two messages in the number fields."""
+    row = (STATUS, 0, 0, to_ns(msg["t"]), receive_ns, encode_symbol(msg["S"]),
+           *status_floats(msg.get("sm"), msg.get("rm")), 0, encode_code(msg.get("sc")),
+           encode_code(msg.get("rc")), _code(msg.get("z")), b"", b"")  # fmt: skip
+    return cast(RecordRow, row)
+
+
+def _luld_row(msg: dict[str, Any], receive_ns: int) -> RecordRow:
+    indicator, _ = encode_conditions([msg["i"]] if isinstance(msg.get("i"), str) else [])
+    return (LULD, 0, 0, to_ns(msg["t"]), receive_ns, encode_symbol(msg["S"]), 0.0, 0.0,
+            float(msg["d"]), 0.0, float(msg["u"]), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0,
+            b"", b"", _code(msg.get("z")), b"", indicator)  # fmt: skip
+
+
+def _correction_row(msg: dict[str, Any], receive_ns: int) -> RecordRow:
+    cond, cut = encode_conditions(msg.get("cc"), msg.get("oc") or [])
+    return (CORRECTION, FLAG_CONDITIONS_CUT if cut else 0, 0, to_ns(msg["t"]), receive_ns,
+            encode_symbol(msg["S"]), float(msg["cp"]), float(msg["cs"]), float(msg["op"]),
+            float(msg["os"]), float(trade_id(msg.get("oi"))), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+            0.0, trade_id(msg.get("ci")), _code(msg.get("x")), b"", _code(msg.get("z")),
+            b"", cond)  # fmt: skip
+
+
+def _cancel_error_row(msg: dict[str, Any], receive_ns: int) -> RecordRow:
+    action, _ = encode_conditions([msg["a"]] if isinstance(msg.get("a"), str) else [])
+    return (CANCEL_ERROR, 0, 0, to_ns(msg["t"]), receive_ns, encode_symbol(msg["S"]),
+            float(msg["p"]), float(msg["s"]), 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+            0.0, trade_id(msg.get("i")), _code(msg.get("x")), b"", _code(msg.get("z")),
+            b"", action)  # fmt: skip
+
+
+#: Alpaca message types written to the bus as full rows, by their `T`.
+_EVENT_ROWS: dict[str, Any] = {
+    "b": _bar_row(BAR), "d": _bar_row(DAILY_BAR), "u": _bar_row(UPDATED_BAR),
+    "s": _status_row, "l": _luld_row, "c": _correction_row, "x": _cancel_error_row,
+}
 
 
 def _levels(raw: Any) -> list[Level]:

@@ -17,7 +17,10 @@ JSON objects in TEXT frames; or msgpack maps in BINARY frames when the upgrade r
 Modes: ``trade`` delivers trades, ``quote`` trades and quotes, ``depth`` also order books
 (a ``depth`` tick per book change, with ``bids`` and ``asks`` as ``[price, size]`` best first:
 the symbol's newest book when the proxy sends it); each with ``+bars`` adds bars (the
-broker's bars are subscribed only while someone holds them).
+broker's bars are subscribed only while someone holds them), and likewise ``+daily_bars``,
+``+updated_bars``, ``+statuses`` and ``+lulds`` (protocol/modes.py). Trades carry their
+corrections and cancel/errors. The broker's detail (trade id, exchange codes, tape,
+conditions) is carried when it said it.
 One mode per symbol per client; subscribing again replaces it.
 """
 
@@ -51,28 +54,41 @@ from tradeops.protocol.downstream import (
     SessionConfig,
     batch_items,
 )
-from tradeops.protocol.modes import Mode, kinds_of
+from tradeops.protocol.modes import MODE_HELP, Mode, is_mode, kinds_of
 from tradeops.protocol.tick import (
     BAR,
+    CANCEL_ERROR,
+    CORRECTION,
+    DAILY_BAR,
     DEPTH,
     FLAG_SNAPSHOT,
     KIND_CODES,
+    LULD,
     QUOTE,
+    STATUS,
     TRADE,
+    UPDATED_BAR,
     SymbolError,
     Tick,
     encode_symbol,
 )
 
 VERSION: Final = 1
-#: The modes this protocol offers.
+#: The modes the hello lists: the common ones; any mode of protocol/modes.py is taken.
 MODES: Final = ("trade", "quote", "depth", "trade+bars", "quote+bars", "depth+bars")
 #: Ticks per `ticks` message: keeps frames far below common 1 MiB client limits.
 MAX_TICKS_PER_FRAME: Final = 1000
-#: Tick kind codes each mode delivers (the rule is protocol/modes.py's).
-_KINDS: Final[dict[str, frozenset[int]]] = {
-    mode: frozenset(KIND_CODES[kind] for kind in kinds_of(mode)) for mode in MODES
-}
+_KINDS: dict[str, frozenset[int]] = {}
+
+
+def kind_codes(mode: Mode) -> frozenset[int]:
+    """Tick kind codes a mode delivers (the rule is protocol/modes.py's)."""
+    codes = _KINDS.get(mode)
+    if codes is None:
+        codes = _KINDS[mode] = frozenset(KIND_CODES[kind] for kind in kinds_of(mode))
+    return codes
+
+
 _OPS: Final = ("hello", "subscribe", "unsubscribe", "ping")
 
 
@@ -91,11 +107,28 @@ def tick_message(tick: Tick, book: Book | None = None) -> dict[str, Any]:
     code = tick.kind_code
     if code == TRADE:
         out.update(price=tick.price, size=tick.size)
+        _detail(out, tick, "exchange")
     elif code == QUOTE:
         out.update(bid=tick.bid, bid_size=tick.bid_size, ask=tick.ask, ask_size=tick.ask_size)
-    elif code == BAR:
+        _detail(out, tick, "bid_exchange")
+    elif code in (BAR, DAILY_BAR, UPDATED_BAR):
         out.update(open=tick.open, high=tick.high, low=tick.low, close=tick.close,
                    volume=tick.volume, vwap=tick.vwap, trade_count=tick.trade_count)
+    elif code == STATUS:
+        out.update(status_code=tick.exchange, status_message=tick.status_message,
+                   reason_code=tick.ask_exchange, reason_message=tick.reason_message)
+        _detail(out, tick, "")
+    elif code == LULD:
+        out.update(limit_up=tick.ask, limit_down=tick.bid, indicator="".join(tick.conditions))
+        _detail(out, tick, "")
+    elif code == CORRECTION:
+        out.update(price=tick.price, size=tick.size, original_price=tick.bid,
+                   original_size=tick.bid_size, original_id=int(tick.ask),
+                   original_conditions=list(tick.original_conditions))
+        _detail(out, tick, "exchange")
+    elif code == CANCEL_ERROR:
+        out.update(price=tick.price, size=tick.size, action="".join(tick.conditions))
+        _detail(out, tick, "exchange", conditions=False)
     elif code == DEPTH:
         if book is not None:
             out.update(bids=[list(level) for level in book.bids],
@@ -105,6 +138,23 @@ def tick_message(tick: Tick, book: Book | None = None) -> dict[str, Any]:
     if tick.flags & FLAG_SNAPSHOT:
         out["snapshot"] = True
     return out
+
+
+def _detail(out: dict[str, Any], tick: Tick, exchange: str, conditions: bool = True) -> None:
+    """The broker's detail a tick has (docs/bus.md), under ``exchange``'s name for its
+    exchange code; fields the broker did not say are left out."""
+    if tick.trade_id:
+        out["trade_id"] = tick.trade_id
+    if exchange and (value := tick.exchange):
+        out[exchange] = value
+    if exchange == "bid_exchange" and (value := tick.ask_exchange):
+        out["ask_exchange"] = value
+    if value := tick.tape:
+        out["tape"] = value
+    if value := tick.taker_side:
+        out["taker_side"] = value
+    if conditions and tick.kind_code != LULD and (codes := tick.conditions):
+        out["conditions"] = list(codes)
 
 
 def ticks_frame(codec: Codec, broker: str, items: list[bytes]) -> bytes:
@@ -238,8 +288,8 @@ class NativeSession(DownstreamSession):
         if broker is None or symbols is None:
             return None
         mode = message.get("mode", "trade")
-        if mode not in MODES:
-            self.error("bad-mode", f"`mode` must be one of: {', '.join(MODES)}", rid)
+        if not is_mode(mode):
+            self.error("bad-mode", f"`mode` {mode!r} is not a mode: {MODE_HELP}", rid)
             return None
         results: dict[str, dict[str, Any]] = {}
         held = set(self.subs)
@@ -363,7 +413,7 @@ class NativeSession(DownstreamSession):
         index: dict[str, dict[bytes, frozenset[int]]] = {}
         for (broker, symbol), mode in self.subs.items():
             try:
-                index.setdefault(broker, {})[encode_symbol(symbol)] = _KINDS[mode]
+                index.setdefault(broker, {})[encode_symbol(symbol)] = kind_codes(mode)
             except SymbolError:  # validated on subscribe: cannot happen
                 continue
         self._index = index

@@ -277,7 +277,7 @@ STATUS_TEXT_BYTES: Final = 48
 _TEXTS: Final = struct.Struct("<48s48s")
 _TWELVE: Final = struct.Struct("<12d")
 _CODES: dict[tuple[object, int], bytes] = {}
-_CONDITIONS: dict[tuple[str, ...], tuple[bytes, bool]] = {}
+_CONDITIONS: dict[tuple[object, ...], tuple[bytes, bool]] = {}
 
 
 def encode_code(value: object, size: int = CODE_BYTES) -> bytes:
@@ -309,10 +309,13 @@ def decode_code(raw: bytes) -> str:
 def encode_conditions(codes: object, original: object = None) -> tuple[bytes, bool]:
     """(the 14-byte field, whether codes were cut) for a list of condition codes and, for a
     correction, the original trade's list. Codes that do not fit are dropped whole."""
+    key: tuple[object, ...] | None = None
     if original is None:
-        known = _CONDITIONS.get(codes if isinstance(codes, tuple) else _codes(codes))
-        if known is not None:
-            return known
+        key = tuple(codes) if isinstance(codes, (list, tuple)) else ()
+        try:
+            return _CONDITIONS[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable code, never cached
+            key = None
     data = _CODE_SEP.join(_codes(codes)).encode("utf-8")
     if original is not None:
         data += (_ORIGINAL_SEP + _CODE_SEP.join(_codes(original))).encode("utf-8")
@@ -320,10 +323,10 @@ def encode_conditions(codes: object, original: object = None) -> tuple[bytes, bo
     if cut:
         data = _cut_joined(data)
     result = data.ljust(CONDITIONS_BYTES, b"\0"), cut
-    if original is None:
+    if key is not None:
         if len(_CONDITIONS) >= _CACHE_LIMIT:
             _CONDITIONS.clear()
-        _CONDITIONS[_codes(codes)] = result
+        _CONDITIONS[key] = result
     return result
 
 

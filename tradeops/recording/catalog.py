@@ -19,7 +19,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from tradeops.recording.files import JOURNAL
-from tradeops.recording.layout import UTC_NS
+from tradeops.recording.layout import SCHEMA, UTC_NS
 
 
 class NotARecording(ValueError):
@@ -111,7 +111,8 @@ def dataset(directory: Path, broker: str | None = None) -> ds.Dataset:
         raise NotARecording(f"{directory} has no broker '{broker}'; it has "
                             f"{', '.join(folders)}")
     paths = sorted(str(p) for p in folders[broker].glob("date=*/*.parquet"))
-    return ds.dataset(paths, format="parquet")
+    # The schema of this layout: a file of an older one reads with its missing columns null.
+    return ds.dataset(paths, format="parquet", schema=SCHEMA)
 
 
 def read(

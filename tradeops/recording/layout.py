@@ -29,7 +29,9 @@ from tradeops.protocol.tick import KIND_NAMES, LAYOUT_VERSION, RECORD, Tick
 from tradeops.topology.model import Topology
 
 #: Bump on any change of a column's name, type or meaning, or of the paths above.
-RECORDING_LAYOUT: Final = 1
+#: 2: the broker's detail columns (trade_id ... conditions) after lost_before; files of
+#: layout 1 read with them null.
+RECORDING_LAYOUT: Final = 2
 UTC_NS: Final = pa.timestamp("ns", tz="UTC")
 KIND_TYPE: Final = pa.dictionary(pa.int8(), pa.string())
 
@@ -42,7 +44,12 @@ SCHEMA: Final = pa.schema([
     ("low", pa.float64()), ("close", pa.float64()), ("volume", pa.float64()),
     ("vwap", pa.float64()), ("trade_count", pa.uint32()), ("flags", pa.uint8()),
     ("seq", pa.int64()), ("session", pa.int64()), ("lost_before", pa.int64()),
+    ("trade_id", pa.int64()), ("exchange", pa.string()), ("ask_exchange", pa.string()),
+    ("tape", pa.string()), ("taker_side", pa.string()), ("conditions", pa.string()),
 ])  # fmt: skip
+#: The detail columns and the record's fields behind them (docs/bus.md, "detail").
+DETAIL: Final = (("exchange", "exchange"), ("ask_exchange", "ask_exchange"), ("tape", "tape"),
+                 ("taker_side", "taker"), ("conditions", "conditions"))  # fmt: skip
 #: The bus record (protocol/tick.py RECORD) as a numpy structured type: a batch of records
 #: packed back to back is viewed as columns without a Python step per field.
 RECORD_DTYPE: Final = np.dtype([
@@ -50,6 +57,8 @@ RECORD_DTYPE: Final = np.dtype([
     ("exchange_ns", "<i8"), ("receive_ns", "<i8"), ("symbol", "S32"),
     *((name, "<f8") for name in ("price", "size", "bid", "bid_size", "ask", "ask_size", "open",
                                  "high", "low", "close", "volume", "vwap")),
+    ("trade_id", "<i8"), ("exchange", "S4"), ("ask_exchange", "S4"), ("tape", "S1"),
+    ("taker", "S1"), ("conditions", "S14"),
 ])  # fmt: skip
 _KINDS: Final = pa.array(KIND_NAMES, pa.string())
 NS_PER_DAY: Final = 86_400 * 10**9
@@ -85,11 +94,17 @@ def to_table(ticks: Sequence[Tick], session: int, gaps: Sequence[tuple[int, int]
         "symbol": pa.array(records["symbol"]).cast(pa.string()),
         "kind": pa.DictionaryArray.from_arrays(pa.array(records["kind"]), _KINDS),
     }
-    for name in SCHEMA.names[4:-2]:
+    for name in SCHEMA.names[4:SCHEMA.names.index("session")]:
         if name not in arrays:
             arrays[name] = pa.array(records[name])
     arrays["session"] = pa.array(np.full(n, session, dtype=np.int64))
     arrays["lost_before"] = pa.array(lost)
+    arrays["trade_id"] = pa.array(records["trade_id"])
+    for column, field in DETAIL:
+        text = pa.array(records[field]).cast(pa.string())  # NUL padding dropped, as symbols
+        if column == "conditions":  # codes joined by ","; a correction's originals after "|"
+            text = pc.replace_substring(pc.replace_substring(text, "\x1f", ","), "\x1e", "|")
+        arrays[column] = text
     return pa.table([arrays[f.name] for f in SCHEMA], schema=SCHEMA)
 
 
