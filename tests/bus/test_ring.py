@@ -165,7 +165,8 @@ def test_a_reader_refuses_a_ring_of_an_unknown_layout_version(topology: str) -> 
         with open(path, "r+b") as segment:  # what a future tradeops would have written
             segment.seek(8)
             segment.write(struct.pack("<I", LAYOUT_VERSION + 1))
-        with pytest.raises(LayoutError, match=f"has bus layout version {LAYOUT_VERSION + 1}; this tradeops reads"):
+        newer = f"has bus layout version {LAYOUT_VERSION + 1}; this tradeops reads"
+        with pytest.raises(LayoutError, match=newer):
             RingReader(topology, "sim")
         assert list_segments(topology) == [f"tradeops-{topology}.sim.ring"]  # no bell left
 

@@ -9,10 +9,10 @@ import pytest
 from tradeops.protocol.tick import (
     FLAG_CONDITIONS_CUT,
     HEADER,
-    STATUS,
     LAYOUT_VERSION,
     RECORD,
     RECORD_SIZE,
+    STATUS,
     LayoutError,
     SymbolError,
     Tick,
@@ -95,7 +95,8 @@ def test_conditions_that_do_not_fit_are_dropped_whole_and_flagged() -> None:
     assert cut and len(field) == 14
     assert decode_conditions(field)[0] == ("@", "F", "T", "I", "X", "Y", "Z")
     tick = Tick.make("trade", "AAPL", conditions=codes)
-    assert tick.flags & FLAG_CONDITIONS_CUT and tick.conditions == ("@", "F", "T", "I", "X", "Y", "Z")
+    assert tick.flags & FLAG_CONDITIONS_CUT
+    assert tick.conditions == ("@", "F", "T", "I", "X", "Y", "Z")
     assert encode_conditions(["@"]) == (b"@".ljust(14, b"\0"), False)
     # A correction keeps its corrected codes, then the original trade's.
     field, cut = encode_conditions(["@", "I"], ["@", "T"])

@@ -18,7 +18,7 @@ from tradeops.protocol.codec import Codec
 from tradeops.protocol.downstream import ClientFrame, Result, SessionConfig
 from tradeops.protocol.native import NativeSession
 from tradeops.protocol.openalgo import OpenAlgoSession, parse_mode
-from tradeops.protocol.tick import Tick
+from tradeops.protocol.tick import STATUS, Tick, encode_code, encode_symbol, status_floats
 from tradeops.proxy.config import symbol_problem
 from tradeops.topology.model import Broker
 
@@ -244,7 +244,9 @@ def test_alpaca_subscribe_acks_the_full_set_and_forwards_refusals() -> None:
     assert error == [{"T": "error", "code": 405, "msg": "symbol limit exceeded"}]
     assert ack[0]["T"] == "subscription"
     assert ack[0]["trades"] == ["AAPL"] and ack[0]["quotes"] == ["AAPL"]
-    assert ack[0]["bars"] == [] and ack[0]["corrections"] == []  # never a fake success
+    assert ack[0]["bars"] == [] and ack[0]["statuses"] == []
+    # As Alpaca: a symbol's corrections and cancel/errors come with its trades.
+    assert ack[0]["corrections"] == ack[0]["cancelErrors"] == ["AAPL"]
     # alpaca-py re-sends the whole set: nothing new to ask, the set comes back at once
     assert s.receive(ALPACA_SUBSCRIBE, 0.0) is not None  # MSFT again (it was refused)
 
@@ -253,14 +255,102 @@ def test_alpaca_unserved_channels_get_410_and_stay_out_of_the_set() -> None:
     s = alpaca(token=None)
     s.receive(ALPACA_AUTH, 0.0)
     s.take()
-    msg = {"action": "subscribe", "trades": ["AAPL"], "dailyBars": ["AAPL"]}
+    msg = {"action": "subscribe", "trades": ["AAPL"], "news": ["AAPL"]}
     change = s.receive(msgpack.packb(msg), 0.0)
     assert change is not None
     s.resolved({("sim", "AAPL"): Result(True)})
     error, ack = decoded(s.take())
-    assert error[0]["code"] == 410 and ack[0]["dailyBars"] == [] and ack[0]["trades"] == ["AAPL"]
+    assert error[0]["code"] == 410 and "news" not in ack[0] and ack[0]["trades"] == ["AAPL"]
     unsub = s.receive(msgpack.packb({"action": "unsubscribe", "trades": ["AAPL"]}), 0.0)
     assert unsub is not None and dict(unsub.wants) == {("sim", "AAPL"): None}
+
+
+def test_alpaca_every_market_channel_is_asked_of_the_gateway_as_a_mode_extra() -> None:
+    s = alpaca(token=None, codec=Codec.JSON)
+    s.receive(json.dumps({"action": "auth", "key": "k", "secret": "x"}), 0.0)
+    change = s.receive(json.dumps({
+        "action": "subscribe", "statuses": ["AAPL"], "lulds": ["AAPL"], "dailyBars": ["MSFT"],
+        "updatedBars": ["MSFT"], "quotes": ["MSFT"]}), 0.0)
+    assert change is not None
+    assert dict(change.wants) == {("sim", "AAPL"): "trade+statuses+lulds",
+                                  ("sim", "MSFT"): "quote+daily_bars+updated_bars"}
+    s.resolved({("sim", "AAPL"): Result(True), ("sim", "MSFT"): Result(True)})
+    ack = decoded(s.take())[-1][0]
+    assert ack["statuses"] == ack["lulds"] == ["AAPL"] and ack["trades"] == []
+    assert ack["dailyBars"] == ack["updatedBars"] == ["MSFT"]
+    assert s.holding() == {("sim", "AAPL"): "trade+statuses+lulds",
+                           ("sim", "MSFT"): "quote+daily_bars+updated_bars"}
+    status = Tick(9, STATUS, 0, 0, 1_700_000_000_000_000_000, 2, encode_symbol("AAPL"),
+                  *status_floats("Trading Halt", "News Pending"), 0, encode_code("H"),
+                  encode_code("T1"), encode_code("C", 1), bytes(1), bytes(14))
+    luld = Tick.make("luld", "AAPL", seq=10, bid=90.0, ask=110.0, conditions=["B"], tape="C")
+    daily = Tick.make("daily_bar", "MSFT", seq=11, open=1, high=2, low=1, close=2, volume=9)
+    # AAPL's trade is not sent: this client holds AAPL's statuses and bands, not its trades.
+    assert s.ticks("sim", [trade(8), status, luld, daily], {}) == 3
+    ((payload, _),) = s.take()
+    out = json.loads(payload)
+    assert out[0] == {"T": "s", "S": "AAPL", "sc": "H", "sm": "Trading Halt", "rc": "T1",
+                      "rm": "News Pending", "t": "2023-11-14T22:13:20.000000000Z", "z": "C"}
+    assert {k: out[1][k] for k in ("T", "u", "d", "i", "z")} == {
+        "T": "l", "u": 110.0, "d": 90.0, "i": "B", "z": "C"}
+    assert out[2]["T"] == "d" and out[2]["c"] == 2.0
+    drop = s.receive(json.dumps({"action": "unsubscribe", "lulds": ["AAPL"]}), 0.0)
+    assert drop is not None and dict(drop.wants) == {("sim", "AAPL"): "trade+statuses"}
+
+
+def test_alpaca_trades_carry_the_brokers_id_exchange_conditions_and_tape() -> None:
+    s = alpaca(token=None, codec=Codec.JSON)
+    s.receive(json.dumps({"action": "auth", "key": "k", "secret": "x"}), 0.0)
+    change = s.receive(json.dumps({"action": "subscribe", "trades": ["AAPL"],
+                                   "quotes": ["AAPL"]}), 0.0)
+    assert change is not None
+    s.resolved({("sim", "AAPL"): Result(True)})
+    s.take()
+    said = Tick.make("trade", "AAPL", seq=5, exchange_ns=1, price=1.5, size=100,
+                     trade_id=96921, exchange="V", conditions=["@", "I"], tape="C")
+    quote_said = Tick.make("quote", "AAPL", seq=6, exchange_ns=1, bid=1, bid_size=2, ask=3,
+                           ask_size=4, exchange="V", ask_exchange="Q", conditions=["R"],
+                           tape="C")
+    correction = Tick.make("correction", "AAPL", seq=7, exchange_ns=1, price=1.6, size=100,
+                           bid=1.5, bid_size=100, ask=96921.0, trade_id=96999, exchange="V",
+                           tape="C")
+    cancel = Tick.make("cancel_error", "AAPL", seq=8, exchange_ns=1, price=1.5, size=100,
+                       trade_id=96921, exchange="V", conditions=["C"], tape="C")
+    unsaid = trade(9)  # from a feed that gives no detail (AllTick): our seq as the id
+    assert s.ticks("sim", [said, quote_said, correction, cancel, unsaid], {}) == 5
+    ((payload, _),) = s.take()
+    out = json.loads(payload)
+    assert out[0] == {"T": "t", "S": "AAPL", "i": 96921, "x": "V", "p": 1.5, "s": 100,
+                      "c": ["@", "I"], "z": "C", "t": "1970-01-01T00:00:00.000000001Z"}
+    assert out[1] == {"T": "q", "S": "AAPL", "bx": "V", "bp": 1.0, "bs": 2, "ax": "Q",
+                      "ap": 3.0, "as": 4, "c": ["R"], "z": "C",
+                      "t": "1970-01-01T00:00:00.000000001Z"}
+    assert {k: out[2][k] for k in ("T", "oi", "op", "os", "ci", "cp", "cs", "x")} == {
+        "T": "c", "oi": 96921, "op": 1.5, "os": 100, "ci": 96999, "cp": 1.6, "cs": 100,
+        "x": "V"}
+    assert {k: out[3][k] for k in ("T", "i", "p", "s", "a")} == {
+        "T": "x", "i": 96921, "p": 1.5, "s": 100, "a": "C"}
+    assert out[4]["i"] == 9 and "x" not in out[4] and "c" not in out[4]
+
+
+def test_alpaca_crypto_has_no_statuses_and_its_trades_keep_the_taker_side() -> None:
+    s = AlpacaDataSession(config(token=None, check_symbol=lambda broker, symbol: None), 0.0,
+                          "/v1beta3/crypto/us", Codec.JSON)
+    s.open(0.0)
+    s.receive(json.dumps({"action": "auth", "key": "k", "secret": "x"}), 0.0)
+    s.take()
+    change = s.receive(json.dumps({"action": "subscribe", "trades": ["BTC/USD"],
+                                   "statuses": ["BTC/USD"]}), 0.0)
+    assert change is not None and dict(change.wants) == {("sim", "BTC/USD"): "trade"}
+    s.resolved({("sim", "BTC/USD"): Result(True)})
+    error, ack = decoded(s.take())
+    assert error[0]["code"] == 410 and "statuses" not in ack[0]
+    tick = Tick.make("trade", "BTC/USD", seq=3, exchange_ns=1, price=5, size=0.5,
+                     trade_id=44, taker_side="S")
+    assert s.ticks("sim", [tick], {}) == 1
+    ((payload, _),) = s.take()
+    assert json.loads(payload) == [{"T": "t", "S": "BTC/USD", "i": 44, "p": 5.0, "s": 0.5,
+                                    "t": "1970-01-01T00:00:00.000000001Z", "tks": "S"}]
 
 
 def test_alpaca_bars_are_asked_of_the_gateway_only_for_a_client_that_holds_them() -> None:

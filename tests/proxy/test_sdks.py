@@ -18,6 +18,7 @@ import pytest
 import websocket
 
 from tests.waiting import wait_for
+from tradeops.protocol.alpaca import to_ns
 
 from .helpers import TOKEN, ProxyDesk
 
@@ -216,3 +217,102 @@ def test_the_openalgo_sdk_receives_ltp_and_quotes(desk: ProxyDesk) -> None:
         assert client.get_ltp()["ltp"]["NASDAQ"]["OALB"]["ltp"] > 0
     finally:
         client.disconnect()
+
+
+class DirectClient:
+    """A plain Alpaca client of the sim itself, beside the proxy: what the broker said."""
+
+    def __init__(self, url: str, symbol: str) -> None:
+        self.ws = websocket.create_connection(url + "/v2/iex", timeout=5)
+        assert json.loads(self.ws.recv())[0]["msg"] == "connected"
+        self.ws.send(json.dumps({"action": "auth", "key": "direct", "secret": "x"}))
+        assert json.loads(self.ws.recv())[0]["msg"] == "authenticated"
+        self.ws.send(json.dumps({"action": "subscribe", "trades": [symbol], "quotes": [symbol]}))
+        self.seen: list[dict[str, Any]] = []
+
+    def trade(self, trade_id: int) -> dict[str, Any]:
+        """The sim's own message of trade `trade_id`, read until it comes."""
+        def found() -> dict[str, Any] | None:
+            return next((m for m in self.seen if m.get("T") == "t" and m["i"] == trade_id), None)
+        while found() is None:
+            self.seen += json.loads(self.ws.recv())
+        message = found()
+        assert message is not None
+        return message
+
+    def close(self) -> None:
+        self.ws.close()
+
+
+def test_alpaca_py_gets_every_stock_channel_and_what_the_broker_said(
+    private_desk: Callable[..., ProxyDesk], run_stream: Callable[[Any], None]
+) -> None:
+    """Side by side with a plain client of the sim: trades keep the broker's id, exchange,
+    conditions and tape, quotes their exchanges; daily and updated bars, LULD bands,
+    statuses, corrections and cancel/errors all reach an unmodified alpaca-py."""
+    pytest.importorskip("alpaca")
+    from alpaca.data.live import StockDataStream
+    from alpaca.data.models import Bar, Quote, Trade, TradeCancel, TradeCorrection, TradingStatus
+
+    desk = private_desk(rate=40.0, bar_seconds=1.0)
+    direct = DirectClient(desk.sim.url, "CHNA")
+    got = {name: Received() for name in ("trades", "quotes", "daily", "updated", "statuses",
+                                         "lulds", "corrections", "cancels")}
+    stream = StockDataStream("any-key", TOKEN, url_override=desk.url + "/v2/iex")
+    stream.subscribe_trades(got["trades"].handler, "CHNA")
+    stream.subscribe_quotes(got["quotes"].handler, "CHNA")
+    stream.subscribe_daily_bars(got["daily"].handler, "CHNA")
+    stream.subscribe_updated_bars(got["updated"].handler, "CHNA")
+    stream.subscribe_trading_statuses(got["statuses"].handler, "CHNA")
+    stream._subscribe(got["lulds"].handler, ("CHNA",), stream._handlers["lulds"])  # no public API
+    stream.register_trade_corrections(got["corrections"].handler)
+    stream.register_trade_cancels(got["cancels"].handler)
+    run_stream(stream)
+    try:
+        trade = got["trades"].wait_for(lambda i: isinstance(i, Trade))
+        # The same trade as the broker sent it: same id, same instant, same numbers.
+        said = direct.trade(trade.id)
+        assert to_ns(said["t"]) // 1000 == int(trade.timestamp.timestamp() * 1e6 + 0.5)
+        assert trade.exchange == said["x"] == "V"
+        assert trade.conditions == said["c"] == ["@"] and trade.tape == said["z"] == "C"
+        assert trade.price == said["p"] and trade.size == said["s"]
+        quote = got["quotes"].wait_for(lambda i: isinstance(i, Quote))
+        assert (quote.bid_exchange, quote.ask_exchange, quote.conditions, quote.tape) == (
+            "V", "V", ["R"], "C")
+        daily = got["daily"].wait_for(lambda i: isinstance(i, Bar))
+        assert daily.symbol == "CHNA" and daily.low <= daily.close <= daily.high
+        assert daily.trade_count is not None and daily.trade_count > 0
+        luld = got["lulds"].wait_for(lambda i: isinstance(i, dict) and i.get("T") == "l")
+        assert luld["S"] == "CHNA" and luld["d"] < luld["u"] and luld["i"] == "B"
+
+        desk.admin("/admin/halt", {"symbol": "CHNA", "reason": "T1"})
+        halt = got["statuses"].wait_for(lambda i: isinstance(i, TradingStatus))
+        assert (halt.status_code, halt.status_message, halt.reason_code) == (
+            "H", "Trading Halt", "T1")
+        assert halt.reason_message == "Halt News Pending"
+        # Halted, the last trade's minute bar closes: a correction then updates it.
+        fixed = wait_for(lambda: (r := desk.admin("/admin/correct", {
+            "symbol": "CHNA", "price": 77.77}))["updated_bar"] and r, what="a closed bar")
+        correction = got["corrections"].wait_for(
+            lambda i: isinstance(i, TradeCorrection)
+            and i.corrected_id == fixed["corrected_id"])
+        assert correction.original_id == fixed["original_id"]
+        assert correction.corrected_price == 77.77 and correction.exchange == "V"
+        updated = got["updated"].wait_for(lambda i: isinstance(i, Bar))
+        assert 77.77 in (updated.high, updated.low)  # the corrected price is in the bar now
+        busted = desk.admin("/admin/bust", {"symbol": "CHNA", "action": "C"})
+        cancel = got["cancels"].wait_for(lambda i: isinstance(i, TradeCancel))
+        assert cancel.id == busted["trade_id"] == fixed["corrected_id"]
+        assert cancel.action == "C" and cancel.price == 77.77
+        desk.admin("/admin/resume", {"symbol": "CHNA"})
+        resumed = got["statuses"].wait_for(
+            lambda i: isinstance(i, TradingStatus) and i.status_code == "T")
+        assert resumed.status_message == "Trading Resumption"
+    finally:
+        direct.close()
+    # Each channel was asked of the broker once, by the gateway, only because a client did.
+    asked = [e["request"] for e in desk.broker_log() if e["action"] == "subscribe"
+             and e.get("key") != "direct"]
+    channels = {c for request in asked for c in request}
+    assert {"statuses", "lulds", "dailyBars", "updatedBars", "trades", "quotes"} <= channels
+    assert "bars" not in channels and "orderbooks" not in channels

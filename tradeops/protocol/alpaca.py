@@ -29,7 +29,6 @@ from tradeops.protocol.feed import (
     MarketData,
     Move,
     Subscribed,
-    market_rows,
 )
 from tradeops.protocol.modes import Mode, base, extras
 from tradeops.protocol.tick import (

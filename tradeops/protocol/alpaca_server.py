@@ -12,13 +12,17 @@ What an unmodified alpaca-py ``StockDataStream(..., url_override="ws://HOST:PORT
 3. ``subscribe`` / ``unsubscribe`` (re-sent in full by alpaca-py: an idempotent union),
    answered by the client's full current set; refusals (405 symbol limit, a broker's 409, ...)
    are forwarded as error frames to the client they concern and are never in the set;
-4. data as arrays of ``t`` / ``q`` messages, msgpack (``t`` a Timestamp ext) when the
-   upgrade said ``Content-Type: application/msgpack``, JSON otherwise.
+4. data as arrays of messages, msgpack (``t`` a Timestamp ext) when the upgrade said
+   ``Content-Type: application/msgpack``, JSON otherwise.
 
-``trades``, ``quotes`` and ``bars`` are carried (a symbol's bars are asked of the gateway,
-and so of the broker, only while some client holds its ``bars``); other channels (order
-books, daily and updated bars, statuses, news) are answered with error 410 and left out of
-the set. The message builders and error texts (``alpaca_stream.py``) and the codecs
+Every market-data channel of Alpaca's stock feed is carried: ``trades`` (with their
+``corrections`` and ``cancelErrors``, as Alpaca sends them), ``quotes``, ``bars``,
+``dailyBars``, ``updatedBars``, ``statuses`` and ``lulds``; the crypto feed's without
+statuses and LULD bands. A channel is asked of the gateway, and so of the broker, only while
+some client holds it (protocol/modes.py: each is a mode extra). Messages carry what the
+broker said as the bus keeps it (docs/bus.md): a trade's own id, exchange, conditions and
+tape, a quote's exchanges. ``orderbooks`` and ``news`` are answered with error 410 and left
+out of the set. The message builders and error texts (``alpaca_stream.py``) and the codecs
 (``codec.py``) are shared with the simulated exchange: one source for the dialect.
 """
 
@@ -53,11 +57,34 @@ from tradeops.protocol.downstream import (
     batch_items,
 )
 from tradeops.protocol.modes import BaseMode, Mode, make
-from tradeops.protocol.tick import BAR, QUOTE, TRADE, SymbolError, Tick, encode_symbol
+from tradeops.protocol.tick import (
+    BAR,
+    CANCEL_ERROR,
+    CORRECTION,
+    DAILY_BAR,
+    LULD,
+    QUOTE,
+    STATUS,
+    TRADE,
+    UPDATED_BAR,
+    SymbolError,
+    Tick,
+    encode_symbol,
+)
 
-SERVED: Final = ("trades", "quotes", "bars")
-#: The tick kind each served channel carries.
-_CHANNEL_KIND: Final = (("trades", TRADE), ("quotes", QUOTE), ("bars", BAR))
+#: Every channel the proxy carries (a crypto path: those of CRYPTO_CHANNELS among them).
+SERVED: Final = ("trades", "quotes", "bars", "dailyBars", "updatedBars", "statuses", "lulds")
+#: The tick kinds each served channel carries.
+_CHANNEL_KINDS: Final = (
+    ("trades", (TRADE, CORRECTION, CANCEL_ERROR)), ("quotes", (QUOTE,)), ("bars", (BAR,)),
+    ("dailyBars", (DAILY_BAR,)), ("updatedBars", (UPDATED_BAR,)), ("statuses", (STATUS,)),
+    ("lulds", (LULD,)),
+)  # fmt: skip
+#: The mode extra each channel beyond trades and quotes needs (protocol/modes.py).
+_CHANNEL_EXTRA: Final = {
+    "bars": "bars", "dailyBars": "daily_bars", "updatedBars": "updated_bars",
+    "statuses": "statuses", "lulds": "lulds",
+}
 #: Messages per data frame: alpaca-py refuses frames over 1 MiB (the websockets
 #: library's default `max_size`, which alpaca-py's client keeps).
 MAX_ITEMS_PER_FRAME: Final = 1000
@@ -81,20 +108,69 @@ def _size(symbol: str, size: float) -> float | int:
 
 
 def data_message(tick: Tick, codec: Codec) -> dict[str, Any] | None:
-    """The Alpaca message for one tick (None for kinds Alpaca has no message for)."""
+    """The Alpaca message for one tick (None for kinds Alpaca has no message for), with the
+    broker's detail the record keeps. A trade's ``i`` is the broker's trade id, or the bus's
+    seq when the upstream gave none (AllTick, OpenAlgo)."""
     symbol, code = tick.symbol, tick.kind_code
     ts = timestamp(codec, tick.exchange_ns)
+    crypto = "/" in symbol
     if code == TRADE:
-        return {"T": "t", "S": symbol, "i": tick.seq, "p": tick.price,
-                "s": _size(symbol, tick.size), "t": ts}
+        message: dict[str, Any] = {"T": "t", "S": symbol, "i": tick.trade_id or tick.seq}
+        if not crypto and (exchange := tick.exchange):
+            message["x"] = exchange
+        message.update(p=tick.price, s=_size(symbol, tick.size))
+        if crypto:
+            message["t"] = ts
+            if taker := tick.taker_side:
+                message["tks"] = taker
+            return message
+        if conditions := tick.conditions:
+            message["c"] = list(conditions)
+        if tape := tick.tape:
+            message["z"] = tape
+        message["t"] = ts
+        return message
     if code == QUOTE:
-        return {"T": "q", "S": symbol, "bp": tick.bid, "bs": _size(symbol, tick.bid_size),
-                "ap": tick.ask, "as": _size(symbol, tick.ask_size), "t": ts}
-    if code == BAR:
-        return {"T": "b", "S": symbol, "o": tick.open, "h": tick.high, "l": tick.low,
-                "c": tick.close, "v": _size(symbol, tick.volume), "t": ts,
+        if crypto:
+            return {"T": "q", "S": symbol, "bp": tick.bid, "bs": _size(symbol, tick.bid_size),
+                    "ap": tick.ask, "as": _size(symbol, tick.ask_size), "t": ts}
+        message = {"T": "q", "S": symbol}
+        if exchange := tick.exchange:
+            message["bx"] = exchange
+        message.update(bp=tick.bid, bs=_size(symbol, tick.bid_size))
+        if exchange := tick.ask_exchange:
+            message["ax"] = exchange
+        message.update({"ap": tick.ask, "as": _size(symbol, tick.ask_size)})
+        if conditions := tick.conditions:
+            message["c"] = list(conditions)
+        if tape := tick.tape:
+            message["z"] = tape
+        message["t"] = ts
+        return message
+    if code in _BAR_TYPES:
+        return {"T": _BAR_TYPES[code], "S": symbol, "o": tick.open, "h": tick.high,
+                "l": tick.low, "c": tick.close, "v": _size(symbol, tick.volume), "t": ts,
                 "n": tick.trade_count, "vw": tick.vwap}
+    if code == STATUS:
+        return {"T": "s", "S": symbol, "sc": tick.exchange, "sm": tick.status_message,
+                "rc": tick.ask_exchange, "rm": tick.reason_message, "t": ts, "z": tick.tape}
+    if code == LULD:
+        return {"T": "l", "S": symbol, "u": tick.ask, "d": tick.bid,
+                "i": "".join(tick.conditions), "t": ts, "z": tick.tape}
+    if code == CORRECTION:
+        return {"T": "c", "S": symbol, "x": tick.exchange, "oi": int(tick.ask),
+                "op": tick.bid, "os": _size(symbol, tick.bid_size),
+                "oc": list(tick.original_conditions), "ci": tick.trade_id, "cp": tick.price,
+                "cs": _size(symbol, tick.size), "cc": list(tick.conditions), "t": ts,
+                "z": tick.tape}
+    if code == CANCEL_ERROR:
+        return {"T": "x", "S": symbol, "i": tick.trade_id, "x": tick.exchange, "p": tick.price,
+                "s": _size(symbol, tick.size), "a": "".join(tick.conditions), "t": ts,
+                "z": tick.tape}
     return None
+
+
+_BAR_TYPES: Final = {BAR: "b", DAILY_BAR: "d", UPDATED_BAR: "u"}
 
 
 def _need(subs: dict[str, set[str]], symbol: str) -> Mode | None:
@@ -103,8 +179,9 @@ def _need(subs: dict[str, set[str]], symbol: str) -> Mode | None:
     base: BaseMode | None = (
         "quote" if symbol in subs["quotes"] else "trade" if symbol in subs["trades"] else None
     )
-    if symbol in subs["bars"]:
-        return make(base or "trade", True)
+    more = [extra for channel, extra in _CHANNEL_EXTRA.items() if symbol in subs[channel]]
+    if more:
+        return make(base or "trade", more=more)
     return base
 
 
@@ -126,6 +203,9 @@ class AlpacaDataSession(DownstreamSession):
         self.crypto = "crypto" in path
         self.broker = config.alpaca_broker
         self.subs: dict[str, set[str]] = {c: set() for c in SERVED}
+        # The channels this path's feed has (Alpaca's crypto feed: no statuses, no LULD).
+        self.served = tuple(c for c in SERVED if c in (CRYPTO_CHANNELS if self.crypto
+                                                       else STOCK_CHANNELS))
         # What `ticks` looks up per tick: raw symbol field → the kinds subscribed.
         self._index: dict[bytes, frozenset[int]] = {}
         self._format = f"alpaca-{codec.value}"
@@ -189,7 +269,7 @@ class AlpacaDataSession(DownstreamSession):
                        for s in symbols):
                 self.error(400)
                 return None
-            if channel not in SERVED:
+            if channel not in self.served:
                 if symbols and action == "subscribe":
                     unserved.append(channel)
                 continue
@@ -237,14 +317,9 @@ class AlpacaDataSession(DownstreamSession):
         self.send(self._ack())
 
     def _ack(self) -> dict[str, Any]:
-        """The full current set, every channel of the feed listed (empty ones too)."""
-        message: dict[str, Any] = {"T": "subscription"}
-        for channel in CRYPTO_CHANNELS if self.crypto else STOCK_CHANNELS:
-            message[channel] = sorted(self.subs.get(channel, ()))
-        if not self.crypto:
-            message["corrections"] = []
-            message["cancelErrors"] = []
-        return message
+        """The full current set, every channel of the feed listed (empty ones too; a stock
+        feed's corrections and cancel/errors are its trades', as Alpaca's)."""
+        return alpaca_stream.subscription(self.crypto, self.subs)
 
     def ticks(self, broker: str, ticks: Sequence[Tick], cache: Cache) -> int:
         wanted, codec = self._index, self.codec
@@ -296,10 +371,10 @@ class AlpacaDataSession(DownstreamSession):
 
     def _reindex(self) -> None:
         index: dict[bytes, set[int]] = {}
-        for channel, code in _CHANNEL_KIND:
+        for channel, codes in _CHANNEL_KINDS:
             for symbol in self.subs[channel]:
                 try:
-                    index.setdefault(encode_symbol(symbol), set()).add(code)
+                    index.setdefault(encode_symbol(symbol), set()).update(codes)
                 except SymbolError:  # validated on subscribe: cannot happen
                     continue
         self._index = {raw: frozenset(kinds) for raw, kinds in index.items()}
@@ -324,7 +399,7 @@ class AlpacaDataSession(DownstreamSession):
     def holding(self) -> dict[Key, Mode]:
         if self.broker is None:
             return {}
-        symbols = self.subs["trades"] | self.subs["quotes"]
+        symbols = set().union(*self.subs.values())
         return {(self.broker, s): m for s in symbols if (m := _need(self.subs, s))}
 
     def describe(self) -> dict[str, Any]:

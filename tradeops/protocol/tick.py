@@ -25,39 +25,33 @@ __all__ = [
     "CORRECTION",
     "DAILY_BAR",
     "DEPTH",
-    "FLAG_CONDITIONS_CUT",
-    "FULL_DETAIL_ROW",
-    "LULD",
-    "QUOTE_DETAIL_ROW",
-    "STATUS",
-    "STRATEGY_KINDS",
-    "TRADE_DETAIL_ROW",
-    "UPDATED_BAR",
-    "decode_code",
-    "decode_conditions",
-    "encode_code",
-    "encode_conditions",
-    "status_floats",
-    "trade_id",
     "FLAG_BACKFILL",
+    "FLAG_CONDITIONS_CUT",
     "FLAG_EPOCH_START",
     "FLAG_REPEAT",
     "FLAG_SNAPSHOT",
+    "FULL_DETAIL_ROW",
     "FULL_ROW",
     "HEADER",
     "KIND_CODES",
     "KIND_NAMES",
     "LAYOUT_VERSION",
+    "LULD",
     "QUOTE",
+    "QUOTE_DETAIL_ROW",
     "QUOTE_ROW",
     "RECORD",
     "RECORD_SIZE",
     "ROW_OFFSET",
     "ROW_PACKERS",
+    "STATUS",
+    "STRATEGY_KINDS",
     "SYMBOL_FIELD",
     "SYMBOL_MAX_BYTES",
     "TRADE",
+    "TRADE_DETAIL_ROW",
     "TRADE_ROW",
+    "UPDATED_BAR",
     "FullRow",
     "Header",
     "LayoutError",
@@ -67,9 +61,15 @@ __all__ = [
     "Tick",
     "TradeRow",
     "check_header",
+    "decode_code",
+    "decode_conditions",
     "decode_symbol",
+    "encode_code",
+    "encode_conditions",
     "encode_symbol",
+    "status_floats",
     "tick_from_values",
+    "trade_id",
 ]
 
 #: Bump on any change of an offset, a size or a meaning in the record or the segment headers.
@@ -536,7 +536,8 @@ class Tick(NamedTuple):
         elif self.kind_code == QUOTE:
             body = f"{self.bid_size:g} x {self.bid:g} / {self.ask:g} x {self.ask_size:g}"
         elif self.kind_code == STATUS:
-            body = f"{self.exchange} {self.status_message} ({self.ask_exchange} {self.reason_message})"
+            body = (f"{self.exchange} {self.status_message} "
+                    f"({self.ask_exchange} {self.reason_message})")
         else:
             body = " ".join(f"{name}={getattr(self, name):g}" for name in self._shown())
         return f"#{self.seq} {self.symbol} {self.kind} {body}"

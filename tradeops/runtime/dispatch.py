@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from tradeops.protocol.modes import KIND_NEEDS, Mode, receives, strongest
-from tradeops.protocol.tick import KIND_CODES, SymbolError, encode_symbol
+from tradeops.protocol.tick import KIND_CODES, STRATEGY_KINDS, SymbolError, encode_symbol
 from tradeops.topology.model import PRIORITY_ORDER
 
 
@@ -77,6 +77,8 @@ class DispatchTable:
             raw = None  # the bus cannot carry it: no tick will ask
         by_raw = self._raw[broker]
         for kind in KIND_NEEDS:
+            if kind not in STRATEGY_KINDS:  # market events for the proxy's clients only
+                continue
             names = [s for s, mode in subs.items() if receives(mode, kind)]
             names.sort(key=lambda s: (self.priority[s], self.order[s]))
             key = (broker, symbol, kind)

@@ -11,6 +11,11 @@ No authentication: the sim binds loopback by default and this is a test instrume
     POST /admin/drop            drop every websocket now: {"abrupt": bool, "code": int}
     POST /admin/silence         no market data for N s: {"seconds": N} (0 ends it)
     POST /admin/price           move a symbol's price now: {"symbol": "AAPL", "price": 101.5}
+    POST /admin/halt            halt a symbol: {"symbol": "AAPL", "reason": "T1"} (a status;
+                                its quotes and trades stop until resumed)
+    POST /admin/resume          resume a halted symbol: {"symbol": "AAPL"}
+    POST /admin/correct         correct a symbol's last trade: {"symbol", "price", "size"}
+    POST /admin/bust            cancel (action C) or error (E) its last trade: {"symbol", "action"}
     POST /admin/clear           forget the journal (subscriptions, connections, orders)
 """
 
@@ -23,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from tradeops.sim.market import is_valid_symbol
+from tradeops.sim.events import REASONS
+from tradeops.sim.market import Correction, is_valid_symbol
 from tradeops.sim.options import SimConfigError
 
 if TYPE_CHECKING:
@@ -126,6 +132,67 @@ class AdminRoutes:
         return web.json_response({"symbol": symbol, "bid": quote.bid if quote else None,
                                   "ask": quote.ask if quote else None})
 
+    async def _symbol(self, request: web.Request) -> tuple[str, dict[str, Any]]:
+        body = await _body(request)
+        symbol = body.get("symbol")
+        if not isinstance(symbol, str) or not is_valid_symbol(symbol):
+            raise web.HTTPBadRequest(
+                text='{"error": "symbol must be a valid symbol such as AAPL or BTC/USD"}',
+                content_type="application/json")
+        return symbol, body
+
+    async def halt(self, request: web.Request) -> web.Response:
+        symbol, body = await self._symbol(request)
+        reason = body.get("reason", "T12")
+        if reason not in REASONS:
+            return _bad(f"reason must be one of {sorted(r for r in REASONS if r)}")
+        now = time.time()
+        status = self.exchange.extras.halt(symbol, str(reason), int(now * 1e9))
+        self.exchange.inject([status], now)
+        self.sim.flush()
+        return web.json_response({"symbol": symbol, "status": status.code})
+
+    async def resume(self, request: web.Request) -> web.Response:
+        symbol, _ = await self._symbol(request)
+        now = time.time()
+        status = self.exchange.extras.resume(symbol, int(now * 1e9))
+        self.exchange.inject([status], now)
+        self.sim.flush()
+        return web.json_response({"symbol": symbol, "status": status.code})
+
+    async def correct(self, request: web.Request) -> web.Response:
+        symbol, body = await self._symbol(request)
+        price, size = _number(body.get("price")), _number(body.get("size"))
+        if (body.get("price") is not None and (price is None or price <= 0)) or (
+                body.get("size") is not None and (size is None or size <= 0)):
+            return _bad("price and size, when given, must be positive numbers")
+        now = time.time()
+        events = self.exchange.extras.correct(symbol, price, size, int(now * 1e9))
+        if events is None:
+            return _bad(f"{symbol} has not traded yet: nothing to correct")
+        self.exchange.inject(events, now)
+        self.sim.flush()
+        correction = events[0]
+        assert isinstance(correction, Correction)
+        return web.json_response({"symbol": symbol,
+                                  "original_id": correction.original.trade_id,
+                                  "corrected_id": correction.corrected.trade_id,
+                                  "updated_bar": len(events) > 1})
+
+    async def bust(self, request: web.Request) -> web.Response:
+        symbol, body = await self._symbol(request)
+        action = body.get("action", "C")
+        if action not in ("C", "E"):
+            return _bad("action must be C (cancel) or E (error)")
+        now = time.time()
+        event = self.exchange.extras.cancel(symbol, str(action), int(now * 1e9))
+        if event is None:
+            return _bad(f"{symbol} has no trade left to cancel")
+        self.exchange.inject([event], now)
+        self.sim.flush()
+        return web.json_response({"symbol": symbol, "trade_id": event.trade.trade_id,
+                                  "action": action})
+
     async def clear(self, request: web.Request) -> web.Response:
         self.exchange.journal.clear()
         return web.json_response({"cleared": True})
@@ -141,6 +208,10 @@ class AdminRoutes:
             web.post("/admin/drop", self.drop),
             web.post("/admin/silence", self.silence),
             web.post("/admin/price", self.price),
+            web.post("/admin/halt", self.halt),
+            web.post("/admin/resume", self.resume),
+            web.post("/admin/correct", self.correct),
+            web.post("/admin/bust", self.bust),
             web.post("/admin/clear", self.clear),
         ]
 

@@ -15,7 +15,17 @@ from __future__ import annotations
 
 from tradeops.protocol.codec import Codec, timestamp
 from tradeops.sim.depth import BookChange
-from tradeops.sim.market import Bar, MarketEvent, Quote, Trade, is_crypto
+from tradeops.sim.market import (
+    Bar,
+    CancelError,
+    Correction,
+    Luld,
+    MarketEvent,
+    Quote,
+    Status,
+    Trade,
+    is_crypto,
+)
 
 
 def _size(symbol: str, size: float) -> float | int:
@@ -51,6 +61,22 @@ def event_message(event: MarketEvent, codec: Codec) -> dict[str, object]:
                     "i": event.trade_id, "tks": "B"}
         return {"T": "t", "S": symbol, "i": event.trade_id, "x": "V", "p": event.price,
                 "s": int(event.size), "c": ["@"], "z": "C", "t": ts}
-    bar: Bar = event
-    return {"T": "b", "S": symbol, "o": bar.open, "h": bar.high, "l": bar.low, "c": bar.close,
-            "v": _size(symbol, bar.volume), "t": ts, "n": bar.trades, "vw": bar.vwap}
+    if isinstance(event, Bar):
+        return {"T": event.kind, "S": symbol, "o": event.open, "h": event.high, "l": event.low,
+                "c": event.close, "v": _size(symbol, event.volume), "t": ts, "n": event.trades,
+                "vw": event.vwap}
+    if isinstance(event, Status):
+        return {"T": "s", "S": symbol, "sc": event.code, "sm": event.message,
+                "rc": event.reason_code, "rm": event.reason_message, "t": ts, "z": "C"}
+    if isinstance(event, Luld):
+        return {"T": "l", "S": symbol, "u": event.up, "d": event.down, "i": event.indicator,
+                "t": ts, "z": "C"}
+    if isinstance(event, Correction):
+        was, now = event.original, event.corrected
+        return {"T": "c", "S": symbol, "x": "V", "oi": was.trade_id, "op": was.price,
+                "os": _size(symbol, was.size), "oc": ["@"], "ci": now.trade_id,
+                "cp": now.price, "cs": _size(symbol, now.size), "cc": ["@"], "t": ts, "z": "C"}
+    cancel: CancelError = event
+    return {"T": "x", "S": symbol, "i": cancel.trade.trade_id, "x": "V",
+            "p": cancel.trade.price, "s": _size(symbol, cancel.trade.size), "a": cancel.action,
+            "t": ts, "z": "C"}

@@ -22,11 +22,22 @@ from tradeops.sim.alltick import ALLTICK_PATHS, AllTickSession
 from tradeops.sim.book import Book, Update
 from tradeops.sim.depth import Depth
 from tradeops.sim.dialect import book_message
+from tradeops.sim.events import MarketExtras
 from tradeops.sim.faults import FaultState
 from tradeops.sim.history import TradeHistory
 from tradeops.sim.hours import TradingHours
 from tradeops.sim.journal import Journal
-from tradeops.sim.market import Feed, MarketEvent, Quote, RandomWalkMarket, Trade, is_crypto
+from tradeops.sim.market import (
+    BAR_CHANNELS,
+    EVENT_CHANNELS,
+    Bar,
+    Feed,
+    MarketEvent,
+    Quote,
+    RandomWalkMarket,
+    Trade,
+    is_crypto,
+)
 from tradeops.sim.openalgo import PATH as OPENALGO_PATH
 from tradeops.sim.openalgo import OpenAlgoServerSession
 from tradeops.sim.options import SimOptions
@@ -61,6 +72,8 @@ class Exchange:
         self.journal = Journal()
         self.history = TradeHistory()  # what the market traded, sent or not (backfill)
         self.depth = Depth()  # crypto order books, from the quotes (orderbooks channel)
+        # Daily bars, LULD bands, halts, corrections, cancel/errors (sim/events.py).
+        self.extras = MarketExtras(bar_ns=max(1, int(options.bar_seconds * 1e9)))
         self.started = now
         self.sessions: dict[int, Session] = {}
         self._listed = frozenset(options.symbols)
@@ -197,12 +210,16 @@ class Exchange:
         """Move a symbol's price at once (admin): its quote and trade are sent and matched."""
         self.dispatch(self.feed.set_mid(symbol, mid, now), now)
 
+    def inject(self, events: Iterable[MarketEvent], now: float) -> None:
+        """Send market events made by the admin endpoint (a status, a correction, ...)."""
+        self.dispatch(events, now)
+
     def dispatch(self, events: Iterable[MarketEvent], now: float) -> None:
         silent = self.faults.silent(now)
         index, wild, book = self._index, self._wild, self.book
         updates: list[Update] = []
         count = 0
-        for event in events:
+        for event in self.extras.expand(events):
             count += 1
             kind = type(event)
             if kind is Quote:
@@ -218,8 +235,11 @@ class Exchange:
                 assert isinstance(event, Trade)
                 self.history.record(event)
                 channel = "trades"
+            elif kind is Bar:
+                assert isinstance(event, Bar)
+                channel = BAR_CHANNELS[event.kind]
             else:
-                channel = "bars"
+                channel = EVENT_CHANNELS[kind]
             if silent:
                 continue
             subscribers = index.get((channel, event.symbol))

@@ -71,9 +71,63 @@ class Bar:
     trades: int
     vwap: float
     t_ns: int
+    kind: str = "b"  # Alpaca's message type: b a minute bar, d the day's, u an updated bar
 
 
-MarketEvent = Quote | Trade | Bar
+@dataclass(slots=True)
+class Status:
+    """A trading status change (Alpaca `statuses`): H halted, T trading, ..."""
+
+    symbol: str
+    code: str
+    message: str
+    reason_code: str
+    reason_message: str
+    t_ns: int
+
+
+@dataclass(slots=True)
+class Luld:
+    """Limit up / limit down price bands (Alpaca `lulds`)."""
+
+    symbol: str
+    up: float
+    down: float
+    indicator: str
+    t_ns: int
+
+
+@dataclass(slots=True)
+class Correction:
+    """A trade corrected after the fact (Alpaca `corrections`)."""
+
+    original: Trade
+    corrected: Trade
+    t_ns: int
+
+    @property
+    def symbol(self) -> str:
+        return self.original.symbol
+
+
+@dataclass(slots=True)
+class CancelError:
+    """A trade cancelled (action C) or in error (E) (Alpaca `cancelErrors`)."""
+
+    trade: Trade
+    action: str
+    t_ns: int
+
+    @property
+    def symbol(self) -> str:
+        return self.trade.symbol
+
+
+MarketEvent = Quote | Trade | Bar | Status | Luld | Correction | CancelError
+#: The stock feed's channel of each market event that is not a trade or a quote.
+EVENT_CHANNELS: dict[type, str] = {Status: "statuses", Luld: "lulds",
+                                   Correction: "corrections", CancelError: "cancelErrors"}
+BAR_CHANNELS: dict[str, str] = {"b": "bars", "d": "dailyBars", "u": "updatedBars"}
 
 
 class Feed(Protocol):

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 CLOSE_POLICY = 1008
 
 
+#: Channels a stock session is indexed under along with its trades (Alpaca sends a symbol's
+#: corrections and cancel/errors to whoever holds its trades).
+_MIRRORS = ("corrections", "cancelErrors")
+
+
 class Session:
     kind: ClassVar[str]
     #: Data sessions frame their queued messages as arrays; trade sessions send one per frame.
@@ -209,6 +214,13 @@ class DataSession(Session):
                 else:
                     current.difference_update(symbols)
             new = {channel: symbols for channel, symbols in new.items() if symbols}
+            if not self.crypto:
+                # Alpaca sends a symbol's corrections and cancel/errors with its trades.
+                for mirror in _MIRRORS:
+                    if "trades" in new:
+                        new[mirror] = set(new["trades"])
+                    else:
+                        new.pop(mirror, None)
             distinct = set().union(*new.values()) if new else set()
             limit = self.exchange.options.symbols_per_connection
             if action == "subscribe" and len(distinct) > limit:
@@ -224,9 +236,10 @@ class DataSession(Session):
         removed = {c: sorted(s - new.get(c, set())) for c, s in self.subs.items()}
         self.exchange.resubscribe(self, new, now)
         self.subs = new
-        entry.update(result="ok", added={c: s for c, s in added.items() if s},
-                     removed={c: s for c, s in removed.items() if s},
-                     subscribed={c: sorted(s) for c, s in new.items()})
+        # The journal shows what the client asked for, not the channels that follow trades.
+        entry.update(result="ok", added={c: s for c, s in added.items() if s and c not in _MIRRORS},
+                     removed={c: s for c, s in removed.items() if s and c not in _MIRRORS},
+                     subscribed={c: sorted(s) for c, s in new.items() if c not in _MIRRORS})
         self.exchange.journal.subscription(entry, now)
         self.send(alpaca_stream.subscription(self.crypto, new))
         for symbol in added.get("orderbooks", ()):
@@ -246,7 +259,8 @@ class DataSession(Session):
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
-        info.update(feed=self.feed, subscriptions={c: sorted(s) for c, s in self.subs.items()})
+        info.update(feed=self.feed, subscriptions={c: sorted(s) for c, s in self.subs.items()
+                                                   if c not in _MIRRORS})
         return info
 
 
