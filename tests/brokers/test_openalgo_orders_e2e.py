@@ -144,6 +144,12 @@ def test_orders_place_fill_cancel_and_auto_cancel_through_openalgo(
     wait_for(lambda: [e for e in journal() if e["event"] == "cancelled"
                       and e.get("broker_order_id") == victims],
              timeout=20, what="the gateway's journal confirming the victim's cancel")
+    logs = "".join(p.read_text() for p in (desk.run_dir / "logs").glob("*.log"))
+    assert KEY not in logs and KEY not in journal_text(desk)  # the key travels in bodies only
+
+
+def journal_text(desk: Desk) -> str:
+    return (desk.run_dir / "orders.jsonl").read_text()
 
 
 def test_a_refused_api_key_is_reported_clearly_and_never_shown(
@@ -165,4 +171,4 @@ def test_a_refused_api_key_is_reported_clearly_and_never_shown(
     logs = "".join(p.read_text() for p in (desk.run_dir / "logs").glob("*.log"))
     assert "refused the login of account 'main'" in logs
     assert wrong not in logs and wrong not in status.stdout
-    assert wrong not in (desk.run_dir / "orders.jsonl").read_text()
+    assert wrong not in journal_text(desk)
