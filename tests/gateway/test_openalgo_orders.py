@@ -286,3 +286,37 @@ def test_the_transport_places_finds_and_cancels_at_the_sim(sim: SimThread) -> No
         bad.close()
     finally:
         transport.close()
+
+
+def test_a_restarted_gateway_finds_its_open_orders_by_the_journals_broker_ids(
+        polled: tuple[OrderRouter, FakeSender], tmp_path: Path) -> None:
+    router, sender = polled
+    job = accepted(router, sender)  # journalled: accepted, broker_order_id oa-1
+    # A new gateway on the same journal: it knows the OpenAlgo id of the order...
+    restarted = OrderRouter(OrderDesk(router.desk.broker, router.desk.strategies),
+                            {"main": sender}, Journal(tmp_path / "orders.jsonl"),
+                            {"g": (["nifty"], "strategy")}, lambda symbol: 100.0, polled=True)
+    assert restarted.broker_ids == {job.cid: "oa-1"}
+    orders = OpenAlgoOrders("k")
+    for cid, order_id in restarted.broker_ids.items():
+        orders.know(cid, order_id)
+    # ...so OpenAlgo's orderbook, which has no client order ids, names it, and it is taken over.
+    request = at.open_orders()
+    call = orders.call_for(request)
+    assert isinstance(call, Call)
+    book = orders.answer(request, call, 200, {"status": "success", "data": {"orders": [
+        {"orderid": "oa-1", "order_status": "open", "exchange": "NSE", "symbol": "RELIANCE",
+         "action": "BUY", "quantity": 5, "price": 90, "pricetype": "LIMIT"},
+        {"orderid": "by-hand", "order_status": "open", "exchange": "NSE", "symbol": "INFY",
+         "action": "BUY", "quantity": 1, "price": 10, "pricetype": "LIMIT"}]}})
+    restarted.start()
+    opened = sender.queue.pop()
+    assert opened.kind == "open_orders"
+    restarted.on_result(JobResult(opened, 200, book.body))
+    restarted.hello(HOST, "g")
+    assert [(o["order_id"], o["symbol"], o["status"]) for o in restarted.status()["working"]] == [
+        (job.cid, "NSE:RELIANCE", "working")]
+    assert sender.kinds() == ["positions"]  # then the positionbook, compared with ours
+    sender.take()
+    restarted.poll()
+    assert [(j.kind, j.cid) for j in sender.queue] == [("lookup", job.cid)]
