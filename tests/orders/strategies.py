@@ -57,3 +57,12 @@ class OrderBot(Strategy):
 
     def _emit(self, event: str, **fields: Any) -> None:
         self._out.write(json.dumps({"event": event, "strategy": self.name, **fields}) + "\n")
+
+
+class CancellingBot(OrderBot):
+    """An OrderBot that cancels each of its orders as soon as the broker accepted it."""
+
+    def on_order_update(self, update: OrderUpdate) -> None:
+        super().on_order_update(update)
+        if update.event == "accepted":
+            self.cancel(update.order_id)

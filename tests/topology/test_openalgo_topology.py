@@ -35,9 +35,29 @@ def test_the_api_key_in_openalgo_s_word(tmp_path: Path) -> None:
     assert "missing-credentials" in [f.code for f in run(tmp_path, data)]
 
 
-def test_no_feed_and_no_accounts(tmp_path: Path) -> None:
+def test_no_feed_but_accounts_each_on_its_own_key(tmp_path: Path) -> None:
     data = openalgo()
     data["brokers"]["sim"]["feed"] = "iex"  # type: ignore[index]
-    data["brokers"]["sim"]["accounts"] = {"a": {}}  # type: ignore[index]
-    codes = [f.code for f in run(tmp_path, data)]
-    assert "feed-not-supported" in codes and "accounts-not-trading" in codes
+    assert only(run(tmp_path, data), "feed-not-supported")
+    del data["brokers"]["sim"]["feed"]  # type: ignore[attr-defined]
+    data["brokers"]["sim"]["accounts"] = {  # type: ignore[index]
+        "a": {"credentials": {"api_key": "ka"}}, "b": {"credentials": {"api_key": "kb"}}}
+    data["strategies"]["alpha"]["account"] = "a"  # type: ignore[index]
+    data["strategies"]["beta"]["account"] = "b"  # type: ignore[index]
+    assert run(tmp_path, data) == []  # OpenAlgo brokers take orders: accounts are theirs
+    data["brokers"]["sim"]["accounts"]["b"] = {  # type: ignore[index]
+        "credentials": {"api_key": "ka"}}
+    f = only(run(tmp_path, data), "shared-login")
+    assert "'a' and 'b'" in f.message and "ka" not in f.message
+
+
+def test_product_and_polling_are_openalgo_keys(tmp_path: Path) -> None:
+    data = openalgo()
+    data["brokers"]["sim"]["orders"] = {"product": "CNC", "poll_interval": "250ms"}  # type: ignore[index]
+    assert run(tmp_path, data) == []
+    data["brokers"]["sim"]["orders"] = {"product": "BO"}  # type: ignore[index]
+    assert any("product" in f.message for f in run(tmp_path, data))
+    alpaca = base()
+    alpaca["brokers"]["sim"]["orders"] = {"product": "MIS"}  # type: ignore[index]
+    f = only(run(tmp_path, alpaca), "openalgo-only")
+    assert "orders.product" in f.message and f.fix == "remove `orders.product`"

@@ -100,6 +100,7 @@ def order_summary(status: Mapping[str, Any]) -> dict[str, Any]:
         "throttled": status["throttled"],
         "unrouted": len(status["unrouted"]),
         "positions_mismatch": sorted(status.get("positions_mismatch", {})),
+        "auth_rejected": dict(status.get("auth_rejected", {})),
         "halted": dict(status.get("halted", {})),
         "accounts": dict(status.get("accounts", {})),
         "rejected_by": dict(status.get("rejected_by", {})),

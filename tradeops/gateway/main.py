@@ -17,13 +17,14 @@ from tradeops.bus.ring import TickRing
 from tradeops.bus.table import LatestTable, TableReader
 from tradeops.gateway.backfill import Backfiller, Outages
 from tradeops.gateway.journal import Journal, journal_path
+from tradeops.gateway.openalgo_orders import OpenAlgoTransport, Poller
 from tradeops.gateway.orders import OrderDesk
 from tradeops.gateway.pool import Pool
 from tradeops.gateway.ratelimit import SlidingWindow
 from tradeops.gateway.router import OrderRouter, order_config
 from tradeops.gateway.server import GatewayServer
 from tradeops.gateway.session import BrokerClock, ClockReading, MarketSession
-from tradeops.gateway.trading import Job, OrderSender, RestTransport, TradeStream
+from tradeops.gateway.trading import Job, OrderSender, RestTransport, TradeStream, Transport
 from tradeops.gateway.upstream import UpstreamConfig
 from tradeops.process import child
 from tradeops.process.credentials import account_credentials, broker_credentials
@@ -37,6 +38,9 @@ from tradeops.protocol.feed import BookUpdate, FeedSession, MarketData
 from tradeops.protocol.hours import WEEKDAYS, WeeklyHours, parse_session
 from tradeops.protocol.openalgo_feed import DEFAULT_URL as OPENALGO_URL
 from tradeops.protocol.openalgo_feed import OpenAlgoFeed
+from tradeops.protocol.openalgo_trading import DEFAULT_URL as OPENALGO_REST
+from tradeops.protocol.openalgo_trading import TIFS as OPENALGO_TIFS
+from tradeops.protocol.openalgo_trading import OpenAlgoOrders
 from tradeops.protocol.tick import DEPTH, FLAG_BACKFILL, RecordRow, encode_symbol
 from tradeops.topology.model import Broker, Topology
 
@@ -231,8 +235,8 @@ def market_session(
             days=frozenset(WEEKDAYS.index(d) for d in hours.days),
             holidays=frozenset(hours.holidays),
         )), None
-    if not broker.takes_orders:  # no clock to ask: judged by its data alone
-        return None, None
+    if not broker.takes_orders or broker.adapter == "openalgo":
+        return None, None  # no clock to ask: judged by its data alone
     session = MarketSession()
     key, secret = broker_credentials(broker_name, broker) or ("tradeops", "tradeops")
     rest, _ = trading_urls(broker, sim_url)
@@ -262,6 +266,8 @@ def trading_urls(broker: Broker, sim_url: str | None) -> tuple[str, str]:
     """The REST base and the trade-updates stream of a broker that takes orders."""
     if broker.orders.url:
         rest = broker.orders.url.rstrip("/")
+    elif broker.adapter == "openalgo":
+        rest = OPENALGO_REST
     elif broker.adapter == "sim":
         if sim_url is None:
             raise ValueError("a sim broker's gateway needs --url (the supervisor passes it)")
@@ -279,6 +285,7 @@ class OrderSide:
     router: OrderRouter
     senders: dict[str, OrderSender]
     streams: list[TradeStream]
+    poller: Poller | None = None  # a broker without a trade-updates stream (OpenAlgo)
 
     def pending(self) -> int:
         return sum(s.pending() for s in self.senders.values())
@@ -287,6 +294,8 @@ class OrderSide:
         return [job for s in self.senders.values() for job in s.withdraw_submits()]
 
     def stop(self) -> None:
+        if self.poller is not None:
+            self.poller.stop()
         for sender in self.senders.values():
             sender.stop()
         for stream in self.streams:
@@ -317,20 +326,41 @@ def build_orders(
         return OrderSide(router, {}, [])
     rest, stream_url = trading_urls(broker, sim_url)
     rate = broker.orders.rate_limit
+    openalgo = broker.adapter == "openalgo"
     senders: dict[str, OrderSender] = {}
     logins: dict[str, tuple[str, str]] = {}
+    translations: list[OpenAlgoOrders] = []
     for account in broker.trading_accounts:
         key, secret = account_credentials(broker_name, broker, account) or ("tradeops",
                                                                               "tradeops")
         logins[account] = (key, secret)
         window = SlidingWindow(rate.requests, rate.seconds) if rate else None
-        senders[account] = OrderSender(RestTransport(rest, key, secret), window,
-                                       broker.orders.queue_size)
+        transport: Transport
+        if openalgo:  # the API key goes in each request's body
+            translations.append(OpenAlgoOrders(key, broker.orders.product or "MIS"))
+            transport = OpenAlgoTransport(rest, translations[-1])
+        else:
+            transport = RestTransport(rest, key, secret)
+        senders[account] = OrderSender(transport, window, broker.orders.queue_size)
     router = OrderRouter(
         desk, senders, journal, group_map, prices, on_limit=broker.orders.on_limit,
         limits=limits,
         market_tif="gtc" if broker.effective_feed == "crypto" else "day",
+        tifs=OPENALGO_TIFS if openalgo else None,
+        tif_why=" (OpenAlgo orders are DAY orders)" if openalgo else "",
+        polled=openalgo,
     )
+    if openalgo:
+        for translation in translations:  # orders placed before a restart stay findable
+            for cid, order_id in router.broker_ids.items():
+                translation.know(cid, order_id)
+        for sender in senders.values():
+            sender.start(on_result=lambda r: server.post_replies(lambda: router.on_result(r)))
+        poller = Poller(broker.orders.poll_interval,
+                        lambda: server.post(router.poll))
+        poller.start()
+        router.start()
+        return OrderSide(router, senders, [], poller)
     streams = [
         TradeStream(
             stream_url,

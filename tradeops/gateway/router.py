@@ -33,6 +33,9 @@ from tradeops.topology.plan import groups as groups_of
 Client = Hashable
 Reply = tuple[Client, dict[str, Any]]
 Scope = tuple[str, str]  # ("broker", NAME) | ("account", NAME) | ("strategy", NAME)
+#: The fair queue's line for polling look-ups: one line of its own, served in turn with each
+#: process's, so polling takes at most its share of the rate limit when orders wait.
+POLL = "poll"
 
 
 def order_config(topology: Topology, broker: str) -> tuple[
@@ -81,6 +84,9 @@ class OrderRouter:
         limits: Mapping[str, AccountLimits] | None = None,
         today: Callable[[], str] = utc_today,
         market_tif: str = "day",
+        tifs: tuple[str, ...] | None = None,
+        tif_why: str = "",
+        polled: bool = False,
     ) -> None:
         self.desk = desk
         self.senders = dict(senders)  # account → its order transport
@@ -91,6 +97,14 @@ class OrderRouter:
         self.no_orders_reason = no_orders_reason
         self.today = today
         self.market_tif = market_tif  # flatten's market orders (crypto wants gtc)
+        self.tifs = tifs  # the times in force the broker has (None: every one the desk has)
+        self.tif_why = tif_why  # why only those, for the refusal
+        # No trade-updates stream (OpenAlgo): working orders are polled (`poll`), and a
+        # cancel the broker accepted is looked up at once to be confirmed.
+        self.polled = polled
+        self.polls = 0  # order-status look-ups made by polling (metrics, tests)
+        #: account → why the broker refused its login (401/403), until it accepts it again
+        self.auth_rejected: dict[str, str] = {}
         self.account_of = {s: cfg.account for s, cfg in desk.strategies.items()}
         names = set(self.account_of.values()) | set(self.senders) | set(limits or {})
         self.books = {a: AccountBook(a, (limits or {}).get(a) or AccountLimits())
@@ -104,7 +118,11 @@ class OrderRouter:
         # Positions, the accounts' day and halts survive a restart of this gateway: rebuilt
         # from the journal.
         members = {s for names_, _ in groups.values() for s in names_}
-        log = list(entries(journal.path))  # read once for all three
+        log = list(entries(journal.path))  # read once for all of these
+        #: routing id → the broker's order id, as the journal knows them (a broker without
+        #: client order ids, OpenAlgo, needs them to find orders placed before a restart)
+        self.broker_ids = {str(e["client_order_id"]): str(e["broker_order_id"]) for e in log
+                           if e.get("client_order_id") and e.get("broker_order_id")}
         self.desk.restore(filled(log, members))
         accounts.replay(self.books, self.account_of, log)
         for book in self.books.values():
@@ -192,6 +210,10 @@ class OrderRouter:
         halted = self.halted(strategy)
         if halted:
             return halted
+        if self.tifs is not None and record.tif not in self.tifs:
+            return (f"time in force '{record.tif}' is not available on broker "
+                    f"'{self.desk.broker}'{self.tif_why}; send tif="
+                    f"{' or '.join(repr(t) for t in self.tifs)}")
         account = self.account_of.get(strategy, "")
         differ = self.mismatch.get(account)
         if differ:
@@ -447,6 +469,7 @@ class OrderRouter:
     # -- the broker ------------------------------------------------------------------------------
     def on_result(self, result: JobResult) -> list[Reply]:
         job = result.job
+        self._login_outcome(job.account, result)
         record = self.desk.orders.get(job.cid) if job.cid else None
         if job.kind == "submit" and record is not None:
             if result.status == 0:  # it may or may not have reached the broker: ask it
@@ -467,12 +490,22 @@ class OrderRouter:
                         [self.desk.rejected(record, "the broker never received it")]
                     )
                 )
-            if isinstance(result.body, dict):
-                return self.on_trade_update(at.TradeUpdate(_event_of(result.body), result.body))
+            if result.status < 300 and isinstance(result.body, dict):
+                avg = result.body.get("filled_avg_price")
+                return self.on_trade_update(at.TradeUpdate(
+                    _event_of(result.body), result.body,
+                    float(avg) if avg not in (None, "") else None))
             return []
         if job.kind in ("cancel", "cancel_all") and result.status >= 400 and result.status != 404:
             logger.warning("{} failed: {}", job.kind, result.error)
             self.journal.write(f"{job.kind}_failed", client_order_id=job.cid, reason=result.error)
+        elif job.kind in ("cancel", "cancel_all") and self.polled and 0 < result.status < 300:
+            # No stream will say so: ask now whether the cancel took.
+            for o in list(self.desk.orders.values()):
+                if o.live and o.cancel_requested and o.broker_id and (
+                        o.client_order_id == job.cid if job.kind == "cancel"
+                        else self.account_of.get(o.strategy) == job.account):
+                    self._lookup(o)
         if job.kind == "open_orders" and isinstance(result.body, list):
             adopted = self.desk.adopt_open(result.body)
             if adopted:
@@ -588,19 +621,51 @@ class OrderRouter:
                                             float(u["fill_price"]))
         return self._routed(self._journal_updates(updates))
 
+    def poll(self) -> None:
+        """Ask the broker about every working order of each account whose sender has nothing
+        waiting (a broker without a trade-updates stream); `polls` counts the look-ups."""
+        queued = 0
+        for account, sender in self.senders.items():
+            if sender.pending():
+                continue  # orders first; this round waits for the next turn
+            for record in list(self.desk.orders.values()):
+                if (record.live and record.broker_id
+                        and self.account_of.get(record.strategy) == account):
+                    self._lookup(record, client=POLL)
+                    queued += 1
+        self.polls += queued
+
+    def _login_outcome(self, account: str, result: JobResult) -> None:
+        """Remember (and say once, clearly) that the broker refused an account's login."""
+        # Alpaca answers 403 for refusals of other kinds (buying power); OpenAlgo's 403 is
+        # always "Invalid openalgo apikey".
+        if result.status == 401 or (self.polled and result.status == 403):
+            if account not in self.auth_rejected:
+                logger.error("broker '{}' refused the login of account '{}' ({}): check the "
+                             "account's credentials", self.desk.broker, account, result.error)
+                self.journal.write("auth_rejected", broker=self.desk.broker, account=account,
+                                   reason=result.error)
+            self.auth_rejected[account] = result.error
+        elif 200 <= result.status < 300 and self.auth_rejected.pop(account, None) is not None:
+            logger.info("broker '{}' accepts the login of account '{}' again",
+                        self.desk.broker, account)
+
     def resync(self) -> None:
         """The trade stream reconnected: ask the broker about every live order."""
         for record in list(self.desk.orders.values()):
             if record.live and record.broker_id:
                 self._lookup(record)
 
-    def _lookup(self, record: OrderRecord) -> None:
+    def _lookup(self, record: OrderRecord, client: Client = None) -> None:
+        """Ask the broker about one order (`client`: whose line of the fair queue it waits
+        in; by default the owner's)."""
         sender = self.sender_of(record.strategy)
         if sender is not None:
             request = at.HttpRequest(
                 "GET", f"/v2/orders:by_client_order_id?client_order_id={record.client_order_id}"
             )
-            sender.put(Job("lookup", request, self.owner.get(record.strategy),
+            sender.put(Job("lookup", request,
+                           client if client is not None else self.owner.get(record.strategy),
                            record.client_order_id, self.account_of[record.strategy]))
 
     # -- routing ------------------------------------------------------------------------------
@@ -665,6 +730,7 @@ class OrderRouter:
                 for a, differ in self.mismatch.items()},
             "halted": {f"{kind}:{target}": since for (kind, target), since in self.halts.items()},
             "accounts": {a: book.status() for a, book in self.books.items()},
+            "auth_rejected": dict(self.auth_rejected),
             "positions": {f"{s}:{sym}": qty for (s, sym), qty in self.desk.positions.items()
                           if qty},
         }

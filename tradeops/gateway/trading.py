@@ -21,7 +21,7 @@ import urllib.parse
 from collections.abc import Callable, Hashable
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import websocket
 from loguru import logger
@@ -52,19 +52,24 @@ class JobResult:
     error: str = ""
 
 
+class Transport(Protocol):
+    """What the sender calls: one request → (HTTP status, headers, body bytes)."""
+
+    def call(self, request: at.HttpRequest) -> tuple[int, dict[str, str], bytes]: ...
+    def close(self) -> None: ...
+
+
 class RestTransport:
     """Keep-alive HTTP(S) to the broker's trading API, authenticated by headers."""
 
-    def __init__(self, base_url: str, key: str, secret: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, key: str, secret: str, timeout: float = 10.0,
+                 *, auth_headers: bool = True) -> None:
         url = urllib.parse.urlsplit(base_url)
         self._https = url.scheme == "https"
         self._host = url.netloc
-        self._headers = {
-            "APCA-API-KEY-ID": key,
-            "APCA-API-SECRET-KEY": secret,
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if auth_headers:  # Alpaca's login; OpenAlgo's goes in each body instead
+            self._headers |= {"APCA-API-KEY-ID": key, "APCA-API-SECRET-KEY": secret}
         self._timeout = timeout
         self._conn: http.client.HTTPConnection | None = None
 
@@ -98,7 +103,7 @@ class RestTransport:
 class OrderSender:
     def __init__(
         self,
-        transport: RestTransport,
+        transport: Transport,
         window: SlidingWindow | None,
         queue_size: int,
     ) -> None:

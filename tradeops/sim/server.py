@@ -26,6 +26,8 @@ from tradeops.sim.admin import admin_routes
 from tradeops.sim.alltick import ALLTICK_PATHS
 from tradeops.sim.exchange import DATA_PATHS, TRADE_PATH, Exchange
 from tradeops.sim.openalgo import PATH as OPENALGO_PATH
+from tradeops.sim.openalgo_orders import PREFIX as OPENALGO_REST
+from tradeops.sim.openalgo_orders import OpenAlgoOrderApi
 from tradeops.sim.options import SimOptions
 from tradeops.sim.session import DataSession, Session
 from tradeops.sim.trading import TradingApi
@@ -154,6 +156,7 @@ class RunningSim:
         self.options = options
         self.exchange = Exchange(options, time.time())
         self.api = TradingApi(self.exchange)
+        self.openalgo_api = OpenAlgoOrderApi(self.exchange, self.api)
         self.connections: dict[int, _Connection] = {}
         self.host = options.host
         self.port = 0
@@ -175,6 +178,7 @@ class RunningSim:
             app.router.add_get(path, self._websocket)
         app.router.add_routes(admin_routes(self))
         app.router.add_route("*", "/v2/{tail:.*}", self._rest)
+        app.router.add_route("*", OPENALGO_REST + "{tail:.*}", self._openalgo_rest)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None,
                                      shutdown_timeout=1.0)
         await self._runner.setup()
@@ -279,6 +283,15 @@ class RunningSim:
         self.flush()
         if reply.body is None:
             return web.Response(status=reply.status, headers=reply.headers)
+        return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+
+    async def _openalgo_rest(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        delay = self.exchange.faults.delay
+        if delay:
+            await asyncio.sleep(delay)
+        reply = self.openalgo_api.handle(request.method, request.path, body, time.time())
+        self.flush()
         return web.json_response(reply.body, status=reply.status, headers=reply.headers)
 
 

@@ -106,6 +106,9 @@ def degraded(reply: dict[str, Any]) -> list[str]:
             problems.append(f"{name}: positions of account {broker}.{account} differ from the "
                             f"broker's; its orders are refused until "
                             f"`tradeops orders --ack {broker}.{account}`")
+        for account, why in (orders.get("auth_rejected") or {}).items():
+            problems.append(f"{name}: the broker refused the login of account "
+                            f"{broker}.{account} ({why}); check its credentials")
         for scope, since in (orders.get("halted") or {}).items():
             kind, target = str(scope).split(":", 1)
             label = {"broker": broker, "account": f"{broker}.{target}"}.get(kind, target)

@@ -214,6 +214,12 @@ def _check_brokers(loaded: Loaded, topo: m.Topology) -> None:
                     name=name,
                 )
             )
+        for key in ("product", "poll_interval"):
+            if broker.adapter != "openalgo" and key in broker.orders.model_fields_set:
+                loaded.findings.append(loaded.finding(
+                    E, "openalgo-only", (*base, "orders", key),
+                    f"broker '{name}': `orders.{key}` applies to OpenAlgo brokers, not "
+                    f"{broker.adapter}", f"remove `orders.{key}`", name=name))
         if broker.adapter != "sim" and broker.market is not None:
             loaded.findings.append(
                 loaded.finding(
@@ -229,7 +235,8 @@ def _check_brokers(loaded: Loaded, topo: m.Topology) -> None:
 
 
 def _login(creds: m.Credentials) -> tuple[str, ...]:
-    return tuple(s.get_secret_value() for s in (creds.key, creds.token) if s is not None)
+    return tuple(s.get_secret_value() for s in (creds.key, creds.token, creds.api_key)
+                 if s is not None)
 
 
 def _check_accounts(loaded: Loaded, topo: m.Topology) -> None:
@@ -243,7 +250,7 @@ def _check_accounts(loaded: Loaded, topo: m.Topology) -> None:
                 E, "accounts-not-trading", base,
                 f"broker '{name}' ({broker.adapter}) is a market-data feed here; it has no "
                 "trading accounts",
-                "remove `accounts`, or trade on an alpaca or sim broker", name=name,
+                "remove `accounts`, or trade on an alpaca, openalgo or sim broker", name=name,
                 at_key=True))
             continue
         seen: dict[tuple[str, ...], str] = {}
@@ -253,12 +260,13 @@ def _check_accounts(loaded: Loaded, topo: m.Topology) -> None:
                 _check_credential_words(loaded, name, broker, spec.credentials,
                                         (*base, account, "credentials"))
             if creds is None:
-                if broker.adapter == "alpaca":
+                if broker.adapter != "sim":
                     loaded.findings.append(loaded.finding(
                         E, "missing-credentials", (*base, account),
                         f"account '{account}' of broker '{name}' has no credentials, and "
                         "the broker has none to lend it",
-                        f"add credentials: {CREDENTIAL_WORDS['alpaca'][1]} under the account",
+                        f"add credentials: {CREDENTIAL_WORDS[broker.adapter][1]} under the "
+                        "account",
                         name=account, at_key=True))
                 continue  # sim: the desk generates a login per account
             login = _login(creds)

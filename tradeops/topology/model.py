@@ -45,10 +45,11 @@ DEFAULT_POOL: dict[str, dict[str, int]] = {
     "sim": {"symbols_per_connection": 1000, "max_connections": 3},
 }
 DEFAULT_RATE_LIMIT: dict[str, str | None] = {
-    "alpaca": "200/min", "alltick": None, "openalgo": None, "sim": None,
+    # OpenAlgo's ORDER_RATE_LIMIT and API_RATE_LIMIT default to 10 per second.
+    "alpaca": "200/min", "alltick": None, "openalgo": "10/s", "sim": None,
 }
 #: Adapters whose brokers take orders through tradeops; the others are market data only.
-TRADING_ADAPTERS = frozenset({"alpaca", "sim"})
+TRADING_ADAPTERS = frozenset({"alpaca", "openalgo", "sim"})
 #: Adapters whose symbols are `EXCHANGE:CODE`.
 QUALIFIED_ADAPTERS = frozenset({"alltick", "openalgo"})
 
@@ -293,6 +294,14 @@ class Orders(Frozen):
     queue_size: int = Field(1000, gt=0, description="orders that may wait for the rate limit")
     cancel_timeout: Duration = Field(
         60.0, description="how long a stopping gateway waits for its cancels to be confirmed"
+    )
+    product: Literal["MIS", "CNC", "NRML"] | None = Field(
+        None, description="openalgo: the product every order goes out with (default MIS: "
+        "intraday; CNC: delivery; NRML: carry-forward F&O)"
+    )
+    poll_interval: Duration = Field(
+        1.0, gt=0, description="openalgo: how often working orders' status is asked for "
+        "(OpenAlgo pushes no order updates)"
     )
 
 
