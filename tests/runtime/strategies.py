@@ -27,6 +27,12 @@ class Probe(Strategy):
     def on_bar(self, bar: Any) -> None:
         CALLS.append((self.name, "on_bar", (bar.seq, bar.kind)))
 
+    def on_status(self, status: Any) -> None:
+        CALLS.append((self.name, "on_status", (status.seq, status.kind)))
+
+    def on_luld(self, bands: Any) -> None:
+        CALLS.append((self.name, "on_luld", (bands.seq, bands.kind)))
+
     def on_book(self, book: Any) -> None:
         newest = self.book(book.symbol)
         CALLS.append((self.name, "on_book", (book.symbol, book.version, newest is book)))

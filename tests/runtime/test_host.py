@@ -336,3 +336,24 @@ def test_bars_go_to_on_bar_and_books_to_on_book_in_priority_order_once_per_versi
     # No bar or book ever reaches on_tick; every strategy gets the trade.
     assert sorted(calls("on_tick")) == [(n, (1, "trade")) for n in
                                         ("barred", "deep", "deeper", "plain")]
+
+
+def test_extras_bring_daily_and_updated_bars_statuses_and_bands_and_never_corrections(
+    make: Make,
+) -> None:
+    host, (feed,) = make(
+        strategy("watch", extra="    extras: [statuses, lulds, daily_bars]\n")
+        + strategy("plain")
+    )
+    assert feed.client.asked == [("subscribe", ("AAPL",), "trade+daily_bars+statuses+lulds")]
+    for kind in ("trade", "daily_bar", "updated_bar", "status", "luld", "correction",
+                 "cancel_error"):
+        feed.push(kind, "AAPL")  # 1..7
+    host.step()
+    assert calls("on_bar") == [("watch", (2, "daily_bar"))]  # no updated bars: not asked
+    assert calls("on_status") == [("watch", (4, "status"))]
+    assert calls("on_luld") == [("watch", (5, "luld"))]
+    # Corrections and cancel/errors are the proxy's clients' business, not a strategy's.
+    assert sorted(calls("on_tick")) == [("plain", (1, "trade")), ("watch", (1, "trade"))]
+    with pytest.raises(ValueError, match="not a mode: a base of trade"):
+        host._subscribe("plain", "MSFT", "trade+news")

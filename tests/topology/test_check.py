@@ -101,6 +101,26 @@ def test_bars_on_a_broker_that_streams_none(tmp_path: Path) -> None:
     assert f.path == ("strategies", "beta", "bars") and "alltick" in f.message
 
 
+def test_extras_need_a_feed_that_streams_them(tmp_path: Path) -> None:
+    data = base()
+    data["brokers"]["tick"] = {"adapter": "alltick", "credentials": {"token": "t"}}
+    data["strategies"]["beta"].update(broker="tick", symbols=["HK:700"], extras=["daily_bars"])
+    f = only(run(tmp_path, data), "extras-not-supported")
+    assert f.path == ("strategies", "beta", "extras") and "daily_bars" in f.message
+    crypto = base()
+    crypto["brokers"]["coins"] = {"adapter": "sim", "feed": "crypto"}
+    crypto["strategies"]["beta"].update(broker="coins", symbols=["BTC/USD"],
+                                        extras=["daily_bars", "statuses"])
+    f = only(run(tmp_path, crypto), "extras-not-supported")
+    assert "statuses" in f.message and "daily_bars" not in f.message
+    fine = base()
+    fine["strategies"]["alpha"].update(extras=["lulds", "statuses"], mode="quote")
+    assert [f.code for f in run(tmp_path, fine) if f.code.startswith("extras")] == []
+    strategy = Strategy.model_validate({"class": "a:B", "broker": "sim", "symbols": ["X"],
+                                        "bars": True, "extras": ["lulds", "daily_bars"]})
+    assert strategy.subscription == "trade+bars+daily_bars+lulds"
+
+
 def test_bars_on_a_sim_broker_are_fine_and_join_the_mode(tmp_path: Path) -> None:
     data = base()
     data["strategies"]["alpha"].update(bars=True, mode="quote")

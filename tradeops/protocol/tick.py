@@ -152,9 +152,10 @@ CANCEL_ERROR: Final = 10  # a trade cancelled or in error (Alpaca `cancelErrors`
 KIND_NAMES: Final = ("unknown", "trade", "quote", "bar", "depth", "daily_bar", "updated_bar",
                      "status", "luld", "correction", "cancel_error")  # fmt: skip
 KIND_CODES: Final = {name: code for code, name in enumerate(KIND_NAMES) if code}
-#: The kinds a strategy can receive (on_tick, on_bar, on_book); the others are market
-#: events the proxy passes on to the clients that asked for them.
-STRATEGY_KINDS: Final = frozenset({"trade", "quote", "bar", "depth"})
+#: The kinds a strategy can receive (on_tick, on_bar, on_book, on_status, on_luld); the
+#: others (corrections, cancel/errors) are passed on by the proxy to the clients that asked.
+STRATEGY_KINDS: Final = frozenset({"trade", "quote", "bar", "depth", "daily_bar",
+                                   "updated_bar", "status", "luld"})
 
 #: Flag bits; bits not named here are zero when written and ignored when read.
 FLAG_SNAPSHOT: Final = 1  # the value came from a snapshot (REST, resync), not the live stream

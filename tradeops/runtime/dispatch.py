@@ -1,8 +1,10 @@
 """Which strategies get a tick, in which order: a pure table, rebuilt when interest changes.
 
 A strategy subscribed at `quote` receives trades and quotes; at `trade`, trades; at `depth`,
-trades, quotes and books (depth ⊇ quote ⊇ trade); a mode with `+bars` receives bars too
-(protocol/modes.py). The host hands bars to `on_bar`, everything else to `on_tick`. Within
+trades, quotes and books (depth ⊇ quote ⊇ trade); a mode with `+bars` receives bars too,
+and likewise daily and updated bars, statuses and LULD bands (protocol/modes.py). The host
+hands bars to `on_bar`, books to `on_book`, statuses to `on_status`, bands to `on_luld`,
+trades and quotes to `on_tick`; corrections and cancel/errors reach no strategy. Within
 one process a tick goes to critical strategies first, then high, normal, low; ties keep the
 topology's order.
 

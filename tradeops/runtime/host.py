@@ -29,8 +29,8 @@ from tradeops.process import child
 from tradeops.process.entry import RoleContext
 from tradeops.process.paths import RunPaths
 from tradeops.process.spec import ProcessSpec
-from tradeops.protocol.modes import Mode
-from tradeops.protocol.tick import BAR, DEPTH
+from tradeops.protocol.modes import MODE_HELP, Mode, is_mode
+from tradeops.protocol.tick import BAR, DAILY_BAR, DEPTH, LULD, STATUS, UPDATED_BAR
 from tradeops.runtime.context import HostContext
 from tradeops.runtime.dispatch import DispatchTable
 from tradeops.runtime.feed import BrokerFeed
@@ -43,6 +43,9 @@ from tradeops.runtime.watchdog import Watchdog
 from tradeops.topology.model import Topology
 
 GATEWAY_WAIT = 30.0  # how long a starting host waits for its gateways
+#: The callback of each kind of record past trades and quotes (books: on_book, below).
+_CALLBACKS: dict[int, str] = {BAR: "on_bar", DAILY_BAR: "on_bar", UPDATED_BAR: "on_bar",
+                              STATUS: "on_status", LULD: "on_luld"}
 
 
 @dataclass
@@ -265,14 +268,16 @@ class Host:
         self.stats.lag_ns = time.time_ns() - ticks[-1].receive_ns
 
     def _bar_or_book(self, broker: str, tick: Any, names: tuple[str, ...]) -> None:
-        """A bar to `on_bar`; a DEPTH record to `on_book` with the symbol's newest book from
-        the book table, once per book version (a host behind the writer skips to the newest)."""
+        """A bar (minute, daily, updated) to `on_bar`, a status to `on_status`, LULD bands to
+        `on_luld`; a DEPTH record to `on_book` with the symbol's newest book from the book
+        table, once per book version (a host behind the writer skips to the newest)."""
         slots = self.slots
-        if tick.kind_code == BAR:
-            for name in names:
-                self._call(slots[name], "on_bar", tick)
-            return
-        if tick.kind_code != DEPTH:
+        code = tick.kind_code
+        if code != DEPTH:
+            callback = _CALLBACKS.get(code)
+            if callback is not None:
+                for name in names:
+                    self._call(slots[name], callback, tick)
             return
         feed = self.feeds[broker]
         symbol = tick.symbol
@@ -341,6 +346,8 @@ class Host:
 
     # -- subscriptions (also called by strategies through their context) --------------------------
     def _subscribe(self, strategy: str, symbol: str, mode: Mode) -> None:
+        if not is_mode(mode):
+            raise ValueError(f"subscribe({symbol!r}, {mode!r}): not a mode: {MODE_HELP}")
         broker = self.slots[strategy].broker
         self.table.subscribe(strategy, broker, symbol, mode)
         self._sync_subscription(broker, symbol, strategy)

@@ -139,7 +139,21 @@ class Strategy:
         (``bars: true`` in the topology, or a mode with ``+bars``), in priority order across
         strategies. ``bar`` is a tick of kind ``bar``: ``open``, ``high``, ``low``,
         ``close``, ``volume``, ``vwap``, ``trade_count``, and ``exchange_ns`` the start of
-        its interval. Bars never reach ``on_tick``."""
+        its interval. Bars never reach ``on_tick``. With ``daily_bars`` or ``updated_bars`` in
+        the strategy's ``extras``, the day's bar so far (``bar.kind == "daily_bar"``) and minute
+        bars corrected after the fact (``"updated_bar"``) come here too."""
+
+    def on_status(self, status: Any) -> None:
+        """Called when a symbol's trading status changes, for a strategy with ``statuses`` in
+        its ``extras`` (Alpaca and sim stock feeds). ``status`` is a tick of kind ``status``:
+        ``status.exchange`` is the status code (``H`` halted, ``T`` trading, ...),
+        ``status.status_message``, ``status.ask_exchange`` the reason code and
+        ``status.reason_message``. A halt does not stop the strategy's orders by itself."""
+
+    def on_luld(self, bands: Any) -> None:
+        """Called when a symbol's limit up / limit down bands change, for a strategy with
+        ``lulds`` in its ``extras``: ``bands.ask`` is the limit up price, ``bands.bid`` the
+        limit down price, ``bands.conditions`` the indicator."""
 
     def on_book(self, book: Any) -> None:
         """Called when the order book of a symbol subscribed at ``mode: depth`` changed, in
@@ -204,8 +218,9 @@ class Strategy:
     # -- services --------------------------------------------------------------------------
     def subscribe(self, symbol: str, mode: Mode = "trade") -> None:
         """Ask for ticks of ``symbol`` at ``mode`` (``trade``, ``quote``, ``depth``, each
-        also with ``+bars``: ``quote+bars``); a refusal (capacity, bad symbol) is logged with
-        a reason."""
+        also with extras after it in this order: ``+bars``, ``+daily_bars``, ``+updated_bars``,
+        ``+statuses``, ``+lulds``, e.g. ``quote+bars+statuses``); a refusal (capacity, bad
+        symbol) is logged with a reason. ValueError for a mode that is not one."""
         self._context.subscribe(self.name, symbol, mode)
 
     def unsubscribe(self, symbol: str) -> None:

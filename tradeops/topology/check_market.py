@@ -101,6 +101,23 @@ def _check_mode(loaded: Loaded, broker: m.Broker, name: str, strategy: m.Strateg
                 name=name,
             )
         )
+    if strategy.extras and (broker.adapter in BARLESS_ADAPTERS
+                            or broker.effective_feed == "crypto"):
+        stock_only = [e for e in strategy.extras if e in ("statuses", "lulds")]
+        if broker.adapter in BARLESS_ADAPTERS or stock_only:
+            loaded.findings.append(
+                loaded.finding(
+                    E,
+                    "extras-not-supported",
+                    ("strategies", name, "extras"),
+                    f"strategy '{name}': broker '{strategy.broker}' (adapter: "
+                    f"{broker.adapter}, feed: {broker.effective_feed}) streams no "
+                    f"{', '.join(stock_only or strategy.extras)}",
+                    "remove them from `extras` (statuses and LULD bands come from Alpaca's "
+                    "and the sim's stock feeds; daily and updated bars from theirs)",
+                    name=name,
+                )
+            )
 
 
 #: Adapters whose broker streams no bars (their pages under docs/brokers/ say so).

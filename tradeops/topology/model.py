@@ -489,6 +489,12 @@ class Strategy(Frozen):
     symbols: list[str] = Field(description="subscribed before on_start")
     mode: BaseMode = Field("trade", description="trade | quote | depth")
     bars: bool = Field(False, description="also deliver bars, to on_bar (alpaca and sim brokers)")
+    extras: list[Literal["daily_bars", "updated_bars", "statuses", "lulds"]] = Field(
+        default_factory=list,
+        description="more market events (alpaca and sim stock feeds): daily_bars and "
+        "updated_bars to on_bar, statuses (halts, resumes) to on_status, lulds (limit up / "
+        "limit down bands) to on_luld",
+    )
     priority: Priority = Field("normal", description="tick dispatch order inside a process")
     timer: Duration | None = Field(None, description="on_timer period")
     account: str = Field(
@@ -499,8 +505,9 @@ class Strategy(Frozen):
 
     @property
     def subscription(self) -> Mode:
-        """The mode its symbols are subscribed at: `mode`, with bars when `bars` is set."""
-        return make(self.mode, self.bars)
+        """The mode its symbols are subscribed at: `mode`, with bars when `bars` is set and
+        its `extras`."""
+        return make(self.mode, self.bars, self.extras)
 
 
 class Restart(Frozen):
