@@ -2,7 +2,7 @@
 
 Fairness rules (issue 13): every producer starts from the same normalised row (what a
 gateway's decoder hands over: kind, symbol, exchange time, price, size) and builds the same
-160-byte record from it (`tradeops.protocol.tick.RECORD`); every consumer ends holding the
+192-byte record from it (`tradeops.protocol.tick.RECORD`); every consumer ends holding the
 same decoded `Tick` per tick (ring readers from `RingReader.read`, which decodes with the same
 `RECORD` unpack the others call on each message). The writer is this process; every reader
 is a separate spawned process; readers sleep when idle (ring and plain ring on a FIFO
@@ -94,7 +94,7 @@ TRADE_RECORD = struct.Struct("<q" + TRADE_ROW.format.lstrip("<"))
 
 
 def build(seq: int, row: tuple[str, str, int, float, float], now: int) -> bytes:
-    """The 160-byte record of ``row``: what the ring packs into its slot."""
+    """The 192-byte record of ``row``: what the ring packs into its slot."""
     return TRADE_RECORD.pack(seq, *record_row(row, now))
 
 
@@ -590,7 +590,7 @@ def render(results: dict[tuple[str, int, str], list[Result]], cost: dict[str, fl
         f"{rounds} interleaved rounds, a ratio is taken within a round, and the median round's",
         "ratio is reported. Per-tick costs are the best of the rounds (the least disturbed).",
         "",
-        "Same work on every side: each producer builds the same 160-byte record from the same",
+        "Same work on every side: each producer builds the same 192-byte record from the same",
         "normalised row (the ring in its slot, the others into a message); each consumer ends",
         "holding a decoded `Tick` per tick (the same `RECORD` unpack and tuple build). The plain",
         "shm ring (48-byte records, no table, decoded to a plain tuple) is the reference for what",

@@ -83,7 +83,21 @@ def test_strategies_trade_on_an_openalgo_feed(make_desk: Any, tmp_path: Path,
         client.subscribe_ltp([{"exchange": "NSE", "symbol": "RELIANCE"}],
                              on_data_received=got.append)
         wait_for(lambda: len(got) >= 3, timeout=30, what="LTP data through the proxy")
+        # Depth: the OpenAlgo server's five levels a side, into the gateway's book table and
+        # out through the proxy's OpenAlgo dialect, best first.
+        books: list[dict[str, Any]] = []
+        client.subscribe_depth([{"exchange": "NSE", "symbol": "INFY"}],
+                               on_data_received=books.append)
+        book = wait_for(lambda: next((b for b in books if b.get("mode") == 3
+                                      and len(b["data"]["depth"]["buy"]) == 5), None),
+                        timeout=30, what="a five-level book through the proxy")
     finally:
         client.disconnect()
-    assert {(g["exchange"], g["symbol"], g["mode"]) for g in got} == {("NSE", "RELIANCE", 1)}
-    assert all(g["data"]["ltp"] > 0 for g in got)
+    ltps = [g for g in got if g.get("mode") == 1]
+    assert {(g["exchange"], g["symbol"]) for g in ltps} == {("NSE", "RELIANCE")}
+    assert all(g["data"]["ltp"] > 0 for g in ltps)
+    buy, sell = book["data"]["depth"]["buy"], book["data"]["depth"]["sell"]
+    assert (book["exchange"], book["symbol"], len(sell)) == ("NSE", "INFY", 5)
+    bids = [level["price"] for level in buy]
+    asks = [level["price"] for level in sell]
+    assert bids == sorted(bids, reverse=True) and asks == sorted(asks) and bids[0] < asks[0]

@@ -121,8 +121,10 @@ class ProxyConfig:
             alpaca_broker=self.feeds.get(path),
             exchanges=self.exchanges,
             qualified=frozenset(n for n, b in self.brokers.items() if b.qualified_symbols),
+            # Brokers whose feed has books (AllTick and OpenAlgo depth, crypto order books),
+            # the same rule validate applies to `mode: depth` (mode-not-supported).
             book_brokers=frozenset(
                 n for n, b in self.brokers.items()
-                if b.adapter == "alltick" or b.effective_feed == "crypto"
+                if b.qualified_symbols or b.effective_feed == "crypto"
             ),
         )
