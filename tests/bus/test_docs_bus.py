@@ -8,7 +8,7 @@ import re
 
 from tests.conftest import REPO
 from tradeops.bus import LatestTable, TickRing
-from tradeops.protocol.tick import RECORD
+from tradeops.protocol.tick import RECORD_FIELDS as RECORD
 
 DOC = (REPO / "docs" / "bus.md").read_text(encoding="utf-8")
 SIZES = {"int64": "q", "uint8": "B", "uint32": "I", "float64": "d", "bytes": "32s", "-": "2x"}

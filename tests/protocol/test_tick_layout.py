@@ -12,7 +12,6 @@ from tradeops.protocol.tick import (
     LAYOUT_VERSION,
     RECORD,
     RECORD_SIZE,
-    STATUS,
     LayoutError,
     SymbolError,
     Tick,
@@ -53,7 +52,10 @@ def test_the_record_is_192_bytes_little_endian_at_the_documented_offsets() -> No
     assert RECORD_SIZE == 192 and LAYOUT_VERSION == 2
     data = sample().to_bytes()
     tick = sample()
-    expected = {"kind": tick.kind_code, "symbol": b"BTC/USD".ljust(32, b"\0")}
+    expected = {"kind": tick.kind_code, "symbol": b"BTC/USD".ljust(32, b"\0"),
+                "exchange_code": b"V\0\0\0", "ask_exchange_code": b"Q\0\0\0",
+                "tape_code": b"C", "taker_code": b"B",
+                "conditions_code": b"R\x1f@".ljust(14, b"\0")}
     for name, offset, code in DOCUMENTED:
         (value,) = struct.unpack_from("<" + code, data, offset)
         assert value == expected.get(name, getattr(tick, name, None)), name
@@ -104,9 +106,10 @@ def test_conditions_that_do_not_fit_are_dropped_whole_and_flagged() -> None:
 
 
 def test_a_status_record_carries_both_messages_in_its_number_fields() -> None:
-    floats = status_floats("Trading Halt", "News Pending " + "x" * 60)
-    tick = Tick(5, STATUS, 0, 0, 1, 2, encode_symbol("AAPL"), *floats, 0,
-                encode_code("H"), encode_code("T1"), encode_code("C", 1), bytes(1), bytes(14))
+    tick = Tick.make("status", "AAPL", seq=5, exchange_ns=1, receive_ns=2, exchange="H",
+                     ask_exchange="T1", tape="C", status_message="Trading Halt",
+                     reason_message="News Pending " + "x" * 60)
+    assert tick[7:19] == status_floats("Trading Halt", "News Pending " + "x" * 60)
     again = Tick.from_bytes(tick.to_bytes())
     assert again.kind == "status" and again.exchange == "H" and again.ask_exchange == "T1"
     assert again.status_message == "Trading Halt"

@@ -18,7 +18,7 @@ from tradeops.protocol.codec import Codec
 from tradeops.protocol.downstream import ClientFrame, Result, SessionConfig
 from tradeops.protocol.native import NativeSession
 from tradeops.protocol.openalgo import OpenAlgoSession, parse_mode
-from tradeops.protocol.tick import STATUS, Tick, encode_code, encode_symbol, status_floats
+from tradeops.protocol.tick import Tick
 from tradeops.proxy.config import symbol_problem
 from tradeops.topology.model import Broker
 
@@ -280,9 +280,9 @@ def test_alpaca_every_market_channel_is_asked_of_the_gateway_as_a_mode_extra() -
     assert ack["dailyBars"] == ack["updatedBars"] == ["MSFT"]
     assert s.holding() == {("sim", "AAPL"): "trade+statuses+lulds",
                            ("sim", "MSFT"): "quote+daily_bars+updated_bars"}
-    status = Tick(9, STATUS, 0, 0, 1_700_000_000_000_000_000, 2, encode_symbol("AAPL"),
-                  *status_floats("Trading Halt", "News Pending"), 0, encode_code("H"),
-                  encode_code("T1"), encode_code("C", 1), bytes(1), bytes(14))
+    status = Tick.make("status", "AAPL", seq=9, exchange_ns=1_700_000_000_000_000_000,
+                       exchange="H", ask_exchange="T1", tape="C", status_message="Trading Halt",
+                       reason_message="News Pending")
     luld = Tick.make("luld", "AAPL", seq=10, bid=90.0, ask=110.0, conditions=["B"], tape="C")
     daily = Tick.make("daily_bar", "MSFT", seq=11, open=1, high=2, low=1, close=2, volume=9)
     # AAPL's trade is not sent: this client holds AAPL's statuses and bands, not its trades.

@@ -51,6 +51,7 @@ from tradeops.bus.table import LatestTable
 from tradeops.protocol.tick import (
     KIND_CODES,
     KIND_NAMES,
+    NO_DETAIL,
     QUOTE,
     RECORD,
     RECORD_SIZE,
@@ -65,7 +66,6 @@ __all__ = ["ReaderInfo", "TickRing"]
 
 _CURSOR: Final = CURSOR_OFFSET >> 3
 _SLEEPING: Final = b"\x01"
-_NO_DETAIL: Final = (0, b"", b"", b"", b"", b"")  # the broker's detail, unsaid
 _HOLE: Final = bytes(RECORD_SIZE)  # a record no reader hands to anyone: kind 0, no symbol
 
 
@@ -173,7 +173,7 @@ class TickRing(ClosesOnExit):
         RECORD.pack_into(
             self._mm, offset, seq, code, flags, trade_count, exchange_ns,
             receive_ns or time.time_ns(), raw, price, size, bid, bid_size, ask, ask_size,
-            open, high, low, close, volume, vwap, *_NO_DETAIL,
+            open, high, low, close, volume, vwap, NO_DETAIL,
         )  # fmt: skip
         self._pending[code][raw] = offset
         self._seq = seq
