@@ -516,3 +516,33 @@ def test_openalgo_ping_unsubscribe_and_mode_labels() -> None:
         1, 1, 2, 3, 3, None, None]
     s.receive('{"action": "dance"}', 0.0)
     assert decoded(s.take())[0]["code"] == "INVALID_ACTION"
+
+
+def test_native_ticks_carry_the_brokers_detail_and_the_new_kinds() -> None:
+    from tradeops.protocol.native import tick_message
+
+    trade_said = Tick.make("trade", "AAPL", seq=1, price=1.5, size=100, trade_id=96921,
+                           exchange="V", conditions=["@", "I"], tape="C")
+    assert tick_message(trade_said) == {
+        "seq": 1, "kind": "trade", "symbol": "AAPL", "ts": 0, "rx": 0, "price": 1.5,
+        "size": 100.0, "trade_id": 96921, "exchange": "V", "tape": "C", "conditions": ["@", "I"]}
+    quiet = tick_message(trade(2))  # a feed that said nothing more: nothing more is sent
+    assert set(quiet) == {"seq", "kind", "symbol", "ts", "rx", "price", "size"}
+    quote_said = tick_message(Tick.make("quote", "AAPL", bid=1, ask=2, exchange="V",
+                                        ask_exchange="Q"))
+    assert (quote_said["bid_exchange"], quote_said["ask_exchange"]) == ("V", "Q")
+    status = tick_message(Tick.make("status", "AAPL", exchange="H", ask_exchange="T1",
+                                    status_message="Trading Halt", reason_message="News"))
+    assert {k: status[k] for k in ("kind", "status_code", "status_message", "reason_code",
+                                   "reason_message")} == {
+        "kind": "status", "status_code": "H", "status_message": "Trading Halt",
+        "reason_code": "T1", "reason_message": "News"}
+    luld = tick_message(Tick.make("luld", "AAPL", bid=9, ask=11, conditions=["B"]))
+    assert (luld["limit_up"], luld["limit_down"], luld["indicator"]) == (11.0, 9.0, "B")
+    assert "conditions" not in luld
+    fix = tick_message(Tick.make("correction", "AAPL", price=2, size=5, bid=1, bid_size=5,
+                                 ask=77.0, trade_id=78))
+    assert (fix["original_price"], fix["original_id"], fix["trade_id"]) == (1.0, 77, 78)
+    bust = tick_message(Tick.make("cancel_error", "AAPL", price=2, size=5, trade_id=78,
+                                  conditions=["E"]))
+    assert bust["action"] == "E" and "conditions" not in bust
