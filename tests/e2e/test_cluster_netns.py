@@ -73,7 +73,9 @@ def test_nodes_in_separate_network_namespaces_reach_each_other_only_through_nats
         for forwarder in forwarders:
             wait_for(lambda f=forwarder: f.ready.exists() or f.proc.poll() is not None, 30,
                      "a forwarder listening inside its namespace")
-            assert forwarder.proc.poll() is None, forwarder.proc.stderr
+            if forwarder.proc.poll() is not None:
+                stderr = forwarder.proc.stderr.read() if forwarder.proc.stderr else b""
+                pytest.fail(f"a forwarder died: {stderr.decode(errors='replace')}")
         for node, namespace in namespaces.items():
             result = namespace.run(str(SCRIPT), "up", "--detach", str(duo.desk.file),
                                    "--node", node, timeout=120)
@@ -118,3 +120,13 @@ def test_nodes_in_separate_network_namespaces_reach_each_other_only_through_nats
             for forwarder in forwarders:
                 forwarder.stop()
             nats.stop()
+
+
+def test_without_root_a_namespace_is_refused_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    namespace = Namespace(f"tradeops-{uuid.uuid4().hex[:8]}-x")
+    with pytest.raises(NamespaceUnavailable, match="need root"):
+        namespace.make()
+    assert not namespace.made and not namespace.exists()
