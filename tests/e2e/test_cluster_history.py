@@ -3,7 +3,8 @@
 again. With `settings.cluster.jetstream` (nats-server -js, its store in the test's tmp dir)
 it gets every tick it missed, from JetStream, then the live ones: no gap, nothing twice.
 With a retention shorter than its absence it gets what the stream still holds and the rest
-is a gap; without a history the same story leaves a gap. A gap is counted and said."""
+is a gap; without a history, or with one configured on a server without JetStream (which
+the bridge reports, with the fix), the same story leaves a gap. A gap is counted and said."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ RETENTION = {
     # absence (4 laps of that ring): far misses more than both hold.
     "expired": "    jetstream: {max_age: 5s, max_bytes: null}\n",
     "no-history": "",
+    # On in the topology, but the server runs without JetStream (no -js).
+    "server-without-jetstream": "    jetstream: on\n",
 }
 
 
@@ -38,7 +41,7 @@ RETENTION = {
 def test_a_host_restarted_on_a_remote_node_catches_up_from_jetstream(
     tmp_path: Path, history: str
 ) -> None:
-    jetstream = history != "no-history"
+    jetstream = history in ("jetstream", "expired")
     nats = NatsServer(tmp_path / "nats.log", store=tmp_path / "js" if jetstream else None)
     nats.start()
     out, kept = tmp_path / "far.seq", tmp_path / "near.seq"
@@ -57,6 +60,9 @@ def test_a_host_restarted_on_a_remote_node_catches_up_from_jetstream(
         if jetstream:
             wait_for(lambda: str(duo.row("a", "bridge-sim")["stats"].get("history"))
                      .startswith("stream tradeops-duo-tick-sim"), 30, "the bridge's stream")
+        elif history == "server-without-jetstream":  # said, with the fix; ticks flow anyway
+            wait_for(lambda: "start nats-server with -js" in str(
+                duo.row("a", "bridge-sim")["stats"].get("history")), 30, "the bridge's report")
 
         def cursor() -> int:
             return int(duo.row("b", "remote-sim")["stats"].get("cursor") or 0)
@@ -109,6 +115,10 @@ def test_a_host_restarted_on_a_remote_node_catches_up_from_jetstream(
                 assert "neither the ring nor the history holds them" in log
                 # ... what the stream held beyond node b's ring came from it.
                 wait_for(lambda: replayed() > 0, 30, "the stand-in's count of replayed ticks")
+            elif history == "server-without-jetstream":
+                assert "cannot catch up on broker 'sim' from its history" in log
+                assert "start nats-server with -js" in log
+                assert "neither the ring nor the history holds them" in log
             else:
                 assert "are gone" in log and "keeps no history" in log
             wait_for(lambda: int(far()["stats"].get("lost") or 0) >= len(gone), 30,

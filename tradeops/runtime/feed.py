@@ -87,9 +87,12 @@ class BrokerFeed:
     def _missed(self, first: int) -> None:
         """The ring begins after `first`: catch up from the gateway's history if it keeps one."""
         if not self.client.bus.get("history"):
+            # A remote node's stand-in says whether it keeps one; a gateway never does.
+            hint = (" and its gateway keeps no history (settings.cluster.jetstream is off)"
+                    if "history" in self.client.bus else "")
             logger.warning("{} ticks of broker '{}' are gone (seq {}-{}): the ring no longer "
-                           "holds them and its gateway keeps no history", self.reader.lost,
-                           self.broker, first, self.reader.next_seq - 1)
+                           "holds them{}", self.reader.next_seq - first, self.broker, first,
+                           self.reader.next_seq - 1, hint)
             return
         self.catching_up = self._caught_up = CatchUp(self.broker, self.client, self.reader,
                                                      first)
