@@ -72,10 +72,12 @@ def test_the_stream_is_bounded_and_found_by_bus_seq(server: NatsServer) -> None:
         assert not info.config.max_age and info.config.max_bytes == 2 << 20
 
         await publish(nc, 100, 1, 200, 5)  # an earlier gateway: seqs 1-1000 of epoch 100
+        # Something else published on a tick subject is passed over, not history.
+        await nc.publish(subjects.ticks("d", "sim", "AAPL"), b"not a tick batch")
         await publish(nc, 200, 1, 200, 5, drop=frozenset({(501, b"BRK.B")}))  # epoch 200
         # JetStream stores what it captured on its own queue: wait until all of it is in.
         deadline = asyncio.get_running_loop().time() + 30
-        while (await js.stream_info(name)).state.messages < 400 + 399:
+        while (await js.stream_info(name)).state.messages < 400 + 1 + 399:
             assert asyncio.get_running_loop().time() < deadline, "the stream never filled"
             await asyncio.sleep(0.05)
 

@@ -129,7 +129,10 @@ async def _fetch(js: JetStreamContext, desk: str, broker: str, epoch: int, first
             except NatsTimeout:
                 break  # nothing more (dropped while we read)
             for message in messages:
-                batch = wire.decode(message.data)
+                try:
+                    batch = wire.decode(message.data)
+                except wire.WireError:  # not a tick batch (another publisher): not history
+                    batch = wire.Batch(-1, 0, 0, b"")
                 if batch.epoch > epoch or (batch.epoch == epoch and batch.first > last):
                     done = True
                 elif batch.epoch == epoch and batch.last >= first:
@@ -171,7 +174,11 @@ async def _first_holding(js: JetStreamContext, name: str, low: int, high: int,
         except NotFoundError:  # dropped by the retention meanwhile: older than anything
             low = middle + 1
             continue
-        batch = wire.decode(message.data or b"")
+        try:
+            batch = wire.decode(message.data or b"")
+        except wire.WireError:  # not a tick batch: searched past like an older message
+            low = middle + 1
+            continue
         if (batch.epoch, batch.last) >= key:
             found, high = middle, middle - 1
         else:
