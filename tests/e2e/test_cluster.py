@@ -377,4 +377,6 @@ def test_a_gateway_restart_reaches_the_other_node_as_a_new_epoch(
              "node b's stand-in restarted for the new epoch")
     before = len(seqs(out))
     wait_for(lambda: len(seqs(out)) >= before + 50, 90, "ticks of the new gateway on node b")
-    assert cluster.row("a", "gateway-sim")["stats"]["symbols"] == 2
+    # The new gateway's stats are written once a second: ticks may come before they show.
+    wait_for(lambda: cluster.row("a", "gateway-sim")["stats"].get("symbols") == 2, 30,
+             "node b's symbols at the new gateway")
