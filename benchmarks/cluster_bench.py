@@ -10,6 +10,12 @@ one of ring A (the local ring: what a strategy beside the gateway sees) and one 
 (what a strategy on the other node sees); each records `time.time_ns() - receive_ns` per tick
 and counts what it never got. A real nats-server runs on loopback.
 
+The JetStream path (`settings.cluster.jetstream`) runs too: the server runs with `-js` (its
+store in a temporary dir), and 10k and 50k ticks/s run again with the broker's stream
+capturing the tick subjects, as the bridge makes it; then the last run's ticks are read back
+from the stream by bus seq (`history.fetch`, in the stand-in's 2048-tick chunks), as a
+restarted remote host catches up: how many came back, and how fast.
+
 Targets (issue 17): p99 under 5 ms at 10k ticks/s across NATS on loopback, and no loss at
 50k ticks/s. The machine has 2 cores shared with others, and this run has five busy processes
 plus the server on them: compare local and remote within one run.
@@ -25,6 +31,7 @@ import multiprocessing as mp
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -36,8 +43,9 @@ from benchmarks.results import machine, write_section
 from tradeops.bus import remove_segments
 from tradeops.bus.reader import RingReader
 from tradeops.bus.ring import TickRing
-from tradeops.cluster import subjects, wire
+from tradeops.cluster import history, subjects, wire
 from tradeops.cluster.bridge import publish_read
+from tradeops.topology.model import JetStream
 
 SYMBOLS = [f"S{i:02d}" for i in range(50)]
 RATES = (1_000, 10_000, 50_000)
@@ -142,6 +150,9 @@ def one_rate(url: str, rate: int, seconds: float) -> dict[str, Any]:
             raise RuntimeError(f"{target.__name__} did not start")
 
     ring = TickRing(ns, "up")  # the gateway's ring: this process writes it
+    probe = RingReader(ns, "up")
+    epoch = probe.epoch
+    probe.close()
     try:
         start(remote, url, ns)
         start(reader, ns, "down", total, seconds)
@@ -162,7 +173,35 @@ def one_rate(url: str, rate: int, seconds: float) -> dict[str, Any]:
         rows["local" if broker == "up" else "remote"] = {
             "got": got, "lost": lost, "missing": sent - got,
             "p50": _ms(latencies, 0.50), "p99": _ms(latencies, 0.99)}
-    return {"sent": sent, **rows}
+    return {"sent": sent, "epoch": epoch, **rows}
+
+
+async def stream(url: str, on: bool) -> None:
+    """The broker's stream made (as the bridge makes it), or deleted."""
+    import nats
+
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    if on:
+        await history.ensure_stream(js, DESK, "up", JetStream(max_age=None, max_bytes=1 << 30))
+    else:
+        await js.delete_stream(history.stream_name(DESK, "up"))
+    await nc.close()
+
+
+async def read_back(url: str, epoch: int, sent: int) -> tuple[int, float]:
+    """A run's ticks fetched back from the stream by bus seq: (how many, seconds)."""
+    import nats
+
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    start, got, seq = time.perf_counter(), 0, 1
+    while seq <= sent:
+        records, seq = await history.fetch(js, DESK, "up", epoch, seq, sent, 2048)
+        got += len(records) // 160
+    took = time.perf_counter() - start
+    await nc.close()
+    return got, took
 
 
 def _ms(latencies: list[int], q: float) -> float:
@@ -178,19 +217,27 @@ def main() -> None:
     args = parser.parse_args()
     seconds = 1.0 if args.quick else 5.0
     port = free_port()
+    store = tempfile.TemporaryDirectory(prefix="cluster-bench-js-")
     server = subprocess.Popen([str(Path(sys.executable).parent / "nats-server"), "-a",
-                               "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                               "127.0.0.1", "-p", str(port), "-js", "-sd", store.name],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"nats://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
             if time.monotonic() > deadline:
                 raise RuntimeError("nats-server did not start")
             time.sleep(0.05)
-        runs = {rate: one_rate(f"nats://127.0.0.1:{port}", rate, seconds) for rate in RATES}
+        runs = {rate: one_rate(url, rate, seconds) for rate in RATES}
+        asyncio.run(stream(url, True))
+        kept = {rate: one_rate(url, rate, seconds) for rate in RATES[1:]}
+        last = kept[RATES[-1]]
+        back, took = asyncio.run(read_back(url, last["epoch"], last["sent"]))
+        asyncio.run(stream(url, False))
     finally:
         server.terminate()
         server.wait(10)
+        store.cleanup()
     lines = [
         f"`benchmarks/cluster_bench.py` on {machine()}. {seconds:g} s per rate, 50 symbols,",
         "trades; writer → ring A → bridge → nats-server (loopback) → remote → ring B; latency",
@@ -204,6 +251,11 @@ def main() -> None:
         lines.append(f"| {rate:,} | {run['sent']:,} | {local['got']:,}, {local['p50']:.2f} ms, "
                      f"{local['p99']:.2f} ms | {far['got']:,}, {far['missing']:,}, "
                      f"{far['p50']:.2f} ms, {far['p99']:.2f} ms |")
+    for rate, run in kept.items():
+        local, far = run["local"], run["remote"]
+        lines.append(f"| {rate:,}, JetStream | {run['sent']:,} | {local['got']:,}, "
+                     f"{local['p50']:.2f} ms, {local['p99']:.2f} ms | {far['got']:,}, "
+                     f"{far['missing']:,}, {far['p50']:.2f} ms, {far['p99']:.2f} ms |")
     p99 = runs[10_000]["remote"]["p99"]
     loss = runs[50_000]["remote"]["missing"]
     lines += [
@@ -211,6 +263,11 @@ def main() -> None:
         f"p99 across NATS at 10k ticks/s under 5 ms: **{'PASS' if p99 < 5 else 'MISS'}** "
         f"({p99:.2f} ms). No loss at 50k ticks/s: **{'PASS' if loss == 0 else 'MISS'}** "
         f"({loss:,} missing).",
+        "",
+        f"JetStream rows: the same runs with the broker's stream capturing the tick subjects. "
+        f"Read back from the stream by bus seq (2048-tick chunks, as a host catching up): "
+        f"{back:,} of the {RATES[-1]:,} ticks/s run's {last['sent']:,} ticks in {took:.2f} s "
+        f"({back / took if took else 0:,.0f} ticks/s).",
     ]
     body = "\n".join(lines)
     print(body)

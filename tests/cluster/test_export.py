@@ -82,3 +82,27 @@ def test_the_command_writes_the_files_and_refuses_a_broken_topology(tmp_path: Pa
     path.write_text(DESK.replace("node: b", "node: c"))
     result = runner.invoke(app, ["export", "systemd", str(path), "--out", str(tmp_path / "s")])
     assert result.exit_code == 1 and not (tmp_path / "s").exists()
+
+
+def test_with_jetstream_the_exported_nats_server_runs_it_with_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "duo.yaml"
+    path.write_text(DESK.replace("    nodes: {a: {}, b: {}}\n",
+                                 "    nodes: {a: {}, b: {}}\n    jetstream: on\n"))
+    topology = load_topology(path)
+    unit = export(topology, path, "systemd", nats=True)["tradeops-duo-nats.service"]
+    assert "ExecStart=nats-server -a 10.0.0.5 -p 4222 -js -sd /var/lib/tradeops-duo-nats\n" \
+        in unit and "StateDirectory=tradeops-duo-nats\n" in unit
+    compose = yaml.safe_load(export(topology, path, "compose", nats=True)[
+        "tradeops-duo-nats.compose.yaml"])
+    assert compose["services"]["nats"]["command"] == ["-p", "4222", "-js", "-sd", "/data"]
+    assert compose["services"]["nats"]["volumes"] == ["nats-store:/data"]
+    assert "nats-store" in compose["volumes"]
+    manifests = list(yaml.safe_load_all(export(topology, path, "k8s", nats=True)[
+        "tradeops-duo-nats.k8s.yaml"]))
+    pod = manifests[0]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["args"] == ["-p", "4222", "-js", "-sd", "/data"]
+    assert pod["containers"][0]["volumeMounts"] == [{"name": "store", "mountPath": "/data"}]
+    assert pod["volumes"] == [{"name": "store", "emptyDir": {}}]
+    # Without it, the server is as before: no JetStream.
+    plain = export(load_topology(desk(tmp_path)), desk(tmp_path), "systemd", nats=True)
+    assert "-js" not in plain["tradeops-duo-nats.service"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.topology.helpers import base, codes, only, run
 from tradeops.process.spec import process_specs
 from tradeops.topology.load import load_topology
@@ -111,3 +113,46 @@ def test_a_single_machine_desk_is_unchanged(tmp_path: Path) -> None:
     specs = process_specs(topology)
     assert [s.name for s in specs] == ["sim-sim", "gateway-sim", "proxy", "group"]
     assert all(s.node == "" for s in specs)
+
+
+def test_jetstream_is_off_by_default_and_on_means_bounded(tmp_path: Path) -> None:
+    from tradeops.topology.model import Cluster
+
+    data = clustered()
+    assert run(tmp_path, data) == []
+    cluster = data["settings"]["cluster"]
+    assert Cluster(**cluster).jetstream is None
+    on = Cluster(**{**cluster, "jetstream": "on"}).jetstream
+    assert on is not None and on.max_age == 3600 and on.max_bytes == 1 << 30
+    sized = Cluster(**{**cluster, "jetstream": {"max_bytes": "512MiB", "max_age": None}})
+    assert sized.jetstream is not None and sized.jetstream.max_bytes == 512 << 20
+    assert sized.jetstream.max_age is None
+    data["settings"]["cluster"]["jetstream"] = {"max_age": "30m", "max_bytes": "2GB"}
+    assert run(tmp_path, data) == []
+
+
+@pytest.mark.parametrize(("jetstream", "words"), [
+    ({"max_age": None, "max_bytes": None}, "must be bounded: set max_age"),
+    ({"max_bytes": "10KB"}, "give at least 1MiB"),
+    ({"max_bytes": "lots"}, "write it as 512MiB"),
+    ({"max_age": "forever"}, "500ms, 30s, 5m or 1h"),
+    ({"keep": "1h"}, "keep"),
+])
+def test_an_unbounded_or_malformed_jetstream_retention_is_refused(
+    tmp_path: Path, jetstream: dict[str, Any], words: str
+) -> None:
+    data = clustered()
+    data["settings"]["cluster"]["jetstream"] = jetstream
+    findings = run(tmp_path, data)
+    assert findings and all(f.severity.name == "ERROR" for f in findings)
+    assert any(words in f.message or words in f.fix for f in findings), findings
+
+
+@pytest.mark.parametrize("capacity", [1000, 32, 0])
+def test_a_node_s_ring_capacity_is_a_power_of_two(tmp_path: Path, capacity: int) -> None:
+    data = clustered()
+    data["settings"]["cluster"]["nodes"]["b"]["ring_capacity"] = capacity
+    findings = run(tmp_path, data)
+    assert any("power of two, at least 64" in f.message for f in findings), findings
+    data["settings"]["cluster"]["nodes"]["b"]["ring_capacity"] = 1024
+    assert run(tmp_path, data) == []

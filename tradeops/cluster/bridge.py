@@ -21,11 +21,16 @@ bridge-BROKER --run-dir DIR --node NODE` when another node reads the broker (doc
   `auto_cancel`, as when a local host goes away.
 - **Health.** The gateway's liveness goes out on `tradeops.DESK.health.BROKER`, on change and
   every second, so a remote node's strategies see the same safety gate as local ones.
+- **History.** With `settings.cluster.jetstream` the bridge makes sure the broker's stream
+  exists, bounded as configured (history.py), at start and after every reconnect: JetStream
+  then keeps what the bridge publishes anyway. A server without JetStream is said plainly
+  (in the log and the bridge's status) and retried; ticks flow regardless.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import threading
@@ -38,7 +43,7 @@ from loguru import logger
 
 from tradeops.bus.batch import TickBatch
 from tradeops.bus.reader import RingReader
-from tradeops.cluster import subjects, wire
+from tradeops.cluster import history, subjects, wire
 from tradeops.cluster.link import connect
 from tradeops.gateway.client import GatewayClient, GatewayError
 from tradeops.process import child
@@ -53,6 +58,8 @@ if TYPE_CHECKING:
 READ_MAX = 4096
 HEALTH_EVERY = 1.0
 STATE_EVERY = 1.0
+#: How often a stream that could not be made is tried again.
+STREAM_RETRY = 5.0
 
 
 #: (subject, payload) -> None: publish from any thread.
@@ -194,13 +201,19 @@ class Bridge:
         self._health_client: GatewayClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._nc: Client | None = None
+        #: The JetStream stream as last made sure of, or why it could not be ("" when off).
+        self.history = ""
+        self._stream_due = asyncio.Event()
 
     async def run(self) -> int:
-        nc = await connect(self.cluster, f"{self.desk}:{self.ctx.node}:bridge-{self.broker}")
+        nc = await connect(self.cluster, f"{self.desk}:{self.ctx.node}:bridge-{self.broker}",
+                           on_state=self._on_nats)
         reader = await self._attach()
         try:
             self._loop = asyncio.get_running_loop()
             self._nc = nc
+            if self.cluster.jetstream is not None:
+                await self._ensure_stream(nc)  # before the first tick goes out
             await nc.subscribe(subjects.control(self.desk, self.broker), cb=self._on_control)
             await nc.subscribe(subjects.orders(self.desk, self.broker), cb=self._on_order)
             child.report_ready({"node": self.ctx.node,
@@ -209,6 +222,8 @@ class Bridge:
                         subjects.ticks(self.desk, self.broker))
             tasks = [asyncio.create_task(self._pump(nc, reader)),
                      asyncio.create_task(self._watch(nc))]
+            if self.cluster.jetstream is not None:
+                tasks.append(asyncio.create_task(self._keep_stream(nc)))
             while not self.ctx.stop.is_set() and not any(t.done() for t in tasks):
                 await asyncio.sleep(0.1)
             for task in tasks:
@@ -223,6 +238,40 @@ class Bridge:
                 self._health_client.close()
             await nc.drain()
         return 0
+
+    async def _on_nats(self, connected: bool, why: str) -> None:
+        if connected:  # a restarted server may have lost the stream: make sure of it again
+            self._stream_due.set()
+
+    async def _ensure_stream(self, nc: Client) -> bool:
+        assert self.cluster.jetstream is not None
+        try:
+            name = await history.ensure_stream(nc.jetstream(), self.desk, self.broker,
+                                               self.cluster.jetstream)
+        except history.HistoryError as exc:
+            why = f"no JetStream history of broker '{self.broker}': {exc}"
+            if why != self.history:
+                logger.error("{}", why)
+            self.history = why
+            return False
+        if self.history != f"stream {name}":
+            logger.info("ticks of broker '{}' are kept on JetStream, stream {}", self.broker,
+                        name)
+        self.history = f"stream {name}"
+        return True
+
+    async def _keep_stream(self, nc: Client) -> None:
+        """The stream made sure of after every reconnect, and retried until it exists."""
+        ok = self.history.startswith("stream ")
+        while True:
+            if ok:
+                await self._stream_due.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stream_due.wait(), STREAM_RETRY)
+            self._stream_due.clear()
+            if nc.is_connected:
+                ok = await self._ensure_stream(nc)
 
     async def _attach(self) -> RingReader:
         """A reader of the gateway's ring, from what it publishes next (waits for the ring)."""
@@ -255,7 +304,8 @@ class Bridge:
                 child.write_state(self.ctx.paths.run_dir, self.ctx.spec.name, {
                     "published": self.published, "messages": self.messages,
                     "lost": reader.lost, "nodes": sorted(self.leases),
-                    "nats": nc.is_connected})
+                    "nats": nc.is_connected, **({"history": self.history} if self.history
+                                                else {})})
 
     async def _on_control(self, msg: Msg) -> None:
         try:

@@ -49,18 +49,26 @@ def export(topology: Topology, file: Path, kind: Kind, tradeops: str = "tradeops
     if nats and topology.settings.cluster is not None:
         host, port = _nats_address(topology.settings.cluster.servers[0])
         name = f"tradeops-{topology.name}-nats"
+        # settings.cluster.jetstream: the server runs JetStream, its store the history's home.
+        js = topology.settings.cluster.jetstream is not None
         if kind == "systemd":
+            store = f" -js -sd /var/lib/{name}" if js else ""
             out[f"{name}.service"] = (
                 f"[Unit]\nDescription=NATS server of tradeops desk {topology.name}\n"
                 "After=network-online.target\nWants=network-online.target\n\n"
-                f"[Service]\nExecStart=nats-server -a {host} -p {port}\nRestart=always\n\n"
+                f"[Service]\nExecStart=nats-server -a {host} -p {port}{store}\n"
+                + (f"StateDirectory={name}\n" if js else "") + "Restart=always\n\n"
                 "[Install]\nWantedBy=multi-user.target\n")
         elif kind == "compose":
+            store = ', "-js", "-sd", "/data"' if js else ""
             out[f"{name}.compose.yaml"] = (
-                f"services:\n  nats:\n    image: nats:2\n    command: [\"-p\", \"{port}\"]\n"
-                f"    ports: [\"{port}:{port}\"]\n    restart: always\n")
+                f"services:\n  nats:\n    image: nats:2\n"
+                f"    command: [\"-p\", \"{port}\"{store}]\n"
+                f"    ports: [\"{port}:{port}\"]\n    restart: always\n"
+                + ("    volumes: [\"nats-store:/data\"]\nvolumes:\n  nats-store: {}\n"
+                   if js else ""))
         else:
-            out[f"{name}.k8s.yaml"] = _k8s_nats(topology.name, port)
+            out[f"{name}.k8s.yaml"] = _k8s_nats(topology.name, port, js)
     return out
 
 
@@ -146,8 +154,13 @@ def _k8s(topology: Topology, file: Path, node: str | None, image: str) -> str:
     )
 
 
-def _k8s_nats(desk: str, port: int) -> str:
+def _k8s_nats(desk: str, port: int, jetstream: bool = False) -> str:
+    """A NATS Deployment; with JetStream its store is the pod's (an emptyDir: a history for
+    host restarts, lost with the pod; mount a volume to keep it longer)."""
     name = f"tradeops-{desk}-nats"
+    args = f'"-p", "{port}"' + (', "-js", "-sd", "/data"' if jetstream else "")
+    store = (", volumeMounts: [{name: store, mountPath: /data}]" if jetstream else "")
+    volumes = "      volumes: [{name: store, emptyDir: {}}]\n" if jetstream else ""
     return (
         "apiVersion: apps/v1\nkind: Deployment\n"
         f"metadata: {{name: {name}}}\n"
@@ -156,8 +169,9 @@ def _k8s_nats(desk: str, port: int) -> str:
         "  template:\n"
         f"    metadata: {{labels: {{app: {name}}}}}\n"
         "    spec:\n      containers:\n"
-        f"        - {{name: nats, image: \"nats:2\", args: [\"-p\", \"{port}\"], "
-        f"ports: [{{containerPort: {port}}}]}}\n"
+        f"        - {{name: nats, image: \"nats:2\", args: [{args}], "
+        f"ports: [{{containerPort: {port}}}]{store}}}\n"
+        f"{volumes}"
         "---\napiVersion: v1\nkind: Service\n"
         f"metadata: {{name: {name}}}\n"
         f"spec: {{selector: {{app: {name}}}, ports: [{{port: {port}}}]}}\n"

@@ -1,6 +1,7 @@
 """The one seam to NATS: connect with the desk's settings, say plainly when it cannot.
 
-nats-py is imported here and only here, so a desk without `settings.cluster` never loads it.
+nats-py is imported here (and, for JetStream, inside history.py's functions), so a desk
+without `settings.cluster` never loads it.
 The connection reconnects by itself forever (a NATS outage is waited out); the token is
 passed to the client, never logged.
 """

@@ -22,6 +22,12 @@ the recorder here work unchanged:
 - **Health.** Clients are told the gateway's liveness as its bridge publishes it, and not
   live while NATS or the gateway's bridge is unreachable, with the reason.
 
+- **History.** With `settings.cluster.jetstream` its hello says so (`bus.history`), and it
+  answers `{"op": "history", "from": SEQ, "to": SEQ}` with the records of its epoch the
+  gateway's JetStream stream holds in that range (base64, in seq order, at most
+  HISTORY_CHUNK of them; `next` is where to ask again): a host restarted with `resume:
+  replay` catches up there on what the local ring no longer holds (runtime/catchup.py).
+
 A new epoch upstream (the gateway restarted) ends this process so the supervisor starts a
 new one: a new local ring, which the hosts re-attach to as after a local gateway restart.
 """
@@ -29,6 +35,7 @@ new one: a new local ring, which the hosts re-attach to as after a local gateway
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -39,9 +46,10 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from tradeops.bus.layout import DEFAULT_CAPACITY
 from tradeops.bus.ring import TickRing
 from tradeops.bus.table import LatestTable
-from tradeops.cluster import subjects, wire
+from tradeops.cluster import history, subjects, wire
 from tradeops.cluster.link import connect
 from tradeops.process import child
 from tradeops.process.entry import RoleContext, run_role
@@ -61,6 +69,8 @@ HEALTH_STALE = 3.0
 #: A read's parts still incomplete after this long are written as they are (a lost part).
 REASSEMBLY_WAIT = 0.2
 ORDER_OPS = ("order", "cancel", "cancel_all", "orders")
+#: Records per history answer: their base64 stays well inside a socket line (1 MiB).
+HISTORY_CHUNK = 2048
 
 
 @dataclass
@@ -98,7 +108,10 @@ class Remote:
         self._nats: Client | None = None
         self.groups = {g.name for g in groups(ctx.topology)}
         self.table = LatestTable(ctx.paths.bus, self.broker)
-        self.ring = TickRing(ctx.paths.bus, self.broker, table=self.table)
+        node = cluster.nodes.get(self.node)
+        capacity = (node.ring_capacity if node is not None else None) or DEFAULT_CAPACITY
+        self.ring = TickRing(ctx.paths.bus, self.broker, table=self.table, capacity=capacity)
+        self.replayed = 0  # records handed to hosts from JetStream
 
     # -- the process ------------------------------------------------------------------------
     async def run(self) -> int:
@@ -153,7 +166,8 @@ class Remote:
         child.write_state(self.ctx.paths.run_dir, self.ctx.spec.name, {
             "written": self.written, "cursor": self.ring.cursor, "epoch": self.epoch,
             "clients": len(self.clients), "symbols": len(self._want()),
-            "live": self._health()[0], "reason": self._health()[1]})
+            "live": self._health()[0], "reason": self._health()[1],
+            **({"replayed": self.replayed} if self.cluster.jetstream is not None else {})})
 
     # -- NATS -------------------------------------------------------------------------------
     async def _on_nats(self, connected: bool, why: str) -> None:
@@ -284,7 +298,8 @@ class Remote:
         if op == "hello":
             client.name = str(msg.get("client", "?"))
             self._send(client, {"op": "hello", "ok": True, "broker": self.broker, "v": 1,
-                                "bus": {"ring": self.ring.name, "table": self.table.name},
+                                "bus": {"ring": self.ring.name, "table": self.table.name,
+                                        "history": self.cluster.jetstream is not None},
                                 "node": self.node})
             live = self._health()
             self._send(client, {"op": "health", "live": live[0], "reason": live[1],
@@ -303,10 +318,32 @@ class Remote:
                 "clients": len(self.clients), "ticks": self.written}})
         elif op in ORDER_OPS:
             await self._order(client, str(op), rid, msg)
+        elif op == "history":
+            self._send(client, {"op": "reply", "id": rid, **await self._history(msg)})
         else:
             self._send(client, {"op": "reply", "id": rid, "ok": False,
                                 "error": f"{op!r} is not served on a remote node; run it on "
                                          f"the node of broker '{self.broker}'"})
+
+    async def _history(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Records of this epoch from the gateway's JetStream stream, for a host catching up."""
+        if self.cluster.jetstream is None:
+            return {"ok": False, "error": "no history: settings.cluster.jetstream is off"}
+        try:
+            first, last = int(msg["from"]), int(msg["to"])
+        except (KeyError, TypeError, ValueError):
+            return {"ok": False, "error": "history needs integer 'from' and 'to' seqs"}
+        if self.epoch is None:
+            return {"ok": False, "error": "no tick of the gateway has arrived yet"}
+        try:
+            records, after = await history.fetch(self._nc().jetstream(), self.desk,
+                                                 self.broker, self.epoch, first, last,
+                                                 HISTORY_CHUNK)
+        except history.HistoryError as exc:
+            return {"ok": False, "error": f"JetStream history of broker '{self.broker}': {exc}"}
+        self.replayed += len(records) // RECORD_SIZE
+        return {"ok": True, "records": base64.b64encode(records).decode("ascii"),
+                "next": after}
 
     async def _order(self, client: Local, op: str, rid: Any, msg: dict[str, Any]) -> None:
         """An order message to the gateway's node; refused here when it cannot get there."""

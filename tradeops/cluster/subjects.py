@@ -1,6 +1,8 @@
 """The NATS subjects of a desk: one place that names them, for both ends of a bridge.
 
-    tradeops.DESK.tick.BROKER.SYMBOL   batches of a broker's bus records (wire.py)
+    tradeops.DESK.tick.BROKER.SYMBOL   batches of a broker's bus records (wire.py); with
+                                       settings.cluster.jetstream also kept on JetStream, in
+                                       the stream `tradeops-DESK-tick-BROKER` (history.py)
     tradeops.DESK.ctl.BROKER           a remote node's interest: request/reply (JSON)
     tradeops.DESK.health.BROKER        the gateway's liveness, on change and every second
     tradeops.DESK.order.BROKER         a remote host's order message: request/reply (JSON)
@@ -50,6 +52,11 @@ def ticks(desk: str, broker: str, symbol: str | None = None) -> str:
     """The subject of one symbol's ticks; without a symbol, all of the broker's (wildcard)."""
     token = escape_symbol(symbol) if symbol is not None else "*"
     return f"tradeops.{desk}.tick.{broker}.{token}"
+
+
+def all_ticks(desk: str, broker: str) -> str:
+    """Every tick subject of the broker, however many tokens (what its stream captures)."""
+    return f"tradeops.{desk}.tick.{broker}.>"
 
 
 def control(desk: str, broker: str) -> str:

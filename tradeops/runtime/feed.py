@@ -1,12 +1,16 @@
 """One broker as a host sees it: its gateway connection (the lease) and its bus.
 
 Wraps the ring reader, the latest-value table and the book table of a broker, and the
-gateway client through which the host subscribes.
+gateway client through which the host subscribes. A host resuming (`resume: replay`) after
+more than its ring holds catches up from the gateway's history first, where there is one
+(catchup.py); where there is none, the ticks it missed are lost, and said so.
 """
 
 from __future__ import annotations
 
 from typing import Literal
+
+from loguru import logger
 
 from tradeops.bus.books import BookReader
 from tradeops.bus.reader import RingReader
@@ -14,6 +18,7 @@ from tradeops.bus.table import TableReader
 from tradeops.gateway.client import GatewayClient
 from tradeops.protocol.book import Book
 from tradeops.protocol.tick import Tick
+from tradeops.runtime.catchup import CatchUp
 
 BATCH = 1024
 
@@ -40,6 +45,10 @@ class BrokerFeed:
         self.cursor = reader.next_seq - 1  # the newest seq handed to strategies
         self.epoch = reader.epoch
         self._lost_seen = 0
+        #: Missed ticks still being fetched from the gateway's history (None: reading the ring).
+        self.catching_up: CatchUp | None = None
+        self._caught_up: CatchUp | None = None  # the last catch-up: its gaps count as lost
+        self._gone_seen = 0
 
     @classmethod
     def open(
@@ -68,20 +77,50 @@ class BrokerFeed:
             books: BookReader | None = BookReader(topology, broker)
         except FileNotFoundError:
             books = None
-        return cls(broker, topology, client, reader, table, books)
+        feed = cls(broker, topology, client, reader, table, books)
+        if start_after is not None and reader.epoch == start_after[0]:
+            missed = start_after[1] + 1
+            if reader.next_seq > missed:  # the ring no longer holds where the host stopped
+                feed._missed(missed)
+        return feed
+
+    def _missed(self, first: int) -> None:
+        """The ring begins after `first`: catch up from the gateway's history if it keeps one."""
+        if not self.client.bus.get("history"):
+            # A remote node's stand-in says whether it keeps one; a gateway never does.
+            hint = (" and its gateway keeps no history (settings.cluster.jetstream is off)"
+                    if "history" in self.client.bus else "")
+            logger.warning("{} ticks of broker '{}' are gone (seq {}-{}): the ring no longer "
+                           "holds them{}", self.reader.next_seq - first, self.broker, first,
+                           self.reader.next_seq - 1, hint)
+            return
+        self.catching_up = self._caught_up = CatchUp(self.broker, self.client, self.reader,
+                                                     first)
+        self.cursor = first - 1
+        self._lost_seen = self.reader.lost  # skipped in the ring, not lost: fetched instead
 
     def read(self) -> list[Tick]:
         # A replaced ring (the gateway restarted) also closes the gateway connection; the host
         # reconnects both when the client reports it.
+        if self.catching_up is not None:
+            missed = self.catching_up.take(BATCH)
+            if missed is not None:
+                self.cursor = missed[-1].seq
+                return missed
+            self.catching_up = None
         ticks = self.reader.read(BATCH, 0.0)
         if ticks:
             self.cursor = ticks[-1].seq
         return ticks
 
     def take_lost(self) -> int:
-        """Ticks lost to laps since the last call."""
+        """Ticks lost (to laps, or gone from both the ring and the history) since the last
+        call."""
         lost = self.reader.lost - self._lost_seen
         self._lost_seen = self.reader.lost
+        if self._caught_up is not None:
+            lost += self._caught_up.gone - self._gone_seen
+            self._gone_seen = self._caught_up.gone
         return lost
 
     def wait(self, timeout: float, also: list[int] | None = None) -> bool:
@@ -94,7 +133,8 @@ class BrokerFeed:
         any gateway message ends the wait."""
         share = timeout / max(1, len(feeds))
         sockets = [f.client.fileno() for f in feeds]
-        return any(feed.reader.available or feed.wait(share, sockets) for feed in feeds)
+        return any(feed.catching_up is not None or feed.reader.available
+                   or feed.wait(share, sockets) for feed in feeds)
 
     def last(self, symbol: str) -> Tick | None:
         """The newest trade or quote of `symbol` from the latest-value table."""

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from tradeops.protocol.modes import BaseMode, Mode, make
-from tradeops.topology.units import Duration, Rate, RateLimit
+from tradeops.topology.units import Duration, Rate, RateLimit, Size
 
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]{0,47}$"
 TOPOLOGY_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
@@ -211,6 +211,46 @@ class ClusterNode(Frozen):
     cores: int | None = Field(
         None, gt=0, description="cores the node has: pins placed on it must fit"
     )
+    ring_capacity: int | None = Field(
+        None, description="ticks of history each gateway stand-in's ring on this node keeps "
+        "(a power of two, at least 64; default 262144)",
+    )
+
+    @field_validator("ring_capacity")
+    @classmethod
+    def _power_of_two(cls, value: int | None) -> int | None:
+        if value is not None and (value < 64 or value & (value - 1)):
+            raise ValueError(f"ring_capacity must be a power of two, at least 64 (e.g. 1024 or "
+                             f"262144), not {value}")
+        return value
+
+
+#: JetStream's retention when `jetstream: on` names no bound.
+JETSTREAM_MAX_AGE = 3600.0
+JETSTREAM_MAX_BYTES = 1 << 30
+
+
+class JetStream(Frozen):
+    """A durable, bounded history of a broker's ticks on JetStream (docs/cluster.md)."""
+
+    max_age: Duration | None = Field(
+        JETSTREAM_MAX_AGE, description="ticks older than this leave the stream (null: no age "
+        "bound)"
+    )
+    max_bytes: Size | None = Field(
+        JETSTREAM_MAX_BYTES, description="the stream of each broker keeps at most this much, "
+        "dropping its oldest ticks (null: no size bound)"
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> JetStream:
+        if self.max_age is None and self.max_bytes is None:
+            raise ValueError("a JetStream history must be bounded: set max_age (e.g. 1h) "
+                             "and/or max_bytes (e.g. 1GiB)")
+        if self.max_bytes is not None and self.max_bytes < 1 << 20:
+            raise ValueError(f"max_bytes of {self.max_bytes} bytes holds almost nothing; "
+                             "give at least 1MiB")
+        return self
 
 
 class Cluster(Frozen):
@@ -226,6 +266,19 @@ class Cluster(Frozen):
     grace: Duration = Field(
         5.0, description="a remote node silent this long loses its subscriptions at a gateway"
     )
+    jetstream: JetStream | None = Field(
+        None, description="keep each broker's ticks on JetStream too, so a host restarted "
+        "with resume: replay on a remote node catches up (on, off, or {max_age, max_bytes})"
+    )
+
+    @field_validator("jetstream", mode="before")
+    @classmethod
+    def _on_off(cls, value: Any) -> Any:
+        if value is True or value == "on":
+            return {}
+        if value is False or value == "off":
+            return None
+        return value
 
     @field_validator("token", mode="before")
     @classmethod

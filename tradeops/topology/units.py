@@ -1,4 +1,5 @@
-"""Values written as text in a topology: durations (`500ms`, `30s`, `5m`), rates (`200/min`)."""
+"""Values written as text in a topology: durations (`500ms`, `30s`, `5m`), rates (`200/min`),
+sizes (`512MiB`, `1GB`)."""
 
 from __future__ import annotations
 
@@ -95,5 +96,49 @@ RateLimit = Annotated[
     WithJsonSchema(
         {"type": "string", "pattern": RATE_PATTERN,
          "description": "a rate: 200/min, 10/s, 5000/h, 3/10s"}
+    ),
+]
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$")
+_BYTES = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
+SIZE_PATTERN = r"^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*$"
+
+
+def parse_size(value: Any) -> int:
+    """`512MiB`, `1GB`, `64KiB` or a bare number of bytes, to bytes."""
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 512MiB or 1GB")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str) and (m := _SIZE.match(value)):
+        size = int(float(m.group(1)) * _BYTES[m.group(2)])
+    else:
+        raise ValueError(f"{value!r} is not a size; write it as 512MiB, 1GiB or 2GB")
+    if size <= 0:
+        raise ValueError("a size must be greater than zero")
+    return size
+
+
+def format_size(size: int) -> str:
+    for unit in ("TiB", "GiB", "MiB", "KiB"):
+        if size >= _BYTES[unit] and size % _BYTES[unit] == 0:
+            return f"{size // _BYTES[unit]}{unit}"
+    return f"{size}B"
+
+
+Size = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    PlainSerializer(format_size, return_type=str),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": SIZE_PATTERN},
+                {"type": "integer", "exclusiveMinimum": 0},
+            ],
+            "description": "a size: 512MiB, 1GiB, 2GB, or a number of bytes",
+        }
     ),
 ]
