@@ -40,17 +40,24 @@ class NatsServer:
     """A real nats-server on a free loopback port, which a test may stop and start again;
     with a `store` dir, with JetStream keeping its streams there."""
 
-    def __init__(self, log: Path, store: Path | None = None) -> None:
+    def __init__(self, log: Path, store: Path | None = None, config: str = "") -> None:
         self.port = free_port()
         self.log = log
         self.store = store
+        # Extra server configuration (TLS, users): written to a file beside the log.
+        self.config = config
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         jetstream = ["-js", "-sd", str(self.store)] if self.store is not None else []
+        conf: list[str] = []
+        if self.config:
+            file = self.log.with_suffix(".conf")
+            file.write_text(self.config)
+            conf = ["-c", str(file)]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [str(NATS_SERVER), "-a", "127.0.0.1", "-p", str(self.port), *jetstream],
+                [str(NATS_SERVER), *conf, "-a", "127.0.0.1", "-p", str(self.port), *jetstream],
                 stdout=log, stderr=subprocess.STDOUT)
         proc = self.proc
         wait_for(lambda: answers(self.port) or proc.poll() is not None, 30, "nats-server")

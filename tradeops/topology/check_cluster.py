@@ -6,6 +6,7 @@ the desk runs on one machine as before.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 
@@ -55,6 +56,22 @@ def check_cluster(loaded: Loaded, topo: m.Topology) -> None:
                 E, "nats-url", where, f"'{url}' is not a NATS server address",
                 "write nats://HOST:PORT (tls://HOST:PORT for TLS), e.g. nats://10.0.0.5:4222",
                 name=url,
+            ))
+    files: list[tuple[tuple[str | int, ...], str | None]] = [
+        (("settings", "cluster", "credentials"), cluster.credentials),
+        (("settings", "cluster", "nkey"), cluster.nkey),
+    ]
+    if cluster.tls is not None:
+        files += [(("settings", "cluster", "tls", k), getattr(cluster.tls, k))
+                  for k in ("ca", "cert", "key")]
+    for path, file in files:
+        if file is not None and not os.path.isfile(file):
+            # A warning: validate may run where the desk's secrets are not (CI).
+            loaded.findings.append(loaded.finding(
+                W, "cluster-file-missing", path,
+                f"{'.'.join(map(str, path))} names {file}, which is not a file on this machine",
+                "put the file there on every node before `tradeops up` (or fix the path)",
+                name=file,
             ))
     known = list(cluster.nodes)
     for path, what, node in placements(topo):

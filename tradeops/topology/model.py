@@ -8,6 +8,7 @@ span several parts of the file (references, capacity, pins) live in ``check.py``
 from __future__ import annotations
 
 import datetime
+import os
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -253,6 +254,48 @@ class JetStream(Frozen):
         return self
 
 
+def _absolute_file(value: str | None, key: str) -> str | None:
+    """A file path of the cluster settings, `~` expanded; it must be absolute, since the
+    desk's processes run from their own run directory on each node."""
+    if value is None or value == "":
+        return None
+    path = os.path.expanduser(value)
+    if not os.path.isabs(path):
+        raise ValueError(f"{key} must be an absolute path (or start with ~), not {value!r}: "
+                         "each node's processes run from their own directory")
+    return path
+
+
+class ClusterTls(Frozen):
+    """TLS to the NATS servers (docs/cluster.md, "Security")."""
+
+    ca: str | None = Field(
+        None, description="CA certificate file the servers' certificates must chain to "
+        "(default: the system's trusted CAs)"
+    )
+    cert: str | None = Field(
+        None, description="this desk's client certificate file, for servers that verify "
+        "clients (with `key`)"
+    )
+    key: str | None = Field(None, description="the client certificate's private key file")
+    hostname: str | None = Field(
+        None, description="the name the servers' certificates must carry (default: the host "
+        "of each URL)"
+    )
+
+    @field_validator("ca", "cert", "key", mode="after")
+    @classmethod
+    def _absolute(cls, value: str | None, info: Any) -> str | None:
+        return _absolute_file(value, f"settings.cluster.tls.{info.field_name}")
+
+    @model_validator(mode="after")
+    def _pair(self) -> ClusterTls:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("tls.cert and tls.key go together: give both (a client "
+                             "certificate and its private key) or neither")
+        return self
+
+
 class Cluster(Frozen):
     """One desk over several nodes, joined by NATS (docs/cluster.md)."""
 
@@ -260,6 +303,18 @@ class Cluster(Frozen):
         description="the NATS server(s): nats://HOST:PORT (tls://HOST:PORT for TLS)"
     )
     token: SecretStr | None = Field(None, description="the NATS server's auth token")
+    credentials: str | None = Field(
+        None, description="a NATS credentials file (.creds: a user JWT and its NKey seed), "
+        "for servers run in operator mode; an absolute path"
+    )
+    nkey: str | None = Field(
+        None, description="a file holding an NKey user seed (SU...), for servers that list "
+        "their users by NKey; an absolute path"
+    )
+    tls: ClusterTls | None = Field(
+        None, description="TLS to the servers: {ca, cert, key, hostname}; tls:// URLs use TLS "
+        "even without it (the system's CAs)"
+    )
     nodes: dict[Name, ClusterNode] = Field(
         min_length=1, description="the desk's nodes; what names no node runs on the first"
     )
@@ -284,6 +339,19 @@ class Cluster(Frozen):
     @classmethod
     def _empty_token_is_none(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("credentials", "nkey", mode="after")
+    @classmethod
+    def _absolute(cls, value: str | None, info: Any) -> str | None:
+        return _absolute_file(value, f"settings.cluster.{info.field_name}")
+
+    @model_validator(mode="after")
+    def _one_login(self) -> Cluster:
+        given = [k for k in ("token", "credentials", "nkey") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ValueError(f"settings.cluster has {' and '.join(given)}: a NATS login is "
+                             "one of token, credentials or nkey; keep the one your server uses")
+        return self
 
     @property
     def servers(self) -> list[str]:
