@@ -117,7 +117,7 @@ def test_the_link_logs_in_with_tls_a_client_certificate_and_an_nkey_and_says_wha
     assert round_trip(settings(server.port, pki, seed)) == b"hello"
     # Without a client certificate the server ends the TLS handshake: said at once, not
     # retried forever as an unreachable server would be.
-    with pytest.raises(ConnectionError, match="refused this desk: SSLError.*certificate required"):
+    with pytest.raises(ConnectionError, match=r"refused this desk: SSLError.*certificate required"):
         round_trip(settings(server.port, pki, seed, cert=False))
     # A seed the server does not know is refused, with the same advice.
     with pytest.raises(ConnectionError, match=r"refused this desk: .*Authorization.*login"):
