@@ -14,10 +14,10 @@ wants, and `remote-BROKER` on such a node, in the gateway's place (its socket, i
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from tradeops.topology.model import Topology
-from tradeops.topology.plan import groups
+if TYPE_CHECKING:  # a strategy host imports this module; it must not load the model
+    from tradeops.topology.model import Topology
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,8 @@ def process_specs(topology: Topology, node: str | None = None) -> list[ProcessSp
 
 
 def _all_specs(topology: Topology) -> list[ProcessSpec]:
+    from tradeops.topology.plan import groups
+
     specs: list[ProcessSpec] = []
     for name, broker in topology.brokers.items():
         if broker.adapter == "sim":

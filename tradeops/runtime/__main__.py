@@ -2,7 +2,6 @@
 
 import sys
 
-from tradeops.process.entry import run_role
-from tradeops.runtime.host import run_host
+from tradeops.runtime.launch import main
 
-sys.exit(run_role("host", run_host))
+sys.exit(main())
