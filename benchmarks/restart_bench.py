@@ -58,7 +58,7 @@ def topology(tmp: Path, name: str, groups: int) -> Path:
 def bare_processes(n: int) -> float:
     start = time.perf_counter()
     procs = [
-        subprocess.Popen([sys.executable, "-c", "import tradeops.runtime.host"]) for _ in range(n)
+        subprocess.Popen([sys.executable, "-c", "import tradeops.runtime.launch"]) for _ in range(n)
     ]
     for p in procs:
         p.wait()
