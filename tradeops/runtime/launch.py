@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def start(launch: Launch, paths: RunPaths, topology_file: Path) -> int:
+    """Logging, pins and stop signals, then the host until it stops; its exit status.
+    Strategy modules import from the topology's folder too, as `validate` imports them."""
     spec = launch.spec
     stop = entry.prepare(spec, paths)
     return entry.guarded(spec, lambda: run_host(
