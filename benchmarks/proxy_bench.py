@@ -295,7 +295,8 @@ def _line(row: dict[str, Any]) -> str:
 def report(rows: list[dict[str, Any]], args: argparse.Namespace, seconds: float) -> str:
     data = [r for r in rows if "path" in r]
     lines = [
-        f"`benchmarks/proxy_bench.py` on {machine()}; whole run {seconds:.0f} s.",
+        f"`benchmarks/proxy_bench.py` on {machine()}; whole run {seconds:.0f} s; load "
+        f"average {args.load:.1f} at the start.",
         "A desk of real processes (`tradeops up`: sim, gateway, proxy); clients in two worker",
         f"processes, each subscribing {PER_CLIENT} of {len(SYMBOLS)} symbols (trades and "
         f"quotes; client i takes symbols i..i+{PER_CLIENT - 1}, so",
@@ -388,6 +389,7 @@ def main() -> None:
                         help="run the most clients again at this many times the rate (0: skip)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    args.load = os.getloadavg()[0]  # other work on the machine shows in every figure
     started = time.monotonic()
     rows = run(args)
     body = report(rows, args, time.monotonic() - started)
