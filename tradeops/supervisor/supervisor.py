@@ -476,7 +476,12 @@ class Supervisor:
         c.problems.clear()  # a new process: what the last one reported is gone with it
         c.fatal = ""
         c.detail.pop("left_working", None)
-        config = self._host_launch(spec) if spec.role == "host" else None
+        config = None
+        if spec.role == "host":
+            try:
+                config = self._host_launch(spec)
+            except Exception:  # never the supervisor's end: the host reads the file itself
+                config = None
         try:
             popen = children.start(c, argv, {**os.environ, **self._sim_env}, config)
         except OSError as exc:
