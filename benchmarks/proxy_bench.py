@@ -68,8 +68,6 @@ async def _client(path: str, url: str, codec: str, symbols: list[str], start: fl
                   out: dict[str, Any]) -> None:
     from websockets.asyncio.client import connect
 
-    from tradeops.protocol.alpaca import to_ns
-
     headers = {"Content-Type": "application/msgpack"} if codec == "msgpack" else {}
 
     def encode(message: dict[str, Any]) -> str | bytes:
@@ -92,30 +90,37 @@ async def _client(path: str, url: str, codec: str, symbols: list[str], start: fl
             await ws.recv()
             await ws.send(encode({"action": "subscribe", "trades": symbols, "quotes": symbols}))
         lat_rx, lat_ts = out["rx"], out["ts"]
-        while True:
-            remaining = end - time.time()
-            if remaining <= 0:
-                return
-            try:
-                data = await asyncio.wait_for(ws.recv(), remaining)
-            except TimeoutError:
-                return
-            message = decode(data)
-            now = time.time_ns()
-            if now / 1e9 < start:
-                continue
-            if path == "proxy":
-                if not isinstance(message, dict) or message.get("op") != "ticks":
-                    continue
-                for tick in message["ticks"]:
-                    lat_rx.append(now - tick["rx"])
-                    lat_ts.append(now - tick["ts"])
-                out["n"] += len(message["ticks"])
-            else:
-                for item in message:
-                    if item.get("T") in ("t", "q"):
-                        lat_ts.append(now - to_ns(item["t"]))
-                        out["n"] += 1
+        # One deadline for the whole window: a wait_for per message made a task per message,
+        # client work that showed up as latency once 100 clients shared two processes.
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout_at(loop.time() + max(0.0, end - time.time())):
+                async for data in ws:
+                    _take(path, decode(data), start, lat_rx, lat_ts, out)
+        except TimeoutError:
+            return
+
+
+def _take(path: str, message: Any, start: float, lat_rx: list[int], lat_ts: list[int],
+          out: dict[str, Any]) -> None:
+    """Count one decoded message, its latencies stamped now that the client holds it."""
+    from tradeops.protocol.alpaca import to_ns
+
+    now = time.time_ns()
+    if now / 1e9 < start:
+        return
+    if path == "proxy":
+        if not isinstance(message, dict) or message.get("op") != "ticks":
+            return
+        for tick in message["ticks"]:
+            lat_rx.append(now - tick["rx"])
+            lat_ts.append(now - tick["ts"])
+        out["n"] += len(message["ticks"])
+    else:
+        for item in message:
+            if item.get("T") in ("t", "q"):
+                lat_ts.append(now - to_ns(item["t"]))
+                out["n"] += 1
 
 
 def _bus_reader(topology: str, start: float, end: float, out: dict[str, Any]) -> None:
@@ -290,7 +295,8 @@ def _line(row: dict[str, Any]) -> str:
 def report(rows: list[dict[str, Any]], args: argparse.Namespace, seconds: float) -> str:
     data = [r for r in rows if "path" in r]
     lines = [
-        f"`benchmarks/proxy_bench.py` on {machine()}; whole run {seconds:.0f} s.",
+        f"`benchmarks/proxy_bench.py` on {machine()}; whole run {seconds:.0f} s; load "
+        f"average {args.load:.1f} at the start.",
         "A desk of real processes (`tradeops up`: sim, gateway, proxy); clients in two worker",
         f"processes, each subscribing {PER_CLIENT} of {len(SYMBOLS)} symbols (trades and "
         f"quotes; client i takes symbols i..i+{PER_CLIENT - 1}, so",
@@ -383,6 +389,7 @@ def main() -> None:
                         help="run the most clients again at this many times the rate (0: skip)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    args.load = os.getloadavg()[0]  # other work on the machine shows in every figure
     started = time.monotonic()
     rows = run(args)
     body = report(rows, args, time.monotonic() - started)

@@ -14,6 +14,7 @@ Run: .venv/bin/python benchmarks/restart_bench.py
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -58,7 +59,7 @@ def topology(tmp: Path, name: str, groups: int) -> Path:
 def bare_processes(n: int) -> float:
     start = time.perf_counter()
     procs = [
-        subprocess.Popen([sys.executable, "-c", "import tradeops.runtime.host"]) for _ in range(n)
+        subprocess.Popen([sys.executable, "-c", "import tradeops.runtime.launch"]) for _ in range(n)
     ]
     for p in procs:
         p.wait()
@@ -98,6 +99,7 @@ def restart_time(rounds: int) -> list[float]:
 
 
 def main() -> None:
+    load = os.getloadavg()[0]  # other work on the machine: what the floor column also shows
     rows = []
     rss_all: list[int] = []
     for groups in (1, 10):
@@ -113,8 +115,9 @@ def main() -> None:
     up10 = rows[1][1]
     body = (
         f"""
-`benchmarks/restart_bench.py` on {machine()}. Real processes through the CLI: a simulated
-exchange, its gateway and N strategy hosts (one strategy each), median of 3 runs.
+`benchmarks/restart_bench.py` on {machine()}; load average {load:.1f} at the start. Real
+processes through the CLI: a simulated exchange, its gateway and N strategy hosts (one
+strategy each), median of 3 runs.
 
 | groups | `up --detach` until all ready | floor: N+2 bare Pythons importing the host | ratio |
 |---|---|---|---|

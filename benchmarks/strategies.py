@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -17,8 +18,11 @@ class FirstTick(Strategy):
     def on_tick(self, tick: Any) -> None:
         if not self._done:
             self._done = True
-            with open(self.params["out"], "w") as f:
-                f.write(repr(time.time()))
+            now = repr(time.time())
+            tmp = self.params["out"] + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(now)
+            os.replace(tmp, self.params["out"])  # a reader never sees it half written
 
 
 class RoundTrip(Strategy):

@@ -29,14 +29,17 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _build() -> "typer.Typer":
+#: Commands that drive a running desk, built alone when one of them is run: `restart` is on
+#: the way from the user's Enter to the restarted strategy's first tick (issue 13), and the
+#: other command modules (the cluster, recording, sim and proxy commands) are not.
+DRIVE_COMMANDS = frozenset({"status", "restart", "stop", "start", "down"})
+
+
+def _build(only: str | None = None) -> "typer.Typer":
+    """The typer app; with `only` one of DRIVE_COMMANDS, an app of those commands alone
+    (the same commands, options and help; the root's --help still lists everything)."""
     import typer
 
-    from tradeops.cluster import cli as cluster_cli
-    from tradeops.recording import cli as data_cli
-    from tradeops.sim import cli as sim_cli
-    from tradeops.supervisor import cli as desk_cli
-    from tradeops.supervisor import proxy_cli
     from tradeops.supervisor.cli.common import Format, tool_settings
 
     built = typer.Typer(
@@ -55,6 +58,12 @@ def _build() -> "typer.Typer":
         ] = False,
     ) -> None:
         """tradeops: brokers, strategies and processes declared in one topology file."""
+
+    if only in DRIVE_COMMANDS:
+        from tradeops.supervisor.cli import drive
+
+        drive.register(built)
+        return built
 
     @built.command()
     def validate(
@@ -98,6 +107,12 @@ def _build() -> "typer.Typer":
 
         typer.echo(schema_text(), nl=False)
 
+    from tradeops.cluster import cli as cluster_cli
+    from tradeops.recording import cli as data_cli
+    from tradeops.sim import cli as sim_cli
+    from tradeops.supervisor import cli as desk_cli
+    from tradeops.supervisor import proxy_cli
+
     desk_cli.register(built)
     sim_cli.register(built)
     proxy_cli.register(built)
@@ -119,6 +134,9 @@ def main() -> None:
     line its option prints); anything else runs the app."""
     if sys.argv[1:] == ["--version"]:
         sys.stdout.write(f"tradeops {__version__}\n")
+        return
+    if len(sys.argv) > 1 and sys.argv[1] in DRIVE_COMMANDS:
+        _build(sys.argv[1])()
         return
     __getattr__("app")()
 

@@ -76,6 +76,23 @@ def test_each_symbols_ticks_are_encoded_once_for_every_client(
     assert sorted(encoded) == list(range(1, 31))  # each tick once, whoever wants it
 
 
+@pytest.mark.parametrize("codec", [Codec.JSON, Codec.MSGPACK])
+def test_clients_holding_the_same_symbols_and_kinds_share_one_message(codec: Codec) -> None:
+    ticks = batch(30)
+    symbols, groups = grouped(ticks)
+    cache: dict[str, Any] = {}
+    same = [native_session(codec, "quote", ["AAPL", "SPY"]) for _ in range(3)]
+    trades = native_session(codec, "trade", ["AAPL", "SPY"])
+    counts = [s.symbol_ticks("sim", symbols, groups, cache) for s in [*same, trades]]
+    assert counts == [20, 20, 20, 10]
+    frames = [s.take() for s in [*same, trades]]
+    assert frames[0][0][0] is frames[1][0][0] is frames[2][0][0]  # encoded once, shared
+    assert frames[3][0][0] != frames[0][0][0]  # other kinds: a message of its own
+    flat = native_session(codec, "quote", ["AAPL", "SPY"])
+    flat.ticks("sim", ticks, {})
+    assert decoded(frames[2]) == decoded(flat.take())
+
+
 def test_alpaca_grouped_frames_are_the_per_tick_frames() -> None:
     ticks = batch(12)
     symbols, groups = grouped(ticks)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tests.topology.helpers import base, codes, only, run
 from tradeops.process.paths import RunPaths
-from tradeops.process.spec import process_specs
+from tradeops.process.spec import TIERS, process_specs
 from tradeops.proxy.config import ProxyConfig
 from tradeops.topology.findings import Severity
 from tradeops.topology.model import Topology
@@ -55,12 +55,15 @@ def topology(proxy: dict[str, object]) -> Topology:
     })  # fmt: skip
 
 
-def test_the_proxy_is_one_process_in_tier_two_only_when_enabled() -> None:
+def test_the_proxy_is_one_process_starting_with_the_hosts_only_when_enabled() -> None:
     specs = process_specs(topology({}))
     (proxy,) = [s for s in specs if s.role == "proxy"]
-    assert proxy.name == "proxy" and proxy.tier == 2 and proxy.restart.policy == "always"
+    assert proxy.name == "proxy" and proxy.tier == TIERS["host"]
+    assert proxy.restart.policy == "always"
+    gateways = [s.tier for s in specs if s.role == "gateway"]
+    assert proxy.tier > max(gateways)  # it links to the gateways; nothing waits for it
     tiers = [s.tier for s in specs]
-    assert tiers == sorted(tiers)  # start order: sims, gateways, proxy, hosts
+    assert tiers == sorted(tiers)  # start order: sims, gateways, then proxy and hosts
     assert all(s.role != "proxy" for s in process_specs(topology({"enabled": False})))
 
 

@@ -20,6 +20,7 @@ from tradeops.process.paths import RunPaths
 from tradeops.process.spec import ProcessSpec
 from tradeops.protocol.book import Book
 from tradeops.protocol.tick import Tick
+from tradeops.runtime.config import HostConfig
 from tradeops.runtime.host import Host
 from tradeops.runtime.host_stats import StuckReports
 from tradeops.topology.load import load_topology
@@ -133,7 +134,8 @@ def make(tmp_path: Path) -> Iterator[Make]:
             feeds.append(FakeFeed(broker, FakeClient(default if first is None else first)))
             return feeds[-1]
 
-        host = Host(topology, ProcessSpec("bundle", "host", strategies=names),
+        host = Host(HostConfig.of(topology, "bundle", names),
+                    ProcessSpec("bundle", "host", strategies=names),
                     RunPaths(tmp_path, "hosting"), tmp_path, lambda: 1.7e9,
                     monotonic=clock or Clock(), connect=connect)  # type: ignore[arg-type]
         host.start()

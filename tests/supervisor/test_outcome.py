@@ -35,6 +35,16 @@ def test_the_reason_is_what_the_process_said_last_about_a_problem() -> None:
     assert verdict.problems == ["proxy: backoff: OSError: address 127.0.0.1:8765 already in use"]
 
 
+def test_a_crash_without_a_word_is_named_by_how_it_ended_not_by_a_warning_before() -> None:
+    words = LastWords(lambda line: None)
+    words("group | WARNING | sim is not safe to trade: no market data yet")
+    words("slow | INFO    | connecting to the gateway")
+    verdict = judge([row("group", "backoff", "exited with status 3"), row("slow", "starting")],
+                    words.problem, words.last)  # fmt: skip
+    assert verdict.problems == ["group: backoff: exited with status 3",
+                                "slow: starting: connecting to the gateway"]
+
+
 def test_without_words_the_lifecycle_reason_is_given() -> None:
     verdict = judge([row("g", "fatal", "exited with status 3; left down")], lambda n: "")
     assert verdict.problems == ["g: fatal: exited with status 3; left down"]

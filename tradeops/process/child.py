@@ -212,9 +212,14 @@ def read_state(run_dir: Path, name: str) -> dict[str, Any]:
         return {}
 
 
+_stop_fd: int | None = None
+
+
 def stop_on_signals(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT set `stop` (the role's loop notices and shuts down cleanly).
-    SIGUSR1 prints every thread's stack to the log, for a process that seems stuck."""
+    """SIGTERM and SIGINT set `stop` (the role's loop notices and shuts down cleanly), and
+    make `stop_wakeup()` readable. SIGUSR1 prints every thread's stack to the log, for a
+    process that seems stuck."""
+    global _stop_fd
     faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     def handler(signum: int, frame: object) -> None:
@@ -222,3 +227,17 @@ def stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    if _stop_fd is None and threading.current_thread() is threading.main_thread():
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        _stop_fd = r
+
+
+def stop_wakeup() -> int | None:
+    """A file descriptor that becomes readable when a stop signal arrives: a loop that sleeps
+    in poll() waits on it too, so a stop ends the sleep at once instead of at its timeout
+    (Python retries an interrupted poll after running the handler). None before
+    `stop_on_signals`."""
+    return _stop_fd

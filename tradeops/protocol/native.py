@@ -164,12 +164,21 @@ def ticks_frame(codec: Codec, broker: str, items: list[bytes]) -> bytes:
 
 def ticks_frame_of(codec: Codec, broker: str, count: int, body: bytes) -> bytes:
     """A `ticks` message of `count` items already joined by `item_separator`."""
+    head = _HEADS.get((codec, broker))
+    if head is None:
+        if codec is Codec.MSGPACK:
+            head = b"\x83" + msgpack.packb("op") + msgpack.packb("ticks")
+            head += msgpack.packb("broker") + msgpack.packb(broker) + msgpack.packb("ticks")
+        else:
+            head = b'{"op":"ticks","broker":' + json.dumps(broker).encode() + b',"ticks":['
+        _HEADS[(codec, broker)] = head
     if codec is Codec.MSGPACK:
-        header = array_header(count)
-        head: bytes = msgpack.packb("op") + msgpack.packb("ticks") + msgpack.packb("broker")
-        head += msgpack.packb(broker) + msgpack.packb("ticks")
-        return b"\x83" + head + header + body
-    return b'{"op":"ticks","broker":' + json.dumps(broker).encode() + b',"ticks":[' + body + b"]}"
+        return head + array_header(count) + body
+    return head + body + b"]}"
+
+
+#: The bytes before the items of a `ticks` message, per (codec, broker): built once.
+_HEADS: dict[tuple[Codec, str], bytes] = {}
 
 
 @dataclass(frozen=True)
@@ -384,10 +393,26 @@ class NativeSession(DownstreamSession):
         self, broker: str, symbols: Sequence[bytes], groups: Groups, cache: Cache
     ) -> int:
         """One `ticks` message (or more past MAX_TICKS_PER_FRAME) of these symbols' ticks in
-        the gateway's order, each symbol's items encoded once per batch for every client."""
+        the gateway's order, each symbol's items encoded once per batch for every client, and
+        the whole message once for every client holding the same symbols and kinds."""
         wanted = self._index.get(broker)
         if not wanted:
             return 0
+        frames = cache.get(self._format + "/frames")
+        if frames is None:
+            frames = cache[self._format + "/frames"] = {}
+        key = (broker, *[(raw, wanted.get(raw)) for raw in symbols])
+        done = frames.get(key)
+        if done is not None:
+            self.out += done[1]
+            return int(done[0])
+        before = len(self.out)
+        n = self._symbol_ticks(broker, symbols, wanted, groups, cache)
+        frames[key] = (n, self.out[before:])
+        return n
+
+    def _symbol_ticks(self, broker: str, symbols: Sequence[bytes],
+                      wanted: dict[bytes, frozenset[int]], groups: Groups, cache: Cache) -> int:
         codec = self.codec
 
         def encode(tick: Tick) -> bytes:

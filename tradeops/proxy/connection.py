@@ -1,8 +1,15 @@
 """One websocket client of the proxy: its session, its bounded outbox, the task writing it.
 
-Nothing the fan-out does waits on a client: it appends encoded frames to the client's outbox
-and one writer task per client sends them. The outbox is bounded in messages
-(``settings.proxy.queue``); past the bound the server applies the slow-client policy:
+Nothing the fan-out does waits on a client. A batch's frames for one client are framed as
+websocket messages here (:func:`wire`: the 2-10 byte header of a server frame, no mask) and
+written to its socket in one ``transport.write``, while the socket keeps up; no task
+switch, no await and no websockets ``send`` per frame (issue 13: that was most of the
+proxy's CPU per delivery). Once the transport's buffer passes its high-water mark
+(websockets pauses writing), frames wait in the client's outbox instead, and the client's
+writer task sends everything waiting in one write each time the socket drains: a client
+that is behind gets its frames coalesced, not one write per batch. The outbox is bounded in
+messages (``settings.proxy.queue``); past the bound the server applies the slow-client
+policy:
 
 - ``drop``: the outbox is discarded, the client is told why (Alpaca's 407, the native
   ``slow-client`` error) and closed; a watchdog aborts the TCP connection if even that
@@ -31,7 +38,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame as WireFrame
 from websockets.frames import Opcode
-from websockets.protocol import Event
+from websockets.protocol import Event, State
 
 from tradeops.protocol.downstream import ClientFrame, DownstreamSession, Key, Result
 from tradeops.protocol.tick import Tick
@@ -42,6 +49,10 @@ SEND_BUFFER: Final = 256 * 1024
 #: How long a close (after an error or for a slow client) may take before the TCP
 #: connection is aborted.
 CLOSE_TIMEOUT: Final = 2.0
+
+
+#: Largest write the writer task makes at once from a backed-up outbox.
+WRITE_CHUNK: Final = 1 << 20
 
 
 class ClientSocket(ServerConnection):
@@ -56,9 +67,30 @@ class ClientSocket(ServerConnection):
         if isinstance(event, WireFrame) and event.opcode is Opcode.CLOSE and self.on_close_frame:
             self.on_close_frame()
 
+    def writable(self) -> bool:
+        """Open, and the transport below its high-water mark: a write goes out now."""
+        return self.protocol.state is State.OPEN and not self.paused
+
+    def write_wire(self, data: bytes) -> None:
+        """Write whole frames framed by `wire` (on the loop, between websockets' own writes,
+        which are whole frames too: a ping or the close)."""
+        self.transport.write(data)
+
+
+def wire(payload: bytes, text: bool) -> bytes:
+    """`payload` as one websocket frame from a server: FIN, text or binary, unmasked, no
+    extension (the proxy serves without compression); what websockets' `send` would write."""
+    n = len(payload)
+    first = 0x81 if text else 0x82
+    if n < 126:
+        return bytes((first, n)) + payload
+    if n < 65536:
+        return bytes((first, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((first, 127)) + n.to_bytes(8, "big") + payload
+
 
 class Connection:
-    def __init__(self, cid: int, ws: ServerConnection, path: str) -> None:
+    def __init__(self, cid: int, ws: ClientSocket, path: str) -> None:
         self.id = cid
         self.ws = ws
         self.path = path
@@ -66,7 +98,8 @@ class Connection:
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer or "")
         self.since = time.time()
         self.session: DownstreamSession | None = None
-        self.outbox: deque[tuple[bytes, bool, int]] = deque()
+        #: Framed bytes waiting for the socket to drain, and the messages (ticks) each holds.
+        self.outbox: deque[tuple[bytes, int]] = deque()
         self.queued = 0  # messages in the outbox
         self.sent = 0  # messages written
         self.conflated: dict[tuple[str, bytes, int], Tick] | None = None
@@ -78,6 +111,9 @@ class Connection:
         self.answered = asyncio.Event()
         self._wake = asyncio.Event()
         self._abort: asyncio.TimerHandle | None = None
+        # `wire` writes what websockets would only with no extension (the proxy serves with
+        # compression=None, so none is ever negotiated).
+        assert not ws.protocol.extensions, "the proxy's frames are written uncompressed"
         sock = ws.transport.get_extra_info("socket")  # asyncio's TransportSocket wrapper
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -86,12 +122,18 @@ class Connection:
 
     # -- queueing ---------------------------------------------------------------------------------
     def push(self, frames: list[ClientFrame], messages: int = 0) -> None:
-        """Queue frames; `messages` (ticks) are counted against the bound with the last one."""
+        """Send frames, or queue them while the socket is behind; `messages` (ticks) are what
+        they carry, counted against the bound while queued."""
         if not frames or self.close_request is not None:
             return
-        last = len(frames) - 1
-        for i, (payload, text) in enumerate(frames):
-            self.outbox.append((payload, text, messages if i == last else 0))
+        data = (wire(*frames[0]) if len(frames) == 1
+                else b"".join([wire(payload, text) for payload, text in frames]))
+        ws = self.ws
+        if not self.outbox and ws.writable():  # one write per client per batch
+            ws.write_wire(data)
+            self.sent += messages
+            return
+        self.outbox.append((data, messages))
         self.queued += messages
         self._wake.set()
 
@@ -134,6 +176,8 @@ class Connection:
 
     # -- the writer task --------------------------------------------------------------------------
     async def _write(self) -> None:
+        """Sends what waits in the outbox, all of it at once (up to WRITE_CHUNK) each time the
+        socket drains; idle while `push` writes straight through."""
         ws = self.ws
         try:
             while True:
@@ -147,8 +191,18 @@ class Connection:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
-                payload, text, count = self.outbox.popleft()
-                await ws.send(payload, text=text)
+                if not ws.writable():
+                    if ws.protocol.state is not State.OPEN:  # the client closed, or the
+                        return  # connection broke: nothing queued can reach it
+                    await ws.drain()  # until the transport is below its low-water mark
+                    continue
+                chunks, size, count = [], 0, 0
+                while self.outbox and size < WRITE_CHUNK:
+                    data, n = self.outbox.popleft()
+                    chunks.append(data)
+                    size += len(data)
+                    count += n
+                ws.write_wire(b"".join(chunks))
                 self.queued -= count
                 self.sent += count
             await asyncio.wait_for(ws.close(*self.close_request), CLOSE_TIMEOUT)

@@ -1,6 +1,6 @@
 """The proxy process: serve websockets until told to stop; publish status once a second.
 
-Started by the supervisor (tier 2, after the gateways) as
+Started by the supervisor (with the hosts, after the gateways) as
 ``python -m tradeops.proxy --topology FILE --name proxy --run-dir DIR``. It reports ready with
 the address it actually bound (``settings.proxy.listen`` with port 0 takes any free port; a
 restarted proxy binds the port its previous run had, when it is still free, so clients find it

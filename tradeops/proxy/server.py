@@ -153,9 +153,9 @@ class ProxyServer:
         assert ws.request is not None
         self._next_id += 1
         path = ws.request.path.split("?", 1)[0] or "/"
+        assert isinstance(ws, ClientSocket)  # serve(create_connection=ClientSocket)
         conn = Connection(self._next_id, ws, path)
-        if isinstance(ws, ClientSocket):
-            ws.on_close_frame = lambda: self._client_closed(conn)
+        ws.on_close_frame = lambda: self._client_closed(conn)
         self.conns[conn.id] = conn
         self.stats.accepted += 1
         codec = codec_for(ws.request.headers.get("Content-Type"))

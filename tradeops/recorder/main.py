@@ -1,6 +1,6 @@
 """The recorder process: one `BrokerRecorder` thread per recorded broker.
 
-Started by the supervisor (tier 2, with the proxy: after the gateways, before the hosts) as
+Started by the supervisor (tier 2: after the gateways, before the hosts and the proxy) as
 ``python -m tradeops.recorder --topology FILE --name recorder --run-dir DIR``. At start it
 finishes the files a killed run left (`files.recover`, one log line each) and resumes each
 broker right after the newest tick it wrote, when the ring still holds it. It publishes its

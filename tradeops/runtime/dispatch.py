@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from tradeops.protocol.modes import KIND_NEEDS, Mode, receives, strongest
 from tradeops.protocol.tick import KIND_CODES, STRATEGY_KINDS, SymbolError, encode_symbol
-from tradeops.topology.model import PRIORITY_ORDER
+from tradeops.runtime.config import PRIORITY_ORDER
 
 
 @dataclass

@@ -128,11 +128,12 @@ class BrokerFeed:
         return self.reader.wait(timeout, also or [])
 
     @staticmethod
-    def wait_any(feeds: list[BrokerFeed], timeout: float) -> bool:
+    def wait_any(feeds: list[BrokerFeed], timeout: float, also: list[int] | None = None
+                 ) -> bool:
         """Wait for any of several brokers: each gets a share of the timeout in turn, and
-        any gateway message ends the wait."""
+        any gateway message (or a file descriptor in `also` readable) ends the wait."""
         share = timeout / max(1, len(feeds))
-        sockets = [f.client.fileno() for f in feeds]
+        sockets = [f.client.fileno() for f in feeds] + (also or [])
         return any(feed.catching_up is not None or feed.reader.available
                    or feed.wait(share, sockets) for feed in feeds)
 

@@ -26,11 +26,11 @@ from loguru import logger
 
 from tradeops.gateway.client import GatewayClient, GatewayError
 from tradeops.process import child
-from tradeops.process.entry import RoleContext
 from tradeops.process.paths import RunPaths
 from tradeops.process.spec import ProcessSpec
 from tradeops.protocol.modes import MODE_HELP, Mode, is_mode
 from tradeops.protocol.tick import BAR, DAILY_BAR, DEPTH, LULD, STATUS, UPDATED_BAR
+from tradeops.runtime.config import HostConfig
 from tradeops.runtime.context import HostContext
 from tradeops.runtime.dispatch import DispatchTable
 from tradeops.runtime.feed import BrokerFeed
@@ -40,7 +40,6 @@ from tradeops.runtime.host_stats import STATS_EVERY, HostStats, StuckReports, pu
 from tradeops.runtime.resume import Resume
 from tradeops.runtime.strategy import Strategy
 from tradeops.runtime.watchdog import Watchdog
-from tradeops.topology.model import Topology
 
 GATEWAY_WAIT = 30.0  # how long a starting host waits for its gateways
 #: The callback of each kind of record past trades and quotes (books: on_book, below).
@@ -65,7 +64,7 @@ class _Slot:
 class Host:
     def __init__(
         self,
-        topology: Topology,
+        config: HostConfig,
         spec: ProcessSpec,
         paths: RunPaths,
         topology_dir: Path,
@@ -76,8 +75,9 @@ class Host:
     ) -> None:
         """`clock` is what strategies read as `now()`; `monotonic` times their timers and the
         stats; `connect(broker)` opens a broker's feed (by default: its gateway and bus).
-        Tests pass fakes for the last two to drive the loop without processes."""
-        self.topology = topology
+        Tests pass fakes for the last two to drive the loop without processes. `config` is
+        the group's part of the topology, resolved (runtime/config.py)."""
+        self.config = config
         self.topology_dir = topology_dir
         self.spec = spec
         self.paths = paths
@@ -85,16 +85,11 @@ class Host:
         self.monotonic = monotonic
         self._open_feed = connect or self._connect
         self.stopping = threading.Event()  # `run`'s stop: a wait for a gateway gives way to it
-        self.busy_poll = bool(
-            topology.processes.get(spec.name) and topology.processes[spec.name].busy_poll
-        )
-        self.resume = (
-            topology.processes[spec.name].resume if spec.name in topology.processes else "latest"
-        )
-        process = topology.processes.get(spec.name)
-        self.callback_timeout = process.callback_timeout if process else 5.0
-        self.on_stuck = process.on_stuck if process else "report"
-        self.stale_after_symbol = topology.settings.stale_after_symbol
+        self.busy_poll = config.busy_poll
+        self.resume = config.resume
+        self.callback_timeout = config.callback_timeout
+        self.on_stuck = config.on_stuck
+        self.stale_after_symbol = config.stale_after_symbol
         self.watchdog: Watchdog | None = None
         self._refusals: list[tuple[str, str, str]] = []  # (strategy, symbol, reason) to tell
         self.refused: dict[str, str] = {}  # symbol -> why the broker refused it (for status)
@@ -109,7 +104,7 @@ class Host:
     # -- setup --------------------------------------------------------------------------------
     def start(self) -> None:
         """Connect to every gateway, load strategies, subscribe their symbols, call on_start."""
-        brokers = sorted({self.topology.strategies[s].broker for s in self.spec.strategies})
+        brokers = sorted({self.config.strategies[s].broker for s in self.spec.strategies})
         self.resumes.open(brokers)
         for broker in brokers:
             self._attach(broker, self.resumes.previous(broker))
@@ -117,7 +112,7 @@ class Host:
             self._load(strategy_name)
         self._await_order_snapshots()
         for slot in list(self.slots.values()):
-            cfg = self.topology.strategies[slot.name]
+            cfg = self.config.strategies[slot.name]
             for symbol in cfg.symbols:
                 self.table.subscribe(slot.name, slot.broker, symbol, cfg.subscription)
         self._subscribe_configured()
@@ -164,8 +159,8 @@ class Host:
         self.resumes.attached(broker, feed.epoch, feed.cursor, previous)
 
     def _load(self, name: str) -> None:
-        cfg = self.topology.strategies[name]
-        module_name, _, class_name = cfg.class_.partition(":")
+        cfg = self.config.strategies[name]
+        module_name, _, class_name = cfg.class_path.partition(":")
         # Strategy modules import as validate imports them: from the topology's folder too.
         if str(self.topology_dir) not in sys.path:
             sys.path.insert(0, str(self.topology_dir))
@@ -295,10 +290,12 @@ class Host:
 
     def _wait(self, timeout: float) -> None:
         feeds = list(self.feeds.values())
+        stop = child.stop_wakeup()  # a stop signal ends the wait at once (restart is quick)
+        also = [] if stop is None else [stop]
         if len(feeds) == 1:  # an order update on the gateway socket ends the wait too
-            feeds[0].wait(timeout, [feeds[0].client.fileno()])
+            feeds[0].wait(timeout, [feeds[0].client.fileno(), *also])
         else:
-            BrokerFeed.wait_any(feeds, timeout)
+            BrokerFeed.wait_any(feeds, timeout, also)
 
     # -- strategies ---------------------------------------------------------------------------
     def _call(self, slot: _Slot, method: str, *args: Any) -> None:
@@ -373,7 +370,7 @@ class Host:
                 reply = self.feeds[broker].client.subscribe(symbols, mode)
                 for symbol in symbols:
                     askers = [slot.name for slot in self.slots.values() if slot.broker == broker
-                              and symbol in self.topology.strategies[slot.name].symbols]
+                              and symbol in self.config.strategies[slot.name].symbols]
                     self._take_result(broker, symbol, reply, askers)
 
     def _sync_subscription(self, broker: str, symbol: str, asker: str | None = None) -> None:
@@ -466,15 +463,13 @@ class Host:
         return symbol_gate(symbol, tick.receive_ns if tick else None, time.time_ns(),
                            self.stale_after_symbol)
 
-def run_host(ctx: RoleContext) -> int:
-    """The host role's body: run one process group's strategies until `ctx.stop`."""
-    spec = ctx.spec
-    host = Host(ctx.topology, spec, ctx.paths, ctx.topology_file.parent)
+def run_host(host: Host, stop: threading.Event) -> int:
+    """The host role's body: run one process group's strategies until `stop`."""
     host.start()
-    child.report_ready({"strategies": list(spec.strategies)})
-    logger.info("running {}", ", ".join(spec.strategies))
+    child.report_ready({"strategies": list(host.spec.strategies)})
+    logger.info("running {}", ", ".join(host.spec.strategies))
     try:
-        host.run(ctx.stop)
+        host.run(stop)
     finally:
         host.stop()
     return 0

@@ -11,8 +11,6 @@ import time
 from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
-from loguru import logger
-
 from tradeops.protocol.modes import Mode
 from tradeops.runtime.orders import Order, OrderUpdate
 
@@ -124,6 +122,10 @@ class Strategy:
     ) -> None:
         self.name = name
         self.params: Mapping[str, Any] = dict(params or {})
+        # Imported here: `validate` and `restart` import strategy classes to check them, and
+        # loguru (with asyncio under it) is ~25 ms of that; a host has it loaded already.
+        from loguru import logger
+
         self.log = logger.bind(strategy=name)
         self._context: StrategyContext = context if context is not None else DetachedContext()
 

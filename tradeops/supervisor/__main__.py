@@ -53,7 +53,8 @@ def main(argv: list[str]) -> int:
     up_fd = os.environ.pop(UP_FD, None)
     if up_fd is None:
         return supervisor.run()
-    return supervisor.run(reporter(int(up_fd), lambda: judge(supervisor.status(), console.of)))
+    verdict = lambda: judge(supervisor.status(), console.problem, console.last)  # noqa: E731
+    return supervisor.run(reporter(int(up_fd), verdict))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ line, then a line for each problem that degrades it (a disk it cannot write) and
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -22,7 +24,12 @@ from typing import Any
 from tradeops.process import child as contract
 from tradeops.process.paths import RunPaths
 from tradeops.process.spec import ROLE_MODULES, ProcessSpec
+from tradeops.runtime.config import CONFIG_FD
 from tradeops.supervisor.lifecycle import Proc
+
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+#: The largest configuration handed over on a pipe (Linux's default pipe-max-size).
+CONFIG_MAX = 1 << 20
 
 
 @dataclass
@@ -54,18 +61,27 @@ def role_argv(spec: ProcessSpec, topology_file: str, paths: RunPaths,
     return argv
 
 
-def start(c: Child, argv: list[str], env: Mapping[str, str]) -> subprocess.Popen[bytes]:
-    """Start `c` (OSError when it cannot be); its pipes are left non-blocking on `c`."""
+def start(c: Child, argv: list[str], env: Mapping[str, str], config: bytes | None = None
+          ) -> subprocess.Popen[bytes]:
+    """Start `c` (OSError when it cannot be); its pipes are left non-blocking on `c`.
+
+    `config` (a strategy host's resolved configuration, runtime/config.py) is handed over on
+    a pipe named by TRADEOPS_CONFIG_FD, written whole before the child starts; when the pipe
+    cannot hold it, the child is started without it (and reads the topology file itself)."""
     ready_r, ready_w = os.pipe()
+    extra = {contract.READY_FD: str(ready_w), contract.SUPERVISOR_PID: str(os.getpid()),
+             "PYTHONUNBUFFERED": "1"}
+    config_r = _config_pipe(config) if config is not None else None
+    if config_r is not None:
+        extra[CONFIG_FD] = str(config_r)
     try:
         popen = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            pass_fds=(ready_w,),
-            env={**env, contract.READY_FD: str(ready_w), contract.SUPERVISOR_PID: str(os.getpid()),
-                 "PYTHONUNBUFFERED": "1"},
+            pass_fds=(ready_w,) if config_r is None else (ready_w, config_r),
+            env={**env, **extra},
             start_new_session=True,
             preexec_fn=contract.die_with_parent,
         )
@@ -74,11 +90,35 @@ def start(c: Child, argv: list[str], env: Mapping[str, str]) -> subprocess.Popen
         raise
     finally:
         os.close(ready_w)
+        if config_r is not None:
+            os.close(config_r)
     c.popen, c.ready_r = popen, ready_r
     assert popen.stdout is not None
     os.set_blocking(popen.stdout.fileno(), False)
     os.set_blocking(ready_r, False)
     return popen
+
+
+def _config_pipe(data: bytes) -> int | None:
+    """The read end of a pipe holding all of `data` and then its end; None when the pipe
+    cannot hold it (the supervisor never blocks on a child)."""
+    if len(data) > CONFIG_MAX:
+        return None
+    r, w = os.pipe()
+    try:
+        if len(data) > 65536:
+            with contextlib.suppress(OSError):  # up to /proc/sys/fs/pipe-max-size (1 MiB)
+                fcntl.fcntl(w, F_SETPIPE_SZ, len(data))
+        os.set_blocking(w, False)
+        if os.write(w, data) != len(data):
+            os.close(r)
+            return None
+    except OSError:  # BlockingIOError: larger than the pipe
+        os.close(r)
+        return None
+    finally:
+        os.close(w)
+    return r
 
 
 def read_output(c: Child, console: Callable[[str], None]) -> bool:

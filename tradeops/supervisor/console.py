@@ -76,6 +76,14 @@ class LastWords:
     def of(self, name: str) -> str:
         return self._problem.get(name) or self._last.get(name, "")
 
+    def problem(self, name: str) -> str:
+        """Its last ERROR or unlevelled line ("" when it said none)."""
+        return self._problem.get(name, "")
+
+    def last(self, name: str) -> str:
+        """Its last line of any level ("" when it said nothing)."""
+        return self._last.get(name, "")
+
 
 def tee(*consoles: Console) -> Console:
     def both(line: str) -> None:

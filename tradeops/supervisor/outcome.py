@@ -28,13 +28,19 @@ class Verdict:
     problems: list[str] = field(default_factory=list)
 
 
-def judge(rows: list[dict[str, Any]], said: Callable[[str], str]) -> Verdict:
-    """Ready when every process runs; else one line per process: its name and why."""
+def judge(rows: list[dict[str, Any]], said: Callable[[str], str],
+          last: Callable[[str], str] | None = None) -> Verdict:
+    """Ready when every process runs; else one line per process: its name and why. Why is
+    the problem it reported (`said`: its last ERROR line or traceback end), else how it
+    ended (the lifecycle's reason: a crash without a word is "exited with status 3", not
+    the WARNING it happened to log before), else its last line (`last`: one still starting
+    when its tier's time ran out)."""
     problems = []
     for row in rows:
         if row["state"] == "running":
             continue
-        why = said(row["name"]) or row.get("reason") or ""
+        name = row["name"]
+        why = said(name) or row.get("reason") or (last(name) if last is not None else "")
         problems.append(f"{row['name']}: {row['state']}" + (f": {why}" if why else ""))
     return Verdict(not problems, problems)
 

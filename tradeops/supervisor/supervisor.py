@@ -29,6 +29,7 @@ from tradeops.process.credentials import generate_sim_credentials
 from tradeops.process.fingerprint import fingerprints, reload_prints
 from tradeops.process.paths import RunPaths
 from tradeops.process.spec import ProcessSpec, process_specs
+from tradeops.runtime.config import launch_of
 from tradeops.supervisor import children
 from tradeops.supervisor.apply import Change, Rollout, plan
 from tradeops.supervisor.children import Child
@@ -111,6 +112,7 @@ class Supervisor:
         self.rollout: Rollout | None = None
         self._removing: set[str] = set()
         self.last_apply: list[str] = []
+        self._loaded: tuple[tuple[object, ...], Topology | None] | None = None
 
     # -- start and stop ------
     def acquire(self) -> None:
@@ -474,8 +476,14 @@ class Supervisor:
         c.problems.clear()  # a new process: what the last one reported is gone with it
         c.fatal = ""
         c.detail.pop("left_working", None)
+        config = None
+        if spec.role == "host":
+            try:
+                config = self._host_launch(spec)
+            except Exception:  # never the supervisor's end: the host reads the file itself
+                config = None
         try:
-            popen = children.start(c, argv, {**os.environ, **self._sim_env})
+            popen = children.start(c, argv, {**os.environ, **self._sim_env}, config)
         except OSError as exc:
             self.console(f"{spec.name} | ERROR   | cannot start: {exc}")
             self.apply(c, Exited(127))
@@ -484,6 +492,35 @@ class Supervisor:
         self._selector.register(popen.stdout, selectors.EVENT_READ, ("out", spec.name))
         self._selector.register(c.ready_r, selectors.EVENT_READ, ("ready", spec.name))
         self.apply(c, Spawned(popen.pid))
+
+    def _host_launch(self, spec: ProcessSpec) -> bytes | None:
+        """A host's configuration resolved from the topology file as it is now (what the host
+        would read itself, docs/cli.md), as JSON for its config pipe: the host then imports
+        no YAML or pydantic (runtime/config.py). None when the file does not load or no longer
+        names this group: the host reads the file itself and says why it cannot start."""
+        topology = self._file_topology()
+        if topology is None:
+            return None
+        fresh = {s.name: s for s in process_specs(topology, self.node)}.get(spec.name)
+        if fresh is None or fresh.role != "host":
+            return None
+        text = launch_of(topology, fresh).to_json()
+        return text.encode() if text is not None else None
+
+    def _file_topology(self) -> Topology | None:
+        """The topology file as it is now, loaded again only when it or its `.env` changed
+        (`up` spawns every host of a tier at once)."""
+        from tradeops.topology.load import TopologyError, load_topology
+
+        key = tuple(_stat_key(p) for p in (self.topology_file,
+                                           self.topology_file.parent / ".env"))
+        if self._loaded is None or self._loaded[0] != key:
+            try:
+                topology: Topology | None = load_topology(self.topology_file)
+            except (TopologyError, OSError):
+                topology = None
+            self._loaded = (key, topology)
+        return self._loaded[1]
 
     def _sim_urls(self) -> dict[str, str]:
         return {
@@ -625,6 +662,15 @@ def _serialised(console: Callable[[str], None]) -> Callable[[str], None]:
             console(line)
 
     return write
+
+
+def _stat_key(path: Path) -> tuple[int, int, int] | None:
+    """What tells a file's versions apart: inode, size, modification time (None: absent)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _running(c: Child) -> bool:

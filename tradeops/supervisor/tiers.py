@@ -1,9 +1,9 @@
 """Start order: a tier starts once the one before it has settled (or has had its time).
 
-Tiers (`process.spec.TIERS`): 0 simulated exchanges, 1 gateways, 2 the proxy, 3 strategy
-hosts. A tier has settled when none of its processes is still starting; a tier that is not
-ready after `STARTUP_TIMEOUT` does not hold the next one back (the desk runs degraded and
-`status` says why). Pure: the loop passes the states and the time.
+Tiers (`process.spec.TIERS`): 0 simulated exchanges, 1 gateways, 2 the recorder, 3 strategy
+hosts and the proxy. A tier has settled when none of its processes is still starting; a tier
+that is not ready after `STARTUP_TIMEOUT` does not hold the next one back (the desk runs
+degraded and `status` says why). Pure: the loop passes the states and the time.
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ Feed = Literal["iex", "sip", "crypto", "test"]
 Priority = Literal["critical", "high", "normal", "low"]
 LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
 
-PRIORITY_ORDER: dict[str, int] = {"critical": 0, "high": 1, "normal": 2, "low": 3}
+# One table for the validator and the host (which must not import this module).
+from tradeops.runtime.config import PRIORITY_ORDER  # noqa: E402, F401
 
 # What a broker gets when its file leaves `pool` or `orders.rate_limit` out. Alpaca's free plan
 # allows one connection of 30 symbols and 200 requests a minute.

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import typer
 
-from tradeops.supervisor.cli import apply, drive, halt, logs, orders, top, up
-
 
 def register(app: typer.Typer) -> None:
+    # Imported here, not above: `tradeops restart` imports drive.py alone (tradeops/cli.py).
+    from tradeops.supervisor.cli import apply, drive, halt, logs, orders, top, up
+
     app.command()(up.up)
     drive.register(app)
     logs.register(app)

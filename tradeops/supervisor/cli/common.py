@@ -152,13 +152,13 @@ def locate(
 ) -> Desk:
     """The desk a command means (see the module's docstring for the order); with `node`,
     that node of a desk spread over several."""
-    tool = tool_settings(output)
     if file is None and name is None:
-        file = tool.default_topology()
-    if file is not None:
+        file = tool_settings(output).default_topology()
+    if file is not None:  # the tool's settings (pydantic-settings, ~35 ms) are not needed
         topology = load(file, output)
         paths = on_node(topology, RunPaths.of(topology, file), node, output)
         return Desk(paths, file, topology)
+    tool = tool_settings(output)
     base = (run_dir or tool.run_dir).resolve()
     if node is not None:
         base = base / node

@@ -164,7 +164,7 @@ def _up_foreground(topology: Topology, file: Path, paths: RunPaths, node: str | 
     supervisor = Supervisor(topology, file, paths, console, node)
 
     def on_ready() -> None:
-        verdict = judge(supervisor.status(), console.of)
+        verdict = judge(supervisor.status(), console.problem, console.last)
         for problem in verdict.problems:
             console(f"supervisor | WARNING | not ready: {problem}")
 
