@@ -110,3 +110,15 @@ def test_alltick_rows_are_the_records_of_its_market_data() -> None:
         assert events == others
         assert records(rows) == records(market_rows(market, 5)[0])
         assert len(rows) == len(market)
+
+
+def test_alpaca_detail_survives_odd_fields_and_is_cached_per_combination() -> None:
+    odd = [{**TRADE, "c": [["nested"], "@"], "x": 5}, {**TRADE, "c": None, "z": None},
+           {**QUOTE, "c": "R"}, {**TRADE, "c": ["@"] * 10}]
+    rows, events = MarketDataSession("key", "secret", "json").receive_rows(json.dumps(odd), 1)
+    nested, bare, quote, many = records(rows)
+    assert events == [] and len(rows) == 4
+    assert (nested.conditions, nested.exchange) == (("@",), "")  # what is not a code is left out
+    assert (bare.conditions, bare.tape) == ((), "")
+    assert quote.conditions == ()  # a string is not a list of codes
+    assert len(many.conditions) == 7 and many.flags & 32  # cut whole codes, flagged

@@ -203,29 +203,36 @@ class MarketDataSession:
         rows: list[RecordRow] = []
         events: list[Event] = []
         add = rows.append
-        codes, conditions = _CODES, encode_conditions
+        # The broker's detail of a trade or quote, by what it said: a feed repeats a few
+        # combinations of exchange, tape and conditions, so one tuple and one lookup a tick.
+        details = _DETAILS
         for msg in messages:
             if not isinstance(msg, dict):
                 continue
-            kind = msg.get("T")
+            get = msg.get
+            kind = get("T")
             if kind == "t":
-                tid = msg.get("i", 0)
+                tid = get("i", 0)
                 if tid.__class__ is not int or not 0 <= tid <= MAX_TRADE_ID:
                     tid = trade_id(tid)
-                cond, cut = conditions(msg.get("c"))
-                add((TRADE, FLAG_CONDITIONS_CUT if cut else 0, 0, to_ns(msg["t"]), receive_ns,
-                     encode_symbol(msg["S"]), float(msg["p"]), float(msg["s"]), tid,
-                     codes.get(msg.get("x")) or _code(msg.get("x")),
-                     codes.get(msg.get("z")) or _code(msg.get("z")),
-                     codes.get(msg.get("tks")) or _code(msg.get("tks")), cond))  # fmt: skip
+                c = get("c")
+                key = ("t", get("x"), get("z"), get("tks"), tuple(c) if c.__class__ is list else c)
+                try:
+                    flags, ex, tape, taker, cond = details[key]
+                except (KeyError, TypeError):
+                    flags, ex, tape, taker, cond = _detail(details, key)
+                add((TRADE, flags, 0, to_ns(msg["t"]), receive_ns, encode_symbol(msg["S"]),
+                     float(msg["p"]), float(msg["s"]), tid, ex, tape, taker, cond))  # fmt: skip
             elif kind == "q":
-                cond, cut = conditions(msg.get("c"))
-                add((QUOTE, FLAG_CONDITIONS_CUT if cut else 0, 0, to_ns(msg["t"]), receive_ns,
-                     encode_symbol(msg["S"]), float(msg["bp"]), float(msg["bs"]),
-                     float(msg["ap"]), float(msg["as"]),
-                     codes.get(msg.get("bx")) or _code(msg.get("bx")),
-                     codes.get(msg.get("ax")) or _code(msg.get("ax")),
-                     codes.get(msg.get("z")) or _code(msg.get("z")), cond))  # fmt: skip
+                c = get("c")
+                key = ("q", get("bx"), get("ax"), get("z"), tuple(c) if c.__class__ is list else c)
+                try:
+                    flags, ex, ask_ex, tape, cond = details[key]
+                except (KeyError, TypeError):
+                    flags, ex, ask_ex, tape, cond = _detail(details, key)
+                add((QUOTE, flags, 0, to_ns(msg["t"]), receive_ns, encode_symbol(msg["S"]),
+                     float(msg["bp"]), float(msg["bs"]), float(msg["ap"]), float(msg["as"]),
+                     ex, ask_ex, tape, cond))  # fmt: skip
             elif kind == "o":
                 events.append(self._book(msg, receive_ns))
             elif kind in _EVENT_ROWS:
@@ -305,6 +312,25 @@ class MarketDataSession:
                 self.state = "failed"
             return Failure(code, str(msg.get("msg", "")))
         return None
+
+
+Detail = tuple[int, bytes, bytes, bytes, bytes]
+_DETAILS: dict[tuple[Any, ...], Detail] = {}
+
+
+def _detail(cache: dict[tuple[Any, ...], Detail], key: tuple[Any, ...]) -> Detail:
+    """(flags, three codes, conditions) as the record stores them for a trade's (x, z, tks,
+    c) or a quote's (bx, ax, z, c); kept in `cache` unless the key cannot be."""
+    _, first, second, third, codes = key
+    conditions, cut = encode_conditions(list(codes) if isinstance(codes, tuple) else codes)
+    detail = (FLAG_CONDITIONS_CUT if cut else 0, _code(first), _code(second), _code(third),
+              conditions)
+    try:
+        if len(cache) < 4096:
+            cache[key] = detail
+    except TypeError:  # an unhashable field (malformed): not kept
+        pass
+    return detail
 
 
 # Exchange, tape and taker codes as the record stores them (4 bytes; the 1-byte fields take

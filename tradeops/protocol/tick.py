@@ -324,7 +324,9 @@ def encode_conditions(codes: object, original: object = None) -> tuple[bytes, bo
         key = tuple(codes) if isinstance(codes, (list, tuple)) else ()
         try:
             return _CONDITIONS[key]
-        except (KeyError, TypeError):  # TypeError: an unhashable code, never cached
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable code: never cached
             key = None
     data = _CODE_SEP.join(_codes(codes)).encode("utf-8")
     if original is not None:
