@@ -64,6 +64,7 @@ from tradeops.protocol.tick import (
     FLAG_SNAPSHOT,
     KIND_CODES,
     LULD,
+    NO_DETAIL,
     QUOTE,
     STATUS,
     TRADE,
@@ -142,19 +143,37 @@ def tick_message(tick: Tick, book: Book | None = None) -> dict[str, Any]:
 
 def _detail(out: dict[str, Any], tick: Tick, exchange: str, conditions: bool = True) -> None:
     """The broker's detail a tick has (docs/bus.md), under ``exchange``'s name for its
-    exchange code; fields the broker did not say are left out."""
-    if tick.trade_id:
-        out["trade_id"] = tick.trade_id
-    if exchange and (value := tick.exchange):
-        out[exchange] = value
-    if exchange == "bid_exchange" and (value := tick.ask_exchange):
-        out["ask_exchange"] = value
-    if value := tick.tape:
-        out["tape"] = value
-    if value := tick.taker_side:
-        out["taker_side"] = value
-    if conditions and tick.kind_code != LULD and (codes := tick.conditions):
-        out["conditions"] = list(codes)
+    exchange code; fields the broker did not say are left out. All but the trade id repeat
+    from tick to tick: decoded once per distinct detail and kept."""
+    detail = tick.detail
+    if detail == NO_DETAIL:
+        return
+    trade_id = int.from_bytes(detail[:8], "little", signed=True)
+    if trade_id:
+        out["trade_id"] = trade_id
+    key = (detail[8:], exchange, conditions and tick.kind_code != LULD)
+    fields = _DETAIL_FIELDS.get(key)
+    if fields is None:
+        fields = {}
+        if exchange and (value := tick.exchange):
+            fields[exchange] = value
+        if exchange == "bid_exchange" and (value := tick.ask_exchange):
+            fields["ask_exchange"] = value
+        if value := tick.tape:
+            fields["tape"] = value
+        if value := tick.taker_side:
+            fields["taker_side"] = value
+        if key[2] and (codes := tick.conditions):
+            fields["conditions"] = list(codes)
+        if len(_DETAIL_FIELDS) < 4096:
+            _DETAIL_FIELDS[key] = fields
+    if fields:
+        out.update(fields)
+        if "conditions" in fields:  # a list: each message its own
+            out["conditions"] = list(fields["conditions"])
+
+
+_DETAIL_FIELDS: dict[tuple[bytes, str, bool], dict[str, Any]] = {}
 
 
 def ticks_frame(codec: Codec, broker: str, items: list[bytes]) -> bytes:

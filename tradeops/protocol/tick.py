@@ -37,6 +37,7 @@ __all__ = [
     "KIND_NAMES",
     "LAYOUT_VERSION",
     "LULD",
+    "NO_DETAIL",
     "QUOTE",
     "QUOTE_DETAIL_ROW",
     "QUOTE_ROW",
