@@ -2,10 +2,11 @@
 
 The path is the one a cluster desk runs (docs/cluster.md), piece for piece: a writer process
 fills ring A at a steady rate (50 symbols, trades, `receive_ns` stamped at write); a bridge
-process reads ring A and publishes each read with `bridge.publish_read` (a message per
-symbol, the bus's records undecoded); a remote process, subscribed to the broker's subjects,
-puts each read back in seq order (`wire.Reassembly`) and writes ring B with
-`TickRing.write_records`, keeping the seqs. Two reader processes hold the decoded `Tick`s:
+process reads ring A and publishes each read with `bridge.publish_read` (one message per
+read to the remote node, with the records of the symbols it wants: all 50 here; the bus's
+records undecoded; with JetStream also a message per symbol, for the stream); a remote
+process, subscribed to its node's subject, writes ring B with `TickRing.write_records`,
+keeping the seqs. Two reader processes hold the decoded `Tick`s:
 one of ring A (the local ring: what a strategy beside the gateway sees) and one of ring B
 (what a strategy on the other node sees); each records `time.time_ns() - receive_ns` per tick
 and counts what it never got. A real nats-server runs on loopback.
@@ -45,6 +46,7 @@ from tradeops.bus.reader import RingReader
 from tradeops.bus.ring import TickRing
 from tradeops.cluster import history, subjects, wire
 from tradeops.cluster.bridge import publish_read
+from tradeops.protocol.tick import encode_symbol
 from tradeops.topology.model import JetStream
 
 SYMBOLS = [f"S{i:02d}" for i in range(50)]
@@ -59,17 +61,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def bridge(url: str, ns: str, ready: Any, stop: Any) -> None:
+def bridge(url: str, ns: str, per_symbol: bool, ready: Any, stop: Any) -> None:
     async def run() -> None:
         import nats
 
         nc = await nats.connect(url)
         reader = RingReader(ns, "up", start="newest", resync="oldest")
+        wanted = {"b": frozenset(encode_symbol(s) for s in SYMBOLS)}
         ready.set()
         while not stop.is_set():
             batch = await asyncio.to_thread(reader.read_batch, 4096, 0.05)
             if batch:
-                await publish_read(nc, DESK, "up", reader.epoch, batch)
+                await publish_read(nc, DESK, "up", reader.epoch, batch, wanted, per_symbol)
         await nc.drain()
         reader.close()
 
@@ -81,21 +84,18 @@ def remote(url: str, ns: str, ready: Any, stop: Any) -> None:
         import nats
 
         ring = TickRing(ns, "down")
-        again = wire.Reassembly()
         nc = await nats.connect(url)
 
         async def on_ticks(msg: Any) -> None:
-            out = again.add(wire.decode(msg.data))
-            if out:
-                ring.write_records(out)
+            records = wire.decode(msg.data).records
+            if records:
+                ring.write_records(records)
 
-        await nc.subscribe(subjects.ticks(DESK, "up"), cb=on_ticks)
+        await nc.subscribe(subjects.node_ticks(DESK, "up", "b"), cb=on_ticks)
         await nc.flush()
         ready.set()
         while not stop.is_set():
             await asyncio.sleep(0.05)
-            if again.waiting:
-                ring.write_records(again.flush())
         await nc.drain()
         ring.close()
 
@@ -133,7 +133,7 @@ def write(ring: TickRing, rate: int, seconds: float) -> int:
     return sent
 
 
-def one_rate(url: str, rate: int, seconds: float) -> dict[str, Any]:
+def one_rate(url: str, rate: int, seconds: float, jetstream: bool = False) -> dict[str, Any]:
     ns = f"bench-{uuid.uuid4().hex[:8]}"
     total = int(rate * seconds)
     stop = SPAWN.Event()
@@ -156,7 +156,7 @@ def one_rate(url: str, rate: int, seconds: float) -> dict[str, Any]:
     try:
         start(remote, url, ns)
         start(reader, ns, "down", total, seconds)
-        start(bridge, url, ns)
+        start(bridge, url, ns, jetstream)
         start(reader, ns, "up", total, seconds)
         sent = write(ring, rate, seconds)
         measured = [results.get(timeout=seconds + 30) for _ in range(2)]
@@ -230,7 +230,7 @@ def main() -> None:
             time.sleep(0.05)
         runs = {rate: one_rate(url, rate, seconds) for rate in RATES}
         asyncio.run(stream(url, True))
-        kept = {rate: one_rate(url, rate, seconds) for rate in RATES[1:]}
+        kept = {rate: one_rate(url, rate, seconds, jetstream=True) for rate in RATES[1:]}
         last = kept[RATES[-1]]
         back, took = asyncio.run(read_back(url, last["epoch"], last["sent"]))
         asyncio.run(stream(url, False))

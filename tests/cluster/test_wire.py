@@ -1,4 +1,4 @@
-"""The NATS side of a bridge without NATS: subject names, batches and their reassembly."""
+"""The NATS side of a bridge without NATS: subject names, batches and a node's filter."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tradeops.bus import remove_segments
 from tradeops.bus.reader import RingReader
 from tradeops.bus.ring import TickRing
 from tradeops.cluster import subjects, wire
-from tradeops.protocol.tick import RECORD_SIZE
+from tradeops.protocol.tick import RECORD_SIZE, encode_symbol
 
 
 @pytest.mark.parametrize("symbol", ["AAPL", "BRK.B", "BTC/USD", "NSE:RELIANCE", "a b*>%", "",
@@ -50,24 +50,18 @@ def _source(ns: str, symbols: list[str]) -> bytes:
         ring.close()
 
 
-def test_a_read_split_by_symbol_is_reassembled_in_seq_order(names: str) -> None:
+def test_a_read_splits_by_symbol_and_filters_for_a_node_in_seq_order(names: str) -> None:
     records = _source(names, ["A", "B", "A", "C", "B", "A"])
     parts = wire.split_by_symbol(records)
     assert sorted(len(p) // RECORD_SIZE for p in parts.values()) == [1, 2, 3]
-    messages = [wire.encode(7, 1, 6, p) for p in parts.values()]
-    again = wire.Reassembly()
-    out = b"".join(again.add(wire.decode(m)) for m in messages)
-    assert out == records and not again.waiting
-
-
-def test_a_lost_part_leaves_the_rest_in_order_when_the_next_read_begins(names: str) -> None:
-    records = _source(names, ["A", "B", "A", "B"])
-    parts = list(wire.split_by_symbol(records).values())
-    again = wire.Reassembly()
-    assert again.add(wire.decode(wire.encode(1, 1, 4, parts[0]))) == b""
-    nxt = _source(names + "n", ["C"])
-    out = again.add(wire.decode(wire.encode(1, 5, 5, nxt)))
-    assert out == parts[0] + nxt
+    wanted = frozenset({encode_symbol("A"), encode_symbol("C")})
+    mine = wire.only(records, wanted)
+    seqs = [int.from_bytes(mine[i : i + 8], "little") for i in range(0, len(mine), RECORD_SIZE)]
+    assert seqs == [1, 3, 4, 6]  # A, A, C, A: their own seqs, in order
+    assert wire.only(records, frozenset({encode_symbol(s) for s in "ABC"})) is records
+    assert wire.only(records, frozenset()) == b""
+    batch = wire.decode(wire.encode(7, 1, 6, mine))
+    assert (batch.first, batch.last, batch.count) == (1, 6, 4)  # the whole read's range
 
 
 def test_a_batch_of_another_layout_is_refused() -> None:

@@ -387,3 +387,44 @@ def test_a_gateway_restart_reaches_the_other_node_as_a_new_epoch(
     # The new gateway's stats are written once a second: ticks may come before they show.
     wait_for(lambda: cluster.row("a", "gateway-sim")["stats"].get("symbols") == 2, 30,
              "node b's symbols at the new gateway")
+
+
+def test_a_remote_node_receives_only_the_symbols_its_hosts_want(
+    tmp_path: Path, nats: NatsServer
+) -> None:
+    """Node a's own strategy holds NVDA at the gateway; node b's holds AAPL and MSFT. Only
+    AAPL and MSFT cross to node b: its ring holds their records under the gateway's seqs, and
+    every other seq there is a hole record."""
+    out, local = tmp_path / "rec.seq", tmp_path / "local.seq"
+    strategies = (
+        f"  rec:\n    class: tests.e2e.strategies:SeqRecorder\n    broker: sim\n"
+        f"    symbols: [AAPL, MSFT]\n    params: {{out: \"{out}\"}}\n"
+        f"  here:\n    class: tests.e2e.strategies:SeqRecorder\n    broker: sim\n"
+        f"    symbols: [NVDA]\n    params: {{out: \"{local}\"}}")
+    duo = Cluster(tmp_path, nats.port, out, strategies=strategies,
+                  processes="  far: {strategies: [rec], node: b}\n"
+                            "  near: {strategies: [here], node: a}")
+    try:
+        duo.up("a")
+        duo.up("b")
+        wait_for(lambda: len(seqs(out)) >= 100 and len(seqs(local)) >= 20, 60,
+                 "ticks on both nodes")
+        from tradeops.bus.reader import RingReader
+
+        mirror = RingReader(duo.paths("b").bus, "sim", start="oldest")
+        try:
+            held = mirror.read(1_000_000)
+        finally:
+            mirror.close()
+        upstream = gateway_ticks(duo.paths("a"))
+        assert {s for s, _ in upstream.values()} == {"AAPL", "MSFT", "NVDA"}
+        symbols = {t.symbol for t in held if t.kind != "unknown"}
+        assert symbols == {"AAPL", "MSFT"}, symbols  # NVDA never crossed
+        for tick in held:
+            if tick.kind != "unknown" and tick.seq in upstream:
+                assert upstream[tick.seq] == (tick.symbol, tick.kind)  # the gateway's seqs
+        remote = duo.row("b", "remote-sim")["stats"]
+        assert remote["gaps"] == 0, remote  # no read lost between the nodes
+        assert duo.row("b", "far")["stats"].get("lost", 0) == 0
+    finally:
+        duo.cleanup()

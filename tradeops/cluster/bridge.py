@@ -4,8 +4,12 @@ Started by a node's supervisor as `python -m tradeops.cluster.bridge --topology 
 bridge-BROKER --run-dir DIR --node NODE` when another node reads the broker (docs/cluster.md).
 
 - **Ticks out.** A reader of the gateway's ring (it lags alone if NATS is slow: the gateway
-  never waits for it) takes what was published, splits each read by symbol and publishes
-  each part, the records as the ring holds them (wire.py), on `tradeops.DESK.tick.BROKER.SYM`.
+  never waits for it) takes what was published and sends each read to each remote node
+  holding a lease, on `tradeops.DESK.node.NODE.tick.BROKER`: the records of the symbols that
+  node wants, as the ring holds them (wire.py), with the read's whole seq range, so only what
+  a node asked for crosses to it and a message lost on the way is a gap it counts. With
+  `settings.cluster.jetstream` each read also goes out split by symbol on
+  `tradeops.DESK.tick.BROKER.SYM`, the subjects the broker's stream keeps.
 - **Interest in.** A remote node asks on `tradeops.DESK.ctl.BROKER` with everything it wants
   (`{"node": N, "want": {SYMBOL: MODE}}`, again every second as its heartbeat). The bridge
   holds one gateway connection per remote node, so each node is one lease at the gateway,
@@ -35,7 +39,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +53,7 @@ from tradeops.gateway.client import GatewayClient, GatewayError
 from tradeops.process import child
 from tradeops.process.entry import RoleContext, run_role
 from tradeops.protocol.modes import is_mode
-from tradeops.protocol.tick import decode_symbol
+from tradeops.protocol.tick import SymbolError, decode_symbol, encode_symbol
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -115,6 +119,8 @@ class Lease:
     seen: float
     client: GatewayClient | None = None
     held: dict[str, str] = field(default_factory=dict)  # symbol -> mode subscribed
+    #: The symbol fields the node wants: what its ticks are filtered by (set on the loop).
+    wanted: frozenset[bytes] = frozenset()
     groups: dict[str, GroupLink] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -173,16 +179,29 @@ class Lease:
             self.held = {}
 
 
-async def publish_read(nc: Client, desk: str, broker: str, epoch: int, batch: TickBatch) -> int:
-    """One ring read onto NATS: a message per symbol, each the read's records of that symbol
-    with the read's seq range (wire.py); returns how many messages."""
+async def publish_read(nc: Client, desk: str, broker: str, epoch: int, batch: TickBatch,
+                       nodes: Mapping[str, frozenset[bytes]] | None = None,
+                       per_symbol: bool = True) -> int:
+    """One ring read onto NATS, with the read's seq range (wire.py); returns how many
+    messages. To each node of `nodes` (node -> the 32-byte symbol fields it wants) one
+    message of its symbols' records, empty when there are none, so its ranges follow on
+    and a lost message is a gap it sees. With `per_symbol` (what a JetStream stream keeps)
+    also a message per symbol."""
     first = batch.first_seq
     last = first + len(batch) - 1
-    parts = wire.split_by_symbol(batch.data)
-    for raw, records in parts.items():
-        subject = subjects.ticks(desk, broker, decode_symbol(raw))
-        await nc.publish(subject, wire.encode(epoch, first, last, records))
-    return len(parts)
+    sent = 0
+    for node, wanted in (nodes or {}).items():
+        records = wire.only(batch.data, wanted) if wanted else b""
+        await nc.publish(subjects.node_ticks(desk, broker, node),
+                         wire.encode(epoch, first, last, records))
+        sent += 1
+    if per_symbol:
+        parts = wire.split_by_symbol(batch.data)
+        for raw, records in parts.items():
+            subject = subjects.ticks(desk, broker, decode_symbol(raw))
+            await nc.publish(subject, wire.encode(epoch, first, last, records))
+        sent += len(parts)
+    return sent
 
 
 class Bridge:
@@ -290,8 +309,10 @@ class Bridge:
         while True:
             batch = await asyncio.to_thread(reader.read_batch, READ_MAX, 0.05)
             if batch:
-                self.messages += await publish_read(nc, self.desk, self.broker, reader.epoch,
-                                                    batch)
+                nodes = {node: lease.wanted for node, lease in self.leases.items()}
+                self.messages += await publish_read(
+                    nc, self.desk, self.broker, reader.epoch, batch, nodes,
+                    per_symbol=self.cluster.jetstream is not None)
                 self.published += len(batch)
             elif reader.stale():
                 logger.info("the gateway of '{}' replaced its ring (a new epoch); following",
@@ -308,6 +329,18 @@ class Bridge:
                                                 else {})})
 
     async def _on_control(self, msg: Msg) -> None:
+        """A node's request, answered even when handling it fails (nats-py would swallow the
+        exception, and the node would see only a timeout)."""
+        try:
+            await self._control(msg)
+        except Exception as exc:
+            logger.exception("a node's request on broker '{}' failed", self.broker)
+            with contextlib.suppress(Exception):
+                await msg.respond(json.dumps({
+                    "ok": False, "error": f"the bridge failed: {type(exc).__name__}: {exc}",
+                }).encode())
+
+    async def _control(self, msg: Msg) -> None:
         try:
             request = json.loads(msg.data)
             node = str(request["node"])
@@ -324,6 +357,7 @@ class Bridge:
             lease = self.leases[node] = Lease(node, time.monotonic())
             logger.info("node '{}' takes a lease on broker '{}'", node, self.broker)
         lease.seen = time.monotonic()
+        lease.wanted = frozenset(raw for s in want if (raw := _symbol_field(s)) is not None)
         async with lease.lock:
             try:
                 results = await asyncio.to_thread(lease.apply, self.socket, want)
@@ -398,9 +432,17 @@ class Bridge:
                     f"reachable: {exc}", "last_tick": None}
 
 
+def _symbol_field(symbol: str) -> bytes | None:
+    try:
+        return encode_symbol(symbol)
+    except SymbolError:  # the gateway refuses it: no tick of it will come
+        return None
+
+
 def run_bridge(ctx: RoleContext) -> int:
     return asyncio.run(Bridge(ctx).run())
 
 
 if __name__ == "__main__":
     sys.exit(run_role("bridge", run_bridge))
+

@@ -16,9 +16,10 @@ the recorder here work unchanged:
   (`tradeops.DESK.order.BROKER`); one that cannot be delivered is refused here with the
   reason. What the gateway tells the group comes back on
   `tradeops.DESK.updates.BROKER.NODE.GROUP` and goes to that group's host.
-- **Its ring** is written with the records the gateway's bridge publishes, with their own
-  seq numbers (`TickRing.write_records`): a tick lost between the nodes is a gap a reader
-  sees and counts. A read's per-symbol parts are put back in seq order (wire.Reassembly).
+- **Its ring** is written with the records the gateway's bridge sends this node (those of
+  the symbols its clients want), with their own seq numbers (`TickRing.write_records`): the
+  seqs of other symbols are hole records a reader passes over, and a message lost between the
+  nodes (its range does not follow on from the last) is counted in `gaps` and logged.
 - **Health.** Clients are told the gateway's liveness as its bridge publishes it, and not
   live while NATS or the gateway's bridge is unreachable, with the reason.
 
@@ -66,8 +67,6 @@ HEARTBEAT = 1.0
 REQUEST_TIMEOUT = 2.0
 #: Health older than this (the bridge publishes every second) means the bridge is gone.
 HEALTH_STALE = 3.0
-#: A read's parts still incomplete after this long are written as they are (a lost part).
-REASSEMBLY_WAIT = 0.2
 ORDER_OPS = ("order", "cancel", "cancel_all", "orders")
 #: Records per history answer: their base64 stays well inside a socket line (1 MiB).
 HISTORY_CHUNK = 2048
@@ -102,8 +101,8 @@ class Remote:
         self.upstream: dict[str, Any] = {"live": False, "reason": "no health report yet"}
         self.upstream_at = 0.0
         self.told: tuple[bool, str] | None = None
-        self.reassembly = wire.Reassembly()
-        self.last_part = 0.0
+        self.next_seq = 0  # the first seq of the next read expected from the bridge (0: any)
+        self.gaps = 0  # seqs of reads that never arrived (messages lost between the nodes)
         self._want_lock = asyncio.Lock()
         self._nats: Client | None = None
         self.groups = {g.name for g in groups(ctx.topology)}
@@ -121,7 +120,8 @@ class Remote:
         self.nats_up = True
         server: asyncio.AbstractServer | None = None
         try:
-            await nc.subscribe(subjects.ticks(self.desk, self.broker), cb=self._on_ticks)
+            await nc.subscribe(subjects.node_ticks(self.desk, self.broker, self.node),
+                               cb=self._on_ticks)
             await nc.subscribe(subjects.health(self.desk, self.broker), cb=self._on_health)
             await nc.subscribe(subjects.updates(self.desk, self.broker, self.node),
                                cb=self._on_update)
@@ -141,8 +141,6 @@ class Remote:
             while not self.ctx.stop.is_set() and not self.failed:
                 await asyncio.sleep(0.05)
                 now = time.monotonic()
-                if self.reassembly.waiting and now - self.last_part > REASSEMBLY_WAIT:
-                    self._write(self.reassembly.flush())
                 if now - last_beat >= HEARTBEAT:
                     last_beat = now
                     await self._send_want(nc)
@@ -165,6 +163,7 @@ class Remote:
     def _write_state(self) -> None:
         child.write_state(self.ctx.paths.run_dir, self.ctx.spec.name, {
             "written": self.written, "cursor": self.ring.cursor, "epoch": self.epoch,
+            "gaps": self.gaps,
             "clients": len(self.clients), "symbols": len(self._want()),
             "live": self._health()[0], "reason": self._health()[1],
             **({"replayed": self.replayed} if self.cluster.jetstream is not None else {})})
@@ -185,8 +184,15 @@ class Remote:
             self.failed = (f"the gateway of broker '{self.broker}' started anew (a new bus "
                            "epoch); restarting so local readers attach to a new ring")
             return
-        self.last_part = time.monotonic()
-        self._write(self.reassembly.add(batch))
+        if self.next_seq and batch.first > self.next_seq:
+            lost = batch.first - self.next_seq
+            self.gaps += lost
+            logger.warning("seqs {}-{} of broker '{}' never reached this node (a message lost "
+                           "between the nodes: NATS dropped it, or the bridge restarted); "
+                           "the ring shows them as a gap", self.next_seq, batch.first - 1,
+                           self.broker)
+        self.next_seq = max(self.next_seq, batch.last + 1)
+        self._write(batch.records)
 
     def _write(self, records: bytes) -> None:
         if records:

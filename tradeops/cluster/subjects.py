@@ -54,6 +54,12 @@ def ticks(desk: str, broker: str, symbol: str | None = None) -> str:
     return f"tradeops.{desk}.tick.{broker}.{token}"
 
 
+def node_ticks(desk: str, broker: str, node: str) -> str:
+    """The broker's ticks for one remote node: each ring read's records of the symbols that
+    node wants, with the read's whole seq range (so a lost message shows as a gap)."""
+    return f"tradeops.{desk}.node.{node}.tick.{broker}"
+
+
 def all_ticks(desk: str, broker: str) -> str:
     """Every tick subject of the broker, however many tokens (what its stream captures)."""
     return f"tradeops.{desk}.tick.{broker}.>"

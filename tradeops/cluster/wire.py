@@ -1,4 +1,4 @@
-"""What crosses NATS for ticks: batches of the bus's own binary records, and their reassembly.
+"""What crosses NATS for ticks: batches of the bus's own binary records.
 
 A message is a 32-byte header then whole records exactly as the ring holds them
 (:data:`~tradeops.protocol.tick.RECORD`, 192 bytes, seq included):
@@ -6,16 +6,19 @@ A message is a 32-byte header then whole records exactly as the ring holds them
     magic b"TOTB", layout version (u16), record size (u16), epoch (i64), first, last (i64)
 
 `epoch` is the gateway ring's (a new gateway is a new epoch); `first`..`last` is the seq range
-of the ring read the records came from. The bridge splits each read by symbol (one subject per
-symbol) and publishes the parts back to back; :class:`Reassembly` on the other node puts a
-read's parts back in seq order, so they are written to the local ring in order. The records
-are never decoded on the way: no per-tick Python object between two rings.
+of the ring read the records came from. The bridge publishes each read once per remote node,
+with only the records of the symbols that node wants (:func:`only`; an empty batch when it
+wants none of them) and the read's whole range, so consecutive messages to a node cover
+consecutive ranges and a lost one is a gap the node counts. With JetStream on it also
+publishes each read split by symbol (:func:`split_by_symbol`, one subject per symbol), which
+the stream keeps. The records are never decoded on the way: no per-tick Python object between
+two rings.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from tradeops.protocol.tick import LAYOUT_VERSION, RECORD_SIZE, SYMBOL_FIELD
@@ -54,6 +57,15 @@ def split_by_symbol(records: bytes) -> dict[bytes, bytes]:
     }
 
 
+def only(records: bytes, wanted: frozenset[bytes]) -> bytes:
+    """The records whose 32-byte symbol field is in `wanted`, in their order."""
+    keep = [i for i, (raw,) in enumerate(SYMBOL.iter_unpack(records)) if raw in wanted]
+    if len(keep) * RECORD_SIZE == len(records):
+        return records
+    view = memoryview(records)
+    return b"".join(view[i * RECORD_SIZE : (i + 1) * RECORD_SIZE] for i in keep)
+
+
 def encode(epoch: int, first: int, last: int, records: bytes) -> bytes:
     return HEADER.pack(MAGIC, LAYOUT_VERSION, RECORD_SIZE, epoch, first, last) + records
 
@@ -72,45 +84,3 @@ def decode(message: bytes) -> Batch:
     if len(records) % RECORD_SIZE:
         raise WireError(f"{len(records)} bytes of records is not whole records")
     return Batch(epoch, first, last, records)
-
-
-@dataclass
-class Reassembly:
-    """Puts one ring read's parts (one message per symbol) back into seq order.
-
-    :meth:`add` returns the records ready for the ring, in seq order: a read's records once
-    all of them arrived, or, when a later read begins first (a part was lost), what arrived
-    of the earlier one (the ring shows the rest as a gap). :meth:`flush` gives up waiting.
-    """
-
-    _first: int = 0
-    _last: int = 0
-    _parts: list[bytes] = field(default_factory=list)
-    _count: int = 0
-
-    def add(self, batch: Batch) -> bytes:
-        out = b""
-        if self._parts and batch.first != self._first:
-            out = self.flush()
-        self._first, self._last = batch.first, batch.last
-        self._parts.append(batch.records)
-        self._count += batch.count
-        if self._count >= self._last - self._first + 1:
-            out += self.flush()
-        return out
-
-    @property
-    def waiting(self) -> bool:
-        return bool(self._parts)
-
-    def flush(self) -> bytes:
-        """What arrived of the current read, in seq order."""
-        parts, self._parts, self._count = self._parts, [], 0
-        if len(parts) == 1:
-            return parts[0]
-        records = b"".join(parts)
-        order = sorted(range(len(records) // RECORD_SIZE),
-                       key=lambda i: int.from_bytes(records[i * RECORD_SIZE : i * RECORD_SIZE + 8],
-                                                    "little"))
-        view = memoryview(records)
-        return b"".join(view[i * RECORD_SIZE : (i + 1) * RECORD_SIZE] for i in order)
