@@ -46,7 +46,7 @@ from tradeops.bus.reader import RingReader
 from tradeops.bus.ring import TickRing
 from tradeops.cluster import history, subjects, wire
 from tradeops.cluster.bridge import publish_read
-from tradeops.protocol.tick import encode_symbol
+from tradeops.protocol.tick import RECORD_SIZE, encode_symbol
 from tradeops.topology.model import JetStream
 
 SYMBOLS = [f"S{i:02d}" for i in range(50)]
@@ -198,7 +198,7 @@ async def read_back(url: str, epoch: int, sent: int) -> tuple[int, float]:
     start, got, seq = time.perf_counter(), 0, 1
     while seq <= sent:
         records, seq = await history.fetch(js, DESK, "up", epoch, seq, sent, 2048)
-        got += len(records) // 160
+        got += len(records) // RECORD_SIZE
     took = time.perf_counter() - start
     await nc.close()
     return got, took
