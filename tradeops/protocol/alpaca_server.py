@@ -124,12 +124,7 @@ def data_message(tick: Tick, codec: Codec) -> dict[str, Any] | None:
             if taker := tick.taker_side:
                 message["tks"] = taker
             return message
-        if conditions := tick.conditions:
-            message["c"] = list(conditions)
-        if tape := tick.tape:
-            message["z"] = tape
-        message["t"] = ts
-        return message
+        return _said(message, tick, ts)
     if code == QUOTE:
         if crypto:
             return {"T": "q", "S": symbol, "bp": tick.bid, "bs": _size(symbol, tick.bid_size),
@@ -141,12 +136,7 @@ def data_message(tick: Tick, codec: Codec) -> dict[str, Any] | None:
         if exchange := tick.ask_exchange:
             message["ax"] = exchange
         message.update({"ap": tick.ask, "as": _size(symbol, tick.ask_size)})
-        if conditions := tick.conditions:
-            message["c"] = list(conditions)
-        if tape := tick.tape:
-            message["z"] = tape
-        message["t"] = ts
-        return message
+        return _said(message, tick, ts)
     if code in _BAR_TYPES:
         return {"T": _BAR_TYPES[code], "S": symbol, "o": tick.open, "h": tick.high,
                 "l": tick.low, "c": tick.close, "v": _size(symbol, tick.volume), "t": ts,
@@ -171,6 +161,17 @@ def data_message(tick: Tick, codec: Codec) -> dict[str, Any] | None:
 
 
 _BAR_TYPES: Final = {BAR: "b", DAILY_BAR: "d", UPDATED_BAR: "u"}
+
+
+def _said(message: dict[str, Any], tick: Tick, ts: object) -> dict[str, Any]:
+    """A stock trade's or quote's closing fields, as Alpaca orders them: the conditions and
+    the tape when the broker said them, then the time."""
+    if conditions := tick.conditions:
+        message["c"] = list(conditions)
+    if tape := tick.tape:
+        message["z"] = tape
+    message["t"] = ts
+    return message
 
 
 def _need(subs: dict[str, set[str]], symbol: str) -> Mode | None:
