@@ -71,3 +71,26 @@ def test_a_batch_of_another_layout_is_refused() -> None:
         wire.decode(bytes(message))
     with pytest.raises(wire.WireError, match="not a tick batch"):
         wire.decode(b"x" * 40)
+
+
+def test_books_travel_with_their_depth_records(names: str) -> None:
+    ns = names + "b"
+    ring = TickRing(ns, "up", capacity=64)
+    try:
+        reader = RingReader(ns, "up", start="newest")
+        ring.append("trade", "AAPL", 1, 10.0, 1.0)
+        ring.append("depth", "BTC/USD", 2, 0.0, 0.0, 9.0, 1.0, 11.0, 2.0)
+        ring.append("depth", "BTC/USD", 3, 0.0, 0.0, 9.5, 1.0, 11.0, 2.0)
+        ring.append("depth", "ETH/USD", 4, 0.0, 0.0, 1.0, 1.0, 2.0, 2.0)
+        ring.publish()
+        records = reader.read_batch(100).data
+        reader.close()
+    finally:
+        ring.close()
+    assert wire.depth_symbols(records) == [encode_symbol("BTC/USD"), encode_symbol("ETH/USD")]
+    books = [("BTC/USD", 3, 4, [[9.5, 1.0], [9.0, 3.0]], [[11.0, 2.0]])]
+    batch = wire.decode(wire.encode(5, 1, 4, records, books))
+    assert batch.records == records and (batch.epoch, batch.first, batch.last) == (5, 1, 4)
+    assert batch.books == (("BTC/USD", 3, 4, [[9.5, 1.0], [9.0, 3.0]], [[11.0, 2.0]]),)
+    plain = wire.decode(wire.encode(5, 1, 4, records))
+    assert plain.books == () and plain.records == records

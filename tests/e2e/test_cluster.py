@@ -428,3 +428,41 @@ def test_a_remote_node_receives_only_the_symbols_its_hosts_want(
         assert duo.row("b", "far")["stats"].get("lost", 0) == 0
     finally:
         duo.cleanup()
+
+
+def test_a_depth_strategy_on_another_node_gets_the_gateways_books(
+    tmp_path: Path, nats: NatsServer
+) -> None:
+    """Books cross with their depth records: node b's book table holds each book before the
+    record announcing it, so on_book and self.book() there see what the gateway keeps."""
+    books, quotes = tmp_path / "books.txt", tmp_path / "quotes.txt"
+    strategy = (f"  deep:\n    class: tests.e2e.strategies:BookRecorder\n    broker: sim\n"
+                f"    symbols: [BTC/USD]\n    mode: depth\n"
+                f"    params: {{out: \"{books}\", quotes: \"{quotes}\"}}")
+    duo = Cluster(tmp_path, nats.port, books, strategies=strategy,
+                  processes="  far: {strategies: [deep], node: b}")
+    duo.desk.edit("    adapter: sim\n", "    adapter: sim\n    feed: crypto\n")
+    try:
+        duo.up("a")
+        duo.up("b")
+
+        def lines() -> list[list[str]]:
+            return [x.split() for x in books.read_text().splitlines()] if books.exists() else []
+
+        wait_for(lambda: len(lines()) >= 20, 60, "20 books on node b")
+        seen = lines()
+        assert {line[0] for line in seen} == {"BTC/USD"}
+        versions = [int(line[2]) for line in seen]
+        assert versions == sorted(versions) and len(set(versions)) == len(versions)
+        deepest = max(int(line[3]) for line in seen)
+        assert deepest > 1, "only the best level crossed"
+        for line in seen:
+            bid = float(line[6].split(":")[0]) if line[3] != "0" else None  # after "|"
+            ask_at = line.index("|", 6) + 1
+            ask = float(line[ask_at].split(":")[0]) if line[4] != "0" else None
+            if bid is not None and ask is not None:
+                assert bid < ask, line
+        far = duo.row("b", "far")
+        assert far["state"] == "running" and not far.get("error"), far  # self.book() agreed
+    finally:
+        duo.cleanup()

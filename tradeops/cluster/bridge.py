@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from loguru import logger
 
 from tradeops.bus.batch import TickBatch
+from tradeops.bus.books import BookReader
 from tradeops.bus.reader import RingReader
 from tradeops.cluster import history, subjects, wire
 from tradeops.cluster.link import connect
@@ -53,7 +54,7 @@ from tradeops.gateway.client import GatewayClient, GatewayError
 from tradeops.process import child
 from tradeops.process.entry import RoleContext, run_role
 from tradeops.protocol.modes import is_mode
-from tradeops.protocol.tick import SymbolError, decode_symbol, encode_symbol
+from tradeops.protocol.tick import LayoutError, SymbolError, decode_symbol, encode_symbol
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -181,19 +182,25 @@ class Lease:
 
 async def publish_read(nc: Client, desk: str, broker: str, epoch: int, batch: TickBatch,
                        nodes: Mapping[str, frozenset[bytes]] | None = None,
-                       per_symbol: bool = True) -> int:
+                       per_symbol: bool = True,
+                       book_of: Callable[[bytes], wire.BookRow | None] | None = None) -> int:
     """One ring read onto NATS, with the read's seq range (wire.py); returns how many
     messages. To each node of `nodes` (node -> the 32-byte symbol fields it wants) one
     message of its symbols' records, empty when there are none, so its ranges follow on
-    and a lost message is a gap it sees. With `per_symbol` (what a JetStream stream keeps)
+    and a lost message is a gap it sees; with the newest book (`book_of`) of each symbol
+    whose depth record is among them. With `per_symbol` (what a JetStream stream keeps)
     also a message per symbol."""
     first = batch.first_seq
     last = first + len(batch) - 1
     sent = 0
     for node, wanted in (nodes or {}).items():
         records = wire.only(batch.data, wanted) if wanted else b""
+        books: list[wire.BookRow] = []
+        if book_of is not None and records:
+            books = [row for raw in wire.depth_symbols(records)
+                     if (row := book_of(raw)) is not None]
         await nc.publish(subjects.node_ticks(desk, broker, node),
-                         wire.encode(epoch, first, last, records))
+                         wire.encode(epoch, first, last, records, books))
         sent += 1
     if per_symbol:
         parts = wire.split_by_symbol(batch.data)
@@ -223,6 +230,7 @@ class Bridge:
         #: The JetStream stream as last made sure of, or why it could not be ("" when off).
         self.history = ""
         self._stream_due = asyncio.Event()
+        self._books: BookReader | None = None  # the gateway's book table, once needed
 
     async def run(self) -> int:
         nc = await connect(self.cluster, f"{self.desk}:{self.ctx.node}:bridge-{self.broker}",
@@ -255,8 +263,31 @@ class Bridge:
                 lease.close()
             if self._health_client is not None:
                 self._health_client.close()
+            if self._books is not None:
+                self._books.close()
             await nc.drain()
         return 0
+
+    def _book(self, raw: bytes) -> wire.BookRow | None:
+        """The newest book of a symbol from the gateway's book table (opened when first
+        needed, again after the gateway replaced it); None when it has none."""
+        reader = self._books
+        if reader is None or reader.stale():
+            if reader is not None:
+                reader.close()
+            try:
+                reader = self._books = BookReader(self.ctx.paths.bus, self.broker)
+            except (FileNotFoundError, LayoutError):
+                self._books = None
+                return None
+        try:
+            book = reader.book(decode_symbol(raw))
+        except (RuntimeError, SymbolError):
+            return None
+        if book is None:
+            return None
+        return (book.symbol, book.exchange_ns, book.receive_ns,
+                [list(level) for level in book.bids], [list(level) for level in book.asks])
 
     async def _on_nats(self, connected: bool, why: str) -> None:
         if connected:  # a restarted server may have lost the stream: make sure of it again
@@ -312,7 +343,7 @@ class Bridge:
                 nodes = {node: lease.wanted for node, lease in self.leases.items()}
                 self.messages += await publish_read(
                     nc, self.desk, self.broker, reader.epoch, batch, nodes,
-                    per_symbol=self.cluster.jetstream is not None)
+                    per_symbol=self.cluster.jetstream is not None, book_of=self._book)
                 self.published += len(batch)
             elif reader.stale():
                 logger.info("the gateway of '{}' replaced its ring (a new epoch); following",

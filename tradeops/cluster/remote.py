@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from tradeops.bus.books import BookTable, BookTableFullError
 from tradeops.bus.layout import DEFAULT_CAPACITY
 from tradeops.bus.ring import TickRing
 from tradeops.bus.table import LatestTable
@@ -56,7 +57,7 @@ from tradeops.process import child
 from tradeops.process.entry import RoleContext, run_role
 from tradeops.protocol.modes import MODE_HELP, Mode, is_mode, strongest
 from tradeops.protocol.ndjson import LineDecoder, Malformed, encode
-from tradeops.protocol.tick import RECORD_SIZE
+from tradeops.protocol.tick import RECORD_SIZE, SymbolError, encode_symbol
 from tradeops.topology.plan import groups
 
 if TYPE_CHECKING:
@@ -107,6 +108,8 @@ class Remote:
         self._nats: Client | None = None
         self.groups = {g.name for g in groups(ctx.topology)}
         self.table = LatestTable(ctx.paths.bus, self.broker)
+        # The books of depth subscribers here, as the gateway's bridge sends them.
+        self.books = BookTable(ctx.paths.bus, self.broker)
         node = cluster.nodes.get(self.node)
         capacity = (node.ring_capacity if node is not None else None) or DEFAULT_CAPACITY
         self.ring = TickRing(ctx.paths.bus, self.broker, table=self.table, capacity=capacity)
@@ -155,6 +158,7 @@ class Remote:
                 await nc.drain()
             self.ring.close()
             self.table.close()
+            self.books.close()
         if self.failed:
             logger.warning("{}", self.failed)
             return 1
@@ -192,6 +196,12 @@ class Remote:
                            "the ring shows them as a gap", self.next_seq, batch.first - 1,
                            self.broker)
         self.next_seq = max(self.next_seq, batch.last + 1)
+        for symbol, exchange_ns, receive_ns, bids, asks in batch.books:
+            # Before the records: a host that reads a depth record finds its book here.
+            with contextlib.suppress(SymbolError, BookTableFullError, ValueError, TypeError):
+                self.books.write(encode_symbol(symbol), exchange_ns, receive_ns,
+                                 [(float(p), float(s)) for p, s in bids],
+                                 [(float(p), float(s)) for p, s in asks])
         self._write(batch.records)
 
     def _write(self, records: bytes) -> None:

@@ -18,10 +18,13 @@ two rings.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from tradeops.protocol.tick import LAYOUT_VERSION, RECORD_SIZE, SYMBOL_FIELD
+import msgpack
+
+from tradeops.protocol.tick import DEPTH, LAYOUT_VERSION, RECORD_SIZE, SYMBOL_FIELD
 
 MAGIC: Final = b"TOTB"
 HEADER: Final = struct.Struct("<4sHHqqq")
@@ -33,12 +36,20 @@ class WireError(ValueError):
     """A message that is not a tick batch this code can read."""
 
 
+#: A batch that also carries books: the header, the record count (u32), the records, then
+#: the books (msgpack: [[symbol, exchange_ns, receive_ns, [[price, size], ...] bids, asks]]).
+BOOKS_MAGIC: Final = b"TOTK"
+COUNT: Final = struct.Struct("<I")
+BookRow = tuple[str, int, int, list[list[float]], list[list[float]]]
+
+
 @dataclass(frozen=True)
 class Batch:
     epoch: int
     first: int
     last: int
     records: bytes
+    books: tuple[BookRow, ...] = ()
 
     @property
     def count(self) -> int:
@@ -66,20 +77,45 @@ def only(records: bytes, wanted: frozenset[bytes]) -> bytes:
     return b"".join(view[i * RECORD_SIZE : (i + 1) * RECORD_SIZE] for i in keep)
 
 
-def encode(epoch: int, first: int, last: int, records: bytes) -> bytes:
-    return HEADER.pack(MAGIC, LAYOUT_VERSION, RECORD_SIZE, epoch, first, last) + records
+def encode(epoch: int, first: int, last: int, records: bytes,
+           books: Sequence[BookRow] = ()) -> bytes:
+    """A batch; with `books` (the newest book of each symbol whose depth record is among the
+    records), the books travel with it, so the other node has them before the records."""
+    if not books:
+        return HEADER.pack(MAGIC, LAYOUT_VERSION, RECORD_SIZE, epoch, first, last) + records
+    packed: bytes = msgpack.packb([list(book) for book in books])
+    return (HEADER.pack(BOOKS_MAGIC, LAYOUT_VERSION, RECORD_SIZE, epoch, first, last)
+            + COUNT.pack(len(records) // RECORD_SIZE) + records + packed)
+
+
+def depth_symbols(records: bytes) -> list[bytes]:
+    """The symbol fields of the depth records among `records` (each once, in order)."""
+    seen: dict[bytes, None] = {}
+    for i, (raw,) in enumerate(SYMBOL.iter_unpack(records)):
+        if records[i * RECORD_SIZE + 8] == DEPTH:
+            seen[raw] = None
+    return list(seen)
 
 
 def decode(message: bytes) -> Batch:
     if len(message) < HEADER.size:
         raise WireError(f"a tick batch is at least {HEADER.size} bytes, got {len(message)}")
     magic, version, size, epoch, first, last = HEADER.unpack_from(message)
-    if magic != MAGIC:
+    if magic not in (MAGIC, BOOKS_MAGIC):
         raise WireError(f"not a tick batch (magic {magic!r})")
     if version != LAYOUT_VERSION or size != RECORD_SIZE:
         raise WireError(f"tick batch of layout {version} with {size}-byte records; this node "
                         f"reads layout {LAYOUT_VERSION} ({RECORD_SIZE} bytes): run the same "
                         "tradeops version on every node")
+    if magic == BOOKS_MAGIC:
+        (count,) = COUNT.unpack_from(message, HEADER.size)
+        start = HEADER.size + COUNT.size
+        end = start + count * RECORD_SIZE
+        try:
+            books = tuple(tuple(book) for book in msgpack.unpackb(message[end:]))
+        except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError) as exc:
+            raise WireError(f"a batch's books are unreadable: {exc}") from None
+        return Batch(epoch, first, last, message[start:end], books)
     records = message[HEADER.size :]
     if len(records) % RECORD_SIZE:
         raise WireError(f"{len(records)} bytes of records is not whole records")
