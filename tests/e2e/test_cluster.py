@@ -466,3 +466,30 @@ def test_a_depth_strategy_on_another_node_gets_the_gateways_books(
         assert far["state"] == "running" and not far.get("error"), far  # self.book() agreed
     finally:
         duo.cleanup()
+
+
+def test_halt_and_resume_from_another_node_reach_the_gateway(cluster: Cluster) -> None:
+    """Desk commands for a gateway (halt, resume) run from a node without it: its node's
+    supervisor passes them to the gateway, over NATS."""
+    import json
+
+    cluster.up("a")
+    cluster.up("b")
+    journal = cluster.paths("a").run_dir / "orders.jsonl"
+
+    def events() -> list[str]:
+        lines = journal.read_text().splitlines() if journal.exists() else []
+        return [json.loads(x).get("event", "") for x in lines]
+
+    halted = cluster.desk.cli("halt", "sim", "--file", str(cluster.desk.file), "--node", "b")
+    assert halted.returncode == 0, halted.stdout + halted.stderr
+    assert "halted" in halted.stdout
+    wait_for(lambda: "halt" in events(), 30, "the halt in node a's journal")
+    resumed = cluster.desk.cli("resume", "sim", "--file", str(cluster.desk.file),
+                               "--node", "b")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    wait_for(lambda: "resume" in events(), 30, "the resume in node a's journal")
+    # A broker no node has is said plainly, as on one machine.
+    unknown = cluster.desk.cli("halt", "nosuch", "--file", str(cluster.desk.file),
+                               "--node", "b")
+    assert unknown.returncode == 2 and "knows 'nosuch'" in unknown.stdout + unknown.stderr

@@ -72,6 +72,9 @@ __all__ = ["AlreadyRunning", "CannotStart", "Supervisor"]
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
 
 
+#: The desk commands another node may send to a gateway here (docs/cluster.md).
+GATEWAY_OPS = ("halt", "resume", "flatten", "ack_positions")
+
 class Supervisor:
     def __init__(
         self,
@@ -141,9 +144,14 @@ class Supervisor:
 
     def _remote_command(self, command: dict[str, Any]) -> dict[str, Any]:
         """`restart`, `stop` or `start` asked from another node (on the answerer's thread):
-        carried out on the loop, like a command on the control socket."""
+        carried out on the loop, like a command on the control socket. `gateway`: a desk
+        command for a gateway of this node (halt, resume, flatten, orders --ack), passed to
+        its socket from this thread."""
+        if command.get("cmd") == "gateway":
+            return self._gateway_command(command)
         if command.get("cmd") not in ("restart", "stop", "start"):
-            return {"ok": False, "error": "only restart, stop and start cross nodes"}
+            return {"ok": False, "error": "only restart, stop, start and gateway commands "
+                                          "cross nodes"}
         from concurrent.futures import Future
 
         from tradeops.supervisor.commands import handle
@@ -158,6 +166,24 @@ class Supervisor:
 
         self._post(run)
         return done.result(timeout=10.0) or {"ok": False, "error": "no reply"}
+
+    def _gateway_command(self, command: dict[str, Any]) -> dict[str, Any]:
+        from tradeops.gateway.client import GatewayClient, GatewayError
+
+        broker, message = command.get("broker"), command.get("message")
+        if not isinstance(broker, str) or broker not in self.topology.brokers:
+            return {"ok": False, "error": f"no broker {broker!r} in desk "
+                                          f"'{self.topology.name}'"}
+        if not isinstance(message, dict) or message.get("op") not in GATEWAY_OPS:
+            return {"ok": False, "error": f"only {', '.join(GATEWAY_OPS)} reach a gateway "
+                                          "from another node"}
+        sock = self.paths.gateway_socket(broker)
+        try:
+            with GatewayClient(str(sock), str(command.get("who") or "another node")) as client:
+                return {"ok": True, "reply": client.request(message)}
+        except GatewayError as exc:
+            return {"ok": False, "error": f"the gateway of broker '{broker}' on node "
+                                          f"'{self.node}': {exc}"}
 
     def _start_alerts(self) -> None:
         sinks = self.topology.settings.alerts

@@ -18,6 +18,7 @@ from tradeops.supervisor.cli.common import (
     Format,
     FormatOpt,
     NameOpt,
+    NodeOpt,
     RunDirOpt,
     fail,
     locate,
@@ -56,18 +57,21 @@ def _label(broker: str, scope: list[str]) -> str:
 
 
 def halt(target: TargetArg = None, file: FileOpt = None, name: NameOpt = None,
-         run_dir: RunDirOpt = None, output: FormatOpt = Format.text) -> None:
+         run_dir: RunDirOpt = None, output: FormatOpt = Format.text,
+         node: NodeOpt = None) -> None:
     """Block new orders of a broker, an account or a strategy, and cancel its working
-    orders. The halt is journalled: it outlives a gateway restart until `tradeops resume`."""
-    desk = locate(file, name, run_dir, output)
+    orders. The halt is journalled: it outlives a gateway restart until `tradeops resume`.
+    On a desk over several nodes it reaches gateways on other nodes over NATS."""
+    desk = locate(file, name, run_dir, output, node=node)
     outcome = _scoped(desk, "halt", target, output)
     _report(outcome, "halted", "new orders refused, working orders being cancelled", output)
 
 
 def resume(target: TargetArg = None, file: FileOpt = None, name: NameOpt = None,
-           run_dir: RunDirOpt = None, output: FormatOpt = Format.text) -> None:
+           run_dir: RunDirOpt = None, output: FormatOpt = Format.text,
+           node: NodeOpt = None) -> None:
     """Lift a halt: the same target `tradeops halt` was given (default: every broker)."""
-    desk = locate(file, name, run_dir, output)
+    desk = locate(file, name, run_dir, output, node=node)
     outcome = _scoped(desk, "resume", target, output)
     _report(outcome, "resumed", "new orders accepted", output)
 
@@ -93,11 +97,11 @@ def flatten(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
     = False,
     file: FileOpt = None, name: NameOpt = None, run_dir: RunDirOpt = None,
-    output: FormatOpt = Format.text,
+    output: FormatOpt = Format.text, node: NodeOpt = None,
 ) -> None:
     """Close a strategy's positions with market orders, after cancelling its working orders.
     Asks for confirmation first (--yes for scripts)."""
-    desk = locate(file, name, run_dir, output)
+    desk = locate(file, name, run_dir, output, node=node)
     replies, unreachable = ask_gateways(desk, {"op": "flatten", "target": strategy,
                                               "dry_run": True}, "tradeops flatten")
     owner = next((b for b, r in replies.items() if r.get("known")), None)

@@ -13,6 +13,7 @@ from tradeops.supervisor.cli.common import (
     Format,
     FormatOpt,
     NameOpt,
+    NodeOpt,
     RunDirOpt,
     fail,
     locate,
@@ -29,6 +30,7 @@ def orders(
     name: NameOpt = None,
     run_dir: RunDirOpt = None,
     output: FormatOpt = Format.text,
+    node: NodeOpt = None,
     ack: Annotated[str | None, typer.Option(
         "--ack", metavar="BROKER[.ACCOUNT]",
         help="Acknowledge that an account's positions differ from its strategies' (after "
@@ -38,7 +40,7 @@ def orders(
     """Working orders (asked of each gateway) and the recent order journal."""
     from tradeops.gateway.journal import journal_path, tail
 
-    desk = locate(file, name, run_dir, output)
+    desk = locate(file, name, run_dir, output, node=node)
     if ack is not None:
         _acknowledge(desk, ack, output)
         return
