@@ -263,7 +263,8 @@ class TradeStream:
             try:
                 cause = self._session()
             except (OSError, websocket.WebSocketException) as exc:
-                logger.warning("trade updates stream: {}: {}", type(exc).__name__, exc)
+                if not self._stop.is_set():  # our own hang-up at stop is not news
+                    logger.warning("trade updates stream: {}: {}", type(exc).__name__, exc)
             finally:
                 ws, self._ws = self._ws, None
                 if ws is not None:
