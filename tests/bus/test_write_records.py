@@ -5,29 +5,15 @@ from __future__ import annotations
 
 import pytest
 
+from tests.bus.records import ring_records
 from tradeops.bus.reader import RingReader
 from tradeops.bus.ring import TickRing
 from tradeops.bus.table import LatestTable, TableReader
 from tradeops.protocol.tick import RECORD_SIZE
 
 
-def _source(ns: str, symbols: list[str]) -> bytes:
-    """Records as a gateway's ring holds them: write them, read them back raw."""
-    ring = TickRing(ns, "up", capacity=64)
-    try:
-        reader = RingReader(ns, "up", start="newest")
-        for i, symbol in enumerate(symbols):
-            ring.append("trade", symbol, 1000 + i, 10.0 + i, 1.0)
-        ring.publish()
-        batch = reader.read_batch(1000)
-        reader.close()
-        return batch.data
-    finally:
-        ring.close()
-
-
 def test_a_mirror_ring_keeps_upstream_seqs_and_shows_a_gap(topology: str) -> None:
-    records = _source(topology, ["A", "B", "A", "B", "A", "B"])
+    records = ring_records(topology, ["A", "B", "A", "B", "A", "B"])
     keep = records[:2 * RECORD_SIZE] + records[4 * RECORD_SIZE:]  # seqs 3 and 4 lost
     table = LatestTable(topology, "down")
     mirror = TickRing(topology, "down", capacity=64, table=table)
@@ -53,7 +39,7 @@ def test_a_mirror_ring_keeps_upstream_seqs_and_shows_a_gap(topology: str) -> Non
 
 
 def test_a_mirror_joining_late_starts_at_the_upstream_seq(topology: str) -> None:
-    records = _source(topology, ["A"] * 10)
+    records = ring_records(topology, ["A"] * 10)
     mirror = TickRing(topology, "late", capacity=64)
     try:
         reader = RingReader(topology, "late", start="newest")

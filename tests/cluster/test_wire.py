@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.bus.records import ring_records
 from tradeops.bus import remove_segments
 from tradeops.bus.reader import RingReader
 from tradeops.bus.ring import TickRing
@@ -35,23 +36,8 @@ def names() -> Iterator[str]:
     assert remove_segments(name) == [], "bus files left behind"
 
 
-def _source(ns: str, symbols: list[str]) -> bytes:
-    """Records as a gateway's ring holds them: write them, read them back raw."""
-    ring = TickRing(ns, "up", capacity=64)
-    try:
-        reader = RingReader(ns, "up", start="newest")
-        for i, symbol in enumerate(symbols):
-            ring.append("trade", symbol, 1000 + i, 10.0 + i, 1.0)
-        ring.publish()
-        batch = reader.read_batch(1000)
-        reader.close()
-        return batch.data
-    finally:
-        ring.close()
-
-
 def test_a_read_splits_by_symbol_and_filters_for_a_node_in_seq_order(names: str) -> None:
-    records = _source(names, ["A", "B", "A", "C", "B", "A"])
+    records = ring_records(names, ["A", "B", "A", "C", "B", "A"])
     parts = wire.split_by_symbol(records)
     assert sorted(len(p) // RECORD_SIZE for p in parts.values()) == [1, 2, 3]
     wanted = frozenset({encode_symbol("A"), encode_symbol("C")})
