@@ -468,28 +468,58 @@ def test_a_depth_strategy_on_another_node_gets_the_gateways_books(
         duo.cleanup()
 
 
-def test_halt_and_resume_from_another_node_reach_the_gateway(cluster: Cluster) -> None:
+def test_halt_and_resume_from_another_node_reach_the_gateway(
+    tmp_path: Path, nats: NatsServer
+) -> None:
     """Desk commands for a gateway (halt, resume) run from a node without it: its node's
-    supervisor passes them to the gateway, over NATS."""
+    supervisor passes them to the gateway, over NATS. The halt cancels node b's resting order
+    at the simulated exchange itself."""
     import json
+    import urllib.request
 
-    cluster.up("a")
-    cluster.up("b")
-    journal = cluster.paths("a").run_dir / "orders.jsonl"
+    out = tmp_path / "trader.jsonl"
+    trader = f"""  trader:
+    class: tests.orders.strategies:OrderBot
+    broker: sim
+    symbols: [AAPL]
+    params: {{out: "{out}", symbol: AAPL, orders: [[buy, 1, 1.0]]}}"""
+    cluster = Cluster(tmp_path, nats.port, out, strategies=trader)
+    try:
+        cluster.up("a")
+        cluster.up("b")
+        journal = cluster.paths("a").run_dir / "orders.jsonl"
 
-    def events() -> list[str]:
-        lines = journal.read_text().splitlines() if journal.exists() else []
-        return [json.loads(x).get("event", "") for x in lines]
+        def events() -> list[str]:
+            lines = journal.read_text().splitlines() if journal.exists() else []
+            return [json.loads(x).get("event", "") for x in lines]
 
-    halted = cluster.desk.cli("halt", "sim", "--file", str(cluster.desk.file), "--node", "b")
-    assert halted.returncode == 0, halted.stdout + halted.stderr
-    assert "halted" in halted.stdout
-    wait_for(lambda: "halt" in events(), 30, "the halt in node a's journal")
-    resumed = cluster.desk.cli("resume", "sim", "--file", str(cluster.desk.file),
-                               "--node", "b")
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    wait_for(lambda: "resume" in events(), 30, "the resume in node a's journal")
-    # A broker no node has is said plainly, as on one machine.
-    unknown = cluster.desk.cli("halt", "nosuch", "--file", str(cluster.desk.file),
-                               "--node", "b")
-    assert unknown.returncode == 2 and "knows 'nosuch'" in unknown.stdout + unknown.stderr
+        def bot(kind: str) -> list[dict[str, Any]]:
+            lines = out.read_text().splitlines() if out.exists() else []
+            return [e for e in map(json.loads, lines) if e["event"] == kind]
+
+        wait_for(lambda: bot("accepted"), 60, "node b's resting order accepted")
+        resting = bot("accepted")[0]["client_order_id"]
+        http = cluster.row("a", "sim-sim")["detail"]["http"]
+
+        def at_the_sim() -> str:
+            with urllib.request.urlopen(f"{http}/admin/orders", timeout=5) as resp:
+                orders = json.loads(resp.read())["orders"]
+            return next((o["status"] for o in orders if o["client_order_id"] == resting), "")
+
+        assert at_the_sim() in ("new", "accepted")
+        halted = cluster.desk.cli("halt", "sim", "--file", str(cluster.desk.file),
+                                  "--node", "b")
+        assert halted.returncode == 0, halted.stdout + halted.stderr
+        assert "halted" in halted.stdout
+        wait_for(lambda: "halt" in events(), 30, "the halt in node a's journal")
+        wait_for(lambda: at_the_sim() == "canceled", 30, "the order cancelled at the sim")
+        resumed = cluster.desk.cli("resume", "sim", "--file", str(cluster.desk.file),
+                                   "--node", "b")
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        wait_for(lambda: "resume" in events(), 30, "the resume in node a's journal")
+        # A broker no node has is said plainly, as on one machine.
+        unknown = cluster.desk.cli("halt", "nosuch", "--file", str(cluster.desk.file),
+                                   "--node", "b")
+        assert unknown.returncode == 2 and "knows 'nosuch'" in unknown.stdout + unknown.stderr
+    finally:
+        cluster.cleanup()
