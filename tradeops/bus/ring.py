@@ -49,11 +49,10 @@ from tradeops.bus.names import list_segments, ring_name, shm_path
 from tradeops.bus.shm import ClosesOnExit, Segment
 from tradeops.bus.table import LatestTable
 from tradeops.protocol.tick import (
+    FULL_ROW,
     KIND_CODES,
     KIND_NAMES,
-    NO_DETAIL,
     QUOTE,
-    RECORD,
     RECORD_SIZE,
     ROW_OFFSET,
     ROW_PACKERS,
@@ -170,10 +169,10 @@ class TickRing(ClosesOnExit):
         offset = self._data + (seq & self._mask) * RECORD_SIZE
         # The slot's seq first, on its own: see the module docstring.
         self._words[offset >> 3] = seq
-        RECORD.pack_into(
-            self._mm, offset, seq, code, flags, trade_count, exchange_ns,
+        FULL_ROW.pack_into(
+            self._mm, offset + ROW_OFFSET, code, flags, trade_count, exchange_ns,
             receive_ns or time.time_ns(), raw, price, size, bid, bid_size, ask, ask_size,
-            open, high, low, close, volume, vwap, NO_DETAIL,
+            open, high, low, close, volume, vwap,
         )  # fmt: skip
         self._pending[code][raw] = offset
         self._seq = seq
