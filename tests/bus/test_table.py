@@ -11,7 +11,7 @@ import pytest
 from tests.bus import workers
 from tests.bus.conftest import SPAWN
 from tradeops.bus import LatestTable, TableFullError, TableReader, TickRing
-from tradeops.protocol.tick import SymbolError, Tick
+from tradeops.protocol.tick import TRADE, SymbolError, Tick, encode_symbol
 
 Spawn = Callable[..., SpawnProcess]
 
@@ -40,6 +40,63 @@ def test_the_ring_keeps_the_last_trade_and_quote_of_each_symbol(topology: str) -
         assert reader.symbols() == ["BRK.B", "HK:700"]
         with pytest.raises(SymbolError):
             reader.last_trade("")
+
+
+def test_a_quiet_symbols_last_values_outlive_many_laps_of_the_ring(topology: str) -> None:
+    # The table names records in the ring and copies one only before the ring overwrites it:
+    # a symbol that traded once, long ago, still has its trade and quote after 50 laps.
+    with (
+        LatestTable(topology, "sim", max_symbols=8) as table,
+        TickRing(topology, "sim", capacity=16, table=table) as ring,
+        TableReader(topology, "sim") as reader,
+    ):
+        ring.append("trade", "QUIET", 1, 10.0, 1.0)
+        ring.append("quote", "QUIET", 2, 0.0, 0.0, 9.9, 1.0, 10.1, 2.0)
+        ring.publish()
+        for n in range(800):
+            ring.extend_records([(TRADE, 0, 0, n, n, encode_symbol("BUSY"), float(n), 1.0)])
+            busy = reader.last_trade("BUSY")
+            assert busy is not None and busy.price == float(n)  # in the ring, or copied
+        trade, quote = reader.last_trade("QUIET"), reader.last_quote("QUIET")
+        assert trade is not None and (trade.seq, trade.price) == (1, 10.0)
+        assert quote is not None and (quote.seq, quote.bid, quote.ask) == (2, 9.9, 10.1)
+        assert ring.cursor == 802  # 50 laps of 16
+
+
+def test_a_reference_reads_through_to_the_ring_and_survives_its_gateway(topology: str) -> None:
+    table = LatestTable(topology, "sim", max_symbols=8)
+    ring = TickRing(topology, "sim", capacity=64, table=table)
+    reader = TableReader(topology, "sim")
+    try:
+        ring.write("trade", "AAPL", 1, 187.5, 100.0)
+        ring.write("trade", "AAPL", 2, 187.6, 50.0)
+        trade = reader.last_trade("AAPL")
+        assert trade is not None and (trade.seq, trade.price) == (2, 187.6)
+        # Big frames: the newest reference is always the newest record.
+        ring.extend_records([(TRADE, 0, 0, n, n, encode_symbol("AAPL"), float(n), 1.0)
+                             for n in range(3, 200)])  # fmt: skip
+        trade = reader.last_trade("AAPL")
+        assert trade is not None and (trade.seq, trade.price) == (199, 199.0)
+    finally:
+        ring.close()  # the gateway stops: its ring is unlinked; the reader keeps its map
+    trade = reader.last_trade("AAPL")
+    assert trade is not None and trade.price == 199.0
+    reader.close()
+    table.close()
+
+
+def test_a_backfilled_trade_never_becomes_the_latest_even_at_a_spill(topology: str) -> None:
+    with (
+        LatestTable(topology, "sim", max_symbols=8) as table,
+        TickRing(topology, "sim", capacity=8, table=table) as ring,
+        TableReader(topology, "sim") as reader,
+    ):
+        ring.write("trade", "AAPL", 1, 100.0, 1.0)
+        for n in range(12):  # late trades across several spill boundaries (every 4)
+            ring.append_late("trade", "AAPL", 0, 90.0 + n, 1.0)
+            ring.publish()
+            trade = reader.last_trade("AAPL")
+            assert trade is not None and trade.price == 100.0, n
 
 
 def test_the_table_holds_max_symbols_whatever_their_hashes(topology: str) -> None:
@@ -83,6 +140,36 @@ def test_a_reader_in_another_process_never_sees_a_torn_entry(topology: str, spaw
     assert torn == 0
     assert reads > 1000
     assert last_trade > 1000  # the writer really was updating while we read
+
+
+@pytest.mark.e2e
+def test_a_reader_through_a_racing_small_ring_never_sees_a_torn_or_older_trade(
+    topology: str, spawn: Spawn
+) -> None:
+    ready, stop = SPAWN.Event(), SPAWN.Event()
+    writer = spawn(workers.update_ring_table, topology, "sim", ready, stop)
+    assert ready.wait(30)
+    reads = torn = 0
+    last = {"BTC/USD": -1, "ETH/USD": -1}
+    try:
+        with TableReader(topology, "sim") as reader:
+            deadline = time.monotonic() + 30.0
+            while (reads <= 2000 or last["ETH/USD"] <= 2000) and time.monotonic() < deadline:
+                for symbol in last:
+                    trade = reader.last_trade(symbol)
+                    assert trade is not None
+                    n = trade.exchange_ns
+                    torn += not (n == trade.price == trade.size == trade.receive_ns)
+                    assert n >= last[symbol], f"{symbol} went back from {last[symbol]} to {n}"
+                    last[symbol] = n
+                reads += 1
+    finally:
+        stop.set()
+        writer.join(timeout=30)
+    assert writer.exitcode == 0
+    assert torn == 0
+    assert reads > 2000
+    assert last["ETH/USD"] > 2000  # the ring (64 slots) lapped ETH's reference many times
 
 
 def test_table_readers_see_the_writer_close(topology: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from tests.waiting import wait_for
 from tradeops.bus import LatestTable, RingReader, TickRing
-from tradeops.protocol.tick import Tick
+from tradeops.protocol.tick import TRADE, Tick, encode_symbol
 
 
 def read_until(
@@ -88,16 +88,40 @@ def update_table(topology: str, broker: str, ready: Any, stop: Any) -> None:
     """Hammer one symbol's last trade and last quote with self-consistent values."""
     with LatestTable(topology, broker, max_symbols=4) as table:
         n = 0
-        trade = Tick.make("trade", "BTC/USD")
         quote = Tick.make("quote", "BTC/USD")
-        table.put(trade)
+        table.put(Tick.make("trade", "BTC/USD"))
         table.put(quote)
         ready.set()
         while not stop.is_set():
             n += 1
             f = float(n)
-            table.put(trade._replace(seq=n, price=f, size=f, vwap=f, exchange_ns=n))
+            table.put(Tick.make("trade", "BTC/USD", seq=n, price=f, size=f, vwap=f,
+                                exchange_ns=n))
             table.put(quote._replace(seq=n, bid=f, ask=f, ask_size=f, exchange_ns=n))
+
+
+def update_ring_table(topology: str, broker: str, ready: Any, stop: Any) -> None:
+    """A small ring writing a table: BTC/USD trades every record, ETH/USD every 150th (so
+    the 64-slot ring laps its reference, which is copied in first); a record's numbers are
+    all n."""
+    with (
+        LatestTable(topology, broker, max_symbols=4) as table,
+        TickRing(topology, broker, capacity=64, table=table) as ring,
+    ):
+        btc, eth = encode_symbol("BTC/USD"), encode_symbol("ETH/USD")
+        n = 0
+        ring.extend_records([(TRADE, 0, 0, 0, 0, eth, 0.0, 0.0),
+                             (TRADE, 0, 0, 0, 0, btc, 0.0, 0.0)])  # fmt: skip
+        ready.set()
+        while not stop.is_set():
+            frame = []
+            for _ in range(7):
+                n += 1
+                f = float(n)
+                frame.append((TRADE, 0, 0, n, n, btc, f, f))
+                if n % 150 == 0:
+                    frame.append((TRADE, 0, 0, n, n, eth, f, f))
+            ring.extend_records(frame)
 
 
 def book_levels(n: int, depth: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:

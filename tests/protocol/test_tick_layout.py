@@ -49,7 +49,7 @@ def sample() -> Tick:
 
 
 def test_the_record_is_192_bytes_little_endian_at_the_documented_offsets() -> None:
-    assert RECORD_SIZE == 192 and LAYOUT_VERSION == 2
+    assert RECORD_SIZE == 192 and LAYOUT_VERSION == 3
     data = sample().to_bytes()
     tick = sample()
     expected = {"kind": tick.kind_code, "symbol": b"BTC/USD".ljust(32, b"\0"),
@@ -165,12 +165,12 @@ def header(**changes: object) -> bytes:
 
 def test_a_header_of_this_layout_is_accepted() -> None:
     parsed = check_header(header(), b"TOPSRING", "seg")
-    assert (parsed.capacity, parsed.data_offset, parsed.layout_version) == (1024, 4096, 2)
+    assert (parsed.capacity, parsed.data_offset, parsed.layout_version) == (1024, 4096, 3)
 
 
 def test_an_unknown_layout_version_is_refused_with_a_clear_error() -> None:
     with pytest.raises(
-        LayoutError, match="has bus layout version 1; this tradeops reads version 2"
+        LayoutError, match="has bus layout version 1; this tradeops reads version 3"
     ):
         check_header(header(version=1), b"TOPSRING", "seg")
 

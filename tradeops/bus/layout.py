@@ -49,23 +49,31 @@ DEFAULT_CAPACITY: Final = 1 << 18  # 262,144 slots: about 26 s at 10k ticks/s, 4
 DEFAULT_MAX_READERS: Final = 64
 MAX_READERS_LIMIT: Final = 1024
 
-# --- table --------------------------------------------------------------------------------
+# --- table ---------------------------------------------------------------------------------
 TABLE_MAGIC: Final = b"TOPSTABL"
-#: At offset 64: entry size (u32), max symbols (u32).
-TABLE_FIELDS: Final = struct.Struct("<II")
+#: At offset 64: entry size (u32), max symbols (u32), then (i64 at 72) the epoch of the ring
+#: whose seqs the entries' references name: 0 when no ring writes the table (its copies are
+#: then always current).
+TABLE_FIELDS: Final = struct.Struct("<IIq")
 TABLE_FIELDS_OFFSET: Final = 64
+TABLE_RING_EPOCH_OFFSET: Final = 72
 COUNT_OFFSET: Final = 128  # i64: symbols assigned so far
 TABLE_DATA_OFFSET: Final = 4096
-#: Per entry: key state (i64, 1 once the symbol is set), trade version, quote version
-#: (i64 seqlocks: odd while being written), 8 reserved, the 32-byte symbol, then the last
-#: trade record and the last quote record.
-ENTRY_SIZE: Final = 64 + 2 * RECORD_SIZE  # 448
+#: Per entry (512 bytes): key state (i64, 1 once the symbol is set), the trade copy's and the
+#: quote copy's versions (i64 seqlocks: odd while being written), 8 reserved, the 32-byte
+#: symbol; at +64 and +72 the seqs of the newest trade and quote in the ring (the
+#: references; 0: none), 48 reserved; then a copy of a trade record and of a quote record. A
+#: reference is a word store per symbol per publish; a record is copied only when the ring is
+#: about to overwrite the one a reference names (docs/bus.md, "The latest-value table").
+ENTRY_SIZE: Final = 128 + 2 * RECORD_SIZE  # 512
 ENTRY_KEY_STATE: Final = 0
 ENTRY_TRADE_VERSION: Final = 8
 ENTRY_QUOTE_VERSION: Final = 16
 ENTRY_SYMBOL: Final = 32
-ENTRY_TRADE: Final = 64
-ENTRY_QUOTE: Final = 64 + RECORD_SIZE
+ENTRY_TRADE_REF: Final = 64
+ENTRY_QUOTE_REF: Final = 72
+ENTRY_TRADE: Final = 128
+ENTRY_QUOTE: Final = 128 + RECORD_SIZE
 
 
 def _align(value: int, to: int) -> int:
@@ -148,12 +156,12 @@ class TableLayout:
 
     def init(self, mm: mmap.mmap) -> None:
         _init_header(mm, TABLE_MAGIC, self.capacity, TABLE_DATA_OFFSET)
-        TABLE_FIELDS.pack_into(mm, TABLE_FIELDS_OFFSET, ENTRY_SIZE, self.max_symbols)
+        TABLE_FIELDS.pack_into(mm, TABLE_FIELDS_OFFSET, ENTRY_SIZE, self.max_symbols, 0)
 
     @classmethod
     def read(cls, buf: mmap.mmap, name: str) -> TableLayout:
         header = check_header(buf[: HEADER.size], TABLE_MAGIC, name)
-        entry_size, max_symbols = TABLE_FIELDS.unpack_from(buf, TABLE_FIELDS_OFFSET)
+        entry_size, max_symbols, _epoch = TABLE_FIELDS.unpack_from(buf, TABLE_FIELDS_OFFSET)
         layout = cls(max_symbols)
         if entry_size != ENTRY_SIZE or layout.capacity != header.capacity:
             raise LayoutError(f"table {name!r} is inconsistent: entry size or capacity differ")

@@ -50,6 +50,7 @@ from tradeops.bus.shm import ClosesOnExit, Segment
 from tradeops.bus.table import LatestTable
 from tradeops.protocol.tick import (
     FULL_ROW,
+    HEADER,
     KIND_CODES,
     KIND_NAMES,
     QUOTE,
@@ -106,19 +107,22 @@ class TickRing(ClosesOnExit):
         self._words = memoryview(self._mm).cast("q")
         self._bells = BellRinger(self._mm, self._words, self.layout, self._names)
         self._table = table
+        if table is not None:
+            table.bind_ring(HEADER.unpack_from(self._mm, 0)[6])
         self._data = self.layout.data_offset
         self._mask = capacity - 1
         self._end_flags = FLAGS_OFFSET + max_readers
         self._seq = 0  # newest appended
         self._published = 0
-        # The latest-value table's pending updates: symbol field -> offset of the newest
-        # trade / quote record appended since the last flush. Flushed at publish, and before
-        # an unpublished run could lap its own oldest pending slot.
+        # The latest-value table's pending references: symbol field -> seq of the newest
+        # trade / quote appended since they were last stored (at each publish).
         # Indexed by kind code (one lookup, no branch per tick); only the trade and quote
-        # dicts reach the table, the others (bars, depth) are scratch, cleared at each flush.
+        # dicts reach the table, the others (bars, depth) are scratch, cleared each time.
         self._pending: tuple[dict[bytes, int], ...] = tuple({} for _ in KIND_NAMES)
-        self._flushed = 0  # seq appended when the table was last brought up to date
-        self._flush_every = capacity // 2
+        # Every `capacity / 2` appends the table copies in the records its references name
+        # that are at least that old, so none is overwritten before it is copied.
+        self._spilled = 0  # seq appended at the last such spill
+        self._spill_every = capacity // 2
 
     @property
     def capacity(self) -> int:
@@ -174,10 +178,10 @@ class TickRing(ClosesOnExit):
             receive_ns or time.time_ns(), raw, price, size, bid, bid_size, ask, ask_size,
             open, high, low, close, volume, vwap,
         )  # fmt: skip
-        self._pending[code][raw] = offset
+        self._pending[code][raw] = seq
         self._seq = seq
-        if seq - self._flushed >= self._flush_every:
-            self._flush_table()
+        if seq - self._spilled >= self._spill_every:
+            self._spill(seq)
         return seq
 
     def extend_records(self, rows: Iterable[RecordRow]) -> int:
@@ -195,26 +199,26 @@ class TickRing(ClosesOnExit):
         mm, words, packers = self._mm, self._words, ROW_PACKERS
         data, mask = self._data, self._mask
         pending = self._pending
-        every = self._flush_every
+        every = self._spill_every
         rows = rows if isinstance(rows, list) else list(rows)
         seq = self._seq
         try:
-            # In runs that end where the table must be brought up to date (a remembered slot
-            # must not be overwritten before it is copied): no check per row.
+            # In runs that end where the table must spill (a referenced slot must not be
+            # overwritten before it is copied): no check per row.
             start = 0
             while start < len(rows):
-                run = every - (seq - self._flushed)
+                run = every - (seq - self._spilled)
                 for row in rows[start : start + run] if start or run < len(rows) else rows:
                     pack = packers[len(row)]
                     seq += 1
                     offset = data + (seq & mask) * RECORD_SIZE
                     words[offset >> 3] = seq  # the slot's seq first, on its own
                     pack(mm, offset + ROW_OFFSET, *row)  # type: ignore[misc]
-                    pending[row[0]][row[5]] = offset
+                    pending[row[0]][row[5]] = seq
                 start += run
                 self._seq = seq
-                if seq - self._flushed >= every:
-                    self._flush_table()
+                if seq - self._spilled >= every:
+                    self._spill(seq)
         except (TypeError, IndexError, struct.error) as exc:
             # The bad row holds `seq`: publish the rows before it, never it.
             self._seq = seq - 1
@@ -247,6 +251,8 @@ class TickRing(ClosesOnExit):
             given = int.from_bytes(view[start : start + 8], "little", signed=True)
             if given <= seq:
                 continue
+            if given - self._spilled >= self._spill_every:
+                self._spill(given)  # before the jump's holes overwrite what it names
             for hole in range(max(seq + 1, given - capacity + 1), given):
                 offset = data + (hole & mask) * RECORD_SIZE
                 words[offset >> 3] = hole  # the slot's seq first, on its own
@@ -256,28 +262,33 @@ class TickRing(ClosesOnExit):
             mm[offset + 8 : offset + RECORD_SIZE] = view[start + 8 : start + RECORD_SIZE]
             kind = view[start + 8]
             if kind < len(pending):
-                pending[kind][bytes(view[start + 32 : start + 64])] = offset
+                pending[kind][bytes(view[start + 32 : start + 64])] = given
             seq = self._seq = given
-            if seq - self._flushed >= self._flush_every:
-                self._flush_table()
         return self.publish()
 
-    def _flush_table(self) -> None:
-        """Copy the newest pending trade and quote of each symbol into the table."""
-        self._flushed = self._seq
+    def _store_refs(self) -> None:
+        """Point the table at the newest pending trade and quote of each symbol."""
         pending = self._pending
         if self._table is not None:
-            self._table.store_batch(self._mm, pending[TRADE], pending[QUOTE])
+            self._table.store_refs(pending[TRADE], pending[QUOTE])
         for records in pending:
             records.clear()
+
+    def _spill(self, at: int) -> None:
+        """At seq ``at``: store the pending references, then have the table copy in every
+        record it names that is ``capacity / 2`` old or older (the ring overwrites it within
+        ``capacity / 2`` more appends, before the next spill)."""
+        self._store_refs()
+        self._spilled = at
+        if self._table is not None:
+            self._table.spill(self._mm, self._data, self._mask, at - self._spill_every)
 
     def publish(self) -> int:
         """Make every appended record visible and wake sleeping readers; return the cursor."""
         seq = self._seq
         if seq != self._published:
-            if self._flushed != seq:
-                # Before the cursor: a reader that sees a tick finds the table as new.
-                self._flush_table()
+            # Before the cursor: a reader that sees a tick finds the table as new.
+            self._store_refs()
             self._words[_CURSOR] = seq
             self._published = seq
             fence()  # the cursor store must be visible before we look for sleepers
@@ -301,10 +312,12 @@ class TickRing(ClosesOnExit):
     def append_late(self, *fields: Any) -> int:
         """:meth:`append` a record that is not the latest value of its symbol (a backfilled
         trade): the latest-value table is left as it is. Takes append's positional arguments."""
-        self._flush_table()  # what is pending is live: into the table first
+        self._store_refs()  # what is pending is live: into the table first
+        if self._seq + 1 - self._spilled >= self._spill_every:
+            self._spill(self._seq)  # so the append below does not store references itself
         seq = self.append(*fields)
-        # The table is brought up to date from `_pending` at publish: the late record must
-        # not be there (the flush above leaves room for one append, so none happened since).
+        # The table takes its references from `_pending` at publish: the late record must
+        # not be there.
         self._pending[KIND_CODES[fields[0]]].pop(encode_symbol(fields[1]), None)
         return seq
 

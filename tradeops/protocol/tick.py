@@ -82,7 +82,10 @@ __all__ = [
 #: about an event beyond its numbers: its own trade id, exchange codes, tape, taker side and
 #: condition codes (issue 15), and kinds 5-10 (daily and updated bars, statuses, LULD bands,
 #: corrections, cancel/errors).
-LAYOUT_VERSION: Final = 2
+#: 3: the latest-value table holds, per symbol and kind, the seq of the newest record in the
+#: ring and copies a record only before the ring overwrites it (a 512-byte entry; the table
+#: header names the ring's epoch). The record itself did not change.
+LAYOUT_VERSION: Final = 3
 
 #: The record: seq, kind, flags, 2 pad bytes, trade count, exchange ns, receive ns, symbol,
 #: then twelve float64 (price, size, bid, bid size, ask, ask size, open, high, low, close,
