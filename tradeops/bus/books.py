@@ -25,10 +25,10 @@ import time
 from collections.abc import Sequence
 from typing import Final
 
-from tradeops.bus.layout import COUNT_OFFSET, STATE_CLOSED, STATE_OFFSET, STATE_OPEN
+from tradeops.bus.layout import STATE_OFFSET, STATE_OPEN
 from tradeops.bus.names import book_name
-from tradeops.bus.shm import ClosesOnExit, Segment
-from tradeops.bus.slots import Slots
+from tradeops.bus.shm import Segment
+from tradeops.bus.slots import SlotReader, Slots, SlotWriter
 from tradeops.protocol.book import (
     BOOK_ENTRY_SIZE,
     BOOK_LAYOUT_VERSION,
@@ -45,7 +45,7 @@ from tradeops.protocol.book import (
     flat_levels,
     levels_of,
 )
-from tradeops.protocol.tick import HEADER, LayoutError, decode_symbol, encode_symbol
+from tradeops.protocol.tick import HEADER, LayoutError
 
 __all__ = ["DEFAULT_MAX_BOOKS", "BookReader", "BookTable", "BookTableFullError"]
 
@@ -66,12 +66,16 @@ def _capacity(max_symbols: int) -> int:
     return max(16, 1 << (2 * max_symbols - 1).bit_length())
 
 
-class BookTable(ClosesOnExit):
+class BookTable(SlotWriter):
     """The writer of ``broker``'s book table in ``topology``; one per broker (its gateway).
 
     Creates ``/dev/shm/tradeops-<topology>.<broker>.books`` with room for ``max_symbols``
     books (SegmentBusyError if a live process writes it). :meth:`close` unlinks it.
     """
+
+    full_error = BookTableFullError
+    kind = "book table"
+    entries_are = "books"
 
     def __init__(self, topology: str, broker: str, *,
                  max_symbols: int = DEFAULT_MAX_BOOKS) -> None:
@@ -112,28 +116,8 @@ class BookTable(ClosesOnExit):
         words[word] = odd + 1
         return odd + 1
 
-    def _insert(self, symbol: bytes) -> int:
-        count = len(self._entries)
-        if count >= self.max_symbols:
-            raise BookTableFullError(
-                f"book table {self.name!r} already holds {count} books (its max_symbols); "
-                f"cannot add {decode_symbol(symbol)!r}"
-            )
-        base = self._slots.claim(self._mm, self._words, symbol)
-        self._entries[symbol] = base
-        self._words[COUNT_OFFSET >> 3] = count + 1
-        return base
 
-    def close(self) -> None:
-        """Mark the table closed for its readers and unlink it."""
-        if self._mm.closed:
-            return
-        self._words[STATE_OFFSET >> 3] = STATE_CLOSED
-        self._words.release()
-        self._segment.close(unlink=True)
-
-
-class BookReader(ClosesOnExit):
+class BookReader(SlotReader):
     """Read ``broker``'s book table in ``topology`` from any process (read-only map).
 
     FileNotFoundError if the gateway has not created it; LayoutError if its layout is not one
@@ -188,22 +172,3 @@ class BookReader(ClosesOnExit):
         """How many updates ``symbol``'s book has had (0: none, or not in the table)."""
         base = self._entry(symbol)
         return 0 if base is None else self._words[(base + ENTRY_VERSION) >> 3] // 2
-
-    def stale(self) -> bool:
-        """True once the writer closed this table or a new gateway replaced it: re-attach."""
-        return self._words[STATE_OFFSET >> 3] == STATE_CLOSED or self._segment.moved()
-
-    def _entry(self, symbol: str) -> int | None:
-        base = self._found.get(symbol)
-        if base is not None:
-            return base
-        base = self._slots.find(self._mm, self._words, encode_symbol(symbol))
-        if base is not None:
-            self._found[symbol] = base
-        return base
-
-    def close(self) -> None:
-        if self._mm.closed:
-            return
-        self._words.release()
-        self._segment.close()

@@ -29,7 +29,6 @@ import struct
 from typing import Any, Final
 
 from tradeops.bus.layout import (
-    COUNT_OFFSET,
     ENTRY_KEY_STATE,
     ENTRY_QUOTE,
     ENTRY_QUOTE_REF,
@@ -39,16 +38,14 @@ from tradeops.bus.layout import (
     ENTRY_TRADE,
     ENTRY_TRADE_REF,
     ENTRY_TRADE_VERSION,
-    STATE_CLOSED,
-    STATE_OFFSET,
     TABLE_DATA_OFFSET,
     TABLE_RING_EPOCH_OFFSET,
     RingLayout,
     TableLayout,
 )
 from tradeops.bus.names import ring_name, table_name
-from tradeops.bus.shm import ClosesOnExit, Segment
-from tradeops.bus.slots import Slots
+from tradeops.bus.shm import Segment
+from tradeops.bus.slots import SlotReader, Slots, SlotWriter
 from tradeops.protocol.tick import (
     HEADER,
     QUOTE,
@@ -58,7 +55,6 @@ from tradeops.protocol.tick import (
     LayoutError,
     Tick,
     decode_symbol,
-    encode_symbol,
     tick_from_values,
 )
 
@@ -80,7 +76,7 @@ class TableFullError(RuntimeError):
     """The table already holds max_symbols symbols."""
 
 
-class LatestTable(ClosesOnExit):
+class LatestTable(SlotWriter):
     """The writer of ``broker``'s latest-value table in ``topology``; one per broker.
 
     Creates ``/dev/shm/tradeops-<topology>.<broker>.table`` (replacing a stale one whose writer
@@ -88,10 +84,13 @@ class LatestTable(ClosesOnExit):
     symbols. :meth:`close` marks it closed and unlinks it.
     """
 
+    full_error = TableFullError
+
     def __init__(
         self, topology: str, broker: str, *, max_symbols: int = DEFAULT_MAX_SYMBOLS
     ) -> None:
         self.layout = TableLayout(max_symbols)
+        self.max_symbols = max_symbols
         self.name = table_name(topology, broker)
         self._segment = Segment.create_exclusive(self.name, self.layout.size, self.layout.init)
         self._mm = self._segment.mm
@@ -176,29 +175,8 @@ class LatestTable(ClosesOnExit):
         """Store ``tick`` as its symbol's last trade or quote (other kinds are ignored)."""
         self.store_record(tick.kind_code, tick.symbol_bytes, tick.to_bytes(), 0)
 
-    def _insert(self, symbol: bytes) -> int:
-        count = len(self._entries)
-        if count >= self.layout.max_symbols:
-            raise TableFullError(
-                f"table {self.name!r} already holds {count} symbols (its max_symbols); "
-                f"cannot add {decode_symbol(symbol)!r}"
-            )
-        base = self._slots.claim(self._mm, self._words, symbol)
-        self._entries[symbol] = base
-        self._words[COUNT_OFFSET >> 3] = count + 1
-        return base
 
-    def close(self) -> None:
-        """Mark the table closed for its readers and unlink it."""
-        if self._mm.closed:
-            return
-        self._words[STATE_OFFSET >> 3] = STATE_CLOSED
-        self._words.release()
-        self._segment.close(unlink=True)
-
-
-
-class TableReader(ClosesOnExit):
+class TableReader(SlotReader):
     """Read ``broker``'s latest-value table in ``topology`` from any process (read-only map).
 
     FileNotFoundError if the gateway has not created it; LayoutError if its layout is not one
@@ -238,19 +216,6 @@ class TableReader(ClosesOnExit):
                 field = self._mm[base + ENTRY_SYMBOL : base + ENTRY_SYMBOL + _SYMBOL_BYTES]
                 found.append(decode_symbol(field))
         return sorted(found)
-
-    def stale(self) -> bool:
-        """True once the writer closed this table or a new gateway replaced it: re-attach."""
-        return self._words[STATE_OFFSET >> 3] == STATE_CLOSED or self._segment.moved()
-
-    def _entry(self, symbol: str) -> int | None:
-        base = self._found.get(symbol)
-        if base is not None:
-            return base
-        base = self._slots.find(self._mm, self._words, encode_symbol(symbol))
-        if base is not None:  # None: not there (yet), look again next time
-            self._found[symbol] = base
-        return base
 
     def _read(self, symbol: str, reference: int, version: int, record: int) -> Tick | None:
         base = self._entry(symbol)
@@ -302,13 +267,10 @@ class TableReader(ClosesOnExit):
         return ring
 
     def close(self) -> None:
-        if self._mm.closed:
-            return
         if self._ring is not None:
             self._ring.close()
             self._ring = None
-        self._words.release()
-        self._segment.close()
+        super().close()
 
 
 class _RingRecords:
