@@ -8,6 +8,7 @@ tests in tests/orders/test_accounts_e2e.py read the simulated exchange's book)."
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,8 @@ HOST_A, HOST_B = "host-a", "host-b"
 
 
 class Desk:
-    """A router over two accounts, with the day under the test's control."""
+    """A router over two accounts, with the day under the test's control: the real UTC day
+    (the journal stamps its lines with it, and a restart counts them by it) plus `days_on`."""
 
     def __init__(self, tmp_path: Path, policy: str = "account",
                  limits: dict[str, AccountLimits] | None = None) -> None:
@@ -61,7 +63,7 @@ class Desk:
         path.write_text(TOPOLOGY)
         self.topology = load_topology(path)
         self.journal_path = tmp_path / "orders.jsonl"
-        self.day = "2026-12-02"
+        self.days_on = 0
         self.policy = policy
         broker = self.topology.brokers["sim"]
         self.limits = limits or {a: s.limits for a, s in broker.trading_accounts.items()}
@@ -73,11 +75,15 @@ class Desk:
         router = OrderRouter(
             OrderDesk.for_broker(self.topology, "sim"), senders, Journal(self.journal_path),
             {"ga": (["a", "a2"], self.policy), "gb": (["b"], "none")}, lambda s: 100.0,
-            limits=self.limits, today=lambda: self.day,
+            limits=self.limits, today=self.today,
         )
         router.hello(HOST_A, "ga")
         router.hello(HOST_B, "gb")
         return router, senders
+
+    def today(self) -> str:
+        day = datetime.now(UTC).date() + timedelta(days=self.days_on)
+        return day.isoformat()
 
     def working(self, strategy: str, order_id: str, **kw: Any) -> Job:
         """An order the broker accepted, through its account's sender."""
@@ -158,7 +164,7 @@ def test_orders_per_day_survive_a_restart_and_reset_the_next_day(tmp_path: Path)
     desk.router, desk.senders = desk.build()  # a gateway restart: the day is not reset
     assert desk.router.books["alpha"].orders_today == 3  # the refusal did not count
     assert "limits.max_orders_per_day 3" in desk.refused("a", "y")
-    desk.day = "2026-12-03"
+    desk.days_on = 1  # the next day
     desk.working("a", "z")
 
 
