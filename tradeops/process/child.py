@@ -3,8 +3,8 @@
 The supervisor starts each role as `python -m tradeops.ROLE ...` (see `entry.py`) in a new
 session. The child then:
 
-- dies with its supervisor: `PR_SET_PDEATHSIG` (set between fork and exec, so there is no
-  window) delivers SIGTERM when the supervisor dies, and the child checks at start that its
+- dies with its supervisor: the child asks for `PR_SET_PDEATHSIG` itself as its first act
+  (process/parent.py), which delivers SIGTERM when the supervisor dies, then checks that its
   parent is still the supervisor (it may have died before the child got this far);
 - pins itself to its cores (`os.sched_setaffinity`) and sets up its own logging: loguru to
   `run_dir/logs/NAME.log` (rotated) and to stderr, which the supervisor prefixes with the name;
@@ -20,7 +20,6 @@ session. The child then:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import faulthandler
 import json
 import os
@@ -34,28 +33,15 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
+from tradeops.process.parent import SUPERVISOR_PID as SUPERVISOR_PID
+from tradeops.process.parent import check_parent as check_parent
+
 if TYPE_CHECKING:
     from loguru import Record
 
-PR_SET_PDEATHSIG = 1
 READY_FD = "TRADEOPS_READY_FD"
-SUPERVISOR_PID = "TRADEOPS_SUPERVISOR_PID"
 LOG_FORMAT = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level:<7} | {message}"
 CONSOLE_FORMAT = "{level:<7} | {message}"
-
-
-def die_with_parent() -> None:
-    """Ask the kernel for SIGTERM when the parent dies (call between fork and exec)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def check_parent() -> None:
-    """Exit at once if the supervisor that started us is already gone."""
-    expected = os.environ.get(SUPERVISOR_PID)
-    if expected and os.getppid() != int(expected):
-        sys.stderr.write("the supervisor is gone; exiting\n")
-        os._exit(1)
 
 
 def pin(cpus: list[int] | None) -> None:

@@ -4,6 +4,10 @@ the sim role of a desk (`--topology FILE --name sim-BROKER --run-dir DIR [--port
 import sys
 
 if "--topology" in sys.argv[1:]:
+    from tradeops.process.parent import check_parent
+
+    check_parent()  # before the heavy imports: die with the supervisor (process/parent.py)
+
     from tradeops.process.entry import run_role
     from tradeops.sim.role import run_sim
 

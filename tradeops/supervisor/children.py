@@ -1,11 +1,13 @@
 """One supervised child process: how it is started, and what it says on its two pipes.
 
 A child runs `python -m tradeops.ROLE ...` in a session of its own (so a stop signals its
-whole process group), with `PR_SET_PDEATHSIG` set between fork and exec (so it dies with the
-supervisor, however the supervisor dies). Its stdout and stderr go to one pipe that the
-supervisor prefixes with the child's name; a second pipe is its report channel: one ready
-line, then a line for each problem that degrades it (a disk it cannot write) and for its end
-(a fatal reason, which makes it `fatal` instead of restarted).
+whole process group), started without a `preexec_fn` so Python can use vfork (a start costs
+under a millisecond, not a fork of the supervisor); the child sets `PR_SET_PDEATHSIG` itself
+as its first act (process/parent.py), so it dies with the supervisor, however the supervisor
+dies. Its stdout and stderr go to one pipe that the supervisor prefixes with the child's
+name; a second pipe is its report channel: one ready line, then a line for each problem that
+degrades it (a disk it cannot write) and for its end (a fatal reason, which makes it `fatal`
+instead of restarted).
 """
 
 from __future__ import annotations
@@ -83,7 +85,6 @@ def start(c: Child, argv: list[str], env: Mapping[str, str], config: bytes | Non
             pass_fds=(ready_w,) if config_r is None else (ready_w, config_r),
             env={**env, **extra},
             start_new_session=True,
-            preexec_fn=contract.die_with_parent,
         )
     except OSError:
         os.close(ready_r)
