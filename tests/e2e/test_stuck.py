@@ -78,3 +78,29 @@ def test_up_kills_what_an_earlier_run_left_running(make_desk: object, tmp_path: 
         if orphan.poll() is None:
             orphan.kill()
             orphan.wait(5)
+
+
+def test_a_host_waiting_for_its_gateway_stops_at_once_on_sigterm(
+    make_desk: object, tmp_path: Path
+) -> None:
+    """A host started while its gateway is not serving waits for it (up to 30 s); a stop
+    signal in that wait ends it cleanly, not after the wait, and not by the signal's default."""
+    desk: Desk = make_desk("e2ewait", desk_body(tmp_path, recorder("rec", tmp_path)))  # type: ignore[operator]
+    desk.run_dir.mkdir(parents=True)
+    host = subprocess.Popen(
+        [sys.executable, "-m", "tradeops.runtime", "--topology", str(desk.file),
+         "--name", "rec", "--run-dir", str(desk.run_dir)],
+        cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    log = desk.run_dir / "logs" / "rec.log"
+    try:
+        wait_for(lambda: log.exists() and "waiting up to 30 s for gateway-sim" in log.read_text(),
+                 timeout=30, what="the host to wait for its gateway")
+        host.send_signal(signal.SIGTERM)
+        assert host.wait(20) == 0  # the wait is 30 s: it did not run out
+        assert "stopped while waiting for a gateway" in log.read_text()
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.wait(5)

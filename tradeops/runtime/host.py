@@ -136,13 +136,18 @@ class Host:
     def _connect(self, broker: str) -> BrokerFeed:
         socket_path = str(self.paths.gateway_socket(broker))
         deadline = time.monotonic() + GATEWAY_WAIT
+        said = False
         while True:
             try:
                 client = GatewayClient(socket_path, f"host:{self.spec.name}", group=self.spec.name)
                 break
-            except GatewayError:
+            except GatewayError as exc:
                 if time.monotonic() > deadline or self.stopping.is_set():
                     raise
+                if not said:
+                    logger.info("waiting up to {:.0f} s for gateway-{}: {}", GATEWAY_WAIT,
+                                broker, exc)
+                    said = True
                 self.stopping.wait(0.1)
         start_after = self.resumes.start_after.get(broker) if self.resumes.replay else None
         return BrokerFeed.open(
@@ -465,7 +470,15 @@ class Host:
 
 def run_host(host: Host, stop: threading.Event) -> int:
     """The host role's body: run one process group's strategies until `stop`."""
-    host.start()
+    host.stopping = stop  # a stop while it waits for a gateway at start is heard at once
+    try:
+        host.start()
+    except GatewayError:
+        if not stop.is_set():
+            raise
+        logger.info("stopped while waiting for a gateway")
+        host.stop()
+        return 0
     child.report_ready({"strategies": list(host.spec.strategies)})
     logger.info("running {}", ", ".join(host.spec.strategies))
     try:
