@@ -58,16 +58,22 @@ def test_a_blocked_on_tick_shows_as_stuck_and_its_host_dies_with_the_supervisor(
              what="every process of the desk gone")
 
 
-def test_up_kills_what_an_earlier_run_left_running(make_desk: object, tmp_path: Path) -> None:
-    desk: Desk = make_desk("e2eleft", desk_body(tmp_path, recorder("rec", tmp_path)))  # type: ignore[operator]
-    desk.run_dir.mkdir(parents=True)
-    # A host of an earlier run, orphaned: it waits (up to 30 s) for a gateway that is gone.
-    orphan = subprocess.Popen(
+def host_by_hand(desk: Desk) -> subprocess.Popen[bytes]:
+    """The desk's `rec` host started as a user would start a role to debug it, outside any
+    supervisor, in a session of its own."""
+    return subprocess.Popen(
         [sys.executable, "-m", "tradeops.runtime", "--topology", str(desk.file),
          "--name", "rec", "--run-dir", str(desk.run_dir)],
         cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True,
     )
+
+
+def test_up_kills_what_an_earlier_run_left_running(make_desk: object, tmp_path: Path) -> None:
+    desk: Desk = make_desk("e2eleft", desk_body(tmp_path, recorder("rec", tmp_path)))  # type: ignore[operator]
+    desk.run_dir.mkdir(parents=True)
+    # A host of an earlier run, orphaned: it waits (up to 30 s) for a gateway that is gone.
+    orphan = host_by_hand(desk)
     try:
         result = desk.up()
         log = (desk.run_dir / "logs" / "supervisor.log").read_text()
@@ -87,12 +93,7 @@ def test_a_host_waiting_for_its_gateway_stops_at_once_on_sigterm(
     signal in that wait ends it cleanly, not after the wait, and not by the signal's default."""
     desk: Desk = make_desk("e2ewait", desk_body(tmp_path, recorder("rec", tmp_path)))  # type: ignore[operator]
     desk.run_dir.mkdir(parents=True)
-    host = subprocess.Popen(
-        [sys.executable, "-m", "tradeops.runtime", "--topology", str(desk.file),
-         "--name", "rec", "--run-dir", str(desk.run_dir)],
-        cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True,
-    )
+    host = host_by_hand(desk)
     log = desk.run_dir / "logs" / "rec.log"
     try:
         wait_for(lambda: log.exists() and "waiting up to 30 s for gateway-sim" in log.read_text(),
