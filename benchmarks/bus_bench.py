@@ -517,6 +517,11 @@ def _median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
+#: The floor's per-tick costs on the day issue 13's per-tick targets were measured against
+#: (this benchmark, this machine class): the yardstick for how fast a later run's machine was.
+REFERENCE_FLOOR = {"day": "2026-12-02", "pack": 0.103, "unpack": 0.127}
+
+
 def render(results: dict[tuple[str, int, str], list[Result]], cost: dict[str, float],
            totals: dict[str, int], readers: tuple[int, ...], took: float) -> str:  # fmt: skip
     rounds = len(results["ring", readers[0], "drain"])
@@ -580,6 +585,20 @@ def render(results: dict[tuple[str, int, str], list[Result]], cost: dict[str, fl
         (f"ring loses nothing at {RATE // 1000}k/s (4 readers): {sum(lat.lost)} lost",
          sum(lat.lost) == 0, "lost ticks"),
     ]  # fmt: skip
+    # How fast this machine ran, by the pure-Python floor, against the day the per-tick
+    # targets were set: the absolute targets hold at that speed. Verdicts stay absolute.
+    slower = (cost["floor: 48-byte pack_into"] / REFERENCE_FLOOR["pack"]
+              + cost["floor: 48-byte unpack_from"] / REFERENCE_FLOOR["unpack"]) / 2
+    speed = [
+        "",
+        f"This run's floor (the bare 48-byte pack and unpack loops) took {slower:.1f}× what it "
+        f"took on {REFERENCE_FLOOR['day']} ({REFERENCE_FLOOR['pack']:.3f} and "
+        f"{REFERENCE_FLOOR['unpack']:.3f} µs), when the targets above were set: the shared "
+        "machine ran that much slower or faster. At that day's speed the per-tick costs "
+        f"would be: write, frames of 256, {w / slower:.2f} µs; frames of 64, {w64 / slower:.2f} "
+        f"µs; read to a Tick, {rd / slower:.2f} µs. The verdicts above use this run's "
+        "absolute numbers; the ratios between transports do not depend on the speed.",
+    ]
     cost_rows = ["| step (one process) | µs per tick |", "|---|---|"]
     cost_rows += [f"| {name} | {value:.3f} |" for name, value in cost.items()]
     zmq_hwm = results["zmq", n, "drain"][0]
@@ -611,6 +630,7 @@ def render(results: dict[tuple[str, int, str], list[Result]], cost: dict[str, fl
         f"Targets ({n} readers on 2 cores):",
         "",
         *[f"- {text}: {_verdict(ok, gap)}" for text, ok, gap in checks],
+        *speed,
         "",
         f"For reference: pyzmq at its default high-water mark lost "
         f"{sum(zmq_hwm.lost) / n / max(zmq_hwm.offered, 1):.0%} per reader at full speed "
