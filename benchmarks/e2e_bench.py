@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.results import machine, write_section  # noqa: E402
+from tradeops.supervisor.procstats import cpu_seconds  # noqa: E402
 
 TRADEOPS = str(Path(sys.executable).parent / "tradeops")
 SYMBOLS = [f"EE{chr(65 + i // 26)}{chr(65 + i % 26)}" for i in range(20)]
@@ -101,7 +102,15 @@ def run(rate: int) -> dict[str, Any]:
             results = ctx.Queue()
             proc = ctx.Process(target=plain_client, args=(sim_url + "/v2/iex", results))
             proc.start()
+            # Where the 2 cores go while both paths run: each process's CPU over the run.
+            pids = {p["name"]: p["pid"] for p in status["processes"] if p.get("pid")}
+            pids["plain client"] = proc.pid
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            began = time.monotonic()
             plain = results.get(timeout=60)
+            elapsed = time.monotonic() - began
+            used = {name: (cpu_seconds(pid) or 0.0) - (before[name] or 0.0)
+                    for name, pid in pids.items() if before[name] is not None}  # fmt: skip
             proc.join(10)
             deadline = time.monotonic() + 30
             while not all(o.exists() for o in outs) and time.monotonic() < deadline:
@@ -109,7 +118,8 @@ def run(rate: int) -> dict[str, Any]:
             probes = [json.loads(o.read_text()) for o in outs if o.exists()]
         finally:
             cli("down", "--file", str(path))
-    return {"rate": rate, "plain": plain, "probes": probes}
+    cpu = {name: round(100 * seconds / elapsed) for name, seconds in used.items()}
+    return {"rate": rate, "plain": plain, "probes": probes, "cpu": cpu}
 
 
 def _ms(ns: float) -> str:
@@ -146,6 +156,13 @@ def render(rows: list[dict[str, Any]]) -> str:
             checks.append((f"at 10k ticks/s with {HOSTS} hosts, p99 from gateway receipt ≤ 1 ms: "
                            f"{_ms(p99_rx)}", p99_rx <= 1e6,
                            f"{_ms(p99_rx - 1e6)} over"))  # fmt: skip
+    budget = []
+    for row in rows:
+        cpu = row.get("cpu") or {}
+        hosts = sum(v for k, v in cpu.items() if k.startswith("probe"))
+        parts = [f"{k} {v}%" for k, v in sorted(cpu.items()) if not k.startswith("probe")]
+        budget.append(f"- {row['rate']:,} ticks/s: {sum(cpu.values())}% in all; the {HOSTS} "
+                      f"hosts {hosts}%, {', '.join(parts)}")  # fmt: skip
     lines = [
         f"`benchmarks/e2e_bench.py` on {machine()}. A desk of real processes: the sim, its",
         f"gateway, the proxy and {HOSTS} hosts, each running one probe subscribed to all "
@@ -156,6 +173,12 @@ def render(rows: list[dict[str, Any]]) -> str:
         f"sim, the gateway, {HOSTS} hosts and the plain client share them: compare within a row.",
         "",
         *table,
+        "",
+        "CPU of each process over the plain client's run (2 cores are 200%). Where the",
+        "cores are far from full and the latency still high, the time went to waking",
+        "processes up and to the shared machine's other tenants, not to our work:",
+        "",
+        *budget,
         "",
         "Targets:",
         "",
