@@ -81,18 +81,25 @@ def test_a_bad_row_is_refused_and_the_rows_before_it_published(topology: str) ->
         assert [t.seq for t in reader.read()] == [4]
 
 
-def test_the_table_gets_each_symbols_newest_trade_and_quote_once_per_batch(
+def test_the_table_names_each_symbols_newest_trade_and_quote_as_they_are_written(
     topology: str,
 ) -> None:
     with (
         LatestTable(topology, "sim", max_symbols=8) as table,
         TickRing(topology, "sim", capacity=16, table=table) as ring,
         TableReader(topology, "sim") as last,
+        RingReader(topology, "sim", start="oldest") as reader,
     ):
+        assert last.last_trade("AAPL") is None
         for i in range(1, 4):
             ring.append("trade", "AAPL", i, float(i))
-        assert last.last_trade("AAPL") is None  # appended, not published: not in the table
+            # The table is at least as new as the ring: it names a record once it is
+            # written, before the ring publishes it (within the writer's frame).
+            trade = last.last_trade("AAPL")
+            assert trade is not None and (trade.seq, trade.price) == (i, float(i))
+        assert reader.read() == []  # not published yet
         ring.publish()
+        assert [t.seq for t in reader.read()] == [1, 2, 3]
         trade = last.last_trade("AAPL")
         assert trade is not None and (trade.seq, trade.price) == (3, 3.0)
         # A batch longer than the ring: the table is brought up to date before a pending

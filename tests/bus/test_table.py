@@ -10,7 +10,7 @@ import pytest
 
 from tests.bus import workers
 from tests.bus.conftest import SPAWN
-from tradeops.bus import LatestTable, TableFullError, TableReader, TickRing
+from tradeops.bus import LatestTable, RingReader, TableFullError, TableReader, TickRing
 from tradeops.protocol.tick import TRADE, SymbolError, Tick, encode_symbol
 
 Spawn = Callable[..., SpawnProcess]
@@ -181,3 +181,25 @@ def test_table_readers_see_the_writer_close(topology: str) -> None:
     reader.close()
     with pytest.raises(FileNotFoundError):
         TableReader(topology, "sim")
+
+
+def test_a_full_table_leaves_a_new_symbol_out_and_its_ticks_still_flow(topology: str) -> None:
+    # Before, the reference that did not fit raised at every publish from then on, and the
+    # ring published nothing more.
+    with (
+        LatestTable(topology, "sim", max_symbols=2) as table,
+        TickRing(topology, "sim", capacity=64, table=table) as ring,
+        TableReader(topology, "sim") as last,
+        RingReader(topology, "sim", start="oldest") as reader,
+    ):
+        rows = [(TRADE, 0, 0, n, n, encode_symbol(s), float(n), 1.0)
+                for n, s in enumerate(["A", "B", "C", "A", "C"], 1)]  # fmt: skip
+        assert ring.extend_records(rows) == 5
+        assert [t.symbol for t in reader.read()] == ["A", "B", "C", "A", "C"]
+        assert ring.untabled == {encode_symbol("C")}
+        a, b = last.last_trade("A"), last.last_trade("B")
+        assert a is not None and b is not None and (a.price, b.price) == (4.0, 2.0)
+        assert last.last_trade("C") is None
+        ring.write("trade", "B", 6, 6.0, 1.0)  # the table keeps working for what it holds
+        b = last.last_trade("B")
+        assert b is not None and b.price == 6.0

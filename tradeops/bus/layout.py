@@ -58,12 +58,15 @@ TABLE_FIELDS: Final = struct.Struct("<IIq")
 TABLE_FIELDS_OFFSET: Final = 64
 TABLE_RING_EPOCH_OFFSET: Final = 72
 COUNT_OFFSET: Final = 128  # i64: symbols assigned so far
+#: i64 the writer stores into and no reader reads: the ring's reference store for a kind
+#: the table does not keep (a bar, a book) lands here, sparing a branch per tick.
+TABLE_SCRATCH_OFFSET: Final = 192
 TABLE_DATA_OFFSET: Final = 4096
 #: Per entry (512 bytes): key state (i64, 1 once the symbol is set), the trade copy's and the
 #: quote copy's versions (i64 seqlocks: odd while being written), 8 reserved, the 32-byte
 #: symbol; at +64 and +72 the seqs of the newest trade and quote in the ring (the
 #: references; 0: none), 48 reserved; then a copy of a trade record and of a quote record. A
-#: reference is a word store per symbol per publish; a record is copied only when the ring is
+#: reference is a word store per append; a record is copied only when the ring is
 #: about to overwrite the one a reference names (docs/bus.md, "The latest-value table").
 ENTRY_SIZE: Final = 128 + 2 * RECORD_SIZE  # 512
 ENTRY_KEY_STATE: Final = 0

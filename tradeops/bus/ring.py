@@ -5,10 +5,10 @@ cursor: the seq of the newest published record. Record ``seq`` lives in slot
 ``seq & (capacity - 1)``. Publishing is two steps, so a batch costs one cursor store:
 
 1. :meth:`TickRing.append` writes a record: first the slot's seq word alone (one 8-byte
-   store), then the whole record. A reader that re-checks the slot's seq after copying it
-   therefore sees any overwrite that began while it was copying.
-2. :meth:`TickRing.publish` brings the latest-value table up to date (once per symbol and
-   kind per batch, not per tick), stores the cursor (one 8-byte store, after the slots: x86
+   store), then the whole record, then (a trade or quote) its seq into the latest-value
+   table's reference for its symbol. A reader that re-checks the slot's seq after copying
+   it therefore sees any overwrite that began while it was copying.
+2. :meth:`TickRing.publish` stores the cursor (one 8-byte store, after the slots: x86
    keeps stores in order), then rings the doorbells of readers flagged as sleeping.
 
 Two ways in. :meth:`TickRing.append` takes readable values (a kind name, a str symbol) and
@@ -16,8 +16,8 @@ checks them: about 0.65 µs a tick here. :meth:`TickRing.extend_records` takes r
 in record order (:data:`~tradeops.protocol.tick.RecordRow`, built by a dialect's decoder
 straight from the wire with a kind code and the encoded symbol field) and packs each with one
 call of its kind's packer (a trade packs 8 values, not 18): about 0.35 µs a tick. The table
-costs one copy (about 0.3 µs) per symbol and kind per batch, not per tick: a frame of 800
-ticks over 50 symbols copies at most 100 records instead of 800.
+costs a dict lookup and a word store per tick, and a record copy only for a symbol whose
+newest record the ring is about to overwrite (table.py).
 
 The writer never looks at a reader's position and never waits for one: a reader that falls
 more than ``capacity`` records behind is lapped, and counts what it lost.
@@ -43,21 +43,20 @@ from tradeops.bus.layout import (
     READER_PID,
     STATE_CLOSED,
     STATE_OFFSET,
+    TABLE_SCRATCH_OFFSET,
     RingLayout,
 )
 from tradeops.bus.names import list_segments, ring_name, shm_path
 from tradeops.bus.shm import ClosesOnExit, Segment
-from tradeops.bus.table import LatestTable
+from tradeops.bus.table import LatestTable, TableFullError
 from tradeops.protocol.tick import (
     FULL_ROW,
     HEADER,
     KIND_CODES,
     KIND_NAMES,
-    QUOTE,
     RECORD_SIZE,
     ROW_OFFSET,
     ROW_PACKERS,
-    TRADE,
     RecordRow,
     encode_symbol,
 )
@@ -107,18 +106,25 @@ class TickRing(ClosesOnExit):
         self._words = memoryview(self._mm).cast("q")
         self._bells = BellRinger(self._mm, self._words, self.layout, self._names)
         self._table = table
+        # The latest-value table names, per symbol, the seq of its newest trade and quote:
+        # each append stores its seq in the word `_refs[kind][symbol]` of `_ref_words`
+        # (the table's words; a scratch word for other kinds, and without a table), after
+        # the record is written. One dict lookup and one store per tick, nothing at publish.
         if table is not None:
             table.bind_ring(HEADER.unpack_from(self._mm, 0)[6])
+            self._ref_words = table.words
+            self._scratch = TABLE_SCRATCH_OFFSET >> 3
+        else:
+            self._ref_words = memoryview(bytearray(8)).cast("q")
+            self._scratch = 0
+        self._refs: tuple[dict[bytes, int], ...] = tuple({} for _ in KIND_NAMES)
+        #: symbols whose latest values the table could not take (it was full)
+        self.untabled: set[bytes] = set()
         self._data = self.layout.data_offset
         self._mask = capacity - 1
         self._end_flags = FLAGS_OFFSET + max_readers
         self._seq = 0  # newest appended
         self._published = 0
-        # The latest-value table's pending references: symbol field -> seq of the newest
-        # trade / quote appended since they were last stored (at each publish).
-        # Indexed by kind code (one lookup, no branch per tick); only the trade and quote
-        # dicts reach the table, the others (bars, depth) are scratch, cleared each time.
-        self._pending: tuple[dict[bytes, int], ...] = tuple({} for _ in KIND_NAMES)
         # Every `capacity / 2` appends the table copies in the records its references name
         # that are at least that old, so none is overwritten before it is copied.
         self._spilled = 0  # seq appended at the last such spill
@@ -178,7 +184,8 @@ class TickRing(ClosesOnExit):
             receive_ns or time.time_ns(), raw, price, size, bid, bid_size, ask, ask_size,
             open, high, low, close, volume, vwap,
         )  # fmt: skip
-        self._pending[code][raw] = seq
+        word = self._refs[code].get(raw)
+        self._ref_words[self._ref(code, raw) if word is None else word] = seq
         self._seq = seq
         if seq - self._spilled >= self._spill_every:
             self._spill(seq)
@@ -198,7 +205,7 @@ class TickRing(ClosesOnExit):
         """
         mm, words, packers = self._mm, self._words, ROW_PACKERS
         data, mask = self._data, self._mask
-        pending = self._pending
+        refs, ref_words = self._refs, self._ref_words
         every = self._spill_every
         rows = rows if isinstance(rows, list) else list(rows)
         seq = self._seq
@@ -214,7 +221,10 @@ class TickRing(ClosesOnExit):
                     offset = data + (seq & mask) * RECORD_SIZE
                     words[offset >> 3] = seq  # the slot's seq first, on its own
                     pack(mm, offset + ROW_OFFSET, *row)  # type: ignore[misc]
-                    pending[row[0]][row[5]] = seq
+                    try:
+                        ref_words[refs[row[0]][row[5]]] = seq
+                    except KeyError:  # the symbol's first record of this kind
+                        ref_words[self._ref(row[0], row[5])] = seq
                 start += run
                 self._seq = seq
                 if seq - self._spilled >= every:
@@ -243,7 +253,7 @@ class TickRing(ClosesOnExit):
         if len(view) % RECORD_SIZE:
             raise ValueError(f"{len(view)} bytes is not a whole number of "
                              f"{RECORD_SIZE}-byte records")
-        mm, words, pending = self._mm, self._words, self._pending
+        mm, words = self._mm, self._words
         data, mask, capacity = self._data, self._mask, self.layout.capacity
         body = RECORD_SIZE - 8
         seq = self._seq
@@ -261,24 +271,32 @@ class TickRing(ClosesOnExit):
             words[offset >> 3] = given
             mm[offset + 8 : offset + RECORD_SIZE] = view[start + 8 : start + RECORD_SIZE]
             kind = view[start + 8]
-            if kind < len(pending):
-                pending[kind][bytes(view[start + 32 : start + 64])] = given
+            if kind < len(self._refs):
+                raw = bytes(view[start + 32 : start + 64])
+                word = self._refs[kind].get(raw)
+                self._ref_words[self._ref(kind, raw) if word is None else word] = given
             seq = self._seq = given
         return self.publish()
 
-    def _store_refs(self) -> None:
-        """Point the table at the newest pending trade and quote of each symbol."""
-        pending = self._pending
+    def _ref(self, code: int, raw: bytes) -> int:
+        """The index in `_ref_words` where records of kind ``code`` and symbol ``raw`` store
+        their seq, learnt once per pair: the table's reference word for a trade or quote,
+        the scratch word otherwise. A symbol the full table cannot take gets the scratch
+        word too (its ticks flow; the table keeps no latest value of it: `untabled`)."""
+        word = self._scratch
         if self._table is not None:
-            self._table.store_refs(pending[TRADE], pending[QUOTE])
-        for records in pending:
-            records.clear()
+            try:
+                word = self._table.ref_word(code, raw)
+            except TableFullError:
+                self.untabled.add(raw)
+        if code < len(self._refs):
+            self._refs[code][raw] = word
+        return word
 
     def _spill(self, at: int) -> None:
-        """At seq ``at``: store the pending references, then have the table copy in every
-        record it names that is ``capacity / 2`` old or older (the ring overwrites it within
-        ``capacity / 2`` more appends, before the next spill)."""
-        self._store_refs()
+        """At seq ``at``: have the table copy in every record it names that is
+        ``capacity / 2`` old or older (the ring overwrites it within ``capacity / 2`` more
+        appends, before the next spill)."""
         self._spilled = at
         if self._table is not None:
             self._table.spill(self._mm, self._data, self._mask, at - self._spill_every)
@@ -287,8 +305,8 @@ class TickRing(ClosesOnExit):
         """Make every appended record visible and wake sleeping readers; return the cursor."""
         seq = self._seq
         if seq != self._published:
-            # Before the cursor: a reader that sees a tick finds the table as new.
-            self._store_refs()
+            # The table's references were stored with each append, before the cursor: a
+            # reader that sees a tick finds the table as new.
             self._words[_CURSOR] = seq
             self._published = seq
             fence()  # the cursor store must be visible before we look for sleepers
@@ -312,14 +330,20 @@ class TickRing(ClosesOnExit):
     def append_late(self, *fields: Any) -> int:
         """:meth:`append` a record that is not the latest value of its symbol (a backfilled
         trade): the latest-value table is left as it is. Takes append's positional arguments."""
-        self._store_refs()  # what is pending is live: into the table first
-        if self._seq + 1 - self._spilled >= self._spill_every:
-            self._spill(self._seq)  # so the append below does not store references itself
-        seq = self.append(*fields)
-        # The table takes its references from `_pending` at publish: the late record must
-        # not be there.
-        self._pending[KIND_CODES[fields[0]]].pop(encode_symbol(fields[1]), None)
-        return seq
+        code = KIND_CODES.get(fields[0])
+        if code is None:
+            return self.append(*fields)  # ValueError, naming the kinds
+        raw = encode_symbol(fields[1])
+        refs = self._refs[code]
+        word = refs.get(raw)
+        refs[raw] = self._scratch  # this append's reference goes nowhere
+        try:
+            return self.append(*fields)
+        finally:
+            if word is None:
+                del refs[raw]
+            else:
+                refs[raw] = word
 
     def readers(self) -> list[ReaderInfo]:
         """The readers attached now (a dead one may linger until its slot is reused)."""

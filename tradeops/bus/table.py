@@ -11,7 +11,7 @@ symbol, then sets the entry's key state, so a reader that sees the state set see
 symbol.
 
 Values, by reference: an entry holds, per kind, the seq of the newest record in the ring (one
-word store per symbol and kind per publish), and a copy of a record. The ring copies the
+word store per append, by the ring), and a copy of a record. The ring copies the
 record a reference names into the entry only before it would overwrite it (every
 ``capacity / 2`` appends it copies the references at least that old whose copy is behind), so
 the copying costs nothing for symbols that trade and quote. A reader takes the copy when it
@@ -40,6 +40,7 @@ from tradeops.bus.layout import (
     ENTRY_TRADE_VERSION,
     TABLE_DATA_OFFSET,
     TABLE_RING_EPOCH_OFFSET,
+    TABLE_SCRATCH_OFFSET,
     RingLayout,
     TableLayout,
 )
@@ -123,18 +124,21 @@ class LatestTable(SlotWriter):
         words[version] = odd + 1
         words[ref] = words[start >> 3]  # the copy is as new as the reference
 
-    def store_refs(self, trades: dict[bytes, int], quotes: dict[bytes, int]) -> None:
-        """Name, per symbol field, the seq of its newest trade (``trades[symbol]``) and quote
-        in the ring: the ring's once-per-publish update, one word store each. The records
-        must already be in the ring. TableFullError when a new symbol finds the table full.
-        """
-        words, places = self._words, self._places
-        for symbol, seq in trades.items():
-            place = places.get(symbol) or self._place(symbol)
-            words[place[0][0]] = seq
-        for symbol, seq in quotes.items():
-            place = places.get(symbol) or self._place(symbol)
-            words[place[1][0]] = seq
+    @property
+    def words(self) -> memoryview:
+        """The table's words (int64), for the ring's reference stores (:meth:`ref_word`)."""
+        return self._words
+
+    def ref_word(self, kind_code: int, symbol: bytes) -> int:
+        """The index in :attr:`words` of the word naming the seq of ``symbol``'s newest
+        trade or quote in the ring (inserting the symbol), or of the writer's scratch word
+        for any other kind: the ring stores each appended record's seq there, after the
+        record, so the table always names the newest. TableFullError when a new symbol
+        finds the table full."""
+        if kind_code != TRADE and kind_code != QUOTE:
+            return TABLE_SCRATCH_OFFSET >> 3
+        place = self._places.get(symbol) or self._place(symbol)
+        return place[0 if kind_code == TRADE else 1][0]
 
     def spill(self, ring: mmap.mmap, data: int, mask: int, upto: int) -> int:
         """Copy in every referenced record at or below seq ``upto`` whose copy is behind its

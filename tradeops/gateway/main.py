@@ -41,7 +41,7 @@ from tradeops.protocol.openalgo_feed import OpenAlgoFeed
 from tradeops.protocol.openalgo_trading import DEFAULT_URL as OPENALGO_REST
 from tradeops.protocol.openalgo_trading import TIFS as OPENALGO_TIFS
 from tradeops.protocol.openalgo_trading import OpenAlgoOrders
-from tradeops.protocol.tick import DEPTH, FLAG_BACKFILL, RecordRow, encode_symbol
+from tradeops.protocol.tick import DEPTH, FLAG_BACKFILL, RecordRow, decode_symbol, encode_symbol
 from tradeops.topology.model import Broker, Topology
 
 ALPACA_STREAM = "wss://stream.data.alpaca.markets"  # live market data (websocket)
@@ -142,12 +142,20 @@ def run_gateway(ctx: RoleContext) -> int:
         bus_info={"ring": ring.name, "table": table.name, "books": books.name},
     )
     last_state = 0.0
+    untabled = 0  # symbols the full latest-value table could not take, as last reported
 
     def publish_state() -> None:
-        nonlocal last_state
+        nonlocal last_state, untabled
         now = time.monotonic()
         if now - last_state >= STATE_EVERY:
             last_state = now
+            if len(ring.untabled) != untabled:  # the latest-value table is full
+                untabled = len(ring.untabled)
+                example = decode_symbol(next(iter(ring.untabled)))
+                child.report_problem("table", (
+                    f"the latest-value table holds {table.max_symbols} symbols and is full: "
+                    f"{untabled} more (such as {example!r}) have no last trade or quote "
+                    "there; their ticks flow. Subscribe fewer symbols on this broker"))
             router.journal.flush()  # lines that waited for disk space go out first
             child.write_state(
                 paths.run_dir,
