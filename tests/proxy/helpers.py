@@ -91,9 +91,13 @@ class ProxyDesk:
         """Every subscribe/unsubscribe the broker saw, oldest first."""
         return list(self.admin("/admin/subscriptions")["log"])
 
+    def state_file(self) -> Path:
+        """Where the proxy writes its status (about once a second)."""
+        return self.run_dir / "state" / "proxy.json"
+
     def state(self) -> dict[str, Any]:
         try:
-            data: dict[str, Any] = json.loads((self.run_dir / "state" / "proxy.json").read_text())
+            data: dict[str, Any] = json.loads(self.state_file().read_text())
             return data
         except (OSError, ValueError):
             return {}

@@ -17,6 +17,10 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.waiting import wait_for
+from tradeops.bus import RingReader
+from tradeops.gateway.client import GatewayClient
+from tradeops.process.paths import RunPaths
+from tradeops.protocol.tick import encode_symbol
 
 from .helpers import NativeClient, ProxyDesk
 
@@ -117,3 +121,35 @@ def test_tokens_paths_and_status(desk: ProxyDesk, clients: Open) -> None:
     assert row["dialect"] == "native" and row["symbols"] == 1
     state = desk.state()
     assert state["gateways"]["sim"]["connected"] is True and state["url"] == desk.url
+
+
+def test_the_proxy_reads_from_the_bus_only_the_symbols_its_clients_hold(
+    private_desk: Callable[..., ProxyDesk], clients: Callable[[ProxyDesk, str], NativeClient]
+) -> None:
+    """A strategy host's symbols flow through the ring too; the proxy neither reads nor
+    decodes them while none of its clients holds them (a proxy nobody uses costs nothing per
+    tick)."""
+    desk = private_desk(rate=50.0)
+    paths = RunPaths(desk.run_dir.resolve(), desk.name)
+    host = GatewayClient(str(paths.gateway_socket("sim")), "host:other")  # not the proxy's
+    try:
+        assert host.subscribe(["AAPL"], "trade")["ok"]
+        with RingReader(desk.bus, "sim", start="oldest") as ring:
+            wait_for(lambda: ring.cursor > 100, what="AAPL's ticks in the ring")
+            seen = desk.state_file().stat().st_mtime_ns
+            # The proxy's status after those ticks: it took none of them.
+            state = wait_for(lambda: desk.state_file().stat().st_mtime_ns > seen
+                             and desk.state(), what="the proxy's next status")  # fmt: skip
+            assert state["ticks_in"] == 0 and state["gateways"]["sim"]["lost"] == 0
+            client = clients(desk, "msft")
+            assert client.subscribe(["MSFT"])["ok"]
+            client.wait_ticks(lambda ticks: len(ticks) >= 20)
+            assert {t["symbol"] for t in client.ticks} == {"MSFT"}
+            state = wait_for(lambda: (s := desk.state()) and s["ticks_in"] >= 20 and s,
+                             what="the proxy's status counting MSFT")  # fmt: skip
+            # Everything the proxy read was MSFT: never more than the ring's MSFT ticks,
+            # although AAPL went on at the same rate.
+            msft = len(ring.read(1 << 20, symbols={encode_symbol("MSFT")}))
+            assert 20 <= state["ticks_in"] <= msft
+    finally:
+        host.close()

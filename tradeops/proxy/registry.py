@@ -245,6 +245,11 @@ class Registry:
                     out[k] = out.get(k, 0) + 1
         return out
 
+    def symbols(self, broker: str) -> Iterable[str]:
+        """The symbols of `broker` at least one client holds."""
+        b = self._brokers.get(broker)
+        return b.holders.keys() if b is not None else ()
+
     def held(self, broker: str) -> dict[str, Mode]:
         """What the broker's gateway holds for the proxy (confirmed or queued there)."""
         return {s: k.held for s, k in self._brokers[broker].keys.items() if k.held is not None}

@@ -47,7 +47,7 @@ from tradeops.protocol.downstream import (
 )
 from tradeops.protocol.native import NativeSession, is_native
 from tradeops.protocol.openalgo import OpenAlgoSession, is_openalgo
-from tradeops.protocol.tick import Tick, decode_symbol
+from tradeops.protocol.tick import Tick, decode_symbol, encode_symbol
 from tradeops.proxy.config import ALPACA_PATHS, ProxyConfig
 from tradeops.proxy.connection import ClientSocket, Connection
 from tradeops.proxy.link import GatewayLink
@@ -93,6 +93,8 @@ class ProxyServer:
         self._tasks: list[asyncio.Task[None]] = []
         self._tables: dict[str, TableReader] = {}
         self._books: dict[str, BookReader] = {}
+        self._symbols_due = False  # a `_sync_symbols` is scheduled
+        self._encoded: dict[str, bytes] = {}  # symbol -> its raw field, as the ring has it
 
     # -- lifetime ---------------------------------------------------------------------------------
     async def start(self, port: int | None = None) -> None:
@@ -276,6 +278,12 @@ class ProxyServer:
 
     # -- the registry's decisions -----------------------------------------------------------------
     def _carry(self, step: Step) -> None:
+        if not self._symbols_due:  # once per loop pass, however many changes it made
+            self._symbols_due = True
+            try:
+                asyncio.get_running_loop().call_soon(self._sync_symbols)
+            except RuntimeError:  # no loop runs (a caller outside one): now
+                self._sync_symbols()
         for request in step.requests:
             self.links[request.broker].send(request.message())
         for answer in step.answers:
@@ -296,6 +304,19 @@ class ProxyServer:
             if conn is not None and conn.session is not None:
                 conn.session.lost((lost.broker, lost.symbol), lost.reason)
                 conn.flush()
+
+    def _sync_symbols(self) -> None:
+        """Tell each tick pump the symbols clients hold now: it reads only those."""
+        self._symbols_due = False
+        encoded = self._encoded
+        for broker, link in self.links.items():
+            wanted = []
+            for symbol in self.registry.symbols(broker):
+                raw = encoded.get(symbol)
+                if raw is None:
+                    raw = encoded[symbol] = encode_symbol(symbol)
+                wanted.append(raw)
+            link.want(frozenset(wanted))
 
     def _conn(self, client: object) -> Connection | None:
         """The connection a registry client id names (ids are the connections' ints)."""
