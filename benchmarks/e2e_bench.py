@@ -62,11 +62,12 @@ def plain_client(url: str, results: Any) -> None:
     begin = time.time() + WARMUP
     end = begin + WINDOW
     samples: list[int] = []
+    begin_ns = int(begin * 1e9)
     while time.time() < end:
         data = ws.recv()
         now = time.time_ns()
         for item in msgpack.unpackb(data, timestamp=2):
-            if item.get("T") in ("t", "q") and now >= begin * 1e9:
+            if item.get("T") in ("t", "q") and now >= begin_ns:
                 samples.append(now - item["t"])
     ws.close()
     samples.sort()

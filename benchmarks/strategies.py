@@ -69,13 +69,14 @@ class LatencyProbe(Strategy):
     def on_start(self) -> None:
         self.begin = time.time() + float(self.params.get("warmup", 2.0))
         self.end = self.begin + float(self.params.get("window", 4.0))
+        self.begin_ns, self.end_ns = int(self.begin * 1e9), int(self.end * 1e9)
         self.from_ts: list[int] = []
         self.from_rx: list[int] = []
         self.written = False
 
     def on_tick(self, tick: Any) -> None:
         now = time.time_ns()
-        if self.begin * 1e9 <= now < self.end * 1e9:
+        if self.begin_ns <= now < self.end_ns:
             self.from_ts.append(now - tick.exchange_ns)
             self.from_rx.append(now - tick.receive_ns)
 
