@@ -66,6 +66,7 @@ class FakeFeed:
         self.broker, self.client = broker, client
         self.pending: list[Tick] = []
         self.cursor = 0
+        self.passed = 0
         self.epoch = 1  # the bus's session id: one gateway run
         self.closed = False
         self.books: dict[str, Book] = {}  # the book table, as the test sets it

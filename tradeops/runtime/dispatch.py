@@ -35,6 +35,8 @@ class DispatchTable:
     _raw: dict[str, dict[tuple[bytes, int], tuple[str, ...]]] = field(
         default_factory=lambda: defaultdict(dict)
     )
+    # broker -> the symbol fields some strategy receives anything of (updated in place)
+    _wanted: dict[str, set[bytes]] = field(default_factory=lambda: defaultdict(set))
 
     def add_strategy(self, name: str, priority: str) -> None:
         self.priority[name] = PRIORITY_ORDER[priority]
@@ -71,6 +73,12 @@ class DispatchTable:
         object for the broker's lifetime, updated in place."""
         return self._raw[broker]
 
+    def wanted(self, broker: str) -> set[bytes]:
+        """The 32-byte symbol fields of ``broker`` some strategy receives anything of: the
+        host reads only these from the ring. The same set object for the broker's lifetime,
+        updated in place as strategies subscribe and unsubscribe."""
+        return self._wanted[broker]
+
     def _rebuild(self, broker: str, symbol: str) -> None:
         subs = self._subs.get((broker, symbol), {})
         try:
@@ -78,6 +86,7 @@ class DispatchTable:
         except SymbolError:
             raw = None  # the bus cannot carry it: no tick will ask
         by_raw = self._raw[broker]
+        received = False  # some strategy receives some kind of it
         for kind in KIND_NEEDS:
             if kind not in STRATEGY_KINDS:  # market events for the proxy's clients only
                 continue
@@ -86,6 +95,7 @@ class DispatchTable:
             key = (broker, symbol, kind)
             raw_key = (raw, KIND_CODES[kind]) if raw is not None else None
             if names:
+                received = True
                 self._table[key] = tuple(names)
                 if raw_key is not None:
                     by_raw[raw_key] = tuple(names)
@@ -93,3 +103,8 @@ class DispatchTable:
                 self._table.pop(key, None)
                 if raw_key is not None:
                     by_raw.pop(raw_key, None)
+        if raw is not None:
+            if received:
+                self._wanted[broker].add(raw)
+            else:
+                self._wanted[broker].discard(raw)

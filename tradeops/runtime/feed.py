@@ -8,6 +8,7 @@ more than its ring holds catches up from the gateway's history first, where ther
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Literal
 
 from loguru import logger
@@ -22,6 +23,12 @@ from tradeops.runtime.catchup import CatchUp
 
 BATCH = 1024
 
+
+#: The wanted share of a feed's ticks below which a host filters its reads on the raw
+#: symbol bytes, and above which it decodes everything (the dispatch drops the rest);
+#: measured over SAMPLE_TICKS ticks (while decoding everything, on every SAMPLE_EVERY-th read).
+FILTER_BELOW, UNFILTER_ABOVE = 0.5, 0.7
+SAMPLE_TICKS, SAMPLE_EVERY = 4096, 8
 
 class BrokerFeed:
     def __init__(
@@ -42,7 +49,14 @@ class BrokerFeed:
         # symbol -> the book version last handed to on_book: a host behind the writer reads
         # the newest book at its first DEPTH record and skips the records of older versions.
         self.book_delivered: dict[str, int] = {}
-        self.cursor = reader.next_seq - 1  # the newest seq handed to strategies
+        self.cursor = reader.next_seq - 1  # the newest seq read (handed on, or not wanted)
+        #: The raw symbol fields the host's strategies hold (the dispatch table's live set):
+        #: while they are a minority of the feed, the ring's other ticks are passed over on
+        #: their bytes, never decoded (`filtering`). None: read everything.
+        self.symbols: AbstractSet[bytes] | None = None
+        self.filtering = True
+        self.passed = 0  # ticks the last read passed over (not the strategies' symbols)
+        self._seen = self._kept = self._reads = 0  # the wanted share, as last measured
         self.epoch = reader.epoch
         self._lost_seen = 0
         #: Missed ticks still being fetched from the gateway's history (None: reading the ring).
@@ -106,12 +120,42 @@ class BrokerFeed:
             missed = self.catching_up.take(BATCH)
             if missed is not None:
                 self.cursor = missed[-1].seq
+                self.passed = 0  # the dispatch passes over the others' symbols here
                 return missed
             self.catching_up = None
-        ticks = self.reader.read(BATCH, 0.0)
-        if ticks:
-            self.cursor = ticks[-1].seq
+        reader, symbols = self.reader, self.symbols
+        if symbols is None:
+            ticks = reader.read(BATCH, 0.0)
+            self.passed = 0
+        elif self.filtering:
+            before = reader.next_seq
+            ticks = reader.read(BATCH, 0.0, symbols)
+            self.passed = max(0, reader.next_seq - before - len(ticks))
+            self._seen += len(ticks) + self.passed
+            self._kept += len(ticks)
+        else:
+            ticks = reader.read(BATCH, 0.0)
+            self.passed = 0
+            self._reads += 1
+            if ticks and self._reads % SAMPLE_EVERY == 0:
+                self._seen += len(ticks)
+                self._kept += sum(1 for tick in ticks if tick.symbol_bytes in symbols)
+        if self._seen >= SAMPLE_TICKS:
+            self._choose()
+        self.cursor = reader.next_seq - 1
         return ticks
+
+    def _choose(self) -> None:
+        """Filter while the strategies want less than half of the feed's ticks; decode all
+        once they want more than 70%. A filtered read scans each record's symbol field and
+        decodes only the wanted ones: about 0.4x the cost of an unfiltered read when 10% are
+        wanted, 1.45x when all are; the two cost the same at about 60%."""
+        share = self._kept / self._seen
+        if self.filtering and share > UNFILTER_ABOVE:
+            self.filtering = False
+        elif not self.filtering and share < FILTER_BELOW:
+            self.filtering = True
+        self._seen = self._kept = 0
 
     def take_lost(self) -> int:
         """Ticks lost (to laps, or gone from both the ring and the history) since the last

@@ -161,6 +161,7 @@ class Host:
         if previous is not None:
             self.resumes.start_after[broker] = previous
         feed = self.feeds[broker] = self._open_feed(broker)
+        feed.symbols = self.table.wanted(broker)  # the ring's other symbols are not decoded
         self.resumes.attached(broker, feed.epoch, feed.cursor, previous)
 
     def _load(self, name: str) -> None:
@@ -203,6 +204,7 @@ class Host:
         cursors = resumes.cursors
         for broker, feed in self.feeds.items():
             ticks = feed.read()
+            self.stats.ticks += feed.passed  # read too, for other strategies' symbols
             if ticks:
                 worked = True
                 if resumes.needs_flags(broker):
