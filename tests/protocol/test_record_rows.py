@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 
+import msgpack
 import pytest
 
 from tests.protocol.test_alltick_dialect import DEPTH_PUSH, TRADE_PUSH
-from tests.protocol.test_alpaca_dialect import BAR, QUOTE, TRADE, TS, as_msgpack
+from tests.protocol.test_alpaca_dialect import BAR, QUOTE, TRADE, TS, TS_NS, as_msgpack
+from tradeops.protocol import alpaca
 from tradeops.protocol.alltick import AllTickSession
 from tradeops.protocol.alpaca import MarketDataSession
 from tradeops.protocol.feed import Event, MarketData, market_rows
@@ -126,3 +128,70 @@ def test_alpaca_detail_survives_odd_fields_and_is_cached_per_combination() -> No
     assert (bare.conditions, bare.tape) == ((), "")
     assert quote.conditions == ()  # a string is not a list of codes
     assert len(many.conditions) == 7 and many.flags & 32  # cut whole codes, flagged
+
+
+def _both(frame: bytes) -> tuple[object, object]:
+    """What the typed path and the general path each make of ``frame``."""
+    typed = MarketDataSession("key", "secret", "msgpack")
+    general = MarketDataSession("key", "secret", "msgpack")
+    general.typed_frames = False
+    return typed.receive_rows(frame, 9), general.receive_rows(frame, 9)
+
+
+def _stamped(messages: list[dict[str, object]], ns: int) -> bytes:
+    return msgpack.packb([{**m, "t": msgpack.Timestamp.from_unix_nano(ns)} for m in messages],
+                         datetime=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("ns", [
+    1_709_303_400_123_456_789,  # nanoseconds: the 8-byte Timestamp every live feed sends
+    1_709_303_400_000_000_000,  # whole seconds: the 4-byte form
+    -1_500_000_001,  # before 1970: the 12-byte form
+    (1 << 34) * 10**9 + 5,  # past 2514: the 12-byte form too
+])  # fmt: skip
+def test_a_frame_of_trades_and_quotes_takes_the_typed_path_with_the_same_rows(ns: int) -> None:
+    crypto_quote = {**QUOTE, "S": "BTC/USD", "bs": 0.125, "as": 1.5, "c": None}
+    messages = [TRADE, QUOTE, {**TRADE, "i": "a1b2-c3", "tks": "B"},  # a crypto trade's id
+                {**TRADE, "i": 2**64 - 1}, crypto_quote, {**TRADE, "c": ["@"] * 10},
+                {k: v for k, v in TRADE.items() if k not in ("c", "x", "z", "i")}]  # fmt: skip
+    frame = _stamped(messages, ns)
+    assert alpaca._market_rows(frame, 9) is not None  # the typed path took it
+    typed, general = _both(frame)
+    assert typed == general
+    rows = typed[0]
+    assert {row[3] for row in rows} == {ns} and len(rows) == len(messages)
+
+
+@pytest.mark.parametrize("odd", [
+    {"T": "b", **{k: v for k, v in BAR.items() if k != "T"}},  # a bar: not a trade or quote
+    {"T": "subscription", "trades": ["AAPL"]},
+    {**TRADE, "p": "126.55"},  # a price as text
+    {**TRADE, "c": [["nested"], "@"]},
+    {**QUOTE, "c": "R"},
+    {**TRADE, "x": 5},
+    {k: v for k, v in QUOTE.items() if k != "ap"},  # a quote without its ask
+])  # fmt: skip
+def test_anything_else_in_the_frame_sends_it_the_general_way(odd: dict[str, object]) -> None:
+    frame = _stamped([TRADE, odd, QUOTE], 1_709_303_400_123_456_789)
+    assert alpaca._market_rows(frame, 9) is None
+    typed, general = _both(frame)
+    assert typed == general
+    assert len(typed[0]) >= 2  # type: ignore[index]  # the trade and quote around it arrive
+
+
+def test_a_trade_or_quote_missing_a_field_is_dropped_and_counted_not_fatal() -> None:
+    session = MarketDataSession("key", "secret", "msgpack")
+    bad_quote = {k: v for k, v in QUOTE.items() if k != "ap"}
+    bad_trade = {k: v for k, v in TRADE.items() if k != "p"}
+    rows, events = session.receive_rows(_stamped([bad_trade, TRADE, bad_quote, QUOTE], 5), 9)
+    assert [row[6] for row in rows] == [126.55, 126.5] and events == []
+    assert session.malformed == 2
+
+
+def test_a_timestamp_that_is_not_msgpack_s_sends_the_frame_the_general_way() -> None:
+    as_text = msgpack.packb([TRADE, QUOTE])  # "t" as RFC 3339 text
+    other_ext = msgpack.packb([{**TRADE, "t": msgpack.ExtType(5, b"\0" * 8)}])
+    assert alpaca._market_rows(as_text, 9) is None
+    assert alpaca._market_rows(other_ext, 9) is None
+    assert _both(as_text)[0] == _both(as_text)[1]
+    assert _both(as_text)[0][0][0][3] == TS_NS  # type: ignore[index]
