@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import websocket
+from loguru import logger
 
 from tradeops.gateway.backoff import Backoff, BackoffPolicy, Cause
 from tradeops.protocol.feed import (
@@ -167,6 +168,12 @@ class Upstream:
                 cause, message = end.cause, end.message
             except (OSError, websocket.WebSocketException) as exc:
                 cause, message = "network", f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # a bug of ours (a decoder, the sink): never go silent
+                # for good. The connection is dropped and made again, with backoff, like any
+                # other failure; the traceback goes to the log, the reason to status.
+                logger.opt(exception=exc).error(
+                    f"upstream {self.connection}: unexpected {type(exc).__name__}; reconnecting")
+                cause, message = "protocol", f"unexpected {type(exc).__name__}: {exc}"
             finally:
                 self._close()
             if self._stop.is_set():

@@ -1,0 +1,56 @@
+"""An unexpected exception on the upstream reader (a decoder's bug, the sink's) drops the
+connection and makes it again, like any other failure: the feed never goes silent for good."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tests.waiting import wait_for
+from tradeops.gateway.backoff import BackoffPolicy
+from tradeops.gateway.upstream import Upstream, UpstreamConfig, UpstreamEvent
+from tradeops.protocol.alpaca import MarketDataSession
+from tradeops.protocol.feed import BrokerFrame, Event
+from tradeops.sim.options import SimOptions
+from tradeops.sim.server import SimThread
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
+
+
+@pytest.fixture
+def sim() -> Iterator[SimThread]:
+    with SimThread(SimOptions(rate=20.0, seed=4)) as running:
+        yield running
+
+
+class Broken(MarketDataSession):
+    """A session whose first decode raises, as a bug would."""
+
+    raised = threading.Event()
+
+    def receive(self, frame: BrokerFrame) -> list[Event]:
+        if not Broken.raised.is_set():
+            Broken.raised.set()
+            raise RuntimeError("a decoder bug")
+        return super().receive(frame)
+
+
+def test_an_exception_in_the_reader_reconnects_instead_of_ending_the_feed(
+    sim: SimThread,
+) -> None:
+    events: list[UpstreamEvent] = []
+    config = UpstreamConfig(url=sim.url + "/v2/iex",
+                            session=lambda: Broken("tradeops", "tradeops"),
+                            backoff=BackoffPolicy(base=0.05))  # fmt: skip
+    upstream = Upstream(0, config, events.append, lambda *args: None)
+    upstream.start()
+    try:
+        wait_for(lambda: any(e.kind == "ready" for e in events), what="a session after the bug")
+        down = [e for e in events if e.kind == "down"]
+        assert down and down[0].cause == "protocol", events
+        assert "RuntimeError: a decoder bug" in down[0].message
+        assert upstream.reconnects == 1 and upstream.state == "live"
+    finally:
+        upstream.stop()
