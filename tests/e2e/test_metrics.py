@@ -74,6 +74,7 @@ def test_metrics_follow_the_desk(make_desk: Any, tmp_path: Any) -> None:
     assert value(samples, "tradeops_process_up", process="gateway-sim", role="gateway") == 1.0
     assert value(samples, "tradeops_process_restarts_total", process="watcher") == 0.0
     assert value(samples, "tradeops_broker_connections", broker="sim") == 1.0
+    assert value(samples, "tradeops_broker_malformed_messages_total", broker="sim") == 0.0
     assert (value(samples, "tradeops_process_resident_memory_bytes", process="watcher")
             or 0) > 1e6
     assert value(samples, "tradeops_strategy_running", strategy="watcher",

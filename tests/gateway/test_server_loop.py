@@ -32,7 +32,7 @@ class FakeUpstream:
         self.connection, self.on_event = conn, on_event
         self.state, self.last_error = "connecting", ""
         self.last_tick = self.last_frame = 0.0
-        self.reconnects = self.attempts = 0
+        self.reconnects = self.attempts = self.malformed = 0
         self.subscribed = False
         self.started = self.stopped = False
         self.changes: list[list[Any]] = []
@@ -218,7 +218,7 @@ def test_change_answers_wait_for_every_answer_and_keep_the_first_refusal() -> No
 class View:
     def __init__(self, state: str, last_tick: float = 0.0, last_frame: float = 0.0) -> None:
         self.state, self.last_tick, self.last_frame = state, last_tick, last_frame
-        self.reconnects = self.attempts = 0
+        self.reconnects = self.attempts = self.malformed = 0
         self.last_error = ""
 
 

@@ -1,20 +1,26 @@
 """An unexpected exception on the upstream reader (a decoder's bug, the sink's) drops the
-connection and makes it again, like any other failure: the feed never goes silent for good."""
+connection and makes it again, like any other failure: the feed never goes silent for good.
+Market messages a dialect drops as malformed are counted where a user sees them."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from tests.waiting import wait_for
 from tradeops.gateway.backoff import BackoffPolicy
+from tradeops.gateway.health import connection_rows
+from tradeops.gateway.pool import Transition
 from tradeops.gateway.upstream import Upstream, UpstreamConfig, UpstreamEvent
 from tradeops.protocol.alpaca import MarketDataSession
 from tradeops.protocol.feed import BrokerFrame, Event
+from tradeops.protocol.tick import RecordRow
 from tradeops.sim.options import SimOptions
 from tradeops.sim.server import SimThread
+from tradeops.supervisor.status import extra
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
@@ -52,5 +58,35 @@ def test_an_exception_in_the_reader_reconnects_instead_of_ending_the_feed(
         assert down and down[0].cause == "protocol", events
         assert "RuntimeError: a decoder bug" in down[0].message
         assert upstream.reconnects == 1 and upstream.state == "live"
+    finally:
+        upstream.stop()
+
+
+class Sloppy(MarketDataSession):
+    """A broker whose every frame of market data has one message the dialect drops."""
+
+    def receive_rows(self, frame: BrokerFrame, receive_ns: int
+                     ) -> tuple[list[RecordRow], list[Event]]:
+        rows, events = super().receive_rows(frame, receive_ns)
+        if rows:
+            self.malformed += 1
+        return rows, events
+
+
+def test_dropped_malformed_messages_are_counted_in_status(sim: SimThread) -> None:
+    events: list[UpstreamEvent] = []
+    ticks: list[RecordRow] = []
+    config = UpstreamConfig(url=sim.url + "/v2/iex", session=lambda: Sloppy("k", "s"))
+    upstream = Upstream(0, config, events.append, lambda conn, rows, *books: ticks.extend(rows))
+    upstream.start()
+    try:
+        wait_for(lambda: upstream.state == "live", what="the session")
+        assert upstream.send_change({}, [Transition("AAPL", None, "trade")]) == 1
+        wait_for(lambda: upstream.malformed >= 2, what="market data with a dropped message")
+        assert ticks  # the rest of each frame arrived
+        (row,) = connection_rows({0: upstream}, lambda conn: 1, time.monotonic())
+        assert row["malformed"] >= 2
+        line = extra({"role": "gateway", "stats": {"connections": [row], "live": True}})
+        assert f"malformed dropped {row['malformed']}" in line
     finally:
         upstream.stop()

@@ -25,6 +25,8 @@ class UpstreamView(Protocol):
     def attempts(self) -> int: ...
     @property
     def last_error(self) -> str: ...
+    @property
+    def malformed(self) -> int: ...
 
 
 class TickRate:
@@ -85,6 +87,7 @@ def connection_rows(
             "reconnects": up.reconnects,
             "attempts": up.attempts,
             "last_error": up.last_error,
+            "malformed": up.malformed,
         }
         for conn_id, up in sorted(upstreams.items())
     ]

@@ -12,6 +12,7 @@ The dialect is any :class:`~tradeops.protocol.feed.FeedSession` (Alpaca, AllTick
 
 from __future__ import annotations
 
+import math
 import queue
 import socket
 import threading
@@ -73,6 +74,10 @@ class UpstreamConfig:
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
 
+#: Seconds between two log lines about malformed market messages (status has the count).
+MALFORMED_LOG_EVERY = 60.0
+
+
 class _SessionEnded(Exception):
     def __init__(self, cause: Cause, message: str) -> None:
         super().__init__(message)
@@ -126,6 +131,10 @@ class Upstream:
         self.reconnects = 0
         self.attempts = 0
         self.last_error = ""
+        # Market messages the dialect dropped for a missing or mistyped field, over every
+        # session of this connection (shown in status; logged, at most once a minute).
+        self.malformed = 0
+        self._malformed_logged = -math.inf
 
     def start(self) -> None:
         self._reader.start()
@@ -232,6 +241,7 @@ class Upstream:
         cfg = self.config
         ws.settimeout(min(cfg.silence_after, 1.0))
         healthy = False
+        seen_malformed = 0
         while not self._stop.is_set():
             try:
                 frame = self._recv(ws)
@@ -249,6 +259,10 @@ class Upstream:
             # Stamped once per frame, as it arrives: the latency a reader sees includes our
             # decode, and every tick of the frame shares the instant it reached us.
             rows, events = session.receive_rows(frame, time.time_ns())
+            dropped = getattr(session, "malformed", 0)
+            if dropped > seen_malformed:
+                self._count_malformed(dropped - seen_malformed, now)
+                seen_malformed = dropped
             books: list[BookUpdate] = []
             for event in events:
                 if isinstance(event, BookUpdate):
@@ -274,6 +288,15 @@ class Upstream:
                     self._on_ticks(self.connection, rows, books)
                 else:
                     self._on_ticks(self.connection, rows)
+
+    def _count_malformed(self, more: int, now: float) -> None:
+        self.malformed += more
+        if now - self._malformed_logged >= MALFORMED_LOG_EVERY:
+            self._malformed_logged = now
+            logger.warning(
+                f"upstream {self.connection}: the broker sent market messages with a missing or "
+                f"mistyped field; dropped {self.malformed} so far (the rest of each frame "
+                f"arrived). If this persists, the broker's format may have changed.")
 
     def _recv(self, ws: websocket.WebSocket) -> BrokerFrame | None:
         """The next data frame, or None for a control frame (pings are answered by the

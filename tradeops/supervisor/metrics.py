@@ -121,6 +121,9 @@ def _brokers(rows: Table, stats: dict[str, dict[str, Any]]) -> Iterator[Metric]:
                             "since the newest tick on any connection", labels=labels)
     reconnects = CounterMetricFamily("tradeops_broker_reconnects", "upstream reconnects",
                                      labels=labels)
+    malformed = CounterMetricFamily("tradeops_broker_malformed_messages",
+                                    "market messages dropped for a missing or mistyped field",
+                                    labels=labels)  # fmt: skip
     backfill = CounterMetricFamily("tradeops_broker_backfilled_ticks",
                                    "ticks fetched after an outage", labels=labels)
     for r, s in _of_role(rows, stats, "gateway"):
@@ -135,8 +138,9 @@ def _brokers(rows: Table, stats: dict[str, dict[str, Any]]) -> Iterator[Metric]:
         if ages:
             age.add_metric(b, float(min(ages)))
         reconnects.add_metric(b, float(sum(c.get("reconnects", 0) for c in connections)))
+        malformed.add_metric(b, float(sum(c.get("malformed", 0) for c in connections)))
         backfill.add_metric(b, float((s.get("backfill") or {}).get("trades", 0)))
-    yield from (live, conns, symbols, ticks, rate, age, reconnects, backfill)
+    yield from (live, conns, symbols, ticks, rate, age, reconnects, malformed, backfill)
 
 
 def _readers(rows: Table, stats: dict[str, dict[str, Any]]) -> Iterator[Metric]:

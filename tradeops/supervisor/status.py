@@ -49,6 +49,7 @@ def extra(row: dict[str, Any]) -> str:
             busy += f"{', ' if busy else ''}HALTED {halted}"
         refused, retrying = stats.get("refused") or {}, stats.get("retrying") or {}
         backfill = stats.get("backfill")
+        malformed = sum(c.get("malformed", 0) for c in conns)
         return (
             f"{len(conns)} conn, {stats.get('symbols', 0)} symbols, last tick {age}, "
             f"reconnects {sum(c.get('reconnects', 0) for c in conns)}, {live}"
@@ -57,6 +58,7 @@ def extra(row: dict[str, Any]) -> str:
             + (f"; orders: {busy}" if busy else "")
             + (f"; retrying {_symbols(retrying)}" if retrying else "")
             + (f"; REFUSED {_symbols(refused)}" if refused else "")
+            + (f"; malformed dropped {malformed}" if malformed else "")
         )
     if row["role"] == "recorder" and stats:
         return "; ".join(_recording(broker, b) for broker, b in stats.get("brokers", {}).items())
