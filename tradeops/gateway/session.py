@@ -15,6 +15,7 @@ Until the broker's clock has answered, the market counts as open: the data decid
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 from collections.abc import Callable
@@ -117,7 +118,7 @@ class BrokerClock:
             if status != 200:
                 raise ValueError(f"HTTP {status}")
             return parse_clock(json.loads(data))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, http.client.HTTPException) as exc:
             if not self._warned:
                 logger.warning("cannot read the broker's clock ({}); the feed's data alone "
                                "decides whether it is live", exc)

@@ -13,6 +13,8 @@ requests and answers, and reports each as an event for the gateway's loop.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import http.client
 import json
 import threading
@@ -98,6 +100,26 @@ class RestTransport:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def retry_after(value: str | None, now: float | None = None) -> float:
+    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP-date (RFC 9110
+    allows both); 1 s when absent or unreadable, at most an hour, never negative."""
+    if not value:
+        return 1.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return 1.0
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return 1.0
+    return min(max(seconds, 0.0), 3600.0)
 
 
 class OrderSender:
@@ -197,6 +219,14 @@ class OrderSender:
                 self._busy = True
             try:
                 self._execute(job)
+            except Exception as exc:  # a bug, or a broker answer nobody foresaw: this job
+                # fails, visibly, and the thread lives on to send the next one. Without this
+                # the sender died and every later order waited in its queue for ever.
+                logger.opt(exception=exc).error(
+                    f"order {job.kind} {job.cid or ''}: unexpected {type(exc).__name__}")
+                with suppress(Exception):
+                    self._on_result(JobResult(job, 0, None,
+                                              f"internal error: {type(exc).__name__}: {exc}"))
             finally:
                 with self._cond:
                     self._busy = False
@@ -209,7 +239,7 @@ class OrderSender:
             return
         if status == 429:
             self.throttled += 1
-            retry = float(headers.get("Retry-After") or headers.get("retry-after") or 1.0)
+            retry = retry_after(headers.get("Retry-After") or headers.get("retry-after"))
             logger.warning("the broker answered 429; pausing order requests for {:g}s", retry)
             with self._cond:
                 if self._window is not None:
@@ -265,6 +295,10 @@ class TradeStream:
             except (OSError, websocket.WebSocketException) as exc:
                 if not self._stop.is_set():  # our own hang-up at stop is not news
                     logger.warning("trade updates stream: {}: {}", type(exc).__name__, exc)
+            except Exception as exc:  # a bug, or a frame nobody foresaw: reconnect (the
+                # router reconciles on the next "live"), never stop hearing about fills
+                logger.opt(exception=exc).error(
+                    f"trade updates stream: unexpected {type(exc).__name__}; reconnecting")
             finally:
                 ws, self._ws = self._ws, None
                 if ws is not None:

@@ -151,18 +151,25 @@ def stream_events(frame: bytes | str) -> list[StreamEvent]:
         return []
     if not isinstance(msg, dict):
         return []
-    stream, data = msg.get("stream"), msg.get("data") or {}
+    stream, data = msg.get("stream"), msg.get("data")
+    if not isinstance(data, dict):
+        data = {}
     if stream == "authorization":
         ok = data.get("status") == "authorized"
         return [StreamAuth(ok, "" if ok else str(data.get("message", "unauthorized")))]
     if stream == "trade_updates" and isinstance(data.get("order"), dict):
-        price, qty = data.get("price"), data.get("qty")
-        return [
-            TradeUpdate(
-                str(data.get("event", "")),
-                data["order"],
-                float(price) if price not in (None, "") else None,
-                float(qty) if qty not in (None, "") else None,
-            )
-        ]
+        # A price or qty that is not a number is left out (None), not the whole update: the
+        # order's own state (status, filled_qty) still counts.
+        return [TradeUpdate(str(data.get("event", "")), data["order"],
+                            _number(data.get("price")), _number(data.get("qty")))]
     return []
+
+
+def _number(value: object) -> float | None:
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
