@@ -97,3 +97,26 @@ def test_a_new_epoch_is_recorded_from_its_first_tick_with_its_own_session(
     assert table["seq"].to_pylist() == [1, 2, 3, 4, 5, 1, 2, 3, 4, 5, 6, 7]
     assert len(set(sessions)) == 2 and sessions[0] < sessions[-1]
     assert sum(table["lost_before"].to_pylist()) == 0
+
+
+def test_an_unexpected_error_ends_the_reader_as_a_crash_not_silently(
+    bus: str, tmp_path: Path
+) -> None:
+    ring = TickRing(bus, "sim", capacity=64)
+    stop = threading.Event()
+    try:
+        publish(ring, 5)
+        sink = recording(bus, tmp_path, stop)
+        wait_for(lambda: sink.figures.seq == 5, what="the first ticks written")
+
+        def broken() -> None:  # the fault: a bug in the writing path
+            raise RuntimeError("a bug")
+
+        sink._write = broken  # type: ignore[method-assign]
+        publish(ring, 5)
+        sink.thread.join(10)
+        assert not sink.thread.is_alive()  # the recorder's main loop sees it end
+        assert sink.crashed == "RuntimeError: a bug" and sink.error is None
+    finally:
+        stop.set()
+        ring.close()

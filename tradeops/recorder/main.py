@@ -27,6 +27,9 @@ from tradeops.recording import files, layout
 STATE_EVERY = 1.0
 #: The exit status of a recorder that reported a fatal reason.
 FATAL_EXIT = 3
+#: The exit status of a recorder whose reader ended on an unexpected error: the supervisor
+#: restarts it (its restart policy), and the new one resumes where the files end.
+CRASH_EXIT = 1
 
 
 def plans(ctx: RoleContext) -> list[RecordPlan]:
@@ -43,7 +46,8 @@ def plans(ctx: RoleContext) -> list[RecordPlan]:
 
 
 def run_recorder(ctx: RoleContext) -> int:
-    """Record until `ctx.stop` is set; FATAL_EXIT when the recording cannot be written."""
+    """Record until `ctx.stop` is set; FATAL_EXIT when the recording cannot be written,
+    CRASH_EXIT when a broker's reader ended on anything else."""
     todo = plans(ctx)
     root = todo[0].root if todo else None
     sinks: list[BrokerRecorder] = []
@@ -62,7 +66,7 @@ def run_recorder(ctx: RoleContext) -> int:
     while not ctx.stop.wait(STATE_EVERY):
         _publish(ctx, root, sinks)
         failed = next((s.error for s in sinks if s.error), None)
-        if failed:
+        if failed or not all(s.thread.is_alive() for s in sinks):
             break
     ctx.stop.set()  # the other brokers close their files
     for sink in sinks:
@@ -71,6 +75,11 @@ def run_recorder(ctx: RoleContext) -> int:
     failed = failed or next((s.error for s in sinks if s.error), None)
     if failed:
         return _fatal(failed)
+    crashed = next((f"broker {s.plan.broker}: {s.crashed}" for s in sinks if s.crashed), None)
+    if crashed:
+        logger.error("the recorder stops on an unexpected error ({}); restarted, it finishes "
+                     "its files and resumes after the last row written", crashed)
+        return CRASH_EXIT
     logger.info("recorder stopped")
     return 0
 

@@ -78,7 +78,8 @@ class BrokerRecorder:
         self.plan = plan
         self.stop = stop
         self.figures = Figures()
-        self.error: str | None = None
+        self.error: str | None = None  # the recording cannot be written: fatal
+        self.crashed: str | None = None  # anything else that ended the thread
         self._start_after = start_after
         self._open: dict[str, files.PartFile] = {}
         self._buffer: list[Tick] = []
@@ -97,6 +98,13 @@ class BrokerRecorder:
             for part in self._open.values():
                 part.abandon()
             self._open.clear()
+        except Exception as exc:  # a bug: the files stay as a kill leaves them (the next
+            # recorder finishes them and resumes after the last row written); the recorder
+            # exits non-zero so that its supervisor starts that next one
+            self.crashed = f"{type(exc).__name__}: {exc}"
+            logger.opt(exception=exc).error(
+                f"broker {self.plan.broker}: the recording stopped on an unexpected "
+                f"{type(exc).__name__}")
         finally:
             if self._client is not None:
                 self._client.close()
