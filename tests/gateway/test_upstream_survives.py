@@ -90,3 +90,31 @@ def test_dropped_malformed_messages_are_counted_in_status(sim: SimThread) -> Non
         assert f"malformed dropped {row['malformed']}" in line
     finally:
         upstream.stop()
+
+
+class BadBeat(MarketDataSession):
+    """A dialect whose first keep-alive raises, as a bug would."""
+
+    heartbeat_interval = 0.05
+    beats = 0
+
+    def heartbeat(self) -> BrokerFrame | None:
+        BadBeat.beats += 1
+        if BadBeat.beats == 1:
+            raise RuntimeError("a keep-alive bug")
+        return None  # websocket pings
+
+
+def test_an_exception_in_the_writer_loses_one_frame_not_the_writer(sim: SimThread) -> None:
+    ticks: list[RecordRow] = []
+    config = UpstreamConfig(url=sim.url + "/v2/iex", session=lambda: BadBeat("k", "s"))
+    upstream = Upstream(0, config, lambda event: None,
+                        lambda conn, rows, *books: ticks.extend(rows))  # fmt: skip
+    upstream.start()
+    try:
+        wait_for(lambda: upstream.state == "live" and BadBeat.beats >= 2,
+                 what="the writer beating after the bug")  # fmt: skip
+        assert upstream.send_change({}, [Transition("AAPL", None, "trade")]) == 1
+        wait_for(lambda: len(ticks) > 0, what="ticks of a subscription sent by the writer")
+    finally:
+        upstream.stop()

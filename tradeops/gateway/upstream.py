@@ -356,6 +356,10 @@ class Upstream:
                     last_keepalive = time.monotonic()
             except (OSError, websocket.WebSocketException):
                 continue  # the reader notices the broken connection and reconnects
+            except Exception as exc:  # a dialect's bug: this frame is lost, the writer lives
+                # on (without it, no subscription change or keep-alive would ever go out)
+                logger.opt(exception=exc).error(
+                    f"upstream {self.connection}: unexpected {type(exc).__name__} sending")
 
     @staticmethod
     def _send(ws: websocket.WebSocket, frame: BrokerFrame) -> None:
