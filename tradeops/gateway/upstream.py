@@ -26,6 +26,7 @@ import websocket
 from loguru import logger
 
 from tradeops.gateway.backoff import Backoff, BackoffPolicy, Cause
+from tradeops.gateway.frames import FrameReader
 from tradeops.protocol.feed import (
     Authenticated,
     BookUpdate,
@@ -207,26 +208,27 @@ class Upstream:
             enable_multithread=True,
         )
         self._ws = ws
+        frames = FrameReader(ws)
         if self._stop.is_set():
             return
         if session.greeting:
-            self._expect(ws, session, Connected)
+            self._expect(frames, session, Connected)
         auth = session.auth()
         if auth is not None:
             self.state = "authenticating"
             self._send(ws, auth)
-            self._expect(ws, session, Authenticated)
+            self._expect(frames, session, Authenticated)
         self._generation += 1
         self._session = session
         self.state = "live"
         self.last_frame = time.monotonic()
         self._on_event(UpstreamEvent(self.connection, "ready"))
-        self._consume(ws, session)
+        self._consume(ws, frames, session)
 
-    def _expect(self, ws: websocket.WebSocket, session: FeedSession, kind: type) -> None:
-        frame = self._recv(ws)
+    def _expect(self, frames: FrameReader, session: FeedSession, kind: type) -> None:
+        frame = self._recv(frames)
         while frame is None:
-            frame = self._recv(ws)
+            frame = self._recv(frames)
         events = session.receive(frame)
         for event in events:
             if isinstance(event, kind):
@@ -237,14 +239,15 @@ class Upstream:
                 )
         raise _SessionEnded("protocol", f"expected {kind.__name__}, got {events!r:.200}")
 
-    def _consume(self, ws: websocket.WebSocket, session: FeedSession) -> None:
+    def _consume(self, ws: websocket.WebSocket, frames: FrameReader,
+                 session: FeedSession) -> None:
         cfg = self.config
         ws.settimeout(min(cfg.silence_after, 1.0))
         healthy = False
         seen_malformed = 0
         while not self._stop.is_set():
             try:
-                frame = self._recv(ws)
+                frame = self._recv(frames)
             except websocket.WebSocketTimeoutException:
                 frame = None
             now = time.monotonic()
@@ -298,16 +301,16 @@ class Upstream:
                 f"mistyped field; dropped {self.malformed} so far (the rest of each frame "
                 f"arrived). If this persists, the broker's format may have changed.")
 
-    def _recv(self, ws: websocket.WebSocket) -> BrokerFrame | None:
-        """The next data frame, or None for a control frame (pings are answered by the
-        library; returning lets silence be noticed while pongs keep arriving)."""
-        opcode, data = ws.recv_data(control_frame=True)
+    def _recv(self, frames: FrameReader) -> BrokerFrame | None:
+        """The next data message, or None for a control frame (pings are answered by the
+        reader; returning lets silence be noticed while pongs keep arriving)."""
+        opcode, data = frames.recv()
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             raise _SessionEnded("dropped", "the broker closed the connection")
         if opcode == websocket.ABNF.OPCODE_TEXT:
-            return bytes(data).decode("utf-8")
+            return data.decode("utf-8")
         if opcode == websocket.ABNF.OPCODE_BINARY:
-            return bytes(data)
+            return data
         return None
 
     # -- writer ---------------------------------------------------------------------------------
