@@ -12,9 +12,10 @@ each writing a ring with its latest-value table as the gateway runs it:
 The current path decodes a frame of only trades and quotes with msgspec into typed messages
 (the fast path); the general path (msgpack to dicts, what every frame took until then) is
 timed too, over the same frames. Also the parts: each decoder alone, and the ring write
-alone. No websocket: what the socket read costs comes on top (websocket-client's frame
-parsing; see the e2e figures). The machine is shared and noisy: every figure is the best of
-5 rounds.
+alone. No websocket there: the socket read comes on top, timed per frame after, with the
+gateway's own frame reader against websocket-client's. The machine is shared and noisy:
+every path runs once per round, in turn, for 9 rounds; a figure is a path's best round, a
+ratio the median of the rounds' ratios.
 
 Run: .venv/bin/python benchmarks/gateway_bench.py [--quick]
 """
@@ -36,12 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.results import machine, write_section
 from tradeops.bus import LatestTable, TickRing, remove_segments
-from tradeops.protocol import alpaca
+from tradeops.protocol import alpaca_typed
 from tradeops.protocol.alpaca import MarketDataSession
 from tradeops.protocol.feed import MarketData
 
 SYMBOLS = [f"SYM{i:02d}" for i in range(50)]
 TARGET_US = 3.0
+ROUNDS = 9
 
 
 def frames(count: int, per_frame: int) -> list[bytes]:
@@ -102,14 +104,25 @@ def socket_reads(frames_each: int = 300) -> tuple[float, float, float]:
     return plain_ns / frames_each / 1000, ours_ns / frames_each / 1000, size / frames_each
 
 
-def best(rounds: int, ticks: int, run: Callable[[], None]) -> float:
-    """µs per tick, the best of ``rounds``."""
-    times = []
+def interleaved(rounds: int, ticks: int, runs: dict[str, Callable[[], None]]
+                ) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """µs per tick of each run, the best of ``rounds`` rounds that each time every run once
+    in turn (so a slow spell of the shared machine hits them all); and each round's figures,
+    for ratios taken within a round. CPU time of this thread, not wall time."""
+    each: list[dict[str, float]] = []
     for _ in range(rounds):
-        start = time.perf_counter_ns()
-        run()
-        times.append(time.perf_counter_ns() - start)
-    return min(times) / ticks / 1000
+        figures = {}
+        for name, run in runs.items():
+            start = time.thread_time_ns()
+            run()
+            figures[name] = (time.thread_time_ns() - start) / ticks / 1000
+        each.append(figures)
+    return {name: min(r[name] for r in each) for name in runs}, each
+
+
+def median_ratio(each: list[dict[str, float]], top: str, bottom: str) -> float:
+    ratios = sorted(r[top] / r[bottom] for r in each)
+    return ratios[len(ratios) // 2]
 
 
 def main() -> None:
@@ -153,29 +166,30 @@ def main() -> None:
             for frame in data:
                 msgpack.unpackb(frame, timestamp=2)
 
-        typed = alpaca._MARKET_FRAME  # the fast path's decoder
+        typed = alpaca_typed.MARKET_FRAME  # the fast path's decoder
 
         def msgspec_only() -> None:
             for frame in data:
                 typed.decode(frame)
 
-        results = {
-            "before: MarketData, extend, stamp per tick": best(5, ticks, before),
-            "now: record rows, extend_records, stamp per frame": best(5, ticks, now),
-            "of which the frame decode alone (msgspec, typed)": best(5, ticks, msgspec_only),
+        results, rounds = interleaved(ROUNDS, ticks, {
+            "before: MarketData, extend, stamp per tick": before,
+            "now: record rows, extend_records, stamp per frame": now,
+            "of which the frame decode alone (msgspec, typed)": msgspec_only,
             "now, general path (msgpack to dicts; every frame until the typed decode)":
-                best(5, ticks, now_general),
-            "of which msgpack decode alone": best(5, ticks, msgpack_only),
-            "of which the ring write with the table alone": best(5, ticks, write_only),
-        }
+                now_general,
+            "of which msgpack decode alone": msgpack_only,
+            "of which the ring write with the table alone": write_only,
+        })
     finally:
         ring.close()
         table.close()
         remove_segments(topology)
-    new = results["now: record rows, extend_records, stamp per frame"]
-    old = results["before: MarketData, extend, stamp per tick"]
-    general_cost = results[
-        "now, general path (msgpack to dicts; every frame until the typed decode)"]
+    now_name = "now: record rows, extend_records, stamp per frame"
+    new = results[now_name]
+    to_before = median_ratio(rounds, now_name, "before: MarketData, extend, stamp per tick")
+    to_general = median_ratio(rounds, now_name, "now, general path (msgpack to dicts; every "
+                              "frame until the typed decode)")
     reads = [socket_reads(100 if args.quick else 300) for _ in range(1 if args.quick else 3)]
     plain_us, ours_us, frame_bytes = sorted(reads, key=lambda r: r[1] / r[0])[len(reads) // 2]
     rows_md = ["| path | µs per tick |", "|---|---|"]
@@ -185,12 +199,13 @@ def main() -> None:
         f"`benchmarks/gateway_bench.py` on {machine()}. {len(data)} msgpack frames of "
         f"{per_frame} ticks",
         "(half trades, half quotes, 50 symbols) from the broker's bytes to the ring and its",
-        "latest-value table, in one process, no websocket; best of 5 rounds.",
+        f"latest-value table, in one process, no websocket; CPU time, the best of {ROUNDS} "
+        "rounds that each run every path in turn; ratios are the median round's.",
         "",
         *rows_md,
         "",
-        f"The current path costs {new / old:.2f}× the one before it ({old / new:.1f}× faster) "
-        f"and {new / general_cost:.2f}× the general path, which every frame took before the "
+        f"The current path costs {to_before:.2f}× the one before it ({1 / to_before:.1f}× "
+        f"faster) and {to_general:.2f}× the general path, which every frame took before the "
         f"typed decode ({msgspec.__name__} {msgspec.__version__}).",
         f"Target: the gateway ≤ {TARGET_US:g} µs per tick: decode and bus write {new:.2f} µs:",
         f"**{verdict}** (the websocket read comes on top, per frame: below).",

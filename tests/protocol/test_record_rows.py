@@ -10,7 +10,7 @@ import pytest
 
 from tests.protocol.test_alltick_dialect import DEPTH_PUSH, TRADE_PUSH
 from tests.protocol.test_alpaca_dialect import BAR, QUOTE, TRADE, TS, TS_NS, as_msgpack
-from tradeops.protocol import alpaca
+from tradeops.protocol import alpaca_typed
 from tradeops.protocol.alltick import AllTickSession
 from tradeops.protocol.alpaca import MarketDataSession
 from tradeops.protocol.feed import Event, MarketData, market_rows
@@ -155,7 +155,7 @@ def test_a_frame_of_trades_and_quotes_takes_the_typed_path_with_the_same_rows(ns
                 {**TRADE, "i": 2**64 - 1}, crypto_quote, {**TRADE, "c": ["@"] * 10},
                 {k: v for k, v in TRADE.items() if k not in ("c", "x", "z", "i")}]  # fmt: skip
     frame = _stamped(messages, ns)
-    assert alpaca._market_rows(frame, 9) is not None  # the typed path took it
+    assert alpaca_typed.market_rows(frame, 9) is not None  # the typed path took it
     typed, general = _both(frame)
     assert typed == general
     rows = typed[0]
@@ -173,7 +173,7 @@ def test_a_frame_of_trades_and_quotes_takes_the_typed_path_with_the_same_rows(ns
 ])  # fmt: skip
 def test_anything_else_in_the_frame_sends_it_the_general_way(odd: dict[str, object]) -> None:
     frame = _stamped([TRADE, odd, QUOTE], 1_709_303_400_123_456_789)
-    assert alpaca._market_rows(frame, 9) is None
+    assert alpaca_typed.market_rows(frame, 9) is None
     typed, general = _both(frame)
     assert typed == general
     assert len(typed[0]) >= 2  # type: ignore[index]  # the trade and quote around it arrive
@@ -191,7 +191,7 @@ def test_a_trade_or_quote_missing_a_field_is_dropped_and_counted_not_fatal() -> 
 def test_a_timestamp_that_is_not_msgpack_s_sends_the_frame_the_general_way() -> None:
     as_text = msgpack.packb([TRADE, QUOTE])  # "t" as RFC 3339 text
     other_ext = msgpack.packb([{**TRADE, "t": msgpack.ExtType(5, b"\0" * 8)}])
-    assert alpaca._market_rows(as_text, 9) is None
-    assert alpaca._market_rows(other_ext, 9) is None
+    assert alpaca_typed.market_rows(as_text, 9) is None
+    assert alpaca_typed.market_rows(other_ext, 9) is None
     assert _both(as_text)[0] == _both(as_text)[1]
     assert _both(as_text)[0][0][0][3] == TS_NS  # type: ignore[index]
