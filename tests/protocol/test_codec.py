@@ -74,3 +74,11 @@ def test_json_items_are_valid_json_where_json_dumps_was_not() -> None:
         "msg": "Zürich €", "nan": None, "inf": None}
     with pytest.raises(TypeError):
         encode_item(Codec.MSGPACK, {"not": object()})
+
+
+@pytest.mark.parametrize("ns", [0, 1_709_303_400_000_000_000, 1_709_303_400_123_456_789,
+                                -1, -1_500_000_001, (1 << 34) * 10**9 + 5])  # fmt: skip
+def test_a_msgpack_timestamp_is_the_extension_msgpack_writes(ns: int) -> None:
+    ours = encode_item(Codec.MSGPACK, {"t": codec.timestamp(Codec.MSGPACK, ns)})
+    assert ours == msgpack.packb({"t": msgpack.Timestamp.from_unix_nano(ns)})
+    assert msgpack.unpackb(ours, timestamp=2)["t"] == ns
