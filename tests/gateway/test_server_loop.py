@@ -238,3 +238,23 @@ def test_only_market_data_opens_the_gate() -> None:
     stale = {0: View("live", last_tick=10.0, last_frame=119.0)}
     assert liveness(stale, lambda c: 1, 30.0, now=120.0) == (
         False, "connection 0: no tick for over 30s")
+
+
+def test_a_request_that_raises_is_answered_with_an_error_and_the_gateway_serves_on(
+    gw: Harness,
+) -> None:
+    host = gw.client()
+    gw.send(host, {"op": "hello", "client": "odd", "pid": "not a number"})
+    assert gw.read(host, "hello")["ok"]  # a pid of another type is left out, not fatal
+    real = gw.server.core.subscribe
+
+    def broken(*args: Any) -> Any:  # the fault: a bug a request runs into
+        raise KeyError("a bug")
+
+    gw.server.core.subscribe = broken  # type: ignore[method-assign]
+    gw.send(host, {"op": "subscribe", "id": 7, "symbols": ["AAPL"], "mode": "trade"})
+    answer = gw.read(host, "reply")
+    assert answer["id"] == 7 and answer["error"] == "internal error: KeyError: 'a bug'"
+    gw.server.core.subscribe = real  # type: ignore[method-assign]
+    gw.send(host, {"op": "status", "id": 8})
+    assert gw.read(host, "reply")["ok"] and gw.server.health()["clients"] == 1

@@ -18,6 +18,7 @@ the core (subscriptions) and the router (orders), whose answers the gateway deli
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any, Protocol
 
 from loguru import logger
@@ -47,7 +48,23 @@ class Gateway(Protocol):
 
 
 def handle(gateway: Gateway, client: Client, msg: Message | Malformed) -> None:
-    """Answer one request from `client` (a line that was not a JSON object: say so)."""
+    """Answer one request from `client` (a line that was not a JSON object: say so). A
+    request that raises (a field of a type nobody foresaw, or a bug it hit) is answered with
+    an error and logged with its traceback; the gateway serves on. Until then such a line
+    from any local client ended the gateway, and with it every feed and the bus's epoch."""
+    try:
+        _handle(gateway, client, msg)
+    except Exception as exc:
+        op = msg.get("op") if isinstance(msg, dict) else None
+        logger.opt(exception=exc).error(
+            f"{gateway.broker}: request {op!r} from {client.name or 'a client'} failed: "
+            f"{type(exc).__name__}: {exc}")
+        rid = msg.get("id", 0) if isinstance(msg, dict) else 0
+        with suppress(Exception):
+            reply(gateway, client, rid, error=f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _handle(gateway: Gateway, client: Client, msg: Message | Malformed) -> None:
     if isinstance(msg, Malformed):
         gateway.send(client, {"op": "error", "error": f"malformed request: {msg.reason}"})
         return
@@ -77,7 +94,8 @@ def reply(gateway: Gateway, client: Client, rid: Any, error: str = "", **fields:
 
 def _hello(gateway: Gateway, client: Client, msg: dict[str, Any]) -> None:
     client.name = str(msg.get("client", "")) or f"client-{client.sock.fileno()}"
-    client.pid = int(msg.get("pid", 0) or 0)
+    pid = msg.get("pid", 0)
+    client.pid = pid if isinstance(pid, int) and not isinstance(pid, bool) else 0
     logger.info("{}: client {} (pid {}) connected", gateway.broker, client.name, client.pid)
     gateway.send(client, {"op": "hello", "ok": True, **gateway.hello_info()})
     gateway.send_health(client)
