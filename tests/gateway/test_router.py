@@ -468,3 +468,51 @@ def test_positions_that_differ_from_the_broker_block_orders_until_acknowledged(
     assert "positions_mismatch" in events and "positions_acknowledged" in events
     router.on_result(JobResult(positions, 200, []))  # they match (both flat): nothing blocks
     assert router.mismatch == {}
+
+
+# -- broker answers nobody foresaw ------------------------------------------------------------
+@pytest.mark.parametrize("body", [[], "OK", None])
+def test_a_submit_taken_with_an_unreadable_answer_is_looked_up_not_rejected(
+    make: Make, body: object
+) -> None:
+    router, sender = make()
+    assert router.order(HOST, order("victim", "o1")) == []
+    job = sender.take()
+    assert router.on_result(JobResult(job, 200, body)) == []  # no "rejected": it may be live
+    (lookup,) = sender.queue
+    assert lookup.kind == "lookup" and lookup.cid == job.cid
+    record = router.desk.orders[job.cid]
+    assert record.live and record.status == "new"
+
+
+def test_an_update_with_unreadable_fill_numbers_changes_nothing_and_is_looked_up(
+    make: Make, tmp_path: Path
+) -> None:
+    router, sender = make()
+    job = working(router, sender, "victim", "o1")
+    bad = {**broker_order(job, "filled", 1), "filled_qty": "one"}
+    assert router.on_trade_update(at.TradeUpdate("fill", bad, 90.0, 1.0)) == []
+    assert router.desk.position("victim", "AAPL") == 0  # a fill not counted is not guessed
+    assert router.desk.orders[job.cid].status == "working"
+    assert journal(tmp_path)[-1]["event"] == "unreadable_update"
+    (lookup,) = sender.queue
+    assert lookup.kind == "lookup" and lookup.cid == job.cid
+    # The broker's own record of it, asked for, is readable: the fill counts now.
+    ((_, update),) = router.on_result(JobResult(sender.take(), 200,
+                                                broker_order(job, "filled", 1)))  # fmt: skip
+    assert (update["event"], update["fill_qty"], update["fill_price"]) == ("filled", 1.0, 90.0)
+    assert router.desk.position("victim", "AAPL") == 1
+
+
+def test_an_unreadable_lookup_answer_is_journaled_and_not_asked_again(
+    make: Make, tmp_path: Path
+) -> None:
+    router, sender = make()
+    job = working(router, sender, "victim", "o1")
+    router.on_trade_update(at.TradeUpdate("fill", {**broker_order(job), "filled_qty": []},
+                                          None, None))  # fmt: skip
+    lookup = sender.take()
+    bad = {**broker_order(job, "filled", 1), "filled_avg_price": "ninety"}
+    assert router.on_result(JobResult(lookup, 200, bad)) == []
+    assert sender.queue == [] and router.desk.position("victim", "AAPL") == 0
+    assert [e["event"] for e in journal(tmp_path)][-2:] == ["unreadable_update"] * 2

@@ -258,3 +258,15 @@ def test_a_request_that_raises_is_answered_with_an_error_and_the_gateway_serves_
     gw.server.core.subscribe = real  # type: ignore[method-assign]
     gw.send(host, {"op": "status", "id": 8})
     assert gw.read(host, "reply")["ok"] and gw.server.health()["clients"] == 1
+
+
+def test_an_event_that_raises_on_the_loop_is_lost_loudly_not_the_gateway(gw: Harness) -> None:
+    host = gw.client()
+
+    def broken() -> None:  # the fault: a broker answer a handler did not foresee
+        raise ValueError("could not convert string to float: 'z'")
+
+    gw.server.post(broken)
+    gw.server.run_once(0.05)  # before: the exception ended the loop, and the gateway
+    gw.send(host, {"op": "status", "id": 9})
+    assert gw.read(host, "reply")["ok"]

@@ -9,6 +9,7 @@ owning strategy: {"event": accepted|rejected|partially_filled|filled|cancelled, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -194,16 +195,18 @@ class OrderDesk:
         event = EVENTS.get(update.event)
         if event is None:
             return []
+        filled = broker_number(update.order.get("filled_qty"), "filled_qty", cid)
+        avg = update.order.get("filled_avg_price")
+        avg_price = (broker_number(avg, "filled_avg_price", cid) if avg not in (None, "")
+                     else update.price)  # fmt: skip
         record.broker_id = str(update.order.get("id") or record.broker_id or "")
-        filled = float(update.order.get("filled_qty") or 0.0)
         fill_qty = filled - record.filled_qty
         if fill_qty > 0:
             key = (record.strategy, record.symbol)
             signed = fill_qty if record.side == "buy" else -fill_qty
             self.positions[key] = self.positions.get(key, 0.0) + signed
             record.filled_qty = filled
-            avg = update.order.get("filled_avg_price")
-            record.avg_price = float(avg) if avg not in (None, "") else update.price
+            record.avg_price = avg_price
         if event == "accepted":
             if record.status in ("new", "sent"):
                 record.status = "working"
@@ -304,3 +307,22 @@ class OrderDesk:
             "position": self.position(record.strategy, record.symbol),
             **extra,
         }
+
+
+class UnreadableUpdate(ValueError):
+    """A broker's order update whose fill numbers are not numbers: nothing of it is applied
+    (a fill that cannot be counted must not move a position or an order's state)."""
+
+
+def broker_number(value: object, field: str, cid: str) -> float:
+    """A fill number of the broker's (a number, or its text); 0 when absent; UnreadableUpdate
+    for anything else."""
+    if value is None or value == "":
+        return 0.0
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+        raise UnreadableUpdate(f"order {cid}: {field} {value!r} is not a quantity")
+    return number

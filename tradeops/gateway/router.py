@@ -24,7 +24,13 @@ from loguru import logger
 from tradeops.gateway import accounts
 from tradeops.gateway.accounts import AccountBook, Exposure
 from tradeops.gateway.journal import Journal, entries, filled, halts
-from tradeops.gateway.orders import OrderDesk, OrderRecord, Update
+from tradeops.gateway.orders import (
+    OrderDesk,
+    OrderRecord,
+    UnreadableUpdate,
+    Update,
+    broker_number,
+)
 from tradeops.gateway.trading import Job, JobResult
 from tradeops.protocol import alpaca_trading as at
 from tradeops.topology.model import AccountLimits, Strategy, Topology
@@ -472,7 +478,9 @@ class OrderRouter:
         self._login_outcome(job.account, result)
         record = self.desk.orders.get(job.cid) if job.cid else None
         if job.kind == "submit" and record is not None:
-            if result.status == 0:  # it may or may not have reached the broker: ask it
+            if result.status == 0 or (result.status < 300 and not isinstance(result.body, dict)):
+                # It may or may not have reached the broker (no answer), or the broker took it
+                # but its answer cannot be read: ask the broker about it.
                 self._lookup(record)
                 return []
             updates = self.desk.on_submitted(
@@ -491,10 +499,14 @@ class OrderRouter:
                     )
                 )
             if result.status < 300 and isinstance(result.body, dict):
-                avg = result.body.get("filled_avg_price")
-                return self.on_trade_update(at.TradeUpdate(
-                    _event_of(result.body), result.body,
-                    float(avg) if avg not in (None, "") else None))
+                try:
+                    avg = result.body.get("filled_avg_price")
+                    price = (broker_number(avg, "filled_avg_price", job.cid)
+                             if avg not in (None, "") else None)  # fmt: skip
+                    return self._apply_update(at.TradeUpdate(
+                        _event_of(result.body), result.body, price))
+                except UnreadableUpdate as exc:  # asked already: say so, ask no more
+                    self._unreadable(record, exc)
             return []
         if job.kind in ("cancel", "cancel_all") and result.status >= 400 and result.status != 404:
             logger.warning("{} failed: {}", job.kind, result.error)
@@ -612,6 +624,24 @@ class OrderRouter:
                 self._journal_updates([self.desk.cancelled_before_sending(record)])
 
     def on_trade_update(self, update: at.TradeUpdate) -> list[Reply]:
+        """An update from the broker's stream. One whose fill numbers cannot be read changes
+        nothing: it is journaled and logged, and the order is looked up instead."""
+        try:
+            return self._apply_update(update)
+        except UnreadableUpdate as exc:
+            record = self.desk.orders.get(update.client_order_id)
+            self._unreadable(record, exc)
+            if record is not None:
+                self._lookup(record)
+            return []
+
+    def _unreadable(self, record: OrderRecord | None, exc: UnreadableUpdate) -> None:
+        cid = record.client_order_id if record is not None else ""
+        logger.error("the broker's update of an order cannot be read ({}); it was not "
+                     "applied", exc)
+        self.journal.write("unreadable_update", client_order_id=cid, reason=str(exc))
+
+    def _apply_update(self, update: at.TradeUpdate) -> list[Reply]:
         updates = self.desk.on_trade_update(update)
         for strategy, u in updates:  # the account's day: realised P&L of each fill
             account = self.account_of.get(strategy)

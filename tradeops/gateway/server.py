@@ -245,10 +245,15 @@ class GatewayServer:
                 event = self._events.get_nowait()
             except queue.Empty:
                 return
-            if callable(event):
-                event()
-            else:
-                self._upstream_event(event)
+            try:
+                if callable(event):
+                    event()
+                else:
+                    self._upstream_event(event)
+            except Exception as exc:  # a bug, or a broker answer nobody foresaw: this event
+                # is lost, loudly; the loop (every feed, every client, the bus) goes on
+                logger.opt(exception=exc).error(
+                    f"{self.broker}: an event failed on the loop: {type(exc).__name__}: {exc}")
 
     def _upstream_event(self, event: UpstreamEvent) -> None:
         conn = event.connection
