@@ -83,3 +83,18 @@ def test_depth_pushes_become_books_for_depth_symbols_and_quote_to_depth_sends_no
     assert book.bids == ((9.95, 3.0), (9.9, 1.0)) and book.asks == ((10.05, 4.0),)
     feed.change_frames({"NSE:INFY": "depth"}, [M("NSE:INFY", "depth", "quote")])
     assert feed.receive_rows(push, 78)[1] == []  # back at quote: no book
+
+
+def test_a_push_with_a_field_of_another_type_is_dropped_and_counted() -> None:
+    feed = OpenAlgoFeed("k3y")
+    feed.change_frames({}, [M("NSE:INFY", None, "depth")])
+    good = {"type": "market_data", "symbol": "INFY", "exchange": "NSE", "mode": 3,
+            "data": {"ltp": 10, "timestamp": 1000, "depth": {
+                "buy": [{"price": 9.95, "quantity": 3}],
+                "sell": [{"price": 10.05, "quantity": 4}]}}}  # fmt: skip
+    bad = json.loads(json.dumps(good))
+    bad["data"]["depth"]["buy"][0]["quantity"] = "three"
+    assert feed.receive_rows(json.dumps(bad), 1) == ([], [])
+    assert feed.malformed == 1
+    rows, _ = feed.receive_rows(json.dumps(good), 2)  # the next one arrives
+    assert len(rows) == 1 and feed.malformed == 1

@@ -157,3 +157,14 @@ def test_depth_pushes_become_books_for_depth_symbols_only() -> None:
     quote_only = depth_push("AAPL.US", 3, 1605509068000, [(1.0, 1)], [(1.1, 1)])
     rows, events = session.receive_rows(quote_only, 43)
     assert len(rows) == 1 and events == []  # a quote subscription gets no book
+
+
+@pytest.mark.parametrize("data", [None, "x", [1, 2], {"code": "700.HK", "tick_time": "x"},
+                                  {**TRADE_PUSH["data"], "price": None},  # type: ignore[dict-item]
+                                  {**TRADE_PUSH["data"], "price": "1,5"}])  # type: ignore[dict-item]
+def test_a_push_with_a_field_missing_or_mistyped_is_dropped_and_counted(data: object) -> None:
+    session = AllTickSession("token")
+    assert session.receive_rows(json.dumps({"cmd_id": 22998, "data": data}), 1) == ([], [])
+    assert session.malformed == 1
+    rows, _ = session.receive_rows(json.dumps(TRADE_PUSH), 2)  # the next one arrives
+    assert len(rows) == 1 and session.malformed == 1

@@ -126,6 +126,7 @@ class AllTickSession:
         self._trace = trace
         self._book_symbols: set[str] = set()
         self.min_request_interval = request_interval
+        self.malformed = 0  # market messages dropped for a missing or mistyped field
 
     def __repr__(self) -> str:  # never the token: sessions end up in logs and tracebacks
         return f"AllTickSession(request_interval={self.min_request_interval})"
@@ -196,8 +197,13 @@ class AllTickSession:
         self, frame: BrokerFrame, receive_ns: int
     ) -> tuple[list[RecordRow], list[Event]]:
         """:meth:`receive` with its market data as the bus's record rows (one tick a frame:
-        the generic conversion is all it needs)."""
-        return market_rows(self.receive(frame), receive_ns)
+        the generic conversion is all it needs). A message with a field missing or of another
+        type is dropped and counted in :attr:`malformed`, not raised: the feed goes on."""
+        try:
+            return market_rows(self.receive(frame), receive_ns)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError):
+            self.malformed += 1
+            return [], []
 
     def receive(self, frame: BrokerFrame) -> list[Event]:
         try:

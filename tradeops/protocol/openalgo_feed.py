@@ -84,6 +84,7 @@ class OpenAlgoFeed:
         self._key = api_key
         self._levels = levels
         self._book_symbols: set[str] = set()  # asked at depth: their pushes become books
+        self.malformed = 0  # market messages dropped for a missing or mistyped field
 
     def url(self, base: str) -> str:
         return base
@@ -131,8 +132,13 @@ class OpenAlgoFeed:
     def receive_rows(self, frame: BrokerFrame, receive_ns: int
                      ) -> tuple[list[RecordRow], list[Event]]:
         """:meth:`receive` with its market data as the bus's record rows (one tick a frame:
-        the generic conversion is all it needs)."""
-        return market_rows(self.receive(frame), receive_ns)
+        the generic conversion is all it needs). A message with a field missing or of another
+        type is dropped and counted in :attr:`malformed`, not raised: the feed goes on."""
+        try:
+            return market_rows(self.receive(frame), receive_ns)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError):
+            self.malformed += 1
+            return [], []
 
     def receive(self, frame: BrokerFrame) -> list[Event]:
         try:
