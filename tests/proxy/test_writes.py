@@ -75,3 +75,38 @@ def test_a_client_behind_gets_what_waited_in_fewer_writes_every_tick_in_order(
         client.close()
 
     asyncio.run(serving(config(tmp_path), scenario))
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(60)
+def test_a_client_whose_delivery_fails_is_closed_and_the_others_get_the_batch(
+    tmp_path: Path,
+) -> None:
+    async def scenario(server: ProxyServer) -> None:
+        clients = []
+        for name in ("broken", "fine"):
+            client = await RawClient.open(server.port)
+            client.send({"op": "hello", "v": 1, "token": TOKEN, "client": name})
+            await client.next(lambda m: isinstance(m, dict) and m.get("op") == "hello")
+            client.send({"op": "subscribe", "id": 1, "symbols": ["ODD"], "mode": "trade"})
+            await client.next(lambda m: isinstance(m, dict) and m.get("id") == 1)
+            clients.append(client)
+        broken_conn = min(server.conns.values(), key=lambda c: c.id)
+        assert broken_conn.session is not None
+
+        def fails(*args: Any) -> int:  # the fault: a bug this client's session runs into
+            raise KeyError("a bug")
+
+        broken_conn.session.symbol_ticks = fails  # type: ignore[method-assign]
+        server.deliver("sim", [Tick.make("trade", "ODD", seq=i, price=1.0, size=1)
+                               for i in range(1, 4)])  # fmt: skip
+        fine = await clients[1].next(lambda m: isinstance(m, dict) and m.get("op") == "ticks")
+        assert [t["seq"] for t in fine["ticks"]] == [1, 2, 3]
+        closed = await clients[0].next(lambda e: type(e).__name__ == "Frame"
+                                       and e.opcode is Opcode.CLOSE)  # fmt: skip
+        assert int.from_bytes(closed.data[:2], "big") == 1011
+        assert broken_conn.id not in server.conns and server.stats.errors == 1
+        for client in clients:
+            client.close()
+
+    asyncio.run(serving(config(tmp_path), scenario))

@@ -359,14 +359,28 @@ class ProxyServer:
             conn = self.conns.get(client)
             if conn is None or conn.session is None or conn.dropped:
                 continue
-            if conn.conflated is not None:
-                conn.conflate(broker, [tick for raw in symbols for tick in groups[raw]])
-                continue
-            n = conn.session.symbol_ticks(broker, symbols, groups, cache)
-            if n:
-                conn.push(conn.session.take(), n)
-                if conn.queued > bound:
-                    self._overflow(conn)
+            try:
+                if conn.conflated is not None:
+                    conn.conflate(broker, [tick for raw in symbols for tick in groups[raw]])
+                    continue
+                n = conn.session.symbol_ticks(broker, symbols, groups, cache)
+                if n:
+                    conn.push(conn.session.take(), n)
+                    if conn.queued > bound:
+                        self._overflow(conn)
+            except Exception as exc:  # a bug one client's session ran into: that client is
+                # closed (1011, internal error), every other one still gets this batch
+                self._failed(conn, exc)
+
+    def _failed(self, conn: Connection, exc: Exception) -> None:
+        self.stats.errors += 1
+        logger.opt(exception=exc).error(
+            f"proxy: delivering to client {conn.id} ({conn.peer}) failed: "
+            f"{type(exc).__name__}: {exc}; closing it")
+        conn.dropped = True
+        with contextlib.suppress(Exception):
+            conn.close(1011, "internal error", discard=True)
+        self._forget(conn)
 
     def _overflow(self, conn: Connection) -> None:
         if self.config.slow_client == "conflate":
