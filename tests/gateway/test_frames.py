@@ -162,10 +162,11 @@ def test_a_close_is_returned_and_answered() -> None:
         sock.sendall(frame(ABNF.OPCODE_CLOSE, (1001).to_bytes(2, "big") + b"going away"))
         replies.append(read_frame(sock))
 
-    for reader, _, server in serve(script):
+    for reader, ws, server in serve(script):
         assert reader.recv() == (ABNF.OPCODE_CLOSE, (1001).to_bytes(2, "big") + b"going away")
         server.thread.join(10)
         assert replies and replies[0][0] == ABNF.OPCODE_CLOSE
+        assert not ws.connected  # its close() sends no second close frame
 
 
 @pytest.mark.parametrize(("data", "says"), [

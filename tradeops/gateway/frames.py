@@ -83,6 +83,9 @@ class FrameReader:
                 elif opcode == _CLOSE:
                     with contextlib.suppress(OSError, websocket.WebSocketException):
                         self._ws.send_close()  # the other side may be gone already
+                    # The handshake is done: websocket-client's close() must not send a
+                    # second close frame or wait for an answer (it never saw this one).
+                    self._ws.connected = False
                 return opcode, payload
 
     def _frame(self) -> tuple[bool, int, bytes]:
