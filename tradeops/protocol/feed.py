@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
-from typing import Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from tradeops.protocol.modes import Mode
 from tradeops.protocol.tick import KIND_CODES, RecordRow, encode_symbol
@@ -79,6 +79,24 @@ class BookUpdate:
 
 
 Event = Connected | Authenticated | Failure | Subscribed | MarketData | BookUpdate
+
+
+#: What reading a broker's message raises when a field is missing or of another type: such
+#: a message is dropped and counted, never raised out of the upstream reader.
+MALFORMED: tuple[type[Exception], ...] = (KeyError, TypeError, ValueError, AttributeError,
+                                          IndexError, OverflowError)
+
+
+def rows_of_one(session: Any, frame: BrokerFrame, receive_ns: int
+                ) -> tuple[list[RecordRow], list[Event]]:
+    """``receive_rows`` of a dialect whose frames hold one message: its ``receive`` converted
+    by :func:`market_rows`; a message it cannot read (:data:`MALFORMED`) is counted in the
+    session's ``malformed`` and gives nothing."""
+    try:
+        return market_rows(session.receive(frame), receive_ns)
+    except MALFORMED:
+        session.malformed += 1
+        return [], []
 
 
 def market_rows(events: Iterable[Event], receive_ns: int) -> tuple[list[RecordRow], list[Event]]:

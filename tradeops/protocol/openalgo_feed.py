@@ -38,7 +38,7 @@ from tradeops.protocol.feed import (
     MarketData,
     Move,
     Subscribed,
-    market_rows,
+    rows_of_one,
 )
 from tradeops.protocol.modes import Mode, base
 from tradeops.protocol.tick import RecordRow
@@ -134,11 +134,7 @@ class OpenAlgoFeed:
         """:meth:`receive` with its market data as the bus's record rows (one tick a frame:
         the generic conversion is all it needs). A message with a field missing or of another
         type is dropped and counted in :attr:`malformed`, not raised: the feed goes on."""
-        try:
-            return market_rows(self.receive(frame), receive_ns)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError):
-            self.malformed += 1
-            return [], []
+        return rows_of_one(self, frame, receive_ns)
 
     def receive(self, frame: BrokerFrame) -> list[Event]:
         try:
