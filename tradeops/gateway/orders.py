@@ -9,12 +9,11 @@ owning strategy: {"event": accepted|rejected|partially_filled|filled|cancelled, 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tradeops.protocol.alpaca_trading import TradeUpdate, owner_of, routing_id
+from tradeops.protocol.alpaca_trading import TradeUpdate, broker_number, owner_of, routing_id
 from tradeops.topology.model import Strategy, Topology
 
 LIVE = ("new", "sent", "working", "partially_filled")
@@ -195,9 +194,9 @@ class OrderDesk:
         event = EVENTS.get(update.event)
         if event is None:
             return []
-        filled = broker_number(update.order.get("filled_qty"), "filled_qty", cid)
+        filled = fill_number(update.order.get("filled_qty"), "filled_qty", cid)
         avg = update.order.get("filled_avg_price")
-        avg_price = (broker_number(avg, "filled_avg_price", cid) if avg not in (None, "")
+        avg_price = (fill_number(avg, "filled_avg_price", cid) if avg not in (None, "")
                      else update.price)  # fmt: skip
         record.broker_id = str(update.order.get("id") or record.broker_id or "")
         fill_qty = filled - record.filled_qty
@@ -314,15 +313,15 @@ class UnreadableUpdate(ValueError):
     (a fill that cannot be counted must not move a position or an order's state)."""
 
 
-def broker_number(value: object, field: str, cid: str) -> float:
-    """A fill number of the broker's (a number, or its text); 0 when absent; UnreadableUpdate
-    for anything else."""
-    if value is None or value == "":
-        return 0.0
+def fill_number(value: object, field: str, cid: str) -> float:
+    """A fill number of an order update (`broker_number`); 0 when absent; UnreadableUpdate
+    for one that is not a number or is negative."""
     try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+        number = broker_number(value)
+    except ValueError:
+        number = -1.0
+    if number is None:
+        return 0.0
+    if number < 0:
         raise UnreadableUpdate(f"order {cid}: {field} {value!r} is not a quantity")
     return number

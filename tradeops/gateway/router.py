@@ -29,7 +29,7 @@ from tradeops.gateway.orders import (
     OrderRecord,
     UnreadableUpdate,
     Update,
-    broker_number,
+    fill_number,
 )
 from tradeops.gateway.trading import Job, JobResult
 from tradeops.protocol import alpaca_trading as at
@@ -501,7 +501,7 @@ class OrderRouter:
             if result.status < 300 and isinstance(result.body, dict):
                 try:
                     avg = result.body.get("filled_avg_price")
-                    price = (broker_number(avg, "filled_avg_price", job.cid)
+                    price = (fill_number(avg, "filled_avg_price", job.cid)
                              if avg not in (None, "") else None)  # fmt: skip
                     return self._apply_update(at.TradeUpdate(
                         _event_of(result.body), result.body, price))

@@ -262,10 +262,9 @@ class Upstream:
             # Stamped once per frame, as it arrives: the latency a reader sees includes our
             # decode, and every tick of the frame shares the instant it reached us.
             rows, events = session.receive_rows(frame, time.time_ns())
-            dropped = getattr(session, "malformed", 0)
-            if dropped > seen_malformed:
-                self._count_malformed(dropped - seen_malformed, now)
-                seen_malformed = dropped
+            if session.malformed > seen_malformed:
+                self._count_malformed(session.malformed - seen_malformed, now)
+                seen_malformed = session.malformed
             books: list[BookUpdate] = []
             for event in events:
                 if isinstance(event, BookUpdate):

@@ -20,6 +20,7 @@ import msgpack
 
 from tradeops.protocol.book import DEFAULT_LEVELS, BookKeeper, Level
 from tradeops.protocol.feed import (
+    MALFORMED,
     Authenticated,
     BookUpdate,
     BrokerFrame,
@@ -222,8 +223,13 @@ class MarketDataSession:
                 continue
             get = msg.get
             kind = get("T")
-            if kind == "t":
-                try:
+            if kind != "t" and kind != "q" and kind != "o" and kind not in _EVENT_ROWS:
+                event = self._event(msg)  # a control message, or a kind we do not carry
+                if event is not None:
+                    events.append(event)
+                continue
+            try:
+                if kind == "t":
                     tid = get("i", 0)
                     if tid.__class__ is not int or not 0 <= tid <= MAX_TRADE_ID:
                         tid = trade_id(tid)
@@ -236,10 +242,7 @@ class MarketDataSession:
                         flags, ex, tape, taker, cond = _detail(details, key)
                     add((TRADE, flags, 0, to_ns(msg["t"]), receive_ns, encode_symbol(msg["S"]),
                          float(msg["p"]), float(msg["s"]), tid, ex, tape, taker, cond))  # fmt: skip
-                except (KeyError, TypeError, ValueError, OverflowError):
-                    self.malformed += 1  # dropped, counted; the rest of the frame arrives
-            elif kind == "q":
-                try:
+                elif kind == "q":
                     c = get("c")
                     key = ("q", get("bx"), get("ax"), get("z"),
                            tuple(c) if c.__class__ is list else c)  # fmt: skip
@@ -250,21 +253,14 @@ class MarketDataSession:
                     add((QUOTE, flags, 0, to_ns(msg["t"]), receive_ns, encode_symbol(msg["S"]),
                          float(msg["bp"]), float(msg["bs"]), float(msg["ap"]),
                          float(msg["as"]), ex, ask_ex, tape, cond))  # fmt: skip
-                except (KeyError, TypeError, ValueError, OverflowError):
-                    self.malformed += 1
-            elif kind == "o":
-                events.append(self._book(msg, receive_ns))
-            elif kind in _EVENT_ROWS:
-                try:
+                elif kind == "o":
+                    events.append(self._book(msg, receive_ns))
+                else:
                     add(_EVENT_ROWS[kind](msg, receive_ns))
-                except (KeyError, TypeError, ValueError, OverflowError):
-                    # Not a refusal of anything: dropped, counted (the rest of the frame
-                    # still arrives).
-                    self.malformed += 1
-            else:
-                event = self._event(msg)
-                if event is not None:
-                    events.append(event)
+            except MALFORMED:
+                # A market message with a field missing or of another type: dropped and
+                # counted, the rest of the frame still arrives (feed.MALFORMED).
+                self.malformed += 1
         return rows, events
 
     def _book(self, msg: dict[str, Any], receive_ns: int) -> BookUpdate:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -165,11 +166,22 @@ def stream_events(frame: bytes | str) -> list[StreamEvent]:
     return []
 
 
+def broker_number(value: object) -> float | None:
+    """A number of the broker's (a number, or its text, as Alpaca sends them); None when it
+    is absent (None or ""); ValueError for anything else (text, a list, a bool, NaN, inf)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, (int, float, str)) or isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number")
+    number = float(value)  # ValueError for text that is not one
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
 def _number(value: object) -> float | None:
-    if value is None or value == "" or isinstance(value, bool):
-        return None
+    """A price or qty of an update, or None when it is absent or not a number."""
     try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        return broker_number(value)
+    except ValueError:
         return None
-    return number if number == number and abs(number) != float("inf") else None

@@ -17,7 +17,15 @@ from typing import Any
 import msgspec
 
 from tradeops.protocol.alpaca import _DETAILS, _detail
-from tradeops.protocol.tick import MAX_TRADE_ID, QUOTE, TRADE, RecordRow, encode_symbol, trade_id
+from tradeops.protocol.tick import (
+    ENCODED_SYMBOLS,
+    MAX_TRADE_ID,
+    QUOTE,
+    TRADE,
+    RecordRow,
+    encode_symbol,
+    trade_id,
+)
 
 __all__ = ["MARKET_FRAME", "market_rows"]
 
@@ -48,8 +56,6 @@ class Quote(msgspec.Struct, tag_field="T", tag="q", gc=False):
 
 
 MARKET_FRAME = msgspec.msgpack.Decoder(list[Trade | Quote])
-#: Symbol → its bus field, for the fast path (a feed has a few thousand symbols at most).
-_SYMBOLS: dict[str, bytes] = {}
 _SECONDS_MASK = (1 << 34) - 1
 
 
@@ -76,7 +82,7 @@ def market_rows(frame: bytes, receive_ns: int) -> list[RecordRow] | None:
         return None
     rows: list[RecordRow] = []
     add = rows.append
-    details, symbols, from_bytes = _DETAILS, _SYMBOLS, int.from_bytes
+    details, symbols, from_bytes = _DETAILS, ENCODED_SYMBOLS, int.from_bytes
     try:
         for msg in messages:
             t = msg.t
@@ -86,12 +92,9 @@ def market_rows(frame: bytes, receive_ns: int) -> list[RecordRow] | None:
                 exchange_ns = (value & _SECONDS_MASK) * 1_000_000_000 + (value >> 34)
             else:
                 exchange_ns = _ext_ns(t)
-            raw = symbols.get(msg.S)
-            if raw is None:
-                raw = encode_symbol(msg.S)  # SymbolError (a ValueError) for one it cannot store
-                if len(symbols) >= 4096:
-                    symbols.clear()
-                symbols[msg.S] = raw
+            # encode_symbol's own cache first: a call saved per tick. SymbolError (a
+            # ValueError) for a symbol the bus cannot store.
+            raw = symbols.get(msg.S) or encode_symbol(msg.S)
             if isinstance(msg, Trade):
                 tid = msg.i
                 if tid.__class__ is not int or not 0 <= tid <= MAX_TRADE_ID:

@@ -144,6 +144,8 @@ class FeedSession(Protocol):
     #: Codes of a refusal worth retrying with backoff (a rate limit, a busy broker); any
     #: other refusal of a subscription is final.
     transient_codes: AbstractSet[int]
+    #: Market messages dropped so far for a field missing or of another type (MALFORMED).
+    malformed: int
 
     def url(self, base: str) -> str: ...
     def headers(self) -> dict[str, str]: ...

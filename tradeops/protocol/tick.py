@@ -25,6 +25,7 @@ __all__ = [
     "CORRECTION",
     "DAILY_BAR",
     "DEPTH",
+    "ENCODED_SYMBOLS",
     "FLAG_BACKFILL",
     "FLAG_CONDITIONS_CUT",
     "FLAG_EPOCH_START",
@@ -249,14 +250,15 @@ def check_header(buf: bytes | bytearray | memoryview, magic: bytes, name: str) -
 
 # Symbol caches: a broker has a few thousand symbols at most, so both stay small; they are
 # cleared if something feeds them unbounded garbage.
-_ENCODED: dict[str, bytes] = {}
+#: encode_symbol's cache (symbol -> field); a hot loop may look here before calling it.
+ENCODED_SYMBOLS: dict[str, bytes] = {}
 _DECODED: dict[bytes, str] = {}
 _CACHE_LIMIT: Final = 1 << 16
 
 
 def encode_symbol(symbol: str) -> bytes:
     """The 32-byte NUL-padded field for ``symbol``; :class:`SymbolError` if it cannot be stored."""
-    raw = _ENCODED.get(symbol)
+    raw = ENCODED_SYMBOLS.get(symbol)
     if raw is not None:
         return raw
     data = symbol.encode("utf-8")
@@ -270,9 +272,9 @@ def encode_symbol(symbol: str) -> bytes:
             f"{SYMBOL_MAX_BYTES}"
         )
     raw = data.ljust(SYMBOL_FIELD_BYTES, b"\0")
-    if len(_ENCODED) >= _CACHE_LIMIT:
-        _ENCODED.clear()
-    _ENCODED[symbol] = raw
+    if len(ENCODED_SYMBOLS) >= _CACHE_LIMIT:
+        ENCODED_SYMBOLS.clear()
+    ENCODED_SYMBOLS[symbol] = raw
     return raw
 
 
