@@ -13,13 +13,14 @@ from tradeops.bus.doorbell import ReadersFullError
 from tradeops.bus.names import list_segments, remove_segments
 from tradeops.bus.reader import RingReader
 from tradeops.bus.ring import ReaderInfo, TickRing
-from tradeops.bus.shm import SegmentBusyError
+from tradeops.bus.shm import BusSpaceError, SegmentBusyError
 from tradeops.bus.table import LatestTable, TableFullError, TableReader
 
 __all__ = [
     "BookReader",
     "BookTable",
     "BookTableFullError",
+    "BusSpaceError",
     "LatestTable",
     "ReaderInfo",
     "ReadersFullError",

@@ -47,7 +47,9 @@ from tradeops.protocol.book import (
 )
 from tradeops.protocol.tick import HEADER, LayoutError
 
-__all__ = ["DEFAULT_MAX_BOOKS", "BookReader", "BookTable", "BookTableFullError"]
+__all__ = [
+    "DEFAULT_MAX_BOOKS", "BookReader", "BookTable", "BookTableFullError", "book_table_size",
+]
 
 DEFAULT_MAX_BOOKS: Final = 1024
 #: At offset 64: entry size (u32), max symbols (u32).
@@ -64,6 +66,11 @@ class BookTableFullError(RuntimeError):
 
 def _capacity(max_symbols: int) -> int:
     return max(16, 1 << (2 * max_symbols - 1).bit_length())
+
+
+def book_table_size(max_symbols: int = DEFAULT_MAX_BOOKS) -> int:
+    """Bytes of shared memory a book table for ``max_symbols`` books takes."""
+    return BOOK_DATA_OFFSET + _capacity(max_symbols) * BOOK_ENTRY_SIZE
 
 
 class BookTable(SlotWriter):
@@ -84,8 +91,8 @@ class BookTable(SlotWriter):
         self.max_symbols = max_symbols
         self.capacity = _capacity(max_symbols)
         self.name = book_name(topology, broker)
-        size = BOOK_DATA_OFFSET + self.capacity * BOOK_ENTRY_SIZE
-        self._segment = Segment.create_exclusive(self.name, size, self._init)
+        self._segment = Segment.create_exclusive(self.name, book_table_size(max_symbols),
+                                                 self._init)
         self._mm = self._segment.mm
         self._words = memoryview(self._mm).cast("q")
         self._slots = Slots(BOOK_DATA_OFFSET, BOOK_ENTRY_SIZE, _SYMBOL, ENTRY_KEY_STATE,

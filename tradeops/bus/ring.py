@@ -135,6 +135,13 @@ class TickRing(ClosesOnExit):
         return self.layout.capacity
 
     @property
+    def reserved(self) -> bool:
+        """Whether every page of the segment was allocated when it was created: False only
+        for one that replaced a dead writer's while /dev/shm had no room for both
+        (bus/shm.py); its pages are then allocated as they are written."""
+        return self._segment.reserved
+
+    @property
     def cursor(self) -> int:
         """The seq of the newest published record (0 before the first publish)."""
         return self._published

@@ -76,6 +76,13 @@ class SlotWriter(ClosesOnExit):
     kind: str = "table"
     entries_are: str = "symbols"
 
+    @property
+    def reserved(self) -> bool:
+        """Whether every page of the segment was allocated when it was created: False only
+        for one that replaced a dead writer's while /dev/shm had no room for both
+        (bus/shm.py); its pages are then allocated as they are written."""
+        return self._segment.reserved
+
     def _insert(self, symbol: bytes) -> int:
         """The base offset of a new entry for ``symbol`` (its 32-byte field)."""
         entries = self._entries

@@ -24,6 +24,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tradeops.bus.layout import DEFAULT_CAPACITY
+from tradeops.bus.space import broker_bus, desk_room_problem
 from tradeops.process import child as contract
 from tradeops.process.credentials import generate_sim_credentials
 from tradeops.process.fingerprint import fingerprints, reload_prints
@@ -123,6 +125,10 @@ class Supervisor:
         self._lock.acquire(os.getpid())
         brokers = [c.spec.broker for c in self.children.values() if c.spec.role == "gateway"]
         remove_leftovers(self.paths, brokers, self.console)
+        problem = desk_room_problem(self._buses())
+        if problem is not None:
+            self._lock.release()
+            raise CannotStart(f"{problem}; nothing was started")
         try:
             self._control = ControlServer(self.paths.control)
         except OSError as exc:
@@ -141,6 +147,17 @@ class Supervisor:
             self.answerer = StatusAnswerer(cluster, self.topology.name, self.node,
                                            lambda: self.table, self._remote_command)
             self.answerer.start()
+
+    def _buses(self) -> dict[str, int]:
+        """Bytes of shared memory each broker's bus on this node takes: its gateway's, or the
+        stand-in of a gateway on another node (`remote`, with the node's ring capacity)."""
+        cluster = self.topology.settings.cluster
+        node = cluster.nodes.get(self.node) if cluster is not None and self.node else None
+        capacity = (node.ring_capacity if node is not None else None) or DEFAULT_CAPACITY
+        sizes = {role: sum(broker_bus(capacity).values())
+                 for role, capacity in (("gateway", DEFAULT_CAPACITY), ("remote", capacity))}
+        return {c.spec.broker: sizes[c.spec.role] for c in self.children.values()
+                if c.spec.role in sizes}  # fmt: skip
 
     def _remote_command(self, command: dict[str, Any]) -> dict[str, Any]:
         """`restart`, `stop` or `start` asked from another node (on the answerer's thread):
