@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.test_unwritable_run_dir import tmpfs
 from tradeops.bus import BusSpaceError, LatestTable, RingReader, TickRing, names
-from tradeops.gateway.main import bus_segments
+from tradeops.bus.space import create_bus
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]  # mounts a tmpfs
 
@@ -63,7 +63,7 @@ def test_a_segment_that_fits_holds_all_its_pages_before_it_is_published(
 
 def test_the_gateways_bus_is_made_whole_or_not_at_all(small_shm: Path, topology: str) -> None:
     with pytest.raises(BusSpaceError) as caught:
-        bus_segments(topology, "alpaca")  # the tables fit; the ring does not
+        create_bus(topology, "alpaca")  # the tables fit; the ring does not
     assert os.listdir(small_shm) == [], "the tables made before the ring must be removed"
     # What the broker's whole bus needs, against what is free once the tables are gone.
     assert str(caught.value).startswith(

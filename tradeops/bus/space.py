@@ -12,12 +12,13 @@ import shutil
 from collections.abc import Mapping
 
 from tradeops.bus import names
-from tradeops.bus.books import book_table_size
+from tradeops.bus.books import BookTable, book_table_size
 from tradeops.bus.layout import DEFAULT_CAPACITY, DEFAULT_MAX_READERS, RingLayout, TableLayout
-from tradeops.bus.shm import room_message
-from tradeops.bus.table import DEFAULT_MAX_SYMBOLS
+from tradeops.bus.ring import TickRing
+from tradeops.bus.shm import BusSpaceError, room_message
+from tradeops.bus.table import DEFAULT_MAX_SYMBOLS, LatestTable
 
-__all__ = ["broker_bus", "describe", "desk_room_problem"]
+__all__ = ["broker_bus", "create_bus", "describe", "desk_room_problem"]
 
 
 def broker_bus(capacity: int = DEFAULT_CAPACITY) -> dict[str, int]:
@@ -46,3 +47,28 @@ def desk_room_problem(buses: Mapping[str, int]) -> str | None:
         return None
     parts = describe({f"broker {broker!r}": size for broker, size in buses.items()})
     return room_message(f"the bus of this desk ({parts})", need, names.SHM_DIR)
+
+
+def create_bus(
+    topology: str, broker: str, capacity: int = DEFAULT_CAPACITY
+) -> tuple[LatestTable, BookTable, TickRing]:
+    """A broker's latest-value table, book table and tick ring (``capacity`` slots), created in
+    that order, as its gateway (or a stand-in for a gateway on another node) writes them. If
+    /dev/shm cannot hold them all, those made are removed again and BusSpaceError says what
+    the broker's whole bus needs and what is free."""
+    made: list[LatestTable | BookTable] = []
+    try:
+        table = LatestTable(topology, broker)
+        made.append(table)
+        books = BookTable(topology, broker)
+        made.append(books)
+        return table, books, TickRing(topology, broker, table=table, capacity=capacity)
+    except BaseException as exc:
+        for segment in reversed(made):
+            segment.close()
+        if not isinstance(exc, BusSpaceError):
+            raise
+        sizes = broker_bus(capacity)
+        what = f"the bus of broker {broker!r} ({describe(sizes)})"
+        need = sum(sizes.values())
+        raise BusSpaceError(exc.errno, room_message(what, need, names.SHM_DIR)) from None

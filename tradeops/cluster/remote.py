@@ -47,10 +47,10 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from tradeops.bus.books import BookTable, BookTableFullError
+from tradeops.bus.books import BookTableFullError
 from tradeops.bus.layout import DEFAULT_CAPACITY
-from tradeops.bus.ring import TickRing
-from tradeops.bus.table import LatestTable
+from tradeops.bus.shm import BusSpaceError
+from tradeops.bus.space import create_bus
 from tradeops.cluster import history, subjects, wire
 from tradeops.cluster.link import connect
 from tradeops.process import child
@@ -107,12 +107,11 @@ class Remote:
         self._want_lock = asyncio.Lock()
         self._nats: Client | None = None
         self.groups = {g.name for g in groups(ctx.topology)}
-        self.table = LatestTable(ctx.paths.bus, self.broker)
-        # The books of depth subscribers here, as the gateway's bridge sends them.
-        self.books = BookTable(ctx.paths.bus, self.broker)
         node = cluster.nodes.get(self.node)
         capacity = (node.ring_capacity if node is not None else None) or DEFAULT_CAPACITY
-        self.ring = TickRing(ctx.paths.bus, self.broker, table=self.table, capacity=capacity)
+        # The books table holds depth subscribers' books here, as the gateway's bridge sends
+        # them. BusSpaceError when /dev/shm has no room (nothing of it is left behind).
+        self.table, self.books, self.ring = create_bus(ctx.paths.bus, self.broker, capacity)
         self.replayed = 0  # records handed to hosts from JetStream
 
     # -- the process ------------------------------------------------------------------------
@@ -421,7 +420,13 @@ class Remote:
 
 def run_remote(ctx: RoleContext) -> int:
     async def main() -> int:
-        remote = Remote(ctx)
+        try:
+            remote = Remote(ctx)
+        except BusSpaceError as exc:
+            # No room in /dev/shm for the stand-in's bus: a restart cannot mend that.
+            logger.error("remote-{} cannot create its bus: {}", ctx.spec.broker, exc)
+            child.report_fatal(str(exc))
+            return child.FATAL_EXIT
         return await remote.run()
 
     return asyncio.run(main())

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 
 from loguru import logger
 
-from tradeops.bus import names
 from tradeops.bus.books import BookTable
 from tradeops.bus.ring import TickRing
-from tradeops.bus.shm import BusSpaceError, room_message
-from tradeops.bus.space import broker_bus, describe
-from tradeops.bus.table import LatestTable, TableReader
+from tradeops.bus.shm import BusSpaceError
+from tradeops.bus.space import broker_bus, create_bus
+from tradeops.bus.table import TableReader
 from tradeops.gateway.backfill import Backfiller, Outages
 from tradeops.gateway.journal import Journal, journal_path
 from tradeops.gateway.openalgo_orders import OpenAlgoTransport, Poller
@@ -123,32 +122,6 @@ class BusSink:
         self.ring.publish()
 
 
-#: The exit status of a gateway that reported a fatal reason (its bus cannot be created).
-FATAL_EXIT = 3
-
-
-def bus_segments(bus: str, broker: str) -> tuple[LatestTable, BookTable, TickRing]:
-    """The broker's latest-value table, book table and tick ring, created in that order. If
-    /dev/shm cannot hold them all, those made are removed again and BusSpaceError says what
-    the broker's whole bus needs and what is free."""
-    made: list[LatestTable | BookTable] = []
-    try:
-        table = LatestTable(bus, broker)
-        made.append(table)
-        books = BookTable(bus, broker)
-        made.append(books)
-        return table, books, TickRing(bus, broker, table=table)
-    except BaseException as exc:
-        for segment in reversed(made):
-            segment.close()
-        if not isinstance(exc, BusSpaceError):
-            raise
-        sizes = broker_bus()
-        what = f"the bus of broker {broker!r} ({describe(sizes)})"
-        need = sum(sizes.values())
-        raise BusSpaceError(exc.errno, room_message(what, need, names.SHM_DIR)) from None
-
-
 def run_gateway(ctx: RoleContext) -> int:
     """The gateway role's body: serve one broker until `ctx.stop`."""
     topology, broker_name, paths = ctx.topology, ctx.spec.broker, ctx.paths
@@ -156,12 +129,12 @@ def run_gateway(ctx: RoleContext) -> int:
     broker = topology.brokers[broker_name]
     url = endpoint(broker, sim_url)
     try:
-        table, books, ring = bus_segments(paths.bus, broker_name)
+        table, books, ring = create_bus(paths.bus, broker_name)
     except BusSpaceError as exc:
         # No room in /dev/shm: restarting cannot mend that, so say it once and stay down.
         logger.error("gateway for broker '{}' cannot create its bus: {}", broker_name, exc)
         child.report_fatal(str(exc))
-        return FATAL_EXIT
+        return child.FATAL_EXIT
     unreserved = [seg.name for seg in (table, books, ring) if not seg.reserved]
     if unreserved:
         logger.warning(

@@ -109,6 +109,10 @@ def report_ready(detail: dict[str, Any] | None = None) -> None:
         _report({"problem": area, "reason": reason})
 
 
+#: The exit status of a process that reported a fatal reason (:func:`report_fatal`).
+FATAL_EXIT = 3
+
+
 def report_fatal(reason: str) -> None:
     """Say that this process cannot work for `reason` and that a restart would not help (a
     disk it must write is full); the role exits right after. The supervisor then shows it

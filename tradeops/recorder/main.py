@@ -26,7 +26,7 @@ from tradeops.recording import files, layout
 
 STATE_EVERY = 1.0
 #: The exit status of a recorder that reported a fatal reason.
-FATAL_EXIT = 3
+FATAL_EXIT = child.FATAL_EXIT
 #: The exit status of a recorder whose reader ended on an unexpected error: the supervisor
 #: restarts it (its restart policy), and the new one resumes where the files end.
 CRASH_EXIT = 1
