@@ -8,6 +8,9 @@ session. The child then:
   parent is still the supervisor (it may have died before the child got this far);
 - pins itself to its cores (`os.sched_setaffinity`) and sets up its own logging: loguru to
   `run_dir/logs/NAME.log` (rotated) and to stderr, which the supervisor prefixes with the name;
+- raises its soft limit on open files to the hard limit (`open_files`), as any process may:
+  a soft limit of 1,024 (or lower, in some containers and units) would otherwise stop the
+  proxy's `accept` at about that many clients, with nothing in `status`;
 - reports ready by writing one line to the file descriptor named by `TRADEOPS_READY_FD`, and
   keeps that pipe as its report channel: a problem that degrades it (a disk it cannot write)
   and its end are further lines there, which `tradeops status` shows. The pipe needs no
@@ -23,6 +26,7 @@ import contextlib
 import faulthandler
 import json
 import os
+import resource
 import signal
 import sys
 import tempfile
@@ -57,6 +61,19 @@ def pin(cpus: list[int] | None) -> None:
             sorted(set(cpus) - set(usable)),
             usable or "no change",
         )
+
+
+def open_files() -> int:
+    """Raise this process's soft limit on open files to its hard limit; return the limit now
+    (-1: unlimited). Go's runtime does the same at start: past the soft limit a server's
+    `accept` fails with EMFILE, and raising it is never worse (a process that would go past
+    1,024 files would fail either way)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return -1 if soft == resource.RLIM_INFINITY else soft
 
 
 def setup_logging(name: str, run_dir: Path, level: str) -> Path:

@@ -100,10 +100,11 @@ def load(role: Role, args: argparse.Namespace
 
 
 def prepare(spec: ProcessSpec, paths: RunPaths) -> threading.Event:
-    """Logging, CPU pins and the stop signals of a starting process; the event its body
-    stops on."""
+    """Logging, CPU pins, the open-files limit and the stop signals of a starting process; the
+    event its body stops on."""
     child.setup_logging(spec.name, paths.run_dir, spec.log_level)
     child.pin(list(spec.cpu))
+    child.open_files()
     stop = threading.Event()
     child.stop_on_signals(stop)
     return stop

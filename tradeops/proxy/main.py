@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from loguru import logger
@@ -43,7 +44,34 @@ def run_proxy(ctx: RoleContext) -> int:
     return asyncio.run(_serve(config, paths, stop))
 
 
+#: Open files the proxy needs besides its clients: its gateways' sockets and rings (a mapping
+#: and two doorbell FIFOs each), its log, the supervisor's pipes, Python's own.
+SPARE_FILES = 64
+
+
+def fit_open_files(config: ProxyConfig) -> tuple[ProxyConfig, str | None]:
+    """The config with `max_clients` lowered to what the open-files limit allows, and what to
+    say about it (None when the limit is high enough). Past the limit `accept` fails; below
+    it, a client over the lowered `max_clients` is refused at once (503) and the spare files
+    keep that refusal possible."""
+    limit = child.open_files()
+    need = config.max_clients + SPARE_FILES
+    if limit < 0 or limit >= need:
+        return config, None
+    served = max(1, limit - SPARE_FILES)
+    return replace(config, max_clients=served), (
+        f"settings.proxy.max_clients {config.max_clients} needs about {need} open files but "
+        f"this process may open {limit} (its hard limit), so it serves at most {served} "
+        "clients and refuses more (503). Raise the hard limit where the desk starts (ulimit "
+        "-Hn; LimitNOFILE= in a systemd unit; docker run --ulimit nofile=N:N) or lower "
+        "max_clients")
+
+
 async def _serve(config: ProxyConfig, paths: RunPaths, stop: threading.Event) -> int:
+    config, short = fit_open_files(config)
+    if short is not None:
+        logger.warning(short)
+        child.report_problem("files", short)
     server = ProxyServer(config)
     previous = child.read_state(paths.run_dir, NAME).get("port") if config.port == 0 else None
     try:
