@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.topology.helpers import base, codes, only, run
 from tradeops.topology.findings import Severity
@@ -66,6 +67,28 @@ def test_capacity_counts_symbols_once_across_modes(tmp_path: Path) -> None:
     data["strategies"]["alpha"].update(symbols=symbols, mode="quote")
     data["strategies"]["beta"].update(symbols=symbols, mode="trade")
     assert "capacity" not in codes(run(tmp_path, data))
+
+
+def one_per_process(count: int) -> dict[str, Any]:
+    """A desk of `count` strategies on broker sim, each in a process of its own."""
+    data = base()
+    data["strategies"] = {f"s{i}": {"class": "recipes.ticklog:TickLogger", "broker": "sim",
+                                    "symbols": ["AAPL"]} for i in range(count)}  # fmt: skip
+    data["processes"] = {}
+    return data
+
+
+def test_more_processes_on_a_broker_than_its_ring_has_reader_slots(tmp_path: Path) -> None:
+    # 247 hosts + the proxy = 248 readers: the 256 slots less 8 kept for tools and restarts.
+    assert "readers" not in codes(run(tmp_path, one_per_process(247), import_classes=False))
+    f = only(run(tmp_path, one_per_process(248), import_classes=False), "readers")
+    assert "broker 'sim' would have 249 processes reading its bus (s0, s1, s2, ...)" in f.message
+    assert "256 reader slots" in f.message and "8 of them kept" in f.message
+    assert "bundle strategies into fewer processes" in f.fix and "at most 248" in f.fix
+    assert f.path == ("brokers", "sim")
+    bundled = one_per_process(248)
+    bundled["processes"] = {"all": {"strategies": list(bundled["strategies"])}}
+    assert "readers" not in codes(run(tmp_path, bundled, import_classes=False))
 
 
 def test_stock_symbol_format(tmp_path: Path) -> None:

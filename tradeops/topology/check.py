@@ -13,7 +13,12 @@ from pathlib import Path as FsPath
 
 from tradeops.topology import model as m
 from tradeops.topology.check_cluster import check_cluster
-from tradeops.topology.check_market import check_backfill, check_capacity, check_symbols
+from tradeops.topology.check_market import (
+    check_backfill,
+    check_capacity,
+    check_readers,
+    check_symbols,
+)
 from tradeops.topology.check_processes import check_auto_cancel, check_cpu, check_imports
 from tradeops.topology.check_record import check_record
 from tradeops.topology.findings import Finding, Severity, did_you_mean
@@ -440,6 +445,7 @@ _CHECKS: list[Callable[[Loaded, m.Topology], None]] = [
     _check_metrics,
     check_symbols,
     check_capacity,
+    check_readers,
     check_auto_cancel,
     check_record,
     check_backfill,

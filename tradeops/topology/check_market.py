@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from tradeops.bus.layout import DEFAULT_MAX_READERS
 from tradeops.topology import model as m
 from tradeops.topology.findings import Severity
 from tradeops.topology.load import Loaded
+from tradeops.topology.plan import groups
 
 E, W = Severity.ERROR, Severity.WARNING
 
@@ -186,6 +188,42 @@ def check_capacity(loaded: Loaded, topo: m.Topology) -> None:
                 name=name,
             )
         )
+
+
+#: Reader slots kept free of the topology's own processes: a tool or program reading the bus,
+#: a host restarting while its old process still holds its slot.
+SPARE_READERS = 8
+
+
+def check_readers(loaded: Loaded, topo: m.Topology) -> None:
+    """Each process reading a broker's ring on a node takes one of its reader slots: the
+    strategy hosts trading that broker there, the proxy and the recorder."""
+    cluster = topo.settings.cluster
+    home = cluster.default_node if cluster is not None else ""
+    readers: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for group in groups(topo):
+        node = group.settings.node or home
+        for broker in sorted({topo.strategies[s].broker for s in group.strategies}):
+            readers[node, broker].append(group.name)
+    proxy, record = topo.settings.proxy, topo.settings.record
+    for broker in topo.brokers:
+        if proxy.enabled:
+            readers[proxy.node or home, broker].append("the proxy")
+        if record is not None and (record.brokers is None or broker in record.brokers):
+            readers[record.node or home, broker].append("the recorder")
+    room = DEFAULT_MAX_READERS - SPARE_READERS
+    for (node, broker), names in readers.items():
+        if len(names) <= room:
+            continue
+        where = f" on node '{node}'" if cluster is not None else ""
+        loaded.findings.append(loaded.finding(
+            E, "readers", ("brokers", broker),
+            f"broker '{broker}' would have {len(names)} processes reading its bus{where} "
+            f"({', '.join(names[:3])}, ...) but its ring has {DEFAULT_MAX_READERS} reader slots, "
+            f"{SPARE_READERS} of them kept for tools and restarts",
+            f"bundle strategies into fewer processes (a `processes:` group runs several "
+            f"strategies): at most {room} per broker{where}", name=broker,
+        ))  # fmt: skip
 
 
 def check_backfill(loaded: Loaded, topo: m.Topology) -> None:
