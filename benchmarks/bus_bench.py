@@ -30,7 +30,7 @@ The plain shm ring is the reference for "what shared memory costs in Python": 48
 after every batch, readers decoding with `iter_unpack`. No table, no laps, no reader slots.
 
 The machine has 2 cores shared with other engineers' test runs: numbers are noisy; compare the
-ratios within one run: every measurement runs in 3 interleaved rounds, ratios are taken within
+ratios within one run: every measurement runs in 5 interleaved rounds, ratios are taken within
 a round and the median round's is reported. Run: .venv/bin/python benchmarks/bus_bench.py
 (about 2 minutes; --quick for a one-round smoke run that does not write RESULTS.md).
 """
@@ -708,7 +708,7 @@ def render(results: dict[tuple[str, int, str], list[Result]], cost: dict[str, fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small N; no RESULTS.md")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
     args = parser.parse_args()
     started = time.monotonic()
     scale = 5 if args.quick else 1
