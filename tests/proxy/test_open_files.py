@@ -20,15 +20,9 @@ from tests.conftest import REPO
 from tests.e2e.desk import SCRIPT, Desk
 
 from .helpers import NativeClient
+from .test_desk import BODY
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
-
-BODY = """
-brokers:
-  sim:
-    adapter: sim
-    market: {seed: 5, rate: 40}
-"""
 
 
 def up_with_limit(desk: Desk, limit: str) -> subprocess.CompletedProcess[str]:
