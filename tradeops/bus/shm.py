@@ -14,8 +14,8 @@ for the bus (a container's 64 MiB default) would let the gateway start and then 
 SIGBUS minutes later, the first time the ring reached past the room left: ``posix_fallocate``
 refuses at once instead (:class:`BusSpaceError`, saying how much is needed and free). And the
 ring's first lap then takes no page faults: about 4 µs each here, one per 21 records, which
-a reader would see as a hiccup; the writer pays them once, before its first tick (about 50 ms
-for a 50 MiB ring).
+a reader would see as a hiccup; the writer pays them once, before its first tick (about 70 ms
+for a broker's 53.5 MiB here).
 
 One exception: a writer that replaces the segment of a dead one (a gateway restarted after a
 crash) may find no room because that segment's readers still map it; they let it go once they
