@@ -153,9 +153,9 @@ class Supervisor:
         stand-in of a gateway on another node (`remote`, with the node's ring capacity)."""
         cluster = self.topology.settings.cluster
         node = cluster.nodes.get(self.node) if cluster is not None and self.node else None
-        capacity = (node.ring_capacity if node is not None else None) or DEFAULT_CAPACITY
-        sizes = {role: sum(broker_bus(capacity).values())
-                 for role, capacity in (("gateway", DEFAULT_CAPACITY), ("remote", capacity))}
+        stand_in = (node.ring_capacity if node is not None else None) or DEFAULT_CAPACITY
+        sizes = {"gateway": sum(broker_bus(DEFAULT_CAPACITY).values()),
+                 "remote": sum(broker_bus(stand_in).values())}  # fmt: skip
         return {c.spec.broker: sizes[c.spec.role] for c in self.children.values()
                 if c.spec.role in sizes}  # fmt: skip
 
