@@ -45,7 +45,7 @@ READER_GENERATION: Final = 8
 READER_NEXT: Final = 16
 READER_LOST: Final = 24
 
-DEFAULT_CAPACITY: Final = 1 << 18  # 262,144 slots: about 26 s at 10k ticks/s, 42 MB
+DEFAULT_CAPACITY: Final = 1 << 18  # 262,144 slots: about 26 s at 10k ticks/s, 48 MiB
 #: Reader slots of a ring: each process that reads it holds one (a strategy host per
 #: broker it trades, the proxy, the recorder, a bridge), so this bounds the processes per
 #: broker; `validate` checks a topology against it. 256 slots cost 8 KiB of reader entries.

@@ -51,7 +51,7 @@ from tradeops.bus.layout import (
     RingLayout,
 )
 from tradeops.bus.names import list_segments, ring_name, shm_path
-from tradeops.bus.shm import ClosesOnExit, Segment
+from tradeops.bus.shm import Segment, SegmentWriter
 from tradeops.bus.table import LatestTable, TableFullError
 from tradeops.protocol.tick import (
     FULL_ROW,
@@ -82,7 +82,7 @@ class ReaderInfo(NamedTuple):
     sleeping: bool  # waiting on its doorbell now
 
 
-class TickRing(ClosesOnExit):
+class TickRing(SegmentWriter):
     """The writer of ``broker``'s tick ring in ``topology``. One per broker; not thread-safe.
 
     Creates ``/dev/shm/tradeops-<topology>.<broker>.ring``, replacing a stale one whose writer
@@ -137,13 +137,6 @@ class TickRing(ClosesOnExit):
     @property
     def capacity(self) -> int:
         return self.layout.capacity
-
-    @property
-    def reserved(self) -> bool:
-        """Whether every page of the segment was allocated when it was created: False only
-        for one that replaced a dead writer's while /dev/shm had no room for both
-        (bus/shm.py); its pages are then allocated as they are written."""
-        return self._segment.reserved
 
     @property
     def cursor(self) -> int:

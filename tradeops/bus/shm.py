@@ -39,7 +39,9 @@ from typing import Self
 from tradeops.bus.layout import PID_OFFSET, STATE_OFFSET, STATE_OPEN
 from tradeops.bus.names import shm_path
 
-__all__ = ["BusSpaceError", "Segment", "SegmentBusyError", "pid_alive", "writer_of"]
+__all__ = [
+    "BusSpaceError", "Segment", "SegmentBusyError", "SegmentWriter", "pid_alive", "writer_of",
+]
 
 #: A writer's mapping: shared, and every page mapped at once (no faults on the hot path).
 _WRITER_FLAGS = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
@@ -58,6 +60,20 @@ class ClosesOnExit:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class SegmentWriter(ClosesOnExit):
+    """The writer of one segment (a ring, a table): what every writer says of its mapping."""
+
+    _segment: Segment
+
+    @property
+    def reserved(self) -> bool:
+        """Whether every page of the segment was allocated when it was created: False only
+        for one that replaced a dead writer's while /dev/shm had no room for both (see the
+        module docstring); its pages are then allocated as they are written."""
+        return self._segment.reserved
+
 
 
 class SegmentBusyError(FileExistsError):

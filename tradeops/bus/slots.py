@@ -16,7 +16,7 @@ import zlib
 from dataclasses import dataclass
 
 from tradeops.bus.layout import COUNT_OFFSET, STATE_CLOSED, STATE_OFFSET
-from tradeops.bus.shm import ClosesOnExit, Segment
+from tradeops.bus.shm import ClosesOnExit, Segment, SegmentWriter
 from tradeops.protocol.tick import decode_symbol, encode_symbol
 
 SYMBOL_BYTES = 32
@@ -59,7 +59,7 @@ class Slots:
         return None
 
 
-class SlotWriter(ClosesOnExit):
+class SlotWriter(SegmentWriter):
     """The writer of a table of symbol entries (set up by the subclass: ``name``,
     ``max_symbols``, the mapped ``_segment``, ``_mm``, ``_words``, ``_slots`` and an empty
     ``_entries``)."""
@@ -75,13 +75,6 @@ class SlotWriter(ClosesOnExit):
     full_error: type[RuntimeError] = RuntimeError
     kind: str = "table"
     entries_are: str = "symbols"
-
-    @property
-    def reserved(self) -> bool:
-        """Whether every page of the segment was allocated when it was created: False only
-        for one that replaced a dead writer's while /dev/shm had no room for both
-        (bus/shm.py); its pages are then allocated as they are written."""
-        return self._segment.reserved
 
     def _insert(self, symbol: bytes) -> int:
         """The base offset of a new entry for ``symbol`` (its 32-byte field)."""
