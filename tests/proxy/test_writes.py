@@ -26,17 +26,23 @@ def test_a_frame_is_what_websockets_writes_for_the_same_message(size: int, text:
     assert wire(payload, text) == Frame(opcode, payload).serialize(mask=False, extensions=[])
 
 
+async def subscribed(server: ProxyServer, name: str, symbol: str) -> RawClient:
+    """A native client named `name`, said hello and subscribed to `symbol`'s trades."""
+    client = await RawClient.open(server.port)
+    client.send({"op": "hello", "v": 1, "token": TOKEN, "client": name})
+    await client.next(lambda m: isinstance(m, dict) and m.get("op") == "hello")
+    client.send({"op": "subscribe", "id": 1, "symbols": [symbol], "mode": "trade"})
+    await client.next(lambda m: isinstance(m, dict) and m.get("id") == 1)
+    return client
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(60)
 def test_a_client_behind_gets_what_waited_in_fewer_writes_every_tick_in_order(
     tmp_path: Path,
 ) -> None:
     async def scenario(server: ProxyServer) -> None:
-        client = await RawClient.open(server.port)
-        client.send({"op": "hello", "v": 1, "token": TOKEN, "client": "lagging"})
-        await client.next(lambda m: isinstance(m, dict) and m.get("op") == "hello")
-        client.send({"op": "subscribe", "id": 1, "symbols": ["LAG"], "mode": "trade"})
-        await client.next(lambda m: isinstance(m, dict) and m.get("id") == 1)
+        client = await subscribed(server, "lagging", "LAG")
         (conn,) = server.conns.values()
         writes: list[int] = []
         write = conn.ws.write_wire
@@ -83,14 +89,7 @@ def test_a_client_whose_delivery_fails_is_closed_and_the_others_get_the_batch(
     tmp_path: Path,
 ) -> None:
     async def scenario(server: ProxyServer) -> None:
-        clients = []
-        for name in ("broken", "fine"):
-            client = await RawClient.open(server.port)
-            client.send({"op": "hello", "v": 1, "token": TOKEN, "client": name})
-            await client.next(lambda m: isinstance(m, dict) and m.get("op") == "hello")
-            client.send({"op": "subscribe", "id": 1, "symbols": ["ODD"], "mode": "trade"})
-            await client.next(lambda m: isinstance(m, dict) and m.get("id") == 1)
-            clients.append(client)
+        clients = [await subscribed(server, name, "ODD") for name in ("broken", "fine")]
         broken_conn = min(server.conns.values(), key=lambda c: c.id)
         assert broken_conn.session is not None
 
